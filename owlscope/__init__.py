@@ -1,0 +1,3 @@
+"""Owlscope: an open-source LLM engineering platform that speaks the Langfuse wire protocol."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,18 @@
+"""The public API: one router per resource."""
+
+from __future__ import annotations
+
+from importlib import import_module
+
+from fastapi import APIRouter
+
+_MODULES = (
+    "health", "projects", "ingest",
+)
+
+
+def routers() -> list[APIRouter]:
+    found = []
+    for name in _MODULES:
+        found.append(import_module(f"owlscope.api.{name}").router)
+    return found

@@ -1,0 +1,65 @@
+"""Typed dependencies shared by the API routers."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from owlscope.auth.keys import ApiKeyCache
+from owlscope.errors import Unauthorized
+from owlscope.services import Services
+
+
+def get_services(request: Request) -> Services:
+    return request.app.state.services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+@dataclass(frozen=True)
+class ProjectAuth:
+    project_id: str
+    org_id: str
+    key_id: str
+    public_key: str
+
+
+def key_cache(services: Services) -> ApiKeyCache:
+    cache = services.extras.get("api_key_cache")
+    if cache is None:
+        cache = services.extras.setdefault(
+            "api_key_cache", ApiKeyCache(services.sessions, services.settings.salt or "")
+        )
+    return cache
+
+
+def _credentials(request: Request) -> tuple[str, str]:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "basic" or not value:
+        raise Unauthorized(
+            "Authorization header missing or not Basic auth: send your public key as the username and "
+            "the secret key as the password (LANGFUSE_PUBLIC_KEY / LANGFUSE_SECRET_KEY)"
+        )
+    try:
+        pk, _, sk = base64.b64decode(value).decode().partition(":")
+    except Exception as exc:  # noqa: BLE001
+        raise Unauthorized("Authorization header is not valid Basic auth") from exc
+    if not pk or not sk:
+        raise Unauthorized("Basic auth needs both public key and secret key")
+    return pk, sk
+
+
+def authenticate(request: Request, services: ServicesDep) -> ProjectAuth:
+    pk, sk = _credentials(request)
+    key = key_cache(services).authenticate(pk, sk)
+    if key is None:
+        raise Unauthorized("Invalid credentials: unknown public key or wrong secret key")
+    return ProjectAuth(project_id=key.project_id, org_id=key.org_id, key_id=key.key_id, public_key=pk)
+
+
+AuthDep = Annotated[ProjectAuth, Depends(authenticate)]

@@ -1,0 +1,208 @@
+"""`owlscope` command line: serve, web, worker, migrate, doctor, init."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+import time
+from typing import Any
+
+from owlscope import __version__
+from owlscope.config import ConfigError, Settings, load_settings
+
+
+def _settings(args: argparse.Namespace, **extra: Any) -> Settings:
+    overrides: dict[str, Any] = dict(extra)
+    if getattr(args, "host", None):
+        overrides["host"] = args.host
+    if getattr(args, "port", None):
+        overrides["port"] = args.port
+    if getattr(args, "data_dir", None):
+        overrides["data_dir"] = args.data_dir
+    try:
+        return load_settings(**overrides)
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+def _logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("huey").setLevel(logging.WARNING)
+
+
+def _run_uvicorn(app: Any, settings: Settings, **kwargs: Any) -> None:
+    import uvicorn
+
+    uvicorn.run(
+        app, host=settings.host, port=settings.port, log_level="warning", timeout_graceful_shutdown=10,
+        proxy_headers=True, **kwargs,
+    )
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    _logging(settings)
+    from owlscope.app import create_app
+
+    print(f"Owlscope {__version__}: data in {settings.data_dir}")
+    print(f"Listening on http://{settings.host}:{settings.port}  (UI, API and worker in one process)")
+    _run_uvicorn(create_app(settings, run_worker=True), settings)
+    return 0
+
+
+def cmd_web(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    _logging(settings)
+    if settings.uses_chdb:
+        print(
+            "owlscope web runs without a worker and so needs a ClickHouse server (CLICKHOUSE_URL): embedded "
+            "chDB allows only one process. Use `owlscope serve` for the single-process mode.",
+            file=sys.stderr,
+        )
+        return 1
+    from owlscope.app import create_app
+
+    _run_uvicorn(create_app(settings, run_worker=False), settings)
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    _logging(settings)
+    if settings.uses_chdb:
+        print("owlscope worker needs a ClickHouse server (CLICKHOUSE_URL); use `owlscope serve` for embedded mode.",
+              file=sys.stderr)
+        return 1
+    from owlscope.services import build_services
+    from owlscope.worker.tasks import start_worker, stop_worker
+
+    services = build_services(settings)
+    done = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: done.set())
+    start_worker(services)
+    print(f"Owlscope worker {__version__}: {settings.worker_threads} threads on the {services.queue.backend} queue")
+    done.wait()
+    stop_worker(services)
+    services.close()
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    from owlscope.storage.olap.client import Olap
+    from owlscope.storage.olap.migrate import migrate, pending
+    from owlscope.storage.oltp.db import make_engine
+    from owlscope.storage.oltp.migrate import current_revision, head_revision, upgrade
+
+    engine = make_engine(settings.db_url)
+    before = current_revision(engine)
+    print(f"OLTP {settings.db_url.split('@')[-1]}: at {before or 'empty'}, head {head_revision()}")
+    upgrade(engine)
+    print(f"OLTP: now at {current_revision(engine)}")
+    olap = Olap(settings)
+    todo = pending(olap)
+    print(f"OLAP {olap.url.split('@')[-1]} database {olap.database}: {len(todo)} migration(s) pending")
+
+    def progress(m: Any, i: int, n: int) -> None:
+        bar = "#" * int(20 * i / n)
+        print(f"\r  {m.version:04d}_{m.name} [{bar:<20}] {i}/{n}", end="", flush=True)
+        if i == n:
+            print()
+
+    migrate(olap, on_statement=progress)
+    print("OLAP: up to date")
+    olap.close()
+    engine.dispose()
+    return 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from owlscope.doctor import run_doctor
+
+    try:
+        settings = load_settings(**({"data_dir": args.data_dir} if args.data_dir else {}))
+    except ConfigError as exc:
+        print(str(exc))
+        return 1
+    return run_doctor(settings)
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    from owlscope.bootstrap import create_org_project_user
+    from owlscope.storage.oltp.db import make_engine, make_session_factory
+    from owlscope.storage.oltp.migrate import upgrade
+
+    engine = make_engine(settings.db_url)
+    upgrade(engine)
+    result = create_org_project_user(
+        make_session_factory(engine), settings, org_name=args.org_name, project_name=args.project_name,
+        email=args.email, password=args.password, user_name=args.name,
+    )
+    print(f"Organization: {result['org_id']}  ({args.org_name})")
+    print(f"Project:      {result['project_id']}  ({args.project_name})")
+    if args.email:
+        print(f"User:         {args.email} (OWNER)")
+    print("API keys (the secret key is shown only now):")
+    print(f"  LANGFUSE_PUBLIC_KEY={result['public_key']}")
+    print(f"  LANGFUSE_SECRET_KEY={result['secret_key']}")
+    print(f"  LANGFUSE_HOST={settings.base_url}")
+    engine.dispose()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="owlscope", description="Owlscope: LLM tracing, evaluation, prompts, datasets.")
+    p.add_argument("--version", action="version", version=f"owlscope {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def common(sp: argparse.ArgumentParser, server: bool = False) -> None:
+        sp.add_argument("--data-dir", help="data directory (OWLSCOPE_DATA_DIR)")
+        if server:
+            sp.add_argument("--host", help="interface to listen on (HOST, default 127.0.0.1)")
+            sp.add_argument("--port", type=int, help="port to listen on (PORT, default 3000)")
+
+    sp = sub.add_parser("serve", help="web UI, API and worker in one process on embedded storage")
+    common(sp, server=True)
+    sp.set_defaults(func=cmd_serve)
+    sp = sub.add_parser("web", help="web UI and API only (scale-out; needs CLICKHOUSE_URL)")
+    common(sp, server=True)
+    sp.set_defaults(func=cmd_web)
+    sp = sub.add_parser("worker", help="background worker only (scale-out; needs CLICKHOUSE_URL)")
+    common(sp)
+    sp.set_defaults(func=cmd_worker)
+    sp = sub.add_parser("migrate", help="apply database migrations and exit")
+    common(sp)
+    sp.set_defaults(func=cmd_migrate)
+    sp = sub.add_parser("doctor", help="check configuration and every storage seam without starting")
+    common(sp)
+    sp.set_defaults(func=cmd_doctor)
+    sp = sub.add_parser("init", help="create an organization, project, user and API key pair")
+    common(sp)
+    sp.add_argument("--org-name", default="My Organization")
+    sp.add_argument("--project-name", default="My Project")
+    sp.add_argument("--email", help="create (or reuse) this user as the organization's OWNER")
+    sp.add_argument("--password", help="password for a new user")
+    sp.add_argument("--name", help="display name for a new user")
+    sp.set_defaults(func=cmd_init)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    started = time.monotonic()
+    code = args.func(args)
+    if args.command in ("migrate", "init"):
+        print(f"done in {time.monotonic() - started:.1f}s")
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,97 @@
+"""`owlscope doctor`: the configuration and every storage seam, checked without starting."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from owlscope.config import Settings
+
+
+def _line(ok: bool, name: str, detail: str) -> str:
+    return f"  [{'ok' if ok else 'FAIL'}] {name:<6} {detail}"
+
+
+def check_oltp(settings: Settings) -> tuple[bool, str]:
+    from sqlalchemy import text
+
+    from owlscope.storage.oltp.db import make_engine
+    from owlscope.storage.oltp.migrate import current_revision, head_revision
+
+    engine = make_engine(settings.db_url)
+    try:
+        with engine.connect() as conn:
+            if engine.dialect.name == "sqlite":
+                version = "SQLite " + conn.execute(text("select sqlite_version()")).scalar_one()
+            else:
+                version = str(conn.execute(text("show server_version")).scalar_one())
+                version = f"PostgreSQL {version}"
+        cur, head = current_revision(engine), head_revision()
+        state = "migrated" if cur == head else f"at {cur or 'empty'}, head is {head}: run `owlscope migrate`"
+        return cur == head, f"{engine.dialect.name} {_safe(settings.db_url)} reachable, {version}, {state}"
+    finally:
+        engine.dispose()
+
+
+def check_olap(settings: Settings) -> tuple[bool, str]:
+    from owlscope.storage.olap.client import Olap
+    from owlscope.storage.olap.migrate import head_version, pending
+
+    olap = Olap(settings)
+    try:
+        version = olap.version()
+        todo = pending(olap)
+        state = "migrated" if not todo else f"{len(todo)} migration(s) pending (head {head_version()}): run `owlscope migrate`"
+        kind = "chDB (embedded)" if olap.embedded else "ClickHouse"
+        return not todo, f"{kind} {_safe(olap.url)} reachable, version {version}, {state}"
+    finally:
+        olap.close()
+
+
+def check_queue(settings: Settings) -> tuple[bool, str]:
+    from owlscope.storage.queue import JobQueue
+
+    q = JobQueue(settings)
+    ok = q.ping()
+    where = _safe(settings.redis_url) if settings.redis_url else str(settings.data_dir / "queue.db")
+    if not ok:
+        return False, f"{q.backend} {where} unreachable"
+    version = ""
+    if settings.redis_url:
+        info = q.huey.storage.conn.info("server")
+        version = f", Redis {info.get('redis_version')}"
+    return True, f"{q.backend} {where} reachable{version}, {q.pending()} job(s) pending"
+
+
+def check_blob(settings: Settings) -> tuple[bool, str]:
+    from owlscope.storage.blob import BlobStore
+
+    store = BlobStore(settings)
+    ok = store.ping()
+    return ok, f"{store.location} {'reachable (write/read ok)' if ok else 'unreachable or not writable'}"
+
+
+def _safe(url: str | None) -> str:
+    if not url:
+        return ""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return url
+
+
+def run_doctor(settings: Settings) -> int:
+    print("Configuration: ok" + (" (embedded mode)" if settings.is_embedded else " (scale-out mode)"))
+    checks: list[tuple[str, Callable[[Settings], tuple[bool, str]]]] = [
+        ("oltp", check_oltp), ("olap", check_olap), ("queue", check_queue), ("blob", check_blob),
+    ]
+    failed = 0
+    for name, fn in checks:
+        try:
+            ok, detail = fn(settings)
+        except Exception as exc:  # noqa: BLE001 - every failure is a finding, not a crash
+            ok, detail = False, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            if "Cannot lock file" in detail or "already initialized" in detail:
+                detail += " (a running `owlscope serve` holds the embedded store)"
+        failed += not ok
+        print(_line(ok, name, detail))
+    return 1 if failed else 0

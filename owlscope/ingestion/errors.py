@@ -1,0 +1,17 @@
+"""Errors raised by the pure ingestion layer (mapping and validation, no I/O)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class InvalidPayload(Exception):
+    """The client sent something we cannot accept. `message` is meant for the client (HTTP 400)."""
+
+    def __init__(self, message: str, *, details: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+    def __str__(self) -> str:
+        return self.message

@@ -1,0 +1,106 @@
+"""The web side of ingestion: validate, store the accepted events as ONE blob, enqueue, answer.
+
+Accepted means durable: nothing is acknowledged before its blob is written. A full queue answers
+429 and an unreachable blob store 503, both with Retry-After, which the SDKs honour.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from owlscope.errors import InvalidRequest, PayloadTooLarge, ServiceUnavailable, TooManyRequests
+from owlscope.ingestion.batch import validate_batch
+from owlscope.ingestion.errors import InvalidPayload
+from owlscope.ingestion.otel import decode_otlp
+from owlscope.pipeline import blobs
+from owlscope.storage.blob import BlobUnavailable
+
+if TYPE_CHECKING:
+    from owlscope.services import Services
+
+log = logging.getLogger("owlscope.ingest")
+INGEST_TASK = "ingest_blob"
+
+
+@dataclass
+class BatchResult:
+    successes: list[dict[str, Any]]
+    errors: list[dict[str, Any]]
+
+
+def _check_size(services: Services, body: bytes) -> None:
+    if len(body) > services.settings.max_body_bytes:
+        raise PayloadTooLarge(
+            f"request body is {len(body)} bytes; the limit is {services.settings.max_body_bytes} "
+            "(INGEST_MAX_BODY_MB)"
+        )
+
+
+def _check_capacity(services: Services) -> None:
+    pending = services.queue.pending()
+    if pending >= services.settings.queue_max_pending:
+        raise TooManyRequests(f"ingestion queue is full ({pending} jobs pending); retry shortly", retry_after=2)
+
+
+def _store_and_enqueue(services: Services, env: blobs.Envelope) -> str:
+    key = blobs.new_key(env.project_id, env.kind)
+    try:
+        services.blobs.put(key, blobs.encode(env))
+    except BlobUnavailable as exc:
+        log.error("blob store unavailable: %s", exc)
+        raise ServiceUnavailable("event storage is unavailable; retry shortly", retry_after=5) from exc
+    try:
+        services.queue.enqueue(INGEST_TASK, key, check_full=False)
+    except Exception as exc:  # noqa: BLE001 - the blob is durable; the sweeper enqueues it later
+        log.warning("could not enqueue %s (%s); the sweeper will pick it up", key, exc)
+    return key
+
+
+def accept_otlp(
+    services: Services, *, project_id: str, body: bytes, content_type: str | None,
+    content_encoding: str | None, sdk_version: str | None,
+) -> int:
+    """Validate an OTLP export and store it; return the number of spans accepted."""
+    _check_size(services, body)
+    try:
+        request = decode_otlp(body, content_type or "application/x-protobuf", content_encoding)
+    except InvalidPayload as exc:
+        raise InvalidRequest(exc.message) from exc
+    spans = sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans)
+    if spans == 0:
+        return 0
+    _check_capacity(services)
+    _store_and_enqueue(services, blobs.Envelope(
+        kind="otel", project_id=project_id, received_at=time.time(), payload=body,
+        content_type=content_type, content_encoding=content_encoding, sdk_version=sdk_version,
+    ))
+    return spans
+
+
+def accept_batch(services: Services, *, project_id: str, batch: Any) -> BatchResult:
+    """Validate legacy ingestion events one by one; store the valid ones as one blob."""
+    if not isinstance(batch, list):
+        raise InvalidRequest("body.batch must be a list of events")
+    accepted, errors = validate_batch(batch)
+    if accepted:
+        _check_capacity(services)
+        _store_and_enqueue(services, blobs.Envelope(
+            kind="batch", project_id=project_id, received_at=time.time(), payload=orjson.dumps(accepted),
+        ))
+    successes = [{"id": ev["id"], "status": 201} for ev in accepted]
+    return BatchResult(successes=successes, errors=errors)
+
+
+def accept_events(services: Services, *, project_id: str, events: list[dict[str, Any]]) -> None:
+    """Store already-valid events produced by the server itself (scores API, evaluators)."""
+    if not events:
+        return
+    _check_capacity(services)
+    _store_and_enqueue(services, blobs.Envelope(
+        kind="batch", project_id=project_id, received_at=time.time(), payload=orjson.dumps(events),
+    ))

@@ -1,0 +1,70 @@
+"""The typed bundle of engines and clients, built once per process in the app's lifespan (or by a
+CLI command) and handed to routes and jobs. Nothing here runs at import time."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from owlscope.config import Settings
+from owlscope.storage.blob import BlobStore
+from owlscope.storage.olap.client import Olap
+from owlscope.storage.queue import JobQueue
+
+if TYPE_CHECKING:
+    from owlscope.pipeline.process import IngestProcessor
+
+log = logging.getLogger("owlscope")
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Engine
+    sessions: sessionmaker[Session]
+    olap: Olap
+    blobs: BlobStore
+    queue: JobQueue
+    processor: IngestProcessor | None = None
+    extras: dict = field(default_factory=dict)
+
+    def close(self) -> None:
+        if self.processor is not None:
+            self.processor.stop()
+        self.queue.stop_consumer()
+        self.olap.close()
+        self.db.dispose()
+
+
+def build_services(settings: Settings, *, migrate: bool = True, olap_database: str | None = None) -> Services:
+    """Connect every seam, run pending migrations, and apply headless initialization."""
+    from owlscope.bootstrap import init_from_settings
+    from owlscope.pipeline.process import IngestProcessor
+    from owlscope.storage.olap.migrate import migrate as migrate_olap
+    from owlscope.storage.oltp.db import make_engine, make_session_factory
+    from owlscope.storage.oltp.migrate import upgrade
+    from owlscope.worker.tasks import register_tasks
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.db_url)
+    if migrate:
+        upgrade(engine)
+    sessions = make_session_factory(engine)
+    olap = Olap(settings, database=olap_database)
+    if migrate:
+        migrate_olap(olap)
+    if olap.embedded:
+        # The first query after open loads marks and is slow: pay it now, not on a user's request.
+        olap.query("SELECT count() FROM {db}.traces")
+    services = Services(
+        settings=settings, db=engine, sessions=sessions, olap=olap, blobs=BlobStore(settings),
+        queue=JobQueue(settings),
+    )
+    services.processor = IngestProcessor(services)
+    register_tasks(services)
+    init_from_settings(sessions, settings)
+    return services

@@ -1,0 +1,93 @@
+"""The blob seam: raw events, media and exports, through obstore.
+
+`file://<dir>` (default, under the data directory) or `s3://<bucket>` with the S3 settings
+(endpoint, region, keys, path-style) for S3, MinIO and other S3-compatible stores.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import obstore
+from obstore.store import LocalStore, MemoryStore, S3Store
+
+from owlscope.config import Settings
+
+
+class BlobUnavailable(Exception):
+    """The blob store could not be reached or refused the operation."""
+
+
+@dataclass(frozen=True)
+class BlobInfo:
+    key: str
+    size: int
+    last_modified: datetime
+
+
+class BlobStore:
+    def __init__(self, settings: Settings):
+        self.location = settings.blob_location
+        if self.location.startswith("file://"):
+            root = Path(self.location[len("file://") :])
+            root.mkdir(parents=True, exist_ok=True)
+            self.store = LocalStore(root, mkdir=True)
+        elif self.location.startswith("memory://"):
+            self.store = MemoryStore()
+        else:
+            bucket = self.location[len("s3://") :].split("/", 1)[0]
+            kwargs: dict = {
+                "region": settings.s3_region,
+                "virtual_hosted_style_request": not settings.s3_force_path_style,
+            }
+            if settings.s3_endpoint:
+                kwargs["endpoint"] = settings.s3_endpoint
+                if settings.s3_endpoint.startswith("http://"):
+                    kwargs["client_options"] = {"allow_http": True}
+            if settings.s3_access_key_id:
+                kwargs["access_key_id"] = settings.s3_access_key_id
+                kwargs["secret_access_key"] = settings.s3_secret_access_key or ""
+            self.store = S3Store(bucket, prefix=settings.s3_prefix or None, **kwargs)
+
+    def put(self, key: str, data: bytes) -> None:
+        try:
+            obstore.put(self.store, key, data)
+        except Exception as exc:  # noqa: BLE001 - any store failure means "not durable"
+            raise BlobUnavailable(str(exc)) from exc
+
+    def get(self, key: str) -> bytes:
+        return bytes(obstore.get(self.store, key).bytes())
+
+    def delete(self, key: str) -> None:
+        obstore.delete(self.store, key)
+
+    def rename(self, src: str, dst: str) -> None:
+        obstore.rename(self.store, src, dst)
+
+    def list(self, prefix: str) -> Iterator[BlobInfo]:
+        for chunk in obstore.list(self.store, prefix):
+            for meta in chunk:
+                yield BlobInfo(meta["path"], meta["size"], meta["last_modified"])
+
+    def exists(self, key: str) -> bool:
+        try:
+            obstore.head(self.store, key)
+            return True
+        except FileNotFoundError:
+            return False
+
+    def sign_url(self, key: str, method: str = "GET", expires_seconds: int = 3600) -> str:
+        from datetime import timedelta
+
+        return obstore.sign(self.store, method, key, timedelta(seconds=expires_seconds))
+
+    def ping(self) -> bool:
+        try:
+            key = "_health/ping"
+            obstore.put(self.store, key, b"ok")
+            return bytes(obstore.get(self.store, key).bytes()) == b"ok"
+        except Exception:  # noqa: BLE001 - reported by the caller
+            return False

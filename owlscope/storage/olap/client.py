@@ -1,0 +1,111 @@
+"""The OLAP seam: ClickHouse SQL through clickhouse-connect, embedded (chDB) or over HTTP.
+
+One implementation for both: `chdb://<dir>` runs ClickHouse in this process, `http(s)://` talks to
+a server or cluster. Each thread gets its own client, because work on one chDB connection is
+serialized and HTTP clients keep per-session state.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+from urllib.parse import urlparse
+
+import clickhouse_connect
+import pyarrow as pa
+from clickhouse_connect.driver.client import Client
+
+from owlscope.config import Settings
+
+
+class Olap:
+    def __init__(self, settings: Settings, *, database: str | None = None):
+        self.url = settings.olap_url
+        self.database = database or settings.clickhouse_db
+        self.embedded = self.url.startswith("chdb://")
+        self.cluster = settings.clickhouse_cluster_name if settings.clickhouse_cluster_enabled else None
+        self._settings = settings
+        self._local = threading.local()
+        self._clients: list[Client] = []
+        self._lock = threading.Lock()
+
+    # ---- connections --------------------------------------------------------------------
+    def _connect(self) -> Client:
+        s = self._settings
+        if self.embedded:
+            from clickhouse_connect.driver._chdbclient import ChdbClient
+
+            path = self.url[len("chdb://") :]
+            mem = s.chdb_max_memory_mb * 1024 * 1024
+            # chDB sizes itself for a server (90% of RAM) unless told otherwise.
+            return ChdbClient(
+                path=path,
+                chdb_options={
+                    "max_server_memory_usage": mem,
+                    "mark_cache_size": 256 * 1024 * 1024,
+                    "uncompressed_cache_size": 0,
+                    "index_mark_cache_size": 64 * 1024 * 1024,
+                },
+                settings={"max_memory_usage": mem // 2, "max_threads": 2},
+            )
+        u = urlparse(self.url)
+        return clickhouse_connect.get_client(
+            host=u.hostname or "127.0.0.1",
+            port=u.port or (8443 if u.scheme == "https" else 8123),
+            secure=u.scheme == "https",
+            username=u.username or s.clickhouse_user,
+            password=u.password or s.clickhouse_password,
+            compress=False,
+            autogenerate_session_id=False,
+            connect_timeout=5,
+            send_receive_timeout=120,
+        )
+
+    @property
+    def client(self) -> Client:
+        c = getattr(self._local, "client", None)
+        if c is None:
+            c = self._connect()
+            self._local.client = c
+            with self._lock:
+                self._clients.append(c)
+        return c
+
+    def close(self) -> None:
+        with self._lock:
+            for c in self._clients:
+                try:
+                    c.close()
+                except Exception:  # noqa: BLE001 - closing is best effort
+                    pass
+            self._clients.clear()
+        self._local = threading.local()
+
+    # ---- statements ---------------------------------------------------------------------
+    def sql(self, text: str) -> str:
+        """Fill the `{db}` placeholder (database names are settings, not user input)."""
+        return text.replace("{db}", self.database)
+
+    def command(self, text: str, params: dict[str, Any] | None = None) -> Any:
+        return self.client.command(self.sql(text), parameters=params)
+
+    def query(self, text: str, params: dict[str, Any] | None = None) -> list[tuple]:
+        return self.client.query(self.sql(text), parameters=params).result_rows
+
+    def query_dicts(self, text: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        res = self.client.query(self.sql(text), parameters=params)
+        names = res.column_names
+        return [dict(zip(names, row, strict=True)) for row in res.result_rows]
+
+    def insert_arrow(self, table: str, data: pa.Table) -> None:
+        if data.num_rows:
+            self.client.insert_arrow(f"{self.database}.{table}", data)
+
+    def version(self) -> str:
+        return str(self.query("SELECT version()")[0][0])
+
+    def ping(self) -> bool:
+        try:
+            return self.query("SELECT 1")[0][0] == 1
+        except Exception:  # noqa: BLE001 - reported by the caller
+            return False

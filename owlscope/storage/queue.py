@@ -1,0 +1,91 @@
+"""The queue seam: huey, on SQLite in embedded mode and on Redis when REDIS_URL is set.
+
+Tasks are registered by name when services are built (not at import), so a task is always found
+by the consumer that built the same services. Dequeue is destructive: every job must be idempotent
+and re-enqueued by a sweeper from durable state if a process dies while running it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from huey import Huey, RedisHuey, SqliteHuey
+from huey.consumer import Consumer
+
+from owlscope.config import Settings
+
+
+class _EmbeddedConsumer(Consumer):
+    """huey's consumer without its signal handlers: the host process (uvicorn, `owlscope worker`)
+    owns SIGTERM/SIGINT and stops the consumer itself, gracefully."""
+
+    def _set_signal_handlers(self) -> None:
+        pass
+
+
+class QueueFull(Exception):
+    """More jobs are pending than QUEUE_MAX_PENDING allows."""
+
+
+class JobQueue:
+    def __init__(self, settings: Settings, *, name: str = "owlscope"):
+        self.max_pending = settings.queue_max_pending
+        self.backend = "redis" if settings.redis_url else "sqlite"
+        if settings.redis_url:
+            self.huey: Huey = RedisHuey(name, url=settings.redis_url, utc=True)
+        else:
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+            self.huey = SqliteHuey(
+                name, filename=str(settings.data_dir / "queue.db"), utc=True, timeout=10, journal_mode="wal",
+                cache_mb=8, fsync=False,
+            )
+        self._tasks: dict[str, Any] = {}
+        self._consumer: Consumer | None = None
+        self._size_cache = (0.0, 0)
+
+    def register(self, name: str, fn: Callable[..., Any], *, retries: int = 0, retry_delay: int = 0) -> None:
+        self._tasks[name] = self.huey.task(name=name, retries=retries, retry_delay=retry_delay)(fn)
+
+    def enqueue(self, name: str, *args: Any, delay: float | None = None, check_full: bool = True) -> None:
+        if check_full and self.pending() >= self.max_pending:
+            raise QueueFull(f"{self.pending()} jobs pending")
+        task = self._tasks[name]
+        if delay:
+            task.schedule(args=args, delay=delay)
+        else:
+            task(*args)
+
+    def pending(self) -> int:
+        """Jobs waiting; cached for 100 ms because it is checked on every ingestion request."""
+        at, size = self._size_cache
+        now = time.monotonic()
+        if now - at > 0.1:
+            size = self.huey.pending_count()
+            self._size_cache = (now, size)
+        return size
+
+    def ping(self) -> bool:
+        try:
+            self.huey.pending_count()
+            return True
+        except Exception:  # noqa: BLE001 - reported by the caller
+            return False
+
+    def start_consumer(self, workers: int) -> None:
+        """Run consumer threads inside this process (embedded `serve`, and `worker`)."""
+        self._consumer = _EmbeddedConsumer(
+            self.huey, workers=workers, worker_type="thread", periodic=True, initial_delay=0.05, max_delay=0.25,
+            backoff=1.15, check_worker_health=True,
+        )
+        self._consumer.start()
+
+    def stop_consumer(self) -> None:
+        if self._consumer is not None:
+            self._consumer.stop(graceful=True)
+            self._consumer = None
+
+    def flush(self) -> None:
+        """Drop every pending job (tests only)."""
+        self.huey.flush()

@@ -1,0 +1,32 @@
+"""Jobs, registered by name on the queue when services are built."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from owlscope.pipeline.accept import INGEST_TASK
+
+if TYPE_CHECKING:
+    from owlscope.services import Services
+
+
+def register_tasks(services: Services) -> None:
+    def ingest_blob(key: str) -> None:
+        assert services.processor is not None
+        services.processor.process_key(key)
+
+    services.queue.register(INGEST_TASK, ingest_blob)
+
+
+def start_worker(services: Services) -> None:
+    """Consume jobs in this process: consumer threads plus the flush and sweeper loops."""
+    assert services.processor is not None
+    services.processor.start()
+    services.queue.start_consumer(services.settings.worker_threads)
+
+
+def stop_worker(services: Services) -> None:
+    """Finish running jobs, then insert what they buffered: nothing accepted is lost."""
+    services.queue.stop_consumer()
+    if services.processor is not None:
+        services.processor.stop()

@@ -1,0 +1,194 @@
+"""Shared fixtures: the engines each test layer runs on.
+
+Backends: SQLite and PostgreSQL (OWLSCOPE_TEST_PG_URL), chDB and ClickHouse-over-HTTP (a fixture
+server that serves chDB through the ClickHouse HTTP interface), SQLite queue and Redis
+(OWLSCOPE_TEST_REDIS_URL), local blobs and S3 (a local moto server). A backend that cannot be
+reached skips its tests with the reason.
+
+chDB allows one data directory per process: this process uses one, and tests isolate by OLAP
+database name and by project id.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+PG_ADMIN_URL = os.environ.get("OWLSCOPE_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("OWLSCOPE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+REQUIRE_BACKENDS = os.environ.get("OWLSCOPE_REQUIRE_BACKENDS") == "1"
+
+
+def skip_or_fail(reason: str) -> None:
+    """CI configures every backend, so there a missing one is a failure, not a skip."""
+    if REQUIRE_BACKENDS:
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+def _reachable(url: str, default_port: int) -> bool:
+    u = urlparse(url)
+    try:
+        with socket.create_connection((u.hostname or "127.0.0.1", u.port or default_port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def chdb_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("chdb")
+
+
+@pytest.fixture(scope="session")
+def pg_admin_url() -> str:
+    if not _reachable(PG_ADMIN_URL, 5432):
+        skip_or_fail(f"PostgreSQL not reachable at {PG_ADMIN_URL} (set OWLSCOPE_TEST_PG_URL)")
+    return PG_ADMIN_URL
+
+
+@pytest.fixture
+def pg_url(pg_admin_url: str) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test."""
+    import psycopg
+
+    name = f"owlscope_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    u = urlparse(pg_admin_url)
+    yield u._replace(path=f"/{name}").geturl()
+    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    if not _reachable(REDIS_URL, 6379):
+        skip_or_fail(f"Redis not reachable at {REDIS_URL} (set OWLSCOPE_TEST_REDIS_URL)")
+    return REDIS_URL
+
+
+@pytest.fixture(scope="session")
+def clickhouse_http_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    from fixtures.servers import start_chdb_http_server
+
+    proc, port = start_chdb_http_server(tmp_path_factory.mktemp("chdb-http"))
+    yield f"http://127.0.0.1:{port}"
+    from fixtures.servers import stop_process
+
+    stop_process(proc)
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    from fixtures.servers import start_moto_s3
+
+    proc, endpoint = start_moto_s3(tmp_path_factory.mktemp("moto"))
+    yield endpoint
+    from fixtures.servers import stop_process
+
+    stop_process(proc)
+
+
+def make_bucket(endpoint: str) -> str:
+    from fixtures.servers import create_s3_bucket
+
+    name = f"owlscope-{uuid.uuid4().hex[:10]}"
+    create_s3_bucket(endpoint, name)
+    return name
+
+
+STACKS = ("embedded", "scaleout")
+
+
+@pytest.fixture(params=STACKS)
+def stack(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path, chdb_dir: Path, request: pytest.FixtureRequest):
+    """Build Settings for a stack: 'embedded' (SQLite, chDB, SQLite queue, local blobs) or
+    'scaleout' (PostgreSQL, ClickHouse over HTTP, Redis, S3)."""
+    from owlscope.config import load_settings
+
+    def build(stack: str = "embedded", **overrides):
+        values: dict = {
+            "data_dir": tmp_path / "data",
+            "clickhouse_db": f"t_{uuid.uuid4().hex[:10]}",
+            "flush_interval_ms": 50,
+        }
+        if stack == "embedded":
+            values["clickhouse_url"] = f"chdb://{chdb_dir}"
+        else:
+            values["database_url"] = request.getfixturevalue("pg_url")
+            values["clickhouse_url"] = request.getfixturevalue("clickhouse_http_url")
+            values["redis_url"] = request.getfixturevalue("redis_url")
+            endpoint = request.getfixturevalue("s3_endpoint")
+            values.update(
+                s3_bucket=make_bucket(endpoint), s3_endpoint=endpoint, s3_access_key_id="testing",
+                s3_secret_access_key="testing", s3_force_path_style=True, salt="test-salt",
+                session_secret="test-session-secret", redis_url=values["redis_url"],
+            )
+        values.update(overrides)
+        return load_settings(**values)
+
+    return build
+
+
+class LiveServer:
+    """A real server on a loopback port, running the full app (API, UI and worker) in a thread."""
+
+    def __init__(self, settings, run_worker: bool = True):
+        import uvicorn
+
+        from owlscope.app import create_app
+
+        self.settings = settings
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.app = create_app(settings, run_worker=run_worker)
+        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> LiveServer:
+        self.thread.start()
+        deadline = time.monotonic() + 60
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("server did not start")
+            time.sleep(0.02)
+        return self
+
+    @property
+    def services(self):
+        return self.app.state.services
+
+    def __exit__(self, *exc) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+
+
+def create_project_key(services, *, org_name: str = "org", project_name: str = "proj") -> dict:
+    from owlscope.bootstrap import create_org_project_user
+
+    return create_org_project_user(
+        services.sessions, services.settings, org_name=org_name, project_name=project_name,
+    )

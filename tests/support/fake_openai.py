@@ -1,0 +1,150 @@
+"""A local OpenAI-compatible HTTP server that answers deterministically.
+
+The one thing tests cannot reach is a paid LLM API; product code and the SDK's OpenAI wrapper talk
+to this server through the real `openai` client. Behaviour:
+
+- chat completions echo the last user message (`"echo: <text>"`), with usage counted in words;
+  `stream=True` streams the same text in word chunks and a final usage chunk;
+- when `tools` are given, the first call answers with a call of the first tool;
+- `response_format` json_schema (judge calls): returns `{"score": s, "reasoning": r}` where s is 0
+  when the prompt says the answer contradicts its context (the text contains "CONTRADICTS") and 1
+  otherwise; a model named "judge-error" answers 500, "judge-auth" answers 401;
+- embeddings return a fixed-length vector derived from the input's length.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+def _words(text: str) -> int:
+    return max(1, len(text.split()))
+
+
+def _text(messages: list[dict[str, Any]]) -> str:
+    for m in reversed(messages):
+        if m.get("role") == "user":
+            c = m.get("content")
+            if isinstance(c, list):
+                return " ".join(p.get("text", "") for p in c if isinstance(p, dict))
+            return str(c)
+    return ""
+
+
+def judge(prompt: str) -> dict[str, Any]:
+    if "CONTRADICTS" in prompt or "contradict" in prompt.split("ANSWER:")[-1].lower():
+        return {"score": 0, "reasoning": "The answer contradicts the provided context."}
+    return {"score": 1, "reasoning": "The answer is supported by the provided context."}
+
+
+class Handler(BaseHTTPRequestHandler):
+    server: FakeOpenAI  # type: ignore[assignment]
+
+    def log_message(self, *args: Any) -> None:  # silence per-request logging
+        pass
+
+    def _send(self, status: int, body: Any) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self) -> None:  # noqa: N802
+        if self.path.rstrip("/").endswith("/models"):
+            self._send(200, {"object": "list", "data": [{"id": "gpt-4o", "object": "model"}]})
+        else:
+            self._send(404, {"error": {"message": "not found"}})
+
+    def do_POST(self) -> None:  # noqa: N802
+        body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))) or b"{}")
+        self.server.requests.append({"path": self.path, "body": body, "headers": dict(self.headers)})
+        if self.path.endswith("/embeddings"):
+            inputs = body.get("input")
+            inputs = inputs if isinstance(inputs, list) else [inputs]
+            data = [{"object": "embedding", "index": i, "embedding": [len(str(x)) / 100.0] * 8}
+                    for i, x in enumerate(inputs)]
+            tokens = sum(_words(str(x)) for x in inputs)
+            self._send(200, {"object": "list", "data": data, "model": body.get("model"),
+                             "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
+            return
+        if not self.path.endswith("/chat/completions"):
+            self._send(404, {"error": {"message": f"unknown path {self.path}"}})
+            return
+        model = body.get("model", "gpt-4o")
+        if model == "judge-error":
+            self._send(500, {"error": {"message": "upstream exploded", "type": "server_error"}})
+            return
+        if model == "judge-auth":
+            self._send(401, {"error": {"message": "Incorrect API key provided", "type": "invalid_request_error",
+                                       "code": "invalid_api_key"}})
+            return
+        messages = body.get("messages", [])
+        prompt = "\n".join(str(m.get("content")) for m in messages)
+        message: dict[str, Any]
+        finish = "stop"
+        if body.get("response_format", {}).get("type") in ("json_schema", "json_object"):
+            text = json.dumps(judge(prompt))
+            message = {"role": "assistant", "content": text}
+        elif body.get("tools") and not any(m.get("role") == "tool" for m in messages):
+            fn = body["tools"][0]["function"]["name"]
+            message = {"role": "assistant", "content": None, "tool_calls": [{
+                "id": "call_1", "type": "function",
+                "function": {"name": fn, "arguments": json.dumps({"query": _text(messages)})},
+            }]}
+            text, finish = "", "tool_calls"
+        else:
+            text = f"echo: {_text(messages)}"
+            message = {"role": "assistant", "content": text}
+        p_tokens, c_tokens = _words(prompt), _words(text or "x")
+        usage = {"prompt_tokens": p_tokens, "completion_tokens": c_tokens, "total_tokens": p_tokens + c_tokens,
+                 "prompt_tokens_details": {"cached_tokens": 1, "audio_tokens": 0},
+                 "completion_tokens_details": {"reasoning_tokens": 0}}
+        created = int(time.time())
+        if body.get("stream"):
+            self.send_response(200)
+            self.send_header("content-type", "text/event-stream")
+            self.end_headers()
+            base = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": created, "model": model}
+            pieces = text.split(" ") if text else [""]
+            for i, w in enumerate(pieces):
+                delta = {"role": "assistant"} if i == 0 else {}
+                delta["content"] = w if i == 0 else " " + w
+                chunk = {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
+                self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+            end = {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]}
+            self.wfile.write(f"data: {json.dumps(end)}\n\n".encode())
+            if body.get("stream_options", {}).get("include_usage"):
+                self.wfile.write(f"data: {json.dumps({**base, 'choices': [], 'usage': usage})}\n\n".encode())
+            self.wfile.write(b"data: [DONE]\n\n")
+            return
+        self._send(200, {
+            "id": "chatcmpl-fake", "object": "chat.completion", "created": created, "model": model,
+            "choices": [{"index": 0, "message": message, "finish_reason": finish}], "usage": usage,
+        })
+
+
+class FakeOpenAI(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.requests: list[dict[str, Any]] = []
+        self.thread = threading.Thread(target=self.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/v1"
+
+    def __enter__(self) -> FakeOpenAI:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.shutdown()
+        self.server_close()
