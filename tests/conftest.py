@@ -192,3 +192,72 @@ def create_project_key(services, *, org_name: str = "org", project_name: str = "
     return create_org_project_user(
         services.sessions, services.settings, org_name=org_name, project_name=project_name,
     )
+
+
+class SdkServer:
+    """One real server per test process for the official SDK, which keeps a process-wide client
+    (`get_client()`, used by `@observe` and `langfuse.openai`)."""
+
+    def __init__(self, server: LiveServer, keys: dict):
+        self.server = server
+        self.url = server.url
+        self.keys = keys
+        self.public_key = keys["public_key"]
+        self.secret_key = keys["secret_key"]
+        self.project_id = keys["project_id"]
+
+    @property
+    def services(self):
+        return self.server.services
+
+    @property
+    def auth(self) -> tuple[str, str]:
+        return (self.public_key, self.secret_key)
+
+    def get(self, path: str, **params):
+        import httpx
+
+        return httpx.get(f"{self.url}{path}", params=params, auth=self.auth, timeout=30)
+
+    def wait_for(self, path: str, predicate=lambda r: r.status_code == 200, timeout: float = 10, **params):
+        """Poll a read endpoint until `predicate(response)` holds (data becomes visible
+        asynchronously, within about a second)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            r = self.get(path, **params)
+            if predicate(r):
+                return r
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out waiting for {path}: {r.status_code} {r.text[:500]}")
+            time.sleep(0.1)
+
+
+@pytest.fixture(scope="session")
+def sdk_server(tmp_path_factory: pytest.TempPathFactory, chdb_dir: Path) -> Iterator[SdkServer]:
+    from owlscope.config import load_settings
+
+    settings = load_settings(
+        data_dir=tmp_path_factory.mktemp("sdk-data"), clickhouse_url=f"chdb://{chdb_dir}",
+        clickhouse_db=f"sdk_{uuid.uuid4().hex[:10]}", flush_interval_ms=50,
+    )
+    with LiveServer(settings) as server:
+        keys = create_project_key(server.services, org_name="sdk-org", project_name="sdk-project")
+        env = {"LANGFUSE_PUBLIC_KEY": keys["public_key"], "LANGFUSE_SECRET_KEY": keys["secret_key"],
+               "LANGFUSE_HOST": server.url, "LANGFUSE_BASE_URL": server.url}
+        old = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)
+        from langfuse import Langfuse
+
+        client = Langfuse(public_key=keys["public_key"], secret_key=keys["secret_key"], base_url=server.url,
+                          flush_interval=0.2)
+        sdk = SdkServer(server, keys)
+        sdk.client = client
+        try:
+            yield sdk
+        finally:
+            client.shutdown()
+            for k, v in old.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v

@@ -7,7 +7,7 @@ from importlib import import_module
 from fastapi import APIRouter
 
 _MODULES = (
-    "health", "projects", "ingest",
+    "health", "projects", "ingest", "models", "score_configs", "comments", "prompts",
 )
 
 

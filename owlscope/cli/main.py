@@ -8,6 +8,7 @@ import signal
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from typing import Any
 
 from owlscope import __version__
@@ -39,10 +40,23 @@ def _logging(settings: Settings) -> None:
 def _run_uvicorn(app: Any, settings: Settings, **kwargs: Any) -> None:
     import uvicorn
 
-    uvicorn.run(
+    class Server(uvicorn.Server):
+        # uvicorn re-raises SIGTERM after its graceful shutdown, so the process would end "killed by
+        # signal". Ours has finished its work (jobs done, buffer flushed): exit 0 instead.
+        def capture_signals(self):  # type: ignore[override]
+            originals = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
+            try:
+                yield
+            finally:
+                for sig, handler in originals.items():
+                    signal.signal(sig, handler)
+
+    Server.capture_signals = contextmanager(Server.capture_signals)  # type: ignore[method-assign]
+    config = uvicorn.Config(
         app, host=settings.host, port=settings.port, log_level="warning", timeout_graceful_shutdown=10,
         proxy_headers=True, **kwargs,
     )
+    Server(config).run()
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

@@ -453,7 +453,7 @@ def _observation_row(etype: str, body: Mapping[str, Any], project_id: str, event
         provided_cost=True if cost else None,
         prompt_id=None,
         prompt_name=_str_or_none(body.get("promptName")),
-        prompt_version=prompt_version if isinstance(prompt_version, int) and not isinstance(prompt_version, bool) else None,
+        prompt_version=prompt_version if type(prompt_version) is int and 0 <= prompt_version < 2**32 else None,
     )
 
 

@@ -18,8 +18,8 @@ def dumps(value: Any) -> str:
     """Serialize a JSON-able value to compact JSON text (NaN/Infinity become null)."""
     try:
         return _dumps(value, option=_OPTS).decode()
-    except TypeError:  # integers beyond 64 bits, unusual key types: fall back to the stdlib
-        return json.dumps(value, default=str, ensure_ascii=False, separators=(",", ":"))
+    except TypeError:  # integers beyond 64 bits, lone surrogates, odd keys: fall back to the stdlib
+        return json.dumps(value, default=str, separators=(",", ":"))
 
 
 def json_text(value: Any) -> str | None:
@@ -38,7 +38,7 @@ def json_text(value: Any) -> str | None:
                 return value
             except orjson.JSONDecodeError:
                 pass
-        return _dumps(value).decode()
+        return dumps(value)
     return dumps(value)
 
 

@@ -1,7 +1,7 @@
 """OTLP/HTTP traces: decode requests and map spans to trace/observation event rows.
 
-Pure: no I/O. `decode_otlp` turns the HTTP body into an `ExportTraceServiceRequest` (protobuf or
-OTLP/JSON, gzip/deflate/zstd) and rejects malformed input with `InvalidPayload`; `map_otlp` maps
+Pure: no I/O. `decode_otlp` (in `otlp_decode.py`, re-exported here) turns the HTTP body into an
+`ExportTraceServiceRequest` and rejects malformed input with `InvalidPayload`; `map_otlp` maps
 every span to one `ObservationEvent` and one `TraceEvent` (the trace-level attributes that span
 carries; the engine merges the pieces of a trace).
 
@@ -31,19 +31,15 @@ spans not produced by a Langfuse SDK, `attributes`: the span attributes other th
 from __future__ import annotations
 
 import base64
-import gzip
-import zlib
 from collections.abc import Mapping
 from typing import Any
 
 import orjson
-from google.protobuf import json_format
-from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
-from .errors import InvalidPayload
 from .jsontext import dumps, json_text, loads_or_none
+from .otlp_decode import decode_otlp
 from .rows import LEVELS, OBSERVATION_TYPES, ObservationEvent, Rows, TraceEvent
 from .timeparse import EPOCH, from_unix_nanos, parse_timestamp_or_none
 from .usage import normalize_cost, normalize_usage, to_amount
@@ -56,7 +52,6 @@ __all__ = [
     "sdk_major_version",
 ]
 
-DEFAULT_MAX_DECOMPRESSED = 64 * 1024 * 1024
 STATUS_CODE_ERROR = 2
 LANGFUSE_SCOPE_PREFIX = "langfuse-sdk"
 INCLUDE_RESOURCE_IN_METADATA = True  # Langfuse shows resourceAttributes/scope in observation metadata
@@ -170,162 +165,9 @@ _EXPERIMENT_FIELDS = (
     ("langfuse.experiment.item.root_observation_id", "root_observation_id"),
 )
 
+_ZERO_SPAN_ID = bytes(8)
 _loads = orjson.loads
 _JSONDecodeError = orjson.JSONDecodeError
-
-
-# --- decoding ------------------------------------------------------------------------------------
-
-
-def decode_otlp(body: bytes, content_type: str | None, content_encoding: str | None, *,
-                max_size: int = DEFAULT_MAX_DECOMPRESSED) -> ExportTraceServiceRequest:
-    """Decode an OTLP/HTTP trace export body. Raises InvalidPayload with a client-facing message.
-
-    `content_type`: `application/x-protobuf` (also `application/protobuf`, empty) or
-    `application/json` (OTLP/JSON: hex trace/span ids, as the spec and the JS exporters send).
-    `content_encoding`: none/identity, gzip, deflate or zstd (a gzip body without the header is
-    recognised by its magic bytes). The decompressed size is capped at `max_size`.
-    """
-    data = _decompress(bytes(body), content_encoding, max_size)
-    ct = (content_type or "").split(";", 1)[0].strip().lower()
-    if ct == "application/json" or ct.endswith("+json"):
-        req = _parse_otlp_json(data)
-    elif ct in ("", "application/x-protobuf", "application/protobuf", "application/octet-stream",
-                "application/vnd.google.protobuf"):
-        req = ExportTraceServiceRequest()
-        try:
-            req.ParseFromString(data)
-        except (DecodeError, ValueError, RuntimeError) as exc:
-            raise InvalidPayload(f"invalid OTLP protobuf body: {exc}") from None
-    else:
-        raise InvalidPayload(
-            f"unsupported content type {content_type!r}: send application/x-protobuf or application/json"
-        )
-    _validate_ids(req)
-    return req
-
-
-def _decompress(data: bytes, content_encoding: str | None, max_size: int) -> bytes:
-    encodings = [e.strip().lower() for e in (content_encoding or "").split(",") if e.strip()]
-    if not encodings and data[:2] == b"\x1f\x8b":
-        encodings = ["gzip"]
-    for enc in reversed(encodings):  # applied in the listed order, so undone in reverse
-        if enc == "identity":
-            continue
-        if enc in ("gzip", "x-gzip"):
-            data = _inflate(data, 16 + zlib.MAX_WBITS, max_size, "gzip")
-        elif enc == "deflate":
-            try:
-                data = _inflate(data, zlib.MAX_WBITS, max_size, "deflate")
-            except InvalidPayload:
-                data = _inflate(data, -zlib.MAX_WBITS, max_size, "deflate")  # raw deflate
-        elif enc == "zstd":
-            data = _unzstd(data, max_size)
-        else:
-            raise InvalidPayload(f"unsupported content encoding {enc!r}: use gzip, deflate or zstd")
-    if len(data) > max_size:
-        raise InvalidPayload(f"request body larger than {max_size} bytes")
-    return data
-
-
-def _inflate(data: bytes, wbits: int, max_size: int, name: str) -> bytes:
-    out = bytearray()
-    while True:
-        d = zlib.decompressobj(wbits)
-        try:
-            out += d.decompress(data, max_size + 1 - len(out))
-        except zlib.error as exc:
-            raise InvalidPayload(f"invalid {name} body: {exc}") from None
-        if len(out) > max_size or d.unconsumed_tail:
-            raise InvalidPayload(f"decompressed body larger than {max_size} bytes")
-        if not d.eof:
-            raise InvalidPayload(f"invalid {name} body: truncated")
-        data = d.unused_data
-        if not data or wbits < 16 or data[:2] != b"\x1f\x8b":  # only gzip may have more members
-            return bytes(out)
-
-
-def _unzstd(data: bytes, max_size: int) -> bytes:
-    try:
-        from compression import zstd  # type: ignore[import-not-found]  # Python 3.14+
-    except ImportError:
-        try:
-            from backports import zstd  # type: ignore[import-not-found,no-redef]
-        except ImportError:
-            raise InvalidPayload("unsupported content encoding 'zstd': use gzip or deflate") from None
-    try:
-        out = zstd.ZstdDecompressor().decompress(data, max_length=max_size + 1)
-    except Exception as exc:  # noqa: BLE001 - the library's error type differs between versions
-        raise InvalidPayload(f"invalid zstd body: {exc}") from None
-    if len(out) > max_size:
-        raise InvalidPayload(f"decompressed body larger than {max_size} bytes")
-    return out
-
-
-def _parse_otlp_json(data: bytes) -> ExportTraceServiceRequest:
-    try:
-        obj = _loads(data)
-    except _JSONDecodeError as exc:
-        raise InvalidPayload(f"invalid JSON body: {exc}") from None
-    if not isinstance(obj, dict):
-        raise InvalidPayload("OTLP JSON body must be an object with resourceSpans")
-    _hex_ids_to_base64(obj)
-    req = ExportTraceServiceRequest()
-    try:
-        json_format.ParseDict(obj, req, ignore_unknown_fields=True)
-    except (json_format.ParseError, ValueError, TypeError) as exc:
-        raise InvalidPayload(f"invalid OTLP JSON body: {exc}") from None
-    return req
-
-
-def _hex_ids_to_base64(obj: dict) -> None:
-    """OTLP/JSON encodes trace/span ids as hex; protobuf's JSON mapping expects base64 for bytes."""
-    for rs in _list(obj, "resourceSpans", "resource_spans"):
-        if not isinstance(rs, dict):
-            continue
-        for ss in _list(rs, "scopeSpans", "scope_spans"):
-            if not isinstance(ss, dict):
-                continue
-            for span in _list(ss, "spans"):
-                if not isinstance(span, dict):
-                    continue
-                _fix_id(span, 16, "traceId", "trace_id")
-                _fix_id(span, 8, "spanId", "span_id")
-                _fix_id(span, 8, "parentSpanId", "parent_span_id")
-                for link in _list(span, "links"):
-                    if isinstance(link, dict):
-                        _fix_id(link, 16, "traceId", "trace_id")
-                        _fix_id(link, 8, "spanId", "span_id")
-
-
-def _list(d: dict, *keys: str) -> list:
-    for k in keys:
-        v = d.get(k)
-        if isinstance(v, list):
-            return v
-    return []
-
-
-def _fix_id(d: dict, nbytes: int, *keys: str) -> None:
-    for k in keys:
-        v = d.get(k)
-        if isinstance(v, str) and len(v) == 2 * nbytes:
-            try:
-                d[k] = base64.b64encode(bytes.fromhex(v)).decode()
-            except ValueError:
-                pass  # not hex: leave it for the base64 decoder (some exporters send base64)
-
-
-def _validate_ids(req: ExportTraceServiceRequest) -> None:
-    for rs in req.resource_spans:
-        for ss in rs.scope_spans:
-            for span in ss.spans:
-                if len(span.trace_id) != 16 or not any(span.trace_id):
-                    raise InvalidPayload(f"span {span.name!r}: traceId must be 16 bytes and not all zero")
-                if len(span.span_id) != 8 or not any(span.span_id):
-                    raise InvalidPayload(f"span {span.name!r}: spanId must be 8 bytes and not all zero")
-                if span.parent_span_id and len(span.parent_span_id) != 8:
-                    raise InvalidPayload(f"span {span.name!r}: parentSpanId must be 8 bytes")
 
 
 # --- attribute values ----------------------------------------------------------------------------
@@ -419,16 +261,17 @@ def _truthy(value: Any) -> bool:
     return value is True or (type(value) is str and value.lower() == "true")
 
 
-def _to_int(value: Any) -> int | None:
-    if type(value) is int:
-        return value
-    if type(value) is float and value.is_integer():
-        return int(value)
+def _prompt_version(value: Any) -> int | None:
+    """A prompt version (UInt32 column): an int, or a string/float holding one."""
     if type(value) is str:
         try:
-            return int(value.strip().strip('"'))
+            value = int(value.strip().strip('"'))
         except ValueError:
             return None
+    elif type(value) is float and value.is_integer():
+        value = int(value)
+    if type(value) is int and 0 <= value < 2**32:
+        return value
     return None
 
 
@@ -538,7 +381,8 @@ def _map_span(span: Span, project_id: str, resource: _ResourceInfo, scope_info: 
 
     trace_id = span.trace_id.hex()
     span_id = span.span_id.hex()
-    parent_id = span.parent_span_id.hex() if span.parent_span_id else None
+    parent = span.parent_span_id
+    parent_id = parent.hex() if parent and parent != _ZERO_SPAN_ID else None  # some exporters send zeros
     is_root = parent_id is None or _truthy(get(A_AS_ROOT))
     if is_root:
         parent_id = None
@@ -606,10 +450,14 @@ def _map_span(span: Span, project_id: str, resource: _ResourceInfo, scope_info: 
         level = lv.upper()
         if level not in LEVELS:
             level = None
-    status_code = span.status.code
+    status = span.status
+    status_code = status.code
     if level is None:
         level = "ERROR" if status_code == STATUS_CODE_ERROR else "DEFAULT"
-    status_message = _str(get(A_OBS_STATUS)) or span.status.message or None
+    status_message = get(A_OBS_STATUS)
+    if status_message is not None and type(status_message) is not str:
+        status_message = _str(status_message)
+    status_message = status_message or status.message or None
     if status_message is None and status_code == STATUS_CODE_ERROR:
         status_message = _exception_message(span)
 
@@ -619,7 +467,10 @@ def _map_span(span: Span, project_id: str, resource: _ResourceInfo, scope_info: 
         if v:
             environment = _str(v)
             break
-    environment = environment or resource.environment or "default"
+    # The trace takes only an explicit environment: a span without one must not overwrite the
+    # trace's real environment with the default (reads treat a missing one as "default").
+    trace_environment = environment or resource.environment
+    environment = trace_environment or "default"
     version = _str(get(A_VERSION)) or resource.version
     release = _str(get(A_RELEASE)) or resource.release
 
@@ -637,9 +488,12 @@ def _map_span(span: Span, project_id: str, resource: _ResourceInfo, scope_info: 
             model = _str(v)
             break
 
-    model_parameters = _json_object_text(get(A_OBS_MODEL_PARAMS))
-    if model_parameters is None:
-        model_parameters = _json_object_text(get("llm.invocation_parameters"))
+    model_parameters = None
+    mp = get(A_OBS_MODEL_PARAMS)
+    if mp is not None:
+        model_parameters = _json_object_text(mp)
+    if model_parameters is None and "llm.invocation_parameters" in attrs:
+        model_parameters = _json_object_text(attrs["llm.invocation_parameters"])
     if model_parameters is None and request_params:
         model_parameters = dumps(request_params)
 
@@ -647,7 +501,7 @@ def _map_span(span: Span, project_id: str, resource: _ResourceInfo, scope_info: 
     raw_usage = get(A_OBS_USAGE)
     if raw_usage is not None:
         parsed = loads_or_none(raw_usage) if type(raw_usage) is str else raw_usage
-        if isinstance(parsed, Mapping):
+        if type(parsed) is dict:
             usage = normalize_usage(parsed)
     if usage is None and usage_items:
         usage = normalize_usage(_otel_usage(usage_items))
@@ -656,16 +510,19 @@ def _map_span(span: Span, project_id: str, resource: _ResourceInfo, scope_info: 
     raw_cost = get(A_OBS_COST)
     if raw_cost is not None:
         parsed = loads_or_none(raw_cost) if type(raw_cost) is str else raw_cost
-        if isinstance(parsed, Mapping):
+        if type(parsed) is dict:
             cost = normalize_cost(parsed)
-    if cost is None:
+    if cost is None and usage_items:
         c = to_amount(_number(get("gen_ai.usage.cost")))
         if c is not None:
             cost = {"total": c}
 
-    prompt_name = _str(get(A_OBS_PROMPT_NAME) or get("langfuse.prompt.name"))
-    pv = get(A_OBS_PROMPT_VERSION)
-    prompt_version = _to_int(pv if pv is not None else get("langfuse.prompt.version"))
+    prompt_name = get(A_OBS_PROMPT_NAME) or get("langfuse.prompt.name")
+    prompt_version = None
+    if prompt_name is not None:
+        prompt_name = _str(prompt_name)
+        pv = get(A_OBS_PROMPT_VERSION)
+        prompt_version = _prompt_version(pv if pv is not None else get("langfuse.prompt.version"))
 
     # metadata
     user_md: dict[str, Any] = {}
@@ -782,7 +639,7 @@ def _map_span(span: Span, project_id: str, resource: _ResourceInfo, scope_info: 
         session_id=session_id,
         release=release,
         version=version,
-        environment=environment,
+        environment=trace_environment,
         public=public,
         bookmarked=None,
         tags=tags,
@@ -821,10 +678,10 @@ def _json_object_text(value: Any) -> str | None:
         return None
     if type(value) is str:
         parsed = loads_or_none(value)
-        if isinstance(parsed, dict) and parsed:
+        if type(parsed) is dict and parsed:
             return value
         return None
-    if isinstance(value, dict) and value:
+    if type(value) is dict and value:
         return dumps(value)
     return None
 
@@ -957,8 +814,3 @@ def iter_spans(req: ExportTraceServiceRequest):
 
 def span_count(req: ExportTraceServiceRequest) -> int:
     return sum(len(ss.spans) for rs in req.resource_spans for ss in rs.scope_spans)
-
-
-def gzip_request(req: ExportTraceServiceRequest) -> bytes:
-    """Serialize and gzip a request (tests, benchmarks, re-export)."""
-    return gzip.compress(req.SerializeToString())

@@ -84,21 +84,25 @@ _GEMINI_ALIASES: dict[str, str] = {
     "tool_use_prompt_token_count": "input_tool_use_prompt_tokens",
 }
 
+_SCALARS = frozenset({int, float, str, bool, type(None)})
 _INPUT_DETAILS = ("prompt_tokens_details", "input_tokens_details")
 _OUTPUT_DETAILS = ("completion_tokens_details", "output_tokens_details")
 
 
+_MAX_COUNT = 2**63 - 1  # the usage columns are UInt64; stay in the signed range for safety
+
+
 def to_count(value: Any) -> int | None:
-    """A non-negative integer count, or None for anything else (bool, str, NaN, negative...)."""
+    """A non-negative integer count, or None for anything else (bool, str, NaN, negative, huge...)."""
     t = type(value)
     if t is int:
-        return value if value >= 0 else None
+        return value if 0 <= value <= _MAX_COUNT else None
     if t is float:
-        if math.isfinite(value) and value >= 0:
+        if math.isfinite(value) and 0 <= value <= _MAX_COUNT:
             return int(round(value))
         return None
     if isinstance(value, int) and not isinstance(value, bool):  # int subclasses (not bool)
-        return int(value) if value >= 0 else None
+        return int(value) if 0 <= value <= _MAX_COUNT else None
     return None
 
 
@@ -114,7 +118,7 @@ def to_amount(value: Any) -> float | None:
 
 def normalize_usage(raw: Mapping[str, Any] | None) -> dict[str, int] | None:
     """Flatten a raw usage object into Langfuse usage keys (see the module doc). None when empty."""
-    if not raw or not isinstance(raw, Mapping):
+    if not raw or (type(raw) is not dict and not isinstance(raw, Mapping)):
         return None
 
     out: dict[str, int] = {}
@@ -125,7 +129,8 @@ def normalize_usage(raw: Mapping[str, Any] | None) -> dict[str, int] | None:
     gemini = any(k in raw for k in _GEMINI_INPUT)
 
     for key, value in raw.items():
-        if type(value) is dict or isinstance(value, Mapping):
+        tv = type(value)
+        if tv is dict or (tv not in _SCALARS and isinstance(value, Mapping)):
             if key in _INPUT_DETAILS:
                 _collect_details(value, "input_", in_details)
             elif key in _OUTPUT_DETAILS:
@@ -199,7 +204,7 @@ COST_ALIASES: dict[str, str] = {
 
 def normalize_cost(raw: Mapping[str, Any] | None) -> dict[str, float] | None:
     """Cost per usage key in USD plus "total" (the sum of the others when not given). None when empty."""
-    if not raw or not isinstance(raw, Mapping):
+    if not raw or (type(raw) is not dict and not isinstance(raw, Mapping)):
         return None
     out: dict[str, float] = {}
     aliased: dict[str, float] = {}

@@ -116,7 +116,18 @@ class IngestProcessor:
             with self._lock:
                 self._inflight.difference_update(keys)
             self.flushed_rows += len(rows)
+            self._after_flush(rows)
             return len(rows)
+
+    def _after_flush(self, rows: Rows) -> None:
+        """Hooks that react to newly stored rows (evaluators on new traces, dataset runs from
+        experiment spans). They run after the insert and must be idempotent: a replayed blob
+        calls them again with the same rows."""
+        for hook in self.services.extras.get("after_flush_hooks", []):
+            try:
+                hook(self.services, rows)
+            except Exception:  # noqa: BLE001 - one hook's failure must not stop ingestion
+                log.exception("after-flush hook %s failed", getattr(hook, "__name__", hook))
 
     # ---- background loops ---------------------------------------------------------------
     def start(self) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from importlib import import_module
+from importlib.util import find_spec
 from typing import TYPE_CHECKING
 
 from owlscope.pipeline.accept import INGEST_TASK
@@ -16,6 +18,16 @@ def register_tasks(services: Services) -> None:
         services.processor.process_key(key)
 
     services.queue.register(INGEST_TASK, ingest_blob)
+    for module in _DOMAIN_TASK_MODULES:
+        if find_spec(module.rsplit(".", 1)[0]) is None or find_spec(module) is None:
+            continue  # that domain is not part of this build
+        import_module(module).register(services)
+
+
+# Domain packages that register their own jobs and after-flush hooks: each has
+# `register(services)`, which calls `services.queue.register(name, fn)` and/or appends to
+# `services.extras.setdefault("after_flush_hooks", [])`.
+_DOMAIN_TASK_MODULES = ("owlscope.evals.jobs", "owlscope.datasets.jobs")
 
 
 def start_worker(services: Services) -> None:

@@ -341,3 +341,22 @@ def test_v4_sdk_ingestion_capture():
 def test_parse_ingestion_request_rejects_bad_envelopes(payload):
     with pytest.raises(InvalidPayload):
         parse_ingestion_request(payload)
+
+
+def test_rows_convert_to_arrow_tables():
+    from owlscope.ingestion.rows import observations_table, scores_table, traces_table
+
+    accepted, _ = validate_batch(legacy_events())
+    rows = map_batch_events(accepted, "p")
+    assert observations_table(rows.observations).num_rows == 6
+    assert traces_table(rows.traces).num_rows == 2
+    assert scores_table(rows.scores).num_rows == 1
+
+
+def test_lone_surrogates_still_give_valid_json_text():
+    accepted, errors = validate_batch([ev("e", "span-create", ts(1), {"id": "o", "traceId": T,
+                                                                      "input": "bad \ud800 char"})])
+    assert errors == []
+    (row,) = map_batch_events(accepted, "p").observations
+    assert json.loads(row.input) == "bad \ud800 char"
+    row.input.encode("utf-8")  # storable

@@ -288,5 +288,8 @@ class Comment(Base):
 
 TABLES = (
     "organizations", "projects", "users", "organization_memberships", "project_memberships", "api_keys",
-    "models", "pricing_tiers", "prices", "score_configs", "comments",
+    "models", "pricing_tiers", "prices", "score_configs", "comments", "prompts",
 )
+
+# Models kept in their own modules register on the same metadata (Alembic and the tests see them).
+from owlscope.storage.oltp.prompt_models import Prompt  # noqa: E402, F401

@@ -1,0 +1,180 @@
+"""Helpers shared by the read-side queries: SQL parameters, time and JSON conversion, paging, cursors.
+
+Conventions of the OLAP tables (see migrations/0001): an unset merged String is '' and an unset
+merged DateTime64 is the epoch; both read as None here. Datetimes come back naive in UTC.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from owlscope.errors import InvalidRequest
+from owlscope.ingestion.timeparse import parse_timestamp
+
+EPOCH_NAIVE = datetime(1970, 1, 1)
+
+
+class Params:
+    """ClickHouse server-side parameters: `p.add(v, "String")` returns the `{p3:String}` placeholder."""
+
+    def __init__(self, **initial: Any):
+        self.values: dict[str, Any] = dict(initial)
+        self._n = 0
+
+    def add(self, value: Any, type_: str) -> str:
+        self._n += 1
+        name = f"v{self._n}"
+        self.values[name] = value
+        return "{%s:%s}" % (name, type_)
+
+    def text(self, value: str) -> str:
+        return self.add(value, "String")
+
+    def texts(self, values: Iterable[str]) -> str:
+        return self.add(list(values), "Array(String)")
+
+    def number(self, value: float) -> str:
+        return self.add(float(value), "Float64")
+
+    def time(self, value: datetime) -> str:
+        """A DateTime64(3, 'UTC') expression for an aware or naive-UTC datetime."""
+        return "fromUnixTimestamp64Milli(%s, 'UTC')" % self.add(epoch_ms(value), "Int64")
+
+
+# ---- time ------------------------------------------------------------------------------------
+def epoch_ms(value: datetime) -> int:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return int(value.timestamp() * 1000)
+
+
+def parse_time_param(value: Any, name: str) -> datetime | None:
+    """An ISO-8601 query parameter as an aware UTC datetime; InvalidRequest when malformed."""
+    if value is None or value == "":
+        return None
+    try:
+        return parse_timestamp(value)
+    except (ValueError, OverflowError):
+        raise InvalidRequest(f"Invalid {name}: {value!r} is not an ISO 8601 datetime") from None
+
+
+def utc(value: datetime | None) -> datetime | None:
+    """A datetime read from the OLAP store (naive UTC) as aware UTC; the epoch (unset) as None."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        if value == EPOCH_NAIVE:
+            return None
+        return value.replace(tzinfo=UTC)
+    if value.timestamp() == 0:
+        return None
+    return value.astimezone(UTC)
+
+
+def iso(value: datetime | None) -> str | None:
+    """`2025-01-01T12:00:00.123Z` (Langfuse's format); None stays None."""
+    value = utc(value)
+    if value is None:
+        return None
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+def seconds_between(start: datetime | None, end: datetime | None) -> float | None:
+    start, end = utc(start), utc(end)
+    if start is None or end is None:
+        return None
+    return round((end - start).total_seconds(), 3)
+
+
+# ---- values ----------------------------------------------------------------------------------
+def nz(value: str | None) -> str | None:
+    """'' (an unset merged String) as None."""
+    return value if value else None
+
+
+def parse_json(text: str | None) -> Any:
+    """Stored JSON text as a value; text that is not JSON is returned as the string it is."""
+    if text is None or text == "":
+        return None
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return text
+
+
+def json_text(value: Any) -> str:
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+def finite(value: float | None) -> float | None:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return None
+    return value
+
+
+def total_cost(costs: Mapping[str, float] | None) -> float | None:
+    """A cost map's total: its "total" key, else the sum of the others; None when empty."""
+    if not costs:
+        return None
+    if "total" in costs:
+        return float(costs["total"])
+    return float(sum(costs.values()))
+
+
+def csv_list(value: str | None) -> list[str]:
+    """`"a, b,,c"` -> ["a", "b", "c"]."""
+    if not value:
+        return []
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+# ---- paging ----------------------------------------------------------------------------------
+def check_page(page: int | None, limit: int | None, *, default: int = 50, maximum: int = 1000) -> tuple[int, int]:
+    page = 1 if page is None else page
+    limit = default if limit is None else limit
+    if page < 1:
+        raise InvalidRequest("page must be 1 or greater")
+    if limit < 1 or limit > maximum:
+        raise InvalidRequest(f"limit must be between 1 and {maximum}")
+    return page, limit
+
+
+def page_meta(page: int, limit: int, total: int) -> dict[str, int]:
+    return {"page": page, "limit": limit, "totalItems": total, "totalPages": math.ceil(total / limit)}
+
+
+def encode_cursor(values: list[Any]) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps(values)).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, shape: tuple[type, ...]) -> list[Any]:
+    """A cursor made by `encode_cursor`, checked against the expected element types."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        values = orjson.loads(raw)
+    except (ValueError, orjson.JSONDecodeError):
+        raise InvalidRequest("Invalid cursor") from None
+    if (not isinstance(values, list) or len(values) != len(shape)
+            or not all(isinstance(v, t) and not isinstance(v, bool) for v, t in zip(values, shape, strict=True))):
+        raise InvalidRequest("Invalid cursor")
+    return values
+
+
+def field_groups(fields: str | None, allowed: Iterable[str], default: Iterable[str]) -> set[str]:
+    """A comma-separated `fields` parameter as a set of known group names (400 on unknown ones)."""
+    names = csv_list(fields)
+    if not names:
+        return set(default)
+    allowed = set(allowed)
+    unknown = [n for n in names if n not in allowed]
+    if unknown:
+        raise InvalidRequest(
+            f"Unknown field group(s): {', '.join(unknown)}. Allowed: {', '.join(sorted(allowed))}"
+        )
+    return set(names)

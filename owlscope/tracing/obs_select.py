@@ -1,0 +1,352 @@
+"""Choosing a page of observations without merging a million rows.
+
+`observations` is an AggregatingMergeTree ordered by (project_id, trace_id, id); a row is a partial
+state until the engine or the read merges it. Observations are listed newest first by their start
+(`sort_ts`, a min() column). Three ways to pick a page, cheapest first:
+
+- restricted: a traceId (primary-key prefix), a userId/sessionId (the few traces whose partial
+  states carry it, then their observations by primary key) or an id (bloom filter) bounds the rows:
+  merge just those and filter.
+- latest rows: read only `sort_ts` (plus the key) for the newest K rows (after the cursor, within the
+  time range), merge those candidates by primary key and apply every filter. Every observation that
+  starts after the K-th row's time is among the candidates, so whatever qualifies above that bound
+  is exact; when fewer than a page qualify, K grows (×8) until the rows run out.
+- otherwise (K would pass 250k rows): one GROUP BY over all observations of the project.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from owlscope.storage.olap.client import Olap
+from owlscope.tracing.common import Params
+from owlscope.tracing.filters import Column, Condition, compile_condition, resolve
+
+# Merged values of one observation, by alias (aliases never equal a column name).
+MERGED: dict[str, str] = {
+    "o_sort": "min(sort_ts)",
+    "o_updated": "max(updated_at)",
+    "o_type": "argMaxIfMerge(type)",
+    "o_name": "argMaxIfMerge(name)",
+    "o_parent": "argMaxIfMerge(parent_observation_id)",
+    "o_start": "if(toUnixTimestamp64Milli(argMaxIfMerge(start_time)) = 0, min(sort_ts), argMaxIfMerge(start_time))",
+    "o_end": "argMaxIfMerge(end_time)",
+    "o_cst": "argMaxIfMerge(completion_start_time)",
+    "o_level": "argMaxIfMerge(level)",
+    "o_status": "argMaxIfMerge(status_message)",
+    "o_version": "argMaxIfMerge(version)",
+    "o_env": "argMaxIfMerge(environment)",
+    "o_input": "argMaxIfMerge(input)",
+    "o_output": "argMaxIfMerge(output)",
+    "o_metadata": "argMaxIfMerge(metadata)",
+    "o_model": "argMaxIfMerge(model)",
+    "o_model_params": "argMaxIfMerge(model_parameters)",
+    "o_usage": "argMaxIfMerge(usage_details)",
+    "o_cost": "argMaxIfMerge(cost_details)",
+    "o_prompt_id": "argMaxIfMerge(prompt_id)",
+    "o_prompt_name": "argMaxIfMerge(prompt_name)",
+    "o_prompt_version": "argMaxIfMerge(prompt_version)",
+}
+
+# Merged trace values observations are filtered and shown by.
+TRACE_MERGED: dict[str, str] = {
+    "t_name": "if(argMaxIfMerge(name) != '', argMaxIfMerge(name), argMaxIfMerge(root_name))",
+    "t_user": "argMaxIfMerge(user_id)",
+    "t_session": "argMaxIfMerge(session_id)",
+    "t_tags": "arraySort(groupUniqArrayArray(tags))",
+    "t_env": "argMaxIfMerge(environment)",
+    "t_release": "argMaxIfMerge(release)",
+    "t_version": "argMaxIfMerge(version)",
+    "t_public": "max(public)",
+    "t_bookmarked": "argMaxIfMerge(bookmarked)",
+}
+
+_MS = "toUnixTimestamp64Milli"
+LATENCY = f"if({_MS}(o_end) = 0, NULL, ({_MS}(o_end) - {_MS}(o_start)) / 1000)"
+TTFT = f"if({_MS}(o_cst) = 0, NULL, ({_MS}(o_cst) - {_MS}(o_start)) / 1000)"
+TOTAL_TOKENS = "if(mapContains(o_usage, 'total'), o_usage['total'], arraySum(mapValues(o_usage)))"
+TOTAL_COST = "if(mapContains(o_cost, 'total'), o_cost['total'], arraySum(mapValues(o_cost)))"
+
+COLUMNS: dict[str, Column] = {
+    "id": Column("string", "id"),
+    "type": Column("string", "o_type"),
+    "name": Column("string", "o_name"),
+    "traceId": Column("string", "trace_id"),
+    "startTime": Column("datetime", "o_sort"),
+    "endTime": Column("datetime", "o_end"),
+    "completionStartTime": Column("datetime", "o_cst"),
+    "environment": Column("string", "if(o_env = '', 'default', o_env)"),
+    "level": Column("string", "if(o_level = '', 'DEFAULT', o_level)"),
+    "statusMessage": Column("string", "o_status"),
+    "version": Column("string", "o_version"),
+    "parentObservationId": Column("string", "o_parent"),
+    "isRootObservation": Column("bool", "o_parent = ''"),
+    "latency": Column("number", LATENCY),
+    "timeToFirstToken": Column("number", TTFT),
+    "tokensPerSecond": Column("number", f"o_usage['output'] / nullIf({LATENCY}, 0)"),
+    "inputTokens": Column("number", "o_usage['input']"),
+    "outputTokens": Column("number", "o_usage['output']"),
+    "totalTokens": Column("number", TOTAL_TOKENS),
+    "tokens": Column("number", TOTAL_TOKENS),
+    "inputCost": Column("number", "o_cost['input']"),
+    "outputCost": Column("number", "o_cost['output']"),
+    "totalCost": Column("number", TOTAL_COST),
+    "model": Column("string", "o_model"),
+    "providedModelName": Column("string", "o_model"),
+    "promptName": Column("string", "o_prompt_name"),
+    "promptVersion": Column("number", "o_prompt_version"),
+    "input": Column("string", "o_input"),
+    "output": Column("string", "o_output"),
+    "metadata": Column("object", "o_metadata"),
+    "userId": Column("string", "t_user", scope="trace"),
+    "sessionId": Column("string", "t_session", scope="trace"),
+    "traceName": Column("string", "t_name", scope="trace"),
+    "traceTags": Column("array", "t_tags", scope="trace"),
+    "tags": Column("array", "t_tags", scope="trace"),
+    "traceEnvironment": Column("string", "if(t_env = '', 'default', t_env)", scope="trace"),
+    "release": Column("string", "t_release", scope="trace"),
+    "traceRelease": Column("string", "t_release", scope="trace"),
+    "traceVersion": Column("string", "t_version", scope="trace"),
+}
+
+_ALIAS = re.compile(r"\b[ot]_[a-z_]+\b")
+_MAX_CANDIDATES = 250_000
+
+
+def aliases_in(expr: str, merged: dict[str, str]) -> set[str]:
+    return {a for a in _ALIAS.findall(expr) if a in merged}
+
+
+def select_list(aliases: set[str], merged: dict[str, str]) -> str:
+    return "".join(f", {merged[a]} AS {a}" for a in sorted(aliases))
+
+
+@dataclass
+class ObsQuery:
+    """Compiled conditions: HAVING on the merged observation, row-level WHERE on key columns."""
+
+    having: list[str] = field(default_factory=list)
+    where: list[str] = field(default_factory=list)
+    trace_having: list[str] = field(default_factory=list)
+    aliases: set[str] = field(default_factory=set)
+    trace_aliases: set[str] = field(default_factory=set)
+    row_bounds: list[str] = field(default_factory=list)  # conditions on raw sort_ts rows (candidates)
+    trace_ids: set[str] | None = None  # restriction to these traces (primary-key prefix)
+    by_id: bool = False  # an id `=`/`any of` condition: the bloom filter bounds the rows
+    params: Params = field(default_factory=Params)
+
+    def trace_filter(self, candidates: str | None = None) -> str:
+        if not self.trace_having:
+            return ""
+        restrict = " AND id IN {rtids:Array(String)}" if self.trace_ids is not None else ""
+        if candidates:
+            restrict += f" AND id IN {{{candidates}:Array(String)}}"
+        return (
+            "trace_id IN (SELECT id FROM (SELECT id%s FROM {db}.traces WHERE project_id = {project_id:String}%s"
+            " GROUP BY id HAVING %s))"
+        ) % (select_list(self.trace_aliases, TRACE_MERGED), restrict, " AND ".join(self.trace_having))
+
+
+def compile_observation_conditions(olap: Olap, project_id: str, conds: list[Condition],
+                                   columns: dict[str, Column] = COLUMNS) -> ObsQuery:
+    q = ObsQuery(params=Params(project_id=project_id))
+    p = q.params
+    for cond in conds:
+        col = resolve(cond, columns)
+        sql = compile_condition(cond, col, p)
+        if col.scope == "trace":
+            q.trace_having.append(sql)
+            q.trace_aliases |= aliases_in(col.expr, TRACE_MERGED)
+        elif cond.column in ("id", "traceId"):
+            q.where.append(sql)  # key columns: valid on every row
+            q.by_id = q.by_id or (cond.column == "id" and cond.operator in ("=", "any of"))
+        else:
+            q.having.append(sql)
+            q.aliases |= aliases_in(col.expr, MERGED)
+            if cond.column == "startTime" and cond.operator in ("<", "<=", ">", ">="):
+                q.row_bounds.append(compile_condition(cond, col, p, expr="sort_ts"))
+    q.trace_ids = _restricting_traces(olap, project_id, conds)
+    if q.trace_ids is not None:
+        p.values["rtids"] = sorted(q.trace_ids)
+    return q
+
+
+def _restricting_traces(olap: Olap, project_id: str, conds: list[Condition]) -> set[str] | None:
+    """Trace ids an `=`/`any of` condition on traceId, userId or sessionId narrows the rows to."""
+    found: set[str] | None = None
+    for cond in conds:
+        if cond.column not in ("traceId", "userId", "sessionId") or cond.operator not in ("=", "any of"):
+            continue
+        values = [cond.value] if cond.operator == "=" else cond.value
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            continue
+        if cond.column == "traceId":
+            ids = set(values)
+        else:
+            state = "user_id" if cond.column == "userId" else "session_id"
+            ids = {r[0] for r in olap.query(
+                "SELECT DISTINCT id FROM {db}.traces WHERE project_id = {p:String}"
+                f" AND finalizeAggregation({state}) IN {{vals:Array(String)}}",
+                {"p": project_id, "vals": values},
+            )}
+        found = ids if found is None else found & ids
+    return found
+
+
+Key = tuple[str, str, datetime]  # (trace_id, id, sort_ts)
+
+
+def _page_sql(q: ObsQuery, extra_where: list[str], extra_having: list[str], limit: int, offset: int = 0,
+              count: bool = False, candidates: str | None = None) -> str:
+    where = ["project_id = {project_id:String}", *q.where, *extra_where]
+    if q.trace_ids is not None:
+        where.append("trace_id IN {rtids:Array(String)}")
+    tf = q.trace_filter(candidates)
+    if tf:
+        where.append(tf)
+    having = [*q.having, *extra_having]
+    inner = (
+        "SELECT trace_id, id, min(sort_ts) AS o_sort%s FROM {db}.observations WHERE %s GROUP BY trace_id, id%s"
+        % (select_list(q.aliases - {"o_sort"}, MERGED), " AND ".join(where),
+           " HAVING " + " AND ".join(having) if having else "")
+    )
+    if count:
+        return f"SELECT count() FROM ({inner})"
+    return (f"SELECT trace_id, id, o_sort FROM ({inner}) ORDER BY o_sort DESC, trace_id DESC, id DESC"
+            f" LIMIT {limit} OFFSET {offset}")
+
+
+def _cursor_having(q: ObsQuery, after: Key | None) -> list[str]:
+    if after is None:
+        return []
+    p = q.params
+    return ["(o_sort, trace_id, id) < (%s, %s, %s)" % (p.time(after[2]), p.text(after[0]), p.text(after[1]))]
+
+
+def select_observation_keys(olap: Olap, q: ObsQuery, *, after: Key | None = None, offset: int = 0,
+                            limit: int = 50) -> list[Key]:
+    """Up to `limit` observations after skipping `offset`, newest first, after the cursor key."""
+    if q.trace_ids is not None and not q.trace_ids:
+        return []
+    want = offset + limit
+    if q.trace_ids is None and not q.by_id:
+        keys = _latest_keys(olap, q, after, want)
+        if keys is not None:
+            return keys[offset:]
+    rows = olap.query(_page_sql(q, [], _cursor_having(q, after), limit, offset), q.params.values)
+    return [(r[0], r[1], r[2]) for r in rows]
+
+
+def _latest_keys(olap: Olap, q: ObsQuery, after: Key | None, want: int) -> list[Key] | None:
+    p = q.params
+    bounds = list(q.row_bounds)
+    if after is not None:
+        bounds.append(f"sort_ts <= {p.time(after[2])}")
+    where = " AND ".join(["project_id = {project_id:String}", *bounds])
+    k = max(4 * want, 200)
+    while k <= _MAX_CANDIDATES:
+        rows = olap.query(
+            f"SELECT trace_id, id, sort_ts FROM {{db}}.observations WHERE {where} ORDER BY sort_ts DESC LIMIT {k}",
+            p.values,
+        )
+        exhausted = len(rows) < k
+        bound = None if exhausted else rows[-1][2]
+        cands = [r for r in rows if bound is None or r[2] > bound]
+        if cands:
+            p.values["ctids"] = sorted({r[0] for r in cands})
+            p.values["cids"] = sorted({r[1] for r in cands})
+            having = _cursor_having(q, after)
+            if bound is not None:
+                having.append(f"o_sort > {p.time(bound)}")
+            found = olap.query(
+                _page_sql(q, ["trace_id IN {ctids:Array(String)}", "id IN {cids:Array(String)}"], having, want,
+                          candidates="ctids"),
+                p.values,
+            )
+        else:
+            found = []
+        if len(found) >= want or exhausted:
+            return [(r[0], r[1], r[2]) for r in found]
+        k *= 8
+    return None
+
+
+def count_observations(olap: Olap, q: ObsQuery) -> int:
+    if q.trace_ids is not None and not q.trace_ids:
+        return 0
+    if not (q.having or q.where or q.trace_having or q.trace_ids is not None):
+        return int(olap.query(
+            "SELECT uniqExact(cityHash64(trace_id, id)) FROM {db}.observations WHERE project_id = {project_id:String}",
+            q.params.values,
+        )[0][0])
+    return int(olap.query(_page_sql(q, [], [], 0, count=True), q.params.values)[0][0])
+
+
+def fetch_merged(olap: Olap, project_id: str, keys: list[tuple[str, str]], aliases: set[str]) -> dict[tuple[str, str], dict[str, Any]]:
+    """Merged observation rows (aliases of MERGED) for exact (trace_id, id) keys."""
+    if not keys:
+        return {}
+    rows = olap.query_dicts(
+        "SELECT trace_id, id%s FROM {db}.observations WHERE project_id = {p:String}"
+        " AND trace_id IN {tids:Array(String)} AND id IN {ids:Array(String)} GROUP BY trace_id, id"
+        % select_list(aliases, MERGED),
+        {"p": project_id, "tids": sorted({k[0] for k in keys}), "ids": sorted({k[1] for k in keys})},
+    )
+    wanted = set(keys)
+    return {(r["trace_id"], r["id"]): r for r in rows if (r["trace_id"], r["id"]) in wanted}
+
+
+def fetch_trace_info(olap: Olap, project_id: str, trace_ids: set[str], aliases: set[str]) -> dict[str, dict[str, Any]]:
+    if not trace_ids or not aliases:
+        return {}
+    rows = olap.query_dicts(
+        "SELECT id%s FROM {db}.traces WHERE project_id = {p:String} AND id IN {ids:Array(String)} GROUP BY id"
+        % select_list(aliases, TRACE_MERGED),
+        {"p": project_id, "ids": sorted(trace_ids)},
+    )
+    return {r["id"]: r for r in rows}
+
+
+# ---- per-trace aggregates --------------------------------------------------------------------
+TRACE_AGGREGATES: dict[str, tuple[str, str]] = {
+    "latency": ("number", "a_latency"),
+    "inputTokens": ("number", "a_input_tokens"),
+    "outputTokens": ("number", "a_output_tokens"),
+    "totalTokens": ("number", "a_total_tokens"),
+    "tokens": ("number", "a_total_tokens"),
+    "inputCost": ("number", "a_input_cost"),
+    "outputCost": ("number", "a_output_cost"),
+    "totalCost": ("number", "a_total_cost"),
+    "level": ("string", "a_level"),
+    "warningCount": ("number", "a_warnings"),
+    "errorCount": ("number", "a_errors"),
+    "defaultCount": ("number", "a_defaults"),
+    "debugCount": ("number", "a_debugs"),
+    "observationCount": ("number", "a_count"),
+}
+
+
+def trace_aggregates_sql(restrict: str) -> str:
+    """Per trace_id: observation count, ids, latency (s), tokens, costs and level counts.
+    `restrict` is a row-level condition (e.g. `trace_id IN {ids:Array(String)}`)."""
+    level = "if(o_level = '', 'DEFAULT', o_level)"
+    last = f"if({_MS}(o_end) = 0, o_start, greatest(o_end, o_start))"
+    inner = (
+        "SELECT trace_id, id%s FROM {db}.observations WHERE project_id = {project_id:String} AND %s"
+        " GROUP BY trace_id, id"
+    ) % (select_list({"o_start", "o_end", "o_level", "o_usage", "o_cost"}, MERGED), restrict)
+    return (
+        "SELECT trace_id, count() AS a_count, groupArray(id) AS a_ids,"
+        f" round((max({_MS}({last})) - min({_MS}(o_start))) / 1000, 3) AS a_latency,"
+        " sum(o_usage['input']) AS a_input_tokens, sum(o_usage['output']) AS a_output_tokens,"
+        f" sum({TOTAL_TOKENS}) AS a_total_tokens,"
+        " sum(o_cost['input']) AS a_input_cost, sum(o_cost['output']) AS a_output_cost,"
+        f" sum({TOTAL_COST}) AS a_total_cost,"
+        f" countIf({level} = 'ERROR') AS a_errors, countIf({level} = 'WARNING') AS a_warnings,"
+        f" countIf({level} = 'DEFAULT') AS a_defaults, countIf({level} = 'DEBUG') AS a_debugs,"
+        " multiIf(a_errors > 0, 'ERROR', a_warnings > 0, 'WARNING', a_defaults > 0, 'DEFAULT', 'DEBUG') AS a_level"
+        f" FROM ({inner}) GROUP BY trace_id"
+    )

@@ -1,0 +1,426 @@
+"""Traces: list (page-based), get one with its observations and scores, delete.
+
+How a list stays fast at 250k+ traces in a project (traces is an AggregatingMergeTree ordered by
+(project_id, id) whose rows are partial states until merged):
+
+1. Choose the page of ids from cheap columns only, never by merging every trace:
+   - latest first, filtered at most by time: take the top-K *rows* by `timestamp` (one column), then
+     merge just those ids by primary key to get their true start; every trace whose true start is
+     above the K-th row's value is guaranteed to be among them, so the page is exact (K grows if not
+     enough qualify). See `_latest_ids`.
+   - filtered by user, session or id: find the few ids whose partial states carry the value
+     (`finalizeAggregation`, one column scan), then merge only those (`_identity_ids`).
+   - anything else: one GROUP BY over the merged filter columns, with the total as a window count.
+2. Merge the full rows of just those ids (a primary-key read), and aggregate observation metrics
+   (cost, latency, ids) for just those trace ids (`observations` is ordered by trace id).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from owlscope.errors import InvalidRequest
+from owlscope.storage.olap.client import Olap
+from owlscope.tracing import observations as obs_q
+from owlscope.tracing import scores as scores_q
+from owlscope.tracing.common import (
+    Params,
+    check_page,
+    field_groups,
+    iso,
+    nz,
+    page_meta,
+    parse_json,
+    parse_time_param,
+    utc,
+)
+from owlscope.tracing.filters import Column, Condition, compile_condition, eq, parse_filter, resolve
+
+TRACE_FIELD_GROUPS = ("core", "io", "scores", "observations", "metrics")
+
+# Merged values, by alias. Aliases never equal a column name: ClickHouse would substitute them.
+MERGED: dict[str, str] = {
+    "t_ts": "min(timestamp)",
+    "t_name": "if(argMaxIfMerge(name) != '', argMaxIfMerge(name), argMaxIfMerge(root_name))",
+    "t_user": "argMaxIfMerge(user_id)",
+    "t_session": "argMaxIfMerge(session_id)",
+    "t_release": "argMaxIfMerge(release)",
+    "t_version": "argMaxIfMerge(version)",
+    "t_env": "argMaxIfMerge(environment)",
+    "t_bookmarked": "argMaxIfMerge(bookmarked)",
+    "t_public": "max(public)",
+    "t_tags": "arraySort(groupUniqArrayArray(tags))",
+    "t_metadata": "argMaxIfMerge(metadata)",
+    "t_updated": "max(updated_at)",
+}
+IO_MERGED: dict[str, str] = {
+    "t_input": "if(argMaxIfMerge(input) != '', argMaxIfMerge(input), argMaxIfMerge(root_input))",
+    "t_output": "if(argMaxIfMerge(output) != '', argMaxIfMerge(output), argMaxIfMerge(root_output))",
+}
+
+# Filterable columns (the `filter` parameter of GET /traces). scope: self (merged trace row),
+# obs (aggregate over the trace's observations, see observations.TRACE_AGGREGATES), score.
+COLUMNS: dict[str, Column] = {
+    "id": Column("string", "id"),
+    "name": Column("string", "t_name"),
+    "timestamp": Column("datetime", "t_ts"),
+    "userId": Column("string", "t_user"),
+    "sessionId": Column("string", "t_session"),
+    "environment": Column("string", "if(t_env = '', 'default', t_env)"),
+    "version": Column("string", "t_version"),
+    "release": Column("string", "t_release"),
+    "tags": Column("array", "t_tags"),
+    "bookmarked": Column("bool", "t_bookmarked"),
+    "public": Column("bool", "t_public"),
+    "metadata": Column("object", "t_metadata"),
+    **{name: Column(kind, expr, scope="obs") for name, (kind, expr) in obs_q.TRACE_AGGREGATES.items()},
+    "scores_avg": Column("number", "", scope="score"),
+    "scores": Column("number", "", scope="score"),
+    "score_categories": Column("string", "", scope="score"),
+    "score_booleans": Column("bool", "", scope="score"),
+}
+
+ORDER_FIELDS = {
+    "id": "id", "timestamp": "t_ts", "name": "t_name", "userId": "t_user", "release": "t_release",
+    "version": "t_version", "public": "t_public", "bookmarked": "t_bookmarked", "sessionId": "t_session",
+}
+IDENTITY = {"userId": "user_id", "sessionId": "session_id"}
+_FAST_MAX_ROWS = 5_000  # the latest-rows path serves pages up to this depth
+_MAX_CANDIDATES = 200_000
+
+
+def trace_conditions(
+    *, user_id: str | None = None, name: str | None = None, session_id: str | None = None,
+    from_timestamp: Any = None, to_timestamp: Any = None, tags: list[str] | None = None,
+    version: str | None = None, release: str | None = None, environment: list[str] | None = None,
+    filter: str | list[Condition] | None = None,
+) -> list[Condition]:
+    """The query parameters of GET /traces as conditions; `filter`, when given, replaces them."""
+    if filter is not None:
+        parsed = parse_filter(filter) if isinstance(filter, str) else list(filter)
+        if parsed is not None:
+            return parsed
+    conds: list[Condition] = []
+    for column, value in (("userId", user_id), ("name", name), ("sessionId", session_id),
+                          ("version", version), ("release", release)):
+        if value is not None:
+            conds.append(eq(column, value))
+    start = parse_time_param(from_timestamp, "fromTimestamp")
+    end = parse_time_param(to_timestamp, "toTimestamp")
+    if start is not None:
+        conds.append(Condition("timestamp", ">=", start.isoformat()))
+    if end is not None:
+        conds.append(Condition("timestamp", "<", end.isoformat()))
+    if tags:
+        conds.append(Condition("tags", "all of", list(tags)))
+    if environment:
+        conds.append(Condition("environment", "any of", list(environment)))
+    return conds
+
+
+def parse_order(order_by: str | None) -> tuple[str, str]:
+    """`timestamp.desc` -> ("t_ts", "DESC"); InvalidRequest on unknown fields or directions."""
+    if not order_by:
+        return "t_ts", "DESC"
+    field, _, direction = order_by.partition(".")
+    direction = (direction or "desc").lower()
+    if field not in ORDER_FIELDS or direction not in ("asc", "desc"):
+        raise InvalidRequest(
+            f"Invalid orderBy {order_by!r}: use [field].[asc|desc] with field one of {', '.join(ORDER_FIELDS)}"
+        )
+    return ORDER_FIELDS[field], direction.upper()
+
+
+# ---- condition SQL ---------------------------------------------------------------------------
+class _Compiled:
+    """Conditions split by where they apply: HAVING on the merged trace row, or `id IN (...)`."""
+
+    def __init__(self, olap_project: str, conds: list[Condition], p: Params):
+        self.having: list[str] = []
+        self.where: list[str] = []
+        self.aliases: set[str] = set()
+        self.time_only = True
+        obs_conds: list[str] = []
+        for cond in conds:
+            col = resolve(cond, COLUMNS)
+            if col.scope == "self":
+                self.having.append(compile_condition(cond, col, p))
+                self.aliases.update(a for a in MERGED if a in col.expr)
+                if cond.column != "timestamp":
+                    self.time_only = False
+            elif col.scope == "obs":
+                obs_conds.append(compile_condition(cond, col, p))
+                self.time_only = False
+            else:
+                self.where.append(scores_q.trace_score_condition(cond, p))
+                self.time_only = False
+        if obs_conds:
+            self.where.append(
+                "id IN (SELECT trace_id FROM (%s) WHERE %s)"
+                % (obs_q.trace_aggregates_sql("1"), " AND ".join(obs_conds))
+            )
+
+    def select(self, *extra: str) -> str:
+        names = sorted(self.aliases | set(extra))
+        return ", ".join(f"{MERGED[a]} AS {a}" for a in names if a in MERGED)
+
+
+def _identity_ids(olap: Olap, conds: list[Condition], p: Params) -> list[str] | None:
+    """Ids that can match an `=`/`any of` condition on id, userId or sessionId (None: no such condition).
+
+    A trace's merged value is the partial value of one of its rows, so scanning the partial states of
+    one column finds every candidate without merging anything."""
+    found: set[str] | None = None
+    for cond in conds:
+        if cond.column not in ("id", *IDENTITY) or cond.operator not in ("=", "any of"):
+            continue
+        values = [cond.value] if cond.operator == "=" else cond.value
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            continue
+        if cond.column == "id":
+            ids = set(values)
+        else:
+            rows = olap.query(
+                "SELECT DISTINCT id FROM {db}.traces WHERE project_id = {project_id:String}"
+                f" AND finalizeAggregation({IDENTITY[cond.column]}) IN {{vals:Array(String)}}",
+                {**p.values, "vals": values},
+            )
+            ids = {r[0] for r in rows}
+        found = ids if found is None else found & ids
+    return found
+
+
+def _latest_ids(olap: Olap, c: _Compiled, conds: list[Condition], p: Params, want: int) -> list[str] | None:
+    """The first `want` ids by start time (descending) when only time conditions apply; None when
+    the candidate set grew too large (the caller falls back to a GROUP BY)."""
+    row_filters = []
+    for cond in conds:  # a trace's earliest row decides its start: upper bounds may drop later rows
+        if cond.operator in ("<", "<="):
+            row_filters.append(compile_condition(cond, COLUMNS["timestamp"], p, expr="timestamp"))
+    where = " AND ".join(["project_id = {project_id:String}", *row_filters])
+    k = max(2 * want, 200)
+    while k <= _MAX_CANDIDATES:
+        rows = olap.query(
+            f"SELECT id, timestamp FROM {{db}}.traces WHERE {where} ORDER BY timestamp DESC LIMIT {k}",
+            p.values,
+        )
+        exhausted = len(rows) < k
+        bound = None if exhausted else rows[-1][1]
+        ids = list({r[0] for r in rows if bound is None or r[1] > bound})
+        having = list(c.having)
+        q = Params(**p.values)
+        if bound is not None:
+            having.append(f"t_ts > {q.time(bound)}")
+        q.values["cand"] = ids
+        verified = olap.query(
+            "SELECT id, min(timestamp) AS t_ts FROM {db}.traces WHERE project_id = {project_id:String}"
+            " AND id IN {cand:Array(String)} GROUP BY id"
+            + (" HAVING " + " AND ".join(having) if having else "")
+            + f" ORDER BY t_ts DESC, id DESC LIMIT {want}",
+            q.values,
+        )
+        if len(verified) >= want or exhausted:
+            return [r[0] for r in verified]
+        k *= 4
+    return None
+
+
+def _count(olap: Olap, c: _Compiled, p: Params, restrict: str) -> int:
+    if not c.having and not c.where and not restrict:
+        return int(olap.query(
+            "SELECT uniqExact(id) FROM {db}.traces WHERE project_id = {project_id:String}", p.values)[0][0])
+    where = " AND ".join(["project_id = {project_id:String}", *c.where] + ([restrict] if restrict else []))
+    sel = c.select()
+    return int(olap.query(
+        f"SELECT count() FROM (SELECT id{', ' + sel if sel else ''} FROM {{db}}.traces WHERE {where} GROUP BY id"
+        + (" HAVING " + " AND ".join(c.having) if c.having else "") + ")",
+        p.values,
+    )[0][0])
+
+
+def select_trace_ids(
+    olap: Olap, project_id: str, conds: list[Condition], *, order: tuple[str, str] = ("t_ts", "DESC"),
+    offset: int = 0, limit: int = 50, with_total: bool = True,
+) -> tuple[list[str], int | None]:
+    """One page of trace ids matching `conds`, in order, and the total number of matches."""
+    p = Params(project_id=project_id)
+    c = _Compiled(project_id, conds, p)
+    restrict = ""
+    ids = _identity_ids(olap, conds, p)
+    if ids is not None:
+        if not ids:
+            return [], 0
+        p.values["restrict"] = sorted(ids)
+        restrict = "id IN {restrict:Array(String)}"
+    elif c.time_only and order == ("t_ts", "DESC") and offset + limit <= _FAST_MAX_ROWS:
+        page = _latest_ids(olap, c, conds, p, offset + limit)
+        if page is not None:
+            total = _count(olap, c, p, "") if with_total else None
+            return page[offset:], total
+
+    field, direction = order
+    where = " AND ".join(["project_id = {project_id:String}", *c.where] + ([restrict] if restrict else []))
+    sel = c.select("t_ts", field)
+    rows = olap.query(
+        f"SELECT id, {sel}, count() OVER () AS total_ FROM {{db}}.traces WHERE {where} GROUP BY id"
+        + (" HAVING " + " AND ".join(c.having) if c.having else "")
+        + f" ORDER BY {field} {direction}, id {direction} LIMIT {limit} OFFSET {offset}",
+        p.values,
+    )
+    if rows:
+        return [r[0] for r in rows], int(rows[0][-1])
+    return [], (_count(olap, c, p, restrict) if with_total and offset else 0)
+
+
+# ---- rows ------------------------------------------------------------------------------------
+def fetch_traces(olap: Olap, project_id: str, ids: list[str], *, io: bool = True) -> dict[str, dict[str, Any]]:
+    """Merged trace rows (raw: aliases of MERGED) for the given ids, by id."""
+    if not ids:
+        return {}
+    merged = {**MERGED, **(IO_MERGED if io else {})}
+    sel = ", ".join(f"{expr} AS {alias}" for alias, expr in merged.items())
+    rows = olap.query_dicts(
+        f"SELECT id, {sel} FROM {{db}}.traces WHERE project_id = {{p:String}} AND id IN {{ids:Array(String)}}"
+        " GROUP BY id",
+        {"p": project_id, "ids": list(ids)},
+    )
+    return {r["id"]: r for r in rows}
+
+
+def trace_shape(project_id: str, r: dict[str, Any], *, io: bool = True) -> dict[str, Any]:
+    """A merged row as the OpenAPI `Trace` (camelCase) plus htmlPath."""
+    out: dict[str, Any] = {
+        "id": r["id"],
+        "timestamp": iso(r["t_ts"]),
+        "name": nz(r["t_name"]),
+    }
+    if io:
+        out["input"] = parse_json(r.get("t_input"))
+        out["output"] = parse_json(r.get("t_output"))
+    out.update({
+        "sessionId": nz(r["t_session"]),
+        "release": nz(r["t_release"]),
+        "version": nz(r["t_version"]),
+        "userId": nz(r["t_user"]),
+    })
+    if io:
+        out["metadata"] = parse_json(r["t_metadata"])
+    out.update({
+        "tags": list(r["t_tags"]),
+        "public": bool(r["t_public"]),
+        "environment": r["t_env"] or "default",
+        "bookmarked": bool(r["t_bookmarked"]),
+        "htmlPath": f"/project/{project_id}/traces/{r['id']}",
+        "projectId": project_id,
+        "updatedAt": iso(r["t_updated"]),
+    })
+    return out
+
+
+# ---- public functions ------------------------------------------------------------------------
+def list_traces(
+    olap: Olap, project_id: str, *, page: int | None = 1, limit: int | None = 50, order_by: str | None = None,
+    fields: str | None = None, user_id: str | None = None, name: str | None = None,
+    session_id: str | None = None, from_timestamp: Any = None, to_timestamp: Any = None,
+    tags: list[str] | None = None, version: str | None = None, release: str | None = None,
+    environment: list[str] | None = None, filter: str | list[Condition] | None = None,
+) -> dict[str, Any]:
+    """GET /api/public/traces: `{"data": [TraceWithDetails], "meta": {page, limit, totalItems, totalPages}}`.
+
+    `observations` and `scores` are lists of ids; `latency` is seconds from the first observation's
+    start to the last one's end; `totalCost` sums the observations' costs. With `fields`, groups not
+    asked for give empty lists (observations, scores), -1 (metrics) or no input/output/metadata (io).
+    """
+    page, limit = check_page(page, limit)
+    groups = field_groups(fields, TRACE_FIELD_GROUPS, TRACE_FIELD_GROUPS)
+    conds = trace_conditions(
+        user_id=user_id, name=name, session_id=session_id, from_timestamp=from_timestamp,
+        to_timestamp=to_timestamp, tags=tags, version=version, release=release, environment=environment,
+        filter=filter,
+    )
+    ids, total = select_trace_ids(olap, project_id, conds, order=parse_order(order_by),
+                                  offset=(page - 1) * limit, limit=limit)
+    return {"data": traces_with_details(olap, project_id, ids, groups), "meta": page_meta(page, limit, total or 0)}
+
+
+def traces_with_details(olap: Olap, project_id: str, ids: list[str], groups: set[str]) -> list[dict[str, Any]]:
+    """TraceWithDetails for ids, in the order given (ids no longer present are skipped)."""
+    io = "io" in groups
+    rows = fetch_traces(olap, project_id, ids, io=io)
+    present = [i for i in ids if i in rows]
+    need_obs = "observations" in groups or "metrics" in groups
+    stats = obs_q.trace_stats(olap, project_id, present) if need_obs and present else {}
+    score_ids = scores_q.score_ids_by_trace(olap, project_id, present) if "scores" in groups and present else {}
+    out = []
+    for tid in present:
+        t = trace_shape(project_id, rows[tid], io=io)
+        s = stats.get(tid)
+        if "metrics" in groups:
+            t["latency"] = s["latency"] if s else 0.0
+            t["totalCost"] = s["total_cost"] if s else 0.0
+        else:
+            t["latency"], t["totalCost"] = -1, -1
+        t["observations"] = (s["ids"] if s else []) if "observations" in groups else []
+        t["scores"] = score_ids.get(tid, []) if "scores" in groups else []
+        out.append(t)
+    return out
+
+
+def get_trace(olap: Olap, project_id: str, trace_id: str, *, fields: str | None = None) -> dict[str, Any] | None:
+    """GET /api/public/traces/{id}: TraceWithFullDetails (observations as ObservationsView, scores as
+    ScoreV1), or None when the trace does not exist in this project."""
+    groups = field_groups(fields, TRACE_FIELD_GROUPS, TRACE_FIELD_GROUPS)
+    io = "io" in groups
+    rows = fetch_traces(olap, project_id, [trace_id], io=io)
+    row = rows.get(trace_id)
+    if row is None:
+        return None
+    t = trace_shape(project_id, row, io=io)
+    observations = []
+    if "observations" in groups or "metrics" in groups:
+        observations = obs_q.observations_for_trace(olap, project_id, trace_id)
+    if "metrics" in groups:
+        t["latency"], t["totalCost"] = trace_metrics(observations)
+    else:
+        t["latency"], t["totalCost"] = -1, -1
+    t["observations"] = observations if "observations" in groups else []
+    t["scores"] = scores_q.scores_for_trace(olap, project_id, trace_id) if "scores" in groups else []
+    return t
+
+
+def trace_metrics(observations: list[dict[str, Any]]) -> tuple[float, float]:
+    """(latency seconds, total cost) of a trace from its observations (ObservationsView dicts)."""
+    starts = [utc_from_iso(o["startTime"]) for o in observations if o.get("startTime")]
+    ends = [utc_from_iso(o.get("endTime") or o["startTime"]) for o in observations if o.get("startTime")]
+    latency = round((max(ends) - min(starts)).total_seconds(), 3) if starts else 0.0
+    cost = sum(o["calculatedTotalCost"] or 0.0 for o in observations)
+    return latency, cost
+
+
+def utc_from_iso(value: str):
+    from datetime import datetime
+
+    return utc(datetime.fromisoformat(value.replace("Z", "+00:00")))
+
+
+def delete_traces(olap: Olap, project_id: str, ids: list[str]) -> None:
+    """Delete traces with their observations and scores (lightweight DELETE: gone for reads at once,
+    purged from disk by later merges)."""
+    ids = [i for i in dict.fromkeys(ids) if i]
+    if not ids:
+        return
+    params = {"p": project_id, "ids": ids}
+    olap.command("DELETE FROM {db}.traces WHERE project_id = {p:String} AND id IN {ids:Array(String)}", params)
+    olap.command(
+        "DELETE FROM {db}.observations WHERE project_id = {p:String} AND trace_id IN {ids:Array(String)}", params
+    )
+    olap.command(
+        "DELETE FROM {db}.scores WHERE project_id = {p:String} AND trace_id IN {ids:Array(String)}", params
+    )
+
+
+def trace_exists(olap: Olap, project_id: str, trace_id: str) -> bool:
+    return bool(olap.query(
+        "SELECT count() FROM {db}.traces WHERE project_id = {p:String} AND id = {id:String}",
+        {"p": project_id, "id": trace_id},
+    )[0][0])

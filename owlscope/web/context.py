@@ -1,0 +1,221 @@
+"""Who is asking, and in which organization and project: the UI's typed dependencies.
+
+    @router.get("/project/{project_id}/traces")
+    def traces(request: Request, ctx: ProjectCtx, services: WebServices) -> Response:
+        require_role(ctx, "VIEWER")            # every page and action names its minimum role
+        env = ctx.environment                  # or current_environment(request)
+        ...
+
+`ProjectCtx` resolves the signed-in user, the project from the path and the user's effective
+role in it. A user without access gets the same 404 as for a project that does not exist, so
+nothing about another organization's project is revealed. Not signed in: a redirect to the
+sign-in page (see errors.py). The context is also kept on `request.state.ctx`, so the layout
+and error pages can show the project's navigation.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+
+from owlscope.errors import Forbidden, NotFound, Unauthorized
+from owlscope.services import Services
+from owlscope.storage.oltp.models import Organization, Project, Role, User
+from owlscope.web.accounts import password_fingerprint
+from owlscope.web.environments import current_environment, list_environments
+from owlscope.web.nav import project_nav
+from owlscope.web.orgs import list_user_projects, org_role, project_role, role_at_least
+
+SESSION_USER = "uid"
+SESSION_FINGERPRINT = "pf"
+SESSION_SEEN = "seen"
+SESSION_LAST_PROJECT = "lp"
+# Re-sign the session cookie at most this often, so an active user's session keeps rolling.
+SESSION_REFRESH_SECONDS = 24 * 3600
+
+
+class SignInRequired(Unauthorized):
+    """Raised by the UI dependencies when nobody is signed in: rendered as a redirect."""
+
+
+def get_services(request: Request) -> Services:
+    return request.app.state.services
+
+
+WebServices = Annotated[Services, Depends(get_services)]
+
+
+def session_secret(services: Services) -> str:
+    secret = services.settings.session_secret
+    if not secret:
+        raise RuntimeError("SESSION_SECRET is not set (load settings with load_settings())")
+    return secret
+
+
+# ---- the signed-in user -----------------------------------------------------------------------
+def sign_in_session(request: Request, user: User) -> None:
+    """Start a fresh session for `user` (a new CSRF token, nothing carried over)."""
+    services = get_services(request)
+    last_project = request.session.get(SESSION_LAST_PROJECT)
+    request.session.clear()
+    request.session[SESSION_USER] = user.id
+    request.session[SESSION_FINGERPRINT] = password_fingerprint(session_secret(services), user.password_hash)
+    request.session[SESSION_SEEN] = int(time.time())
+    if last_project:
+        request.session[SESSION_LAST_PROJECT] = last_project
+    request.state.user = user
+
+
+def sign_out_session(request: Request) -> None:
+    request.session.clear()
+    request.state.user = None
+
+
+def optional_user(request: Request) -> User | None:
+    """The signed-in user, or None. The session names the user and a fingerprint of their
+    password hash: a changed password ends every other session."""
+    if hasattr(request.state, "user"):
+        return request.state.user
+    user: User | None = None
+    if "session" in request.scope:
+        uid = request.session.get(SESSION_USER)
+        if uid:
+            services = get_services(request)
+            with services.sessions() as session:
+                found = session.get(User, str(uid))
+            fingerprint = request.session.get(SESSION_FINGERPRINT, "")
+            if found is not None and found.password_hash and fingerprint == password_fingerprint(
+                session_secret(services), found.password_hash
+            ):
+                user = found
+                now = int(time.time())
+                if now - int(request.session.get(SESSION_SEEN, 0)) > SESSION_REFRESH_SECONDS:
+                    request.session[SESSION_SEEN] = now
+            else:
+                request.session.pop(SESSION_USER, None)
+                request.session.pop(SESSION_FINGERPRINT, None)
+    request.state.user = user
+    return user
+
+
+def current_user(request: Request) -> User:
+    user = optional_user(request)
+    if user is None:
+        raise SignInRequired("Sign in to continue")
+    return user
+
+
+CurrentUser = Annotated[User, Depends(current_user)]
+OptionalUser = Annotated[User | None, Depends(optional_user)]
+
+
+# ---- organization and project -----------------------------------------------------------------
+@dataclass(frozen=True)
+class OrgContext:
+    user: User
+    org: Organization
+    role: Role
+
+    def can(self, minimum: Role | str) -> bool:
+        return role_at_least(self.role, minimum)
+
+
+@dataclass(frozen=True)
+class ProjectContext:
+    user: User
+    org: Organization
+    project: Project
+    role: Role
+    environment: str | None
+
+    def can(self, minimum: Role | str) -> bool:
+        return role_at_least(self.role, minimum)
+
+    @property
+    def project_id(self) -> str:
+        return self.project.id
+
+    @property
+    def url(self) -> str:
+        """The project's base URL: `/project/<id>`."""
+        return f"/project/{self.project.id}"
+
+
+def require_role(ctx: ProjectContext | OrgContext, minimum: Role | str) -> None:
+    """Forbidden (403 page) unless the user's role in `ctx` is at least `minimum`."""
+    needed = Role(str(minimum).upper())
+    if not role_at_least(ctx.role, needed):
+        raise Forbidden(f"This needs the {needed.value} role; your role here is {ctx.role.value}.")
+
+
+def org_context(request: Request, org_id: str, user: CurrentUser) -> OrgContext:
+    services = get_services(request)
+    with services.sessions() as session:
+        org = session.get(Organization, org_id)
+        role = org_role(session, user_id=user.id, org_id=org_id) if org is not None else None
+    if org is None or role is None:
+        raise NotFound("Organization not found, or you are not a member of it")
+    ctx = OrgContext(user=user, org=org, role=role)
+    request.state.ctx = ctx
+    return ctx
+
+
+def project_context(request: Request, project_id: str, user: CurrentUser) -> ProjectContext:
+    services = get_services(request)
+    with services.sessions() as session:
+        project = session.get(Project, project_id)
+        role = project_role(session, user_id=user.id, project=project) if project is not None else None
+        org = session.get(Organization, project.org_id) if role is not None and project is not None else None
+    if project is None or role is None or org is None:
+        raise NotFound("Project not found, or you do not have access to it")
+    ctx = ProjectContext(
+        user=user, org=org, project=project, role=role,
+        environment=current_environment(request, project.id),
+    )
+    request.state.ctx = ctx
+    if request.session.get(SESSION_LAST_PROJECT) != project.id:
+        request.session[SESSION_LAST_PROJECT] = project.id
+    return ctx
+
+
+OrgCtx = Annotated[OrgContext, Depends(org_context)]
+ProjectCtx = Annotated[ProjectContext, Depends(project_context)]
+
+
+# ---- what the layout needs --------------------------------------------------------------------
+def layout_context(request: Request) -> dict[str, Any]:
+    """Values every template gets (the Jinja context processor): see templating.render()."""
+    from owlscope.web.templating import csrf_token, pop_flashes
+
+    has_session = "session" in request.scope
+    user = getattr(request.state, "user", None) if has_session else None
+    ctx = getattr(request.state, "ctx", None)
+    values: dict[str, Any] = {
+        "user": user,
+        "ctx": ctx,
+        "org": getattr(ctx, "org", None),
+        "project": getattr(ctx, "project", None),
+        "role": getattr(ctx, "role", None),
+        "csrf_token": csrf_token(request) if has_session else "",
+        "flashes": pop_flashes(request),
+        "current_path": request.url.path + (f"?{request.url.query}" if request.url.query else ""),
+        "switcher": [],
+        "nav": [],
+        "environment": None,
+        "environments": [],
+    }
+    if user is not None:
+        services = get_services(request)
+        with services.sessions() as session:
+            values["switcher"] = list_user_projects(session, user_id=user.id)
+        if isinstance(ctx, ProjectContext):
+            values["nav"] = project_nav(ctx.project.id, request.url.path)
+            values["environment"] = ctx.environment
+            envs = list_environments(services, ctx.project.id)
+            if ctx.environment and ctx.environment not in envs:
+                envs = [*envs, ctx.environment]
+            values["environments"] = envs
+    return values

@@ -1,0 +1,110 @@
+"""Tracing environments: the top bar's selector, stored per project in a cookie.
+
+`current_environment(request)` is what a view passes to its queries: None means all
+environments. The list of choices is the distinct `environment` of the project's traces, read
+from OLAP and cached for a minute per process (a new environment shows up within that time).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from typing import TYPE_CHECKING
+
+from fastapi import Request
+from starlette.responses import Response
+
+if TYPE_CHECKING:
+    from owlscope.services import Services
+
+log = logging.getLogger(__name__)
+
+ENV_COOKIE_PREFIX = "owlscope_env_"
+ENV_COOKIE_MAX_AGE = 365 * 24 * 3600
+LIST_TTL_SECONDS = 60.0
+MAX_ENVIRONMENTS = 200
+_VALID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_COOKIE_SAFE = re.compile(r"[^A-Za-z0-9_-]")
+
+
+def env_cookie_name(project_id: str) -> str:
+    return ENV_COOKIE_PREFIX + _COOKIE_SAFE.sub("_", project_id)
+
+
+def valid_environment(value: str | None) -> str | None:
+    """The environment name if it is well-formed, else None (= all environments)."""
+    if value and _VALID.match(value):
+        return value
+    return None
+
+
+def current_environment(request: Request, project_id: str | None = None) -> str | None:
+    """The environment selected for this project (None = all). `project_id` defaults to the
+    `{project_id}` of the current route."""
+    pid = project_id or request.path_params.get("project_id")
+    if not pid:
+        return None
+    return valid_environment(request.cookies.get(env_cookie_name(str(pid))))
+
+
+def set_environment_cookie(response: Response, *, project_id: str, environment: str | None, secure: bool) -> None:
+    name = env_cookie_name(project_id)
+    if environment is None:
+        response.delete_cookie(name, path="/", secure=secure, httponly=True, samesite="lax")
+    else:
+        response.set_cookie(
+            name, environment, max_age=ENV_COOKIE_MAX_AGE, path="/", secure=secure, httponly=True, samesite="lax"
+        )
+
+
+class _EnvironmentCache:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: dict[str, tuple[float, list[str]]] = {}
+
+    def get(self, project_id: str) -> list[str] | None:
+        with self._lock:
+            hit = self._entries.get(project_id)
+        if hit is not None and hit[0] > time.monotonic():
+            return hit[1]
+        return None
+
+    def put(self, project_id: str, values: list[str]) -> None:
+        with self._lock:
+            if len(self._entries) > 10_000:
+                self._entries.clear()
+            self._entries[project_id] = (time.monotonic() + LIST_TTL_SECONDS, values)
+
+    def invalidate(self, project_id: str | None = None) -> None:
+        with self._lock:
+            if project_id is None:
+                self._entries.clear()
+            else:
+                self._entries.pop(project_id, None)
+
+
+def environment_cache(services: Services) -> _EnvironmentCache:
+    return services.extras.setdefault("ui_environment_cache", _EnvironmentCache())
+
+
+def list_environments(services: Services, project_id: str) -> list[str]:
+    """The project's environments, sorted with "default" first; [] if OLAP cannot answer."""
+    cache = environment_cache(services)
+    found = cache.get(project_id)
+    if found is not None:
+        return found
+    try:
+        # Partial states are enough for a set of distinct values: no merge needed.
+        rows = services.olap.query(
+            "SELECT DISTINCT finalizeAggregation(environment) AS env FROM {db}.traces "
+            "WHERE project_id = {project_id:String} LIMIT {limit:UInt32}",
+            {"project_id": project_id, "limit": MAX_ENVIRONMENTS},
+        )
+    except Exception:  # noqa: BLE001 - the selector must never break a page
+        log.warning("could not list environments of project %s", project_id, exc_info=True)
+        return []
+    values = sorted({str(r[0]) for r in rows if r[0]}, key=lambda e: (e != "default", e))
+    cache.put(project_id, values)
+    return values

@@ -1,0 +1,17 @@
+"""UI routers, one module per area. `placeholders` comes last: its "coming soon" pages only
+answer for sections no other module serves yet (the first matching route wins)."""
+
+from __future__ import annotations
+
+from importlib import import_module
+
+from fastapi import APIRouter
+
+_MODULES = (
+    "auth", "onboarding", "org_settings", "project_settings", "project_keys", "project_scores", "home",
+    "placeholders",
+)
+
+
+def routers() -> list[APIRouter]:
+    return [import_module(f"owlscope.web.views.{name}").router for name in _MODULES]

@@ -1,0 +1,111 @@
+"""Sign up, sign in, sign out, and setting a password from an invitation link."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from starlette.responses import Response
+
+from owlscope.errors import Conflict, InvalidRequest
+from owlscope.web.accounts import authenticate_user, create_user, set_password, user_for_set_password_token
+from owlscope.web.context import (
+    OptionalUser,
+    WebServices,
+    session_secret,
+    sign_in_session,
+    sign_out_session,
+)
+from owlscope.web.templating import flash, redirect, render, safe_next
+
+router = APIRouter(include_in_schema=False)
+
+FormStr = Annotated[str, Form()]
+
+
+@router.get("/auth/sign-in")
+def sign_in_page(request: Request, user: OptionalUser, next: str = "") -> Response:
+    if user is not None:
+        return redirect(request, safe_next(next))
+    return render(request, "auth/sign_in.html", {"next": safe_next(next, ""), "email": ""})
+
+
+@router.post("/auth/sign-in")
+def sign_in(
+    request: Request, services: WebServices, email: FormStr = "", password: FormStr = "", next: FormStr = "",
+) -> Response:
+    with services.sessions() as session, session.begin():
+        user = authenticate_user(session, email=email, password=password)
+    if user is None:
+        return render(
+            request, "auth/sign_in.html",
+            {"next": safe_next(next, ""), "email": email, "error": "Invalid email or password."},
+            status_code=400,
+        )
+    sign_in_session(request, user)
+    return redirect(request, safe_next(next))
+
+
+@router.get("/auth/sign-up")
+def sign_up_page(request: Request, user: OptionalUser) -> Response:
+    if user is not None:
+        return redirect(request, "/")
+    return render(request, "auth/sign_up.html", {"email": "", "name": ""})
+
+
+@router.post("/auth/sign-up")
+def sign_up(
+    request: Request, services: WebServices, name: FormStr = "", email: FormStr = "", password: FormStr = "",
+) -> Response:
+    try:
+        with services.sessions() as session, session.begin():
+            user = create_user(session, email=email, password=password, name=name)
+    except (InvalidRequest, Conflict) as exc:
+        return render(
+            request, "auth/sign_up.html", {"email": email, "name": name, "error": exc.message},
+            status_code=exc.status,
+        )
+    sign_in_session(request, user)
+    flash(request, "Welcome to Owlscope! Create an organization and a project to get started.")
+    return redirect(request, "/onboarding")
+
+
+@router.post("/auth/sign-out")
+def sign_out(request: Request) -> Response:
+    sign_out_session(request)
+    flash(request, "You have been signed out.", "info")
+    return redirect(request, "/auth/sign-in")
+
+
+@router.get("/auth/set-password/{token}")
+def set_password_page(request: Request, token: str, services: WebServices) -> Response:
+    with services.sessions() as session:
+        user = user_for_set_password_token(session, secret=session_secret(services), token=token)
+    return render(request, "auth/set_password.html", {"token": token, "email": user.email})
+
+
+@router.post("/auth/set-password/{token}")
+def set_password_submit(
+    request: Request, token: str, services: WebServices, password: FormStr = "", confirm: FormStr = "",
+) -> Response:
+    secret = session_secret(services)
+    with services.sessions() as session:
+        user = user_for_set_password_token(session, secret=secret, token=token)
+    error = None
+    if password != confirm:
+        error = "The two passwords do not match."
+    else:
+        try:
+            with services.sessions() as session, session.begin():
+                user = user_for_set_password_token(session, secret=secret, token=token)
+                set_password(session, user=user, password=password)
+        except InvalidRequest as exc:
+            error = exc.message
+    if error is not None:
+        return render(
+            request, "auth/set_password.html", {"token": token, "email": user.email, "error": error},
+            status_code=400,
+        )
+    sign_in_session(request, user)
+    flash(request, "Your password is set. Welcome to Owlscope!")
+    return redirect(request, "/")
