@@ -8,6 +8,9 @@ from fastapi import APIRouter
 
 _MODULES = (
     "health", "projects", "ingest", "models", "score_configs", "comments", "prompts",
+    "datasets", "dataset_items", "dataset_runs",
+    "traces", "observations", "sessions", "scores_read", "metrics",
+    "llm_connections", "evaluators",
 )
 
 

@@ -1,4 +1,4 @@
-"""Deterministic enrichment of mapped rows before insert: cost from the price table."""
+"""Deterministic enrichment of mapped rows before insert: prompt links and cost."""
 
 from __future__ import annotations
 
@@ -42,6 +42,8 @@ class Enricher:
                 self._books.pop(project_id, None)
 
     def enrich(self, rows: Rows) -> None:
+        self._link_prompts(rows)
+        self._fill_models(rows)
         for obs in rows.observations:
             if obs.model is None or (obs.usage_details is None and obs.cost_details is None):
                 continue
@@ -50,3 +52,37 @@ class Enricher:
             if cost is not None:
                 obs.cost_details = cost
 
+    def _link_prompts(self, rows: Rows) -> None:
+        """A generation that names a prompt version is linked to that version's id."""
+        wanted: dict[str, set[tuple[str, int]]] = {}
+        for obs in rows.observations:
+            if obs.prompt_name and obs.prompt_version is not None and obs.prompt_id is None:
+                wanted.setdefault(obs.project_id, set()).add((obs.prompt_name, obs.prompt_version))
+        if not wanted:
+            return
+        from owlscope.prompts.linking import resolve_prompt_ids
+
+        ids = {pid: resolve_prompt_ids(self.services.sessions, pid, pairs) for pid, pairs in wanted.items()}
+        for obs in rows.observations:
+            if obs.prompt_name and obs.prompt_version is not None and obs.prompt_id is None:
+                obs.prompt_id = ids[obs.project_id].get((obs.prompt_name, obs.prompt_version))
+
+    def _fill_models(self, rows: Rows) -> None:
+        """A legacy usage update without a model is priced with the model its create named (a
+        deterministic read of an immutable field, not a read-modify-write)."""
+        need = [o for o in rows.observations
+                if o.model is None and o.usage_details and not o.cost_details and o.type is None]
+        if not need:
+            return
+        by_project: dict[str, list] = {}
+        for o in need:
+            by_project.setdefault(o.project_id, []).append(o)
+        for project_id, obs in by_project.items():
+            found = dict(self.services.olap.query(
+                "SELECT id, argMaxIfMerge(model) FROM {db}.observations WHERE project_id = {p:String} "
+                "AND trace_id IN {t:Array(String)} AND id IN {i:Array(String)} GROUP BY id",
+                {"p": project_id, "t": sorted({o.trace_id for o in obs}), "i": [o.id for o in obs]},
+            ))
+            for o in obs:
+                if found.get(o.id):
+                    o.model = found[o.id]

@@ -33,7 +33,8 @@ def prompt_store(services: Services) -> PromptStore:
         with _lock:
             store = services.extras.get("prompt_store")
             if store is None:
-                cache = build_prompt_cache(services.settings.redis_url)
+                settings = services.settings
+                cache = build_prompt_cache(settings.redis_url, getattr(settings, "prompt_cache_ttl_seconds", 300))
                 store = services.extras["prompt_store"] = PromptStore(services.sessions, cache)
     return store
 

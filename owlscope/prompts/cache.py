@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import OrderedDict
 from typing import Protocol
 
@@ -33,27 +34,34 @@ class PromptCache(Protocol):
 
 
 class LocalPromptCache:
-    """A bounded in-process LRU per process, keyed by (project, generation, key)."""
+    """A bounded in-process LRU keyed by (project, generation, key); entries also expire."""
 
-    def __init__(self, max_entries: int = 10_000):
+    def __init__(self, max_entries: int = 10_000, ttl_seconds: float = 300):
         self.max_entries = max_entries
+        self.ttl_seconds = ttl_seconds
         self._generations: dict[str, int] = {}
-        self._entries: OrderedDict[tuple[str, int, str], bytes] = OrderedDict()
+        self._entries: OrderedDict[tuple[str, int, str], tuple[float, bytes]] = OrderedDict()
         self._lock = threading.Lock()
 
     def get(self, project_id: str, key: str) -> tuple[bytes | None, int]:
         with self._lock:
             gen = self._generations.get(project_id, 0)
-            value = self._entries.get((project_id, gen, key))
-            if value is not None:
-                self._entries.move_to_end((project_id, gen, key))
-            return value, gen
+            entry = self._entries.get((project_id, gen, key))
+            if entry is None:
+                return None, gen
+            if entry[0] < time.monotonic():
+                del self._entries[(project_id, gen, key)]
+                return None, gen
+            self._entries.move_to_end((project_id, gen, key))
+            return entry[1], gen
 
     def set(self, project_id: str, generation: int, key: str, value: bytes) -> None:
+        if self.ttl_seconds <= 0:
+            return
         with self._lock:
             if generation != self._generations.get(project_id, 0):
                 return  # computed before a change: never store it
-            self._entries[(project_id, generation, key)] = value
+            self._entries[(project_id, generation, key)] = (time.monotonic() + self.ttl_seconds, value)
             while len(self._entries) > self.max_entries:
                 self._entries.popitem(last=False)
 
@@ -102,7 +110,7 @@ class RedisPromptCache:
         return value, int(gen)
 
     def set(self, project_id: str, generation: int, key: str, value: bytes) -> None:
-        if generation < 0:
+        if generation < 0 or self.ttl_seconds <= 0:
             return
         head, tail = self._entry_parts(project_id, key)
         try:
@@ -125,5 +133,8 @@ class RedisPromptCache:
         self._redis.close()
 
 
-def build_prompt_cache(redis_url: str | None) -> PromptCache:
-    return RedisPromptCache(redis_url) if redis_url else LocalPromptCache()
+def build_prompt_cache(redis_url: str | None, ttl_seconds: int = 300) -> PromptCache:
+    """Redis when a URL is given, else in-process. `ttl_seconds` bounds an entry's life (0: no cache)."""
+    if redis_url:
+        return RedisPromptCache(redis_url, ttl_seconds=ttl_seconds)
+    return LocalPromptCache(ttl_seconds=ttl_seconds)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import base64
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -45,6 +46,18 @@ class Params:
     def time(self, value: datetime) -> str:
         """A DateTime64(3, 'UTC') expression for an aware or naive-UTC datetime."""
         return "fromUnixTimestamp64Milli(%s, 'UTC')" % self.add(epoch_ms(value), "Int64")
+
+
+# Independent reads of one request run side by side: each worker thread keeps its own OLAP
+# connection (work on one chDB connection is serialized). Threads start on first use.
+_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="owlscope-read")
+
+
+def parallel(*calls: Callable[[], Any]) -> list[Any]:
+    """Run the calls concurrently (the first in this thread); results in order. Do not nest."""
+    futures = [_POOL.submit(c) for c in calls[1:]]
+    first = calls[0]()
+    return [first, *(f.result() for f in futures)]
 
 
 # ---- time ------------------------------------------------------------------------------------

@@ -113,6 +113,7 @@ COLUMNS: dict[str, Column] = {
 }
 
 _ALIAS = re.compile(r"\b[ot]_[a-z_]+\b")
+_FIRST_K, _K_FACTOR = 200, 4  # first candidate rows: max(_FIRST_K, _K_FACTOR * wanted)
 _MAX_CANDIDATES = 250_000
 
 
@@ -246,7 +247,7 @@ def _latest_keys(olap: Olap, q: ObsQuery, after: Key | None, want: int) -> list[
     if after is not None:
         bounds.append(f"sort_ts <= {p.time(after[2])}")
     where = " AND ".join(["project_id = {project_id:String}", *bounds])
-    k = max(4 * want, 200)
+    k = max(_K_FACTOR * want, _FIRST_K)
     while k <= _MAX_CANDIDATES:
         rows = olap.query(
             f"SELECT trace_id, id, sort_ts FROM {{db}}.observations WHERE {where} ORDER BY sort_ts DESC LIMIT {k}",

@@ -17,6 +17,8 @@ How a list stays fast at 250k+ traces in a project (traces is an AggregatingMerg
 
 from __future__ import annotations
 
+import re
+from datetime import datetime
 from typing import Any
 
 from owlscope.errors import InvalidRequest
@@ -30,9 +32,9 @@ from owlscope.tracing.common import (
     iso,
     nz,
     page_meta,
+    parallel,
     parse_json,
     parse_time_param,
-    utc,
 )
 from owlscope.tracing.filters import Column, Condition, compile_condition, eq, parse_filter, resolve
 
@@ -85,7 +87,9 @@ ORDER_FIELDS = {
     "version": "t_version", "public": "t_public", "bookmarked": "t_bookmarked", "sessionId": "t_session",
 }
 IDENTITY = {"userId": "user_id", "sessionId": "session_id"}
+_ALIAS = re.compile(r"\bt_[a-z_]+\b")
 _FAST_MAX_ROWS = 5_000  # the latest-rows path serves pages up to this depth
+_FIRST_K, _K_FACTOR = 200, 2  # first candidate rows: max(_FIRST_K, _K_FACTOR * wanted)
 _MAX_CANDIDATES = 200_000
 
 
@@ -135,7 +139,7 @@ def parse_order(order_by: str | None) -> tuple[str, str]:
 class _Compiled:
     """Conditions split by where they apply: HAVING on the merged trace row, or `id IN (...)`."""
 
-    def __init__(self, olap_project: str, conds: list[Condition], p: Params):
+    def __init__(self, conds: list[Condition], p: Params):
         self.having: list[str] = []
         self.where: list[str] = []
         self.aliases: set[str] = set()
@@ -145,7 +149,7 @@ class _Compiled:
             col = resolve(cond, COLUMNS)
             if col.scope == "self":
                 self.having.append(compile_condition(cond, col, p))
-                self.aliases.update(a for a in MERGED if a in col.expr)
+                self.aliases.update(a for a in _ALIAS.findall(col.expr) if a in MERGED)
                 if cond.column != "timestamp":
                     self.time_only = False
             elif col.scope == "obs":
@@ -198,7 +202,7 @@ def _latest_ids(olap: Olap, c: _Compiled, conds: list[Condition], p: Params, wan
         if cond.operator in ("<", "<="):
             row_filters.append(compile_condition(cond, COLUMNS["timestamp"], p, expr="timestamp"))
     where = " AND ".join(["project_id = {project_id:String}", *row_filters])
-    k = max(2 * want, 200)
+    k = max(_K_FACTOR * want, _FIRST_K)
     while k <= _MAX_CANDIDATES:
         rows = olap.query(
             f"SELECT id, timestamp FROM {{db}}.traces WHERE {where} ORDER BY timestamp DESC LIMIT {k}",
@@ -244,7 +248,7 @@ def select_trace_ids(
 ) -> tuple[list[str], int | None]:
     """One page of trace ids matching `conds`, in order, and the total number of matches."""
     p = Params(project_id=project_id)
-    c = _Compiled(project_id, conds, p)
+    c = _Compiled(conds, p)
     restrict = ""
     ids = _identity_ids(olap, conds, p)
     if ids is not None:
@@ -253,9 +257,12 @@ def select_trace_ids(
         p.values["restrict"] = sorted(ids)
         restrict = "id IN {restrict:Array(String)}"
     elif c.time_only and order == ("t_ts", "DESC") and offset + limit <= _FAST_MAX_ROWS:
-        page = _latest_ids(olap, c, conds, p, offset + limit)
+        if with_total:
+            page, total = parallel(lambda: _latest_ids(olap, c, conds, p, offset + limit),
+                                   lambda: _count(olap, c, Params(**p.values), ""))
+        else:
+            page, total = _latest_ids(olap, c, conds, p, offset + limit), None
         if page is not None:
-            total = _count(olap, c, p, "") if with_total else None
             return page[offset:], total
 
     field, direction = order
@@ -345,12 +352,16 @@ def list_traces(
 
 def traces_with_details(olap: Olap, project_id: str, ids: list[str], groups: set[str]) -> list[dict[str, Any]]:
     """TraceWithDetails for ids, in the order given (ids no longer present are skipped)."""
+    if not ids:
+        return []
     io = "io" in groups
-    rows = fetch_traces(olap, project_id, ids, io=io)
-    present = [i for i in ids if i in rows]
     need_obs = "observations" in groups or "metrics" in groups
-    stats = obs_q.trace_stats(olap, project_id, present) if need_obs and present else {}
-    score_ids = scores_q.score_ids_by_trace(olap, project_id, present) if "scores" in groups and present else {}
+    rows, stats, score_ids = parallel(
+        lambda: fetch_traces(olap, project_id, ids, io=io),
+        lambda: obs_q.trace_stats(olap, project_id, ids) if need_obs else {},
+        lambda: scores_q.score_ids_by_trace(olap, project_id, ids) if "scores" in groups else {},
+    )
+    present = [i for i in ids if i in rows]
     out = []
     for tid in present:
         t = trace_shape(project_id, rows[tid], io=io)
@@ -389,18 +400,13 @@ def get_trace(olap: Olap, project_id: str, trace_id: str, *, fields: str | None 
 
 
 def trace_metrics(observations: list[dict[str, Any]]) -> tuple[float, float]:
-    """(latency seconds, total cost) of a trace from its observations (ObservationsView dicts)."""
-    starts = [utc_from_iso(o["startTime"]) for o in observations if o.get("startTime")]
-    ends = [utc_from_iso(o.get("endTime") or o["startTime"]) for o in observations if o.get("startTime")]
+    """(latency seconds, total cost) of a trace from its observations (ObservationsView dicts):
+    from the first start to the last end (or start, for observations without an end)."""
+    starts = [datetime.fromisoformat(o["startTime"]) for o in observations if o.get("startTime")]
+    ends = [datetime.fromisoformat(o.get("endTime") or o["startTime"]) for o in observations if o.get("startTime")]
     latency = round((max(ends) - min(starts)).total_seconds(), 3) if starts else 0.0
     cost = sum(o["calculatedTotalCost"] or 0.0 for o in observations)
     return latency, cost
-
-
-def utc_from_iso(value: str):
-    from datetime import datetime
-
-    return utc(datetime.fromisoformat(value.replace("Z", "+00:00")))
 
 
 def delete_traces(olap: Olap, project_id: str, ids: list[str]) -> None:

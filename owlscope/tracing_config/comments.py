@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -26,17 +25,15 @@ from owlscope.storage.oltp.models import (
     Role,
 )
 from owlscope.storage.oltp.prompt_models import Prompt
-from owlscope.tracing_config.common import Page, PageRequest, iso, parse_input
+from owlscope.tracing_config.common import ApiInput, Page, PageRequest, iso, parse_input
 
 MAX_CONTENT = 5000
 MAX_OBJECT_ID = 255
 OBJECT_TYPES = tuple(t.value for t in CommentObjectType)
 
 
-class CreateCommentRequest(BaseModel):
+class CreateCommentRequest(ApiInput):
     """The API's CreateCommentRequest; `projectId`, when sent, must be the key's project."""
-
-    model_config = ConfigDict(extra="ignore")
 
     projectId: str | None = None
     objectType: str

@@ -8,14 +8,49 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from owlscope.errors import InvalidRequest
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 100
+MAX_PAGE = 1_000_000_000  # keeps OFFSET within a 64-bit integer
 
 M = TypeVar("M", bound=BaseModel)
+
+
+def _unstorable(value: Any) -> str | None:
+    """What in a JSON value PostgreSQL cannot store: NUL characters, NaN or infinite numbers."""
+    if isinstance(value, str):
+        return "text must not contain NUL (\\u0000) characters" if "\x00" in value else None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else "numbers must be finite (no NaN or Infinity)"
+    if isinstance(value, Mapping):
+        items = [*value.keys(), *value.values()]
+    elif isinstance(value, list | tuple):
+        items = list(value)
+    else:
+        return None
+    for item in items:
+        problem = _unstorable(item)
+        if problem:
+            return problem
+    return None
+
+
+class ApiInput(BaseModel):
+    """Base of the request bodies: unknown fields are ignored; NUL characters and NaN/Infinity are
+    refused anywhere in the body (PostgreSQL text and JSONB cannot store them)."""
+
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storable(cls, data: Any) -> Any:
+        problem = _unstorable(data)
+        if problem:
+            raise ValueError(problem)
+        return data
 
 
 def describe_validation_error(exc: ValidationError) -> str:
@@ -46,8 +81,8 @@ class PageRequest:
     limit: int = DEFAULT_LIMIT
 
     def __post_init__(self) -> None:
-        if not isinstance(self.page, int) or self.page < 1:
-            raise InvalidRequest(f"page must be an integer of at least 1, not {self.page!r}")
+        if not isinstance(self.page, int) or not 1 <= self.page <= MAX_PAGE:
+            raise InvalidRequest(f"page must be an integer from 1 to {MAX_PAGE}, not {self.page!r}")
         if not isinstance(self.limit, int) or not 1 <= self.limit <= MAX_LIMIT:
             raise InvalidRequest(f"limit must be an integer from 1 to {MAX_LIMIT}, not {self.limit!r}")
 

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
@@ -27,7 +27,7 @@ from owlscope.ingestion.pricing import ModelPrice, condition_from_dict, load_def
 from owlscope.storage.oltp.base import new_id
 from owlscope.storage.oltp.models import Model, Price, PricingTier
 from owlscope.storage.oltp.pricing import load_project_models, model_price_from_row
-from owlscope.tracing_config.common import Page, PageRequest, parse_input
+from owlscope.tracing_config.common import ApiInput, Page, PageRequest, parse_input
 
 ModelUsageUnit = Literal["CHARACTERS", "TOKENS", "MILLISECONDS", "SECONDS", "IMAGES", "REQUESTS"]
 
@@ -37,14 +37,13 @@ MAX_TIER_NAME = 100
 MAX_PRIORITY = 999
 MAX_USAGE_PATTERN = 200
 MAX_USAGE_TYPE = 128
+MAX_PRICE = 1e30  # prices are NUMERIC(65, 30): 35 integer digits at most
 OPERATORS = ("gt", "gte", "lt", "lte", "eq", "neq")
 ATTRIBUTE_SOURCES = ("model_parameters", "metadata")
 NOT_FOUND = "No model with this id found."
 
 
-class PricingTierInput(BaseModel):
-    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
-
+class PricingTierInput(ApiInput):
     name: str
     isDefault: bool = False
     priority: int
@@ -52,10 +51,8 @@ class PricingTierInput(BaseModel):
     prices: dict[str, float]
 
 
-class CreateModelRequest(BaseModel):
+class CreateModelRequest(ApiInput):
     """The public API's CreateModelRequest."""
-
-    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
 
     modelName: str
     matchPattern: str
@@ -82,6 +79,8 @@ def _check_regex(pattern: str, what: str, flags: int = re.IGNORECASE) -> None:
 def _check_price(value: float, what: str) -> None:
     if value < 0:
         raise InvalidRequest(f"{what} must not be negative")
+    if value >= MAX_PRICE:
+        raise InvalidRequest(f"{what} must be below {MAX_PRICE:g} (USD per unit)")
 
 
 def _condition(raw: Mapping[str, Any], where: str) -> dict[str, Any]:

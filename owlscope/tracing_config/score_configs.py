@@ -17,13 +17,13 @@ import re
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from owlscope.errors import InvalidRequest, NotFound
 from owlscope.storage.oltp.models import ScoreConfig, ScoreDataType
-from owlscope.tracing_config.common import Page, PageRequest, iso, parse_input
+from owlscope.tracing_config.common import ApiInput, Page, PageRequest, iso, parse_input
 
 NAME_MAX = 35
 _NAME = re.compile(r"^[\w .()\-]+$")
@@ -33,9 +33,7 @@ NOT_FOUND = "Score config not found within authorized project"
 DataType = Literal["NUMERIC", "CATEGORICAL", "BOOLEAN", "TEXT"]
 
 
-class CreateScoreConfigRequest(BaseModel):
-    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
-
+class CreateScoreConfigRequest(ApiInput):
     name: str
     dataType: DataType
     categories: list[dict[str, Any]] | None = None
@@ -44,7 +42,7 @@ class CreateScoreConfigRequest(BaseModel):
     description: str | None = None
 
 
-class UpdateScoreConfigRequest(BaseModel):
+class UpdateScoreConfigRequest(ApiInput):
     """Only the fields sent are changed; null clears minValue, maxValue, description and categories."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)

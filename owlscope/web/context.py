@@ -16,17 +16,20 @@ and error pages can show the project's navigation.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from sqlalchemy.orm import Session
 
 from owlscope.errors import Forbidden, NotFound, Unauthorized
 from owlscope.services import Services
 from owlscope.storage.oltp.models import Organization, Project, Role, User
 from owlscope.web.accounts import password_fingerprint
 from owlscope.web.environments import current_environment, list_environments
-from owlscope.web.nav import project_nav
+from owlscope.web.nav import org_nav, project_nav
 from owlscope.web.orgs import list_user_projects, org_role, project_role, role_at_least
 
 SESSION_USER = "uid"
@@ -46,6 +49,15 @@ def get_services(request: Request) -> Services:
 
 
 WebServices = Annotated[Services, Depends(get_services)]
+
+
+@contextmanager
+def write_session(services: Services) -> Iterator[Session]:
+    """A session in a transaction committed on exit. On SQLite it takes the write lock up front
+    (BEGIN IMMEDIATE), so read-check-write rules (e.g. "keep one owner") cannot race."""
+    with services.sessions() as session, session.begin():
+        session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
+        yield session
 
 
 def session_secret(services: Services) -> str:
@@ -218,4 +230,6 @@ def layout_context(request: Request) -> dict[str, Any]:
             if ctx.environment and ctx.environment not in envs:
                 envs = [*envs, ctx.environment]
             values["environments"] = envs
+        elif isinstance(ctx, OrgContext):
+            values["nav"] = org_nav(ctx.org.id)
     return values

@@ -96,7 +96,8 @@ def list_environments(services: Services, project_id: str) -> list[str]:
     if found is not None:
         return found
     try:
-        # Partial states are enough for a set of distinct values: no merge needed.
+        # Partial states are enough for a set of distinct values: no merge needed. (A part
+        # holding only pieces without an environment reads as "" and so adds "default".)
         rows = services.olap.query(
             "SELECT DISTINCT finalizeAggregation(environment) AS env FROM {db}.traces "
             "WHERE project_id = {project_id:String} LIMIT {limit:UInt32}",
@@ -105,6 +106,7 @@ def list_environments(services: Services, project_id: str) -> list[str]:
     except Exception:  # noqa: BLE001 - the selector must never break a page
         log.warning("could not list environments of project %s", project_id, exc_info=True)
         return []
-    values = sorted({str(r[0]) for r in rows if r[0]}, key=lambda e: (e != "default", e))
+    # An unset environment reads as "default" (as in Langfuse).
+    values = sorted({str(r[0]) or "default" for r in rows}, key=lambda e: (e != "default", e))
     cache.put(project_id, values)
     return values

@@ -58,3 +58,18 @@ def project_nav(project_id: str, path: str, active: str | None = None) -> list[d
         }
         for item in PROJECT_NAV
     ]
+
+
+ORG_NAV: tuple[NavItem, ...] = (
+    NavItem("org-settings", "Organization", "/settings", "building"),
+    NavItem("org-members", "Members", "/settings/members", "users"),
+)
+
+
+def org_nav(org_id: str, active: str | None = None) -> list[dict]:
+    base = f"/organization/{org_id}"
+    return [
+        {"key": item.key, "label": item.label, "href": base + item.path, "icon": item.icon,
+         "section": "organization", "section_label": "", "active": item.key == active}
+        for item in ORG_NAV
+    ]

@@ -105,7 +105,17 @@ def _datetime(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
         return "—"
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).strftime(fmt) + " UTC"
+    text = value.astimezone(UTC).strftime(fmt)
+    return f"{text} UTC" if "%H" in fmt else text
+
+
+def _number(value: float | int | None) -> str:
+    """1.0 → "1", 0.25 → "0.25", None → "" (for ranges and category values)."""
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def _make_env() -> jinja2.Environment:
@@ -117,7 +127,7 @@ def _make_env() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.globals.update(static_url=static_url, version=__version__)
-    env.filters.update(ago=_ago, datetime=_datetime)
+    env.filters.update(ago=_ago, datetime=_datetime, number=_number)
     return env
 
 
@@ -138,13 +148,16 @@ def render(
 ) -> HTMLResponse:
     """Render a template with the layout's context. Views pass only their own values; `active_nav`
     (a key of nav.PROJECT_NAV) marks the current navigation item when the path does not say."""
-    from owlscope.web.context import layout_context
-    from owlscope.web.nav import project_nav
+    from owlscope.web.context import OrgContext, layout_context
+    from owlscope.web.nav import org_nav, project_nav
 
     values = layout_context(request)
     values.update(context or {})
-    if values.get("active_nav") and values.get("project") is not None:
-        values["nav"] = project_nav(values["project"].id, request.url.path, values["active_nav"])
+    active = values.get("active_nav")
+    if active and values.get("project") is not None:
+        values["nav"] = project_nav(values["project"].id, request.url.path, active)
+    elif active and isinstance(values.get("ctx"), OrgContext):
+        values["nav"] = org_nav(values["ctx"].org.id, active)
     return templates.TemplateResponse(request, template, values, status_code=status_code, headers=headers)
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from conftest import free_port
 
 PK, SK = "pk-lf-cli-test", "sk-lf-cli-test"

@@ -8,8 +8,8 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
-from otlp_builders import CAPTURE_V4, load_capture
 
+from otlp_builders import CAPTURE_V4, load_capture
 from owlscope.ingestion.batch import map_batch_events, parse_ingestion_request, validate_batch
 from owlscope.ingestion.errors import InvalidPayload
 from owlscope.ingestion.rows import ObservationEvent, TraceEvent

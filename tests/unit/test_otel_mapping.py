@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 from google.protobuf import json_format
+
 from otlp_builders import (
     CAPTURE_V4,
     CAPTURE_V5,
@@ -19,7 +20,6 @@ from otlp_builders import (
     request_from_spans,
     span_from_capture,
 )
-
 from owlscope.ingestion.errors import InvalidPayload
 from owlscope.ingestion.otel import (
     ExportTraceServiceRequest,
@@ -369,7 +369,7 @@ def test_decode_otlp_json_with_base64_ids():
 @pytest.mark.parametrize(("body", "ctype", "encoding", "message"), [
     (b"\x0a\xff\xff", "application/x-protobuf", None, "invalid OTLP protobuf"),
     (b"not gzip at all", "application/x-protobuf", "gzip", "invalid gzip"),
-    (gzip.compress(b"x" * 100)[:-8], "application/x-protobuf", "gzip", "gzip"),
+    (gzip.compress(b"x" * 100, mtime=0)[:-8], "application/x-protobuf", "gzip", "gzip"),
     (b"{}", "text/plain", None, "unsupported content type"),
     (b"{}", "application/x-protobuf", "br", "unsupported content encoding"),
     (b"{not json", "application/json", None, "invalid JSON"),

@@ -5,8 +5,8 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
-from otlp_builders import CAPTURE_V5, load_capture
 
+from otlp_builders import CAPTURE_V5, load_capture
 from owlscope.ingestion.errors import InvalidPayload
 from owlscope.ingestion.scores import normalize_score_body, score_from_body
 

@@ -292,4 +292,11 @@ TABLES = (
 )
 
 # Models kept in their own modules register on the same metadata (Alembic and the tests see them).
+from owlscope.storage.oltp.dataset_models import DATASET_TABLES  # noqa: E402
 from owlscope.storage.oltp.prompt_models import Prompt  # noqa: E402, F401
+
+TABLES = (*TABLES, *DATASET_TABLES)
+
+from owlscope.storage.oltp.eval_models import EVAL_TABLES  # noqa: E402
+
+TABLES = (*TABLES, *EVAL_TABLES)

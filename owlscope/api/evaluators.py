@@ -1,0 +1,98 @@
+"""The unstable evaluation API: /api/public/unstable/evaluators and /api/public/unstable/evaluation-rules.
+
+Its errors carry the `unstablePublicApiError` envelope (`message`, `code`, `details`; plus the usual
+`error`): a route class maps the domain errors of these routes once, here at the edge.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from fastapi import APIRouter, Body, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
+
+from owlscope.api.deps import AuthDep, ServicesDep
+from owlscope.errors import OwlscopeError
+from owlscope.evals import public_api
+from owlscope.tracing_config.common import PageRequest
+
+_CODES = {400: "invalid_body", 401: "authentication_failed", 403: "access_denied", 404: "resource_not_found",
+          405: "method_not_allowed", 409: "conflict", 422: "unprocessable_content", 429: "rate_limited"}
+
+
+class UnstableRoute(APIRoute):
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def route(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except OwlscopeError as exc:
+                return JSONResponse({
+                    "message": exc.message, "error": exc.error,
+                    "code": getattr(exc, "code", None) or _CODES.get(exc.status, "internal_error"),
+                    "details": getattr(exc, "details", None),
+                }, status_code=exc.status, headers=exc.headers or None)
+            except RequestValidationError as exc:
+                issues = [{"code": str(e.get("type", "invalid")), "message": str(e.get("msg", "invalid")),
+                           "path": [p for p in e.get("loc", ()) if p != "body"]} for e in exc.errors()]
+                return JSONResponse({"message": "; ".join(i["message"] for i in issues) or "invalid request",
+                                     "error": "InvalidRequestError", "code": "invalid_body",
+                                     "details": {"issues": issues}}, status_code=400)
+
+        return route
+
+
+router = APIRouter(tags=["UnstableEvaluators"], route_class=UnstableRoute)
+EVALUATORS = "/api/public/unstable/evaluators"
+RULES = "/api/public/unstable/evaluation-rules"
+
+
+@router.post(EVALUATORS)
+def evaluators_create(auth: AuthDep, services: ServicesDep, body: Any = Body(...)) -> dict[str, Any]:
+    return public_api.create_evaluator(services, auth.project_id, body)
+
+
+@router.get(EVALUATORS)
+def evaluators_list(auth: AuthDep, services: ServicesDep, page: int | None = None,
+                    limit: int | None = None) -> dict[str, Any]:
+    return public_api.list_evaluators(services, auth.project_id, PageRequest.of(page, limit))
+
+
+@router.get(EVALUATORS + "/{evaluatorId}")
+def evaluators_get(evaluatorId: str, auth: AuthDep, services: ServicesDep) -> dict[str, Any]:
+    return public_api.get_evaluator(services, auth.project_id, evaluatorId)
+
+
+@router.delete(EVALUATORS + "/{evaluatorId}")
+def evaluators_delete(evaluatorId: str, auth: AuthDep, services: ServicesDep) -> dict[str, Any]:
+    return public_api.delete_evaluator(services, auth.project_id, evaluatorId)
+
+
+@router.post(RULES)
+def rules_create(auth: AuthDep, services: ServicesDep, body: Any = Body(...)) -> dict[str, Any]:
+    return public_api.create_rule(services, auth.project_id, body)
+
+
+@router.get(RULES)
+def rules_list(auth: AuthDep, services: ServicesDep, page: int | None = None,
+               limit: int | None = None) -> dict[str, Any]:
+    return public_api.list_rules(services, auth.project_id, PageRequest.of(page, limit))
+
+
+@router.get(RULES + "/{evaluationRuleId}")
+def rules_get(evaluationRuleId: str, auth: AuthDep, services: ServicesDep) -> dict[str, Any]:
+    return public_api.get_rule(services, auth.project_id, evaluationRuleId)
+
+
+@router.patch(RULES + "/{evaluationRuleId}")
+def rules_update(evaluationRuleId: str, auth: AuthDep, services: ServicesDep, body: Any = Body(...)) -> dict[str, Any]:
+    return public_api.update_rule(services, auth.project_id, evaluationRuleId, body)
+
+
+@router.delete(RULES + "/{evaluationRuleId}")
+def rules_delete(evaluationRuleId: str, auth: AuthDep, services: ServicesDep) -> dict[str, Any]:
+    return public_api.delete_rule(services, auth.project_id, evaluationRuleId)

@@ -1,0 +1,150 @@
+"""Helpers shared by the dataset modules: paging, timestamps, JSON Schema checks, run ids."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from jsonschema import exceptions as js_exceptions
+from jsonschema import validators
+from sqlalchemy.orm import Session, sessionmaker
+
+from owlscope.errors import InvalidRequest
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 1000
+STATUSES = ("ACTIVE", "ARCHIVED")
+
+
+@contextmanager
+def writing(sessions: sessionmaker[Session]) -> Iterator[Session]:
+    """A write transaction, committed on exit. On SQLite it takes the write lock up front (BEGIN
+    IMMEDIATE): a read-then-write transaction would otherwise fail with "database is locked" when
+    another writer got in between."""
+    with sessions.begin() as session:
+        session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
+        yield session
+
+
+@dataclass(frozen=True, slots=True)
+class Paging:
+    page: int = 1
+    limit: int = DEFAULT_LIMIT
+
+    @classmethod
+    def of(cls, page: int | None, limit: int | None, *, maximum: int = MAX_LIMIT) -> Paging:
+        """From optional query parameters; out-of-range values are a 400."""
+        p = 1 if page is None else page
+        lim = DEFAULT_LIMIT if limit is None else limit
+        if p < 1:
+            raise InvalidRequest(f"page must be at least 1, not {p}")
+        if not 1 <= lim <= maximum:
+            raise InvalidRequest(f"limit must be from 1 to {maximum}, not {lim}")
+        return cls(p, lim)
+
+    @property
+    def offset(self) -> int:
+        return (self.page - 1) * self.limit
+
+    def meta(self, total: int) -> dict[str, int]:
+        """The API's `utilsMetaResponse`."""
+        return {"page": self.page, "limit": self.limit, "totalItems": total,
+                "totalPages": math.ceil(total / self.limit) if total else 0}
+
+
+def iso(dt: datetime | None) -> str | None:
+    """ISO-8601 in UTC with milliseconds and a Z, as Langfuse writes timestamps."""
+    if dt is None:
+        return None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return dt.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_time(value: Any, name: str) -> datetime | None:
+    """An ISO-8601 timestamp parameter (naive means UTC); a bad one is a 400 naming the parameter."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        dt = value
+    else:
+        text = str(value).strip()
+        try:
+            dt = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+        except ValueError as exc:
+            raise InvalidRequest(
+                f"{name} must be an ISO 8601 timestamp such as 2026-01-21T14:35:42Z, not {text!r}"
+            ) from exc
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return dt.astimezone(UTC)
+
+
+def check_status(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or value.upper() not in STATUSES:
+        raise InvalidRequest(f"status must be ACTIVE or ARCHIVED, not {value!r}")
+    return value.upper()
+
+
+def experiment_run_id(project_id: str, dataset_id: str, run_name: str) -> str:
+    """The stable id of a dataset run, derived exactly as the SDK (v5) derives its experiment id
+    (JSON array, SHA-256, first 16 hex chars), so runs created through the API and runs recorded
+    from SDK spans get the same id, and run-level scores (datasetRunId) find them."""
+    payload = json.dumps(["langfuse-experiment-v1", project_id, dataset_id, run_name],
+                         separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:16]
+
+
+def stable_id(*parts: str) -> str:
+    """A deterministic id from its parts (records derived from ingested rows: replay-safe)."""
+    return hashlib.sha256("\x00".join(parts).encode("utf-8")).hexdigest()[:32]
+
+
+# ---- JSON Schema ---------------------------------------------------------------------------------
+
+def check_schema(schema: Any, field: str) -> Any:
+    """A dataset's inputSchema/expectedOutputSchema must itself be a valid JSON Schema."""
+    if schema is None:
+        return None
+    if not isinstance(schema, dict | bool):
+        raise InvalidRequest(f"{field} must be a JSON Schema object")
+    cls = validators.validator_for(schema)
+    try:
+        cls.check_schema(schema)
+    except js_exceptions.SchemaError as exc:
+        where = "/".join(str(p) for p in exc.absolute_path)
+        raise InvalidRequest(f"{field} is not a valid JSON Schema{f' at {where}' if where else ''}: "
+                             f"{exc.message}") from exc
+    return schema
+
+
+def schema_errors(schema: Any, value: Any, field: str, *, limit: int = 3) -> list[str]:
+    """Why `value` (an item's `field`, e.g. "input") does not match `schema`; [] when it does.
+    Each message names the failing location, e.g. `input.question: 'question' is a required property`."""
+    if schema is None or value is None:  # an absent value is not checked (as Langfuse does)
+        return []
+    cls = validators.validator_for(schema)
+    errors = sorted(cls(schema).iter_errors(value), key=lambda e: (len(e.absolute_path), list(map(str, e.path))))
+    out = []
+    for err in errors[:limit]:
+        path = field + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err.absolute_path)
+        out.append(f"{path}: {err.message}")
+    return out
+
+
+def validate_item_fields(dataset: Any, input_value: Any, expected_output: Any, *, what: str = "item") -> None:
+    """Raise a 400 naming the failing field when an item does not match its dataset's schemas."""
+    problems = schema_errors(dataset.input_schema, input_value, "input")
+    problems += schema_errors(dataset.expected_output_schema, expected_output, "expectedOutput")
+    if problems:
+        raise InvalidRequest(
+            f"{what} does not match the JSON Schema of dataset {dataset.name!r}: " + "; ".join(problems)
+        )

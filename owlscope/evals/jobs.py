@@ -1,0 +1,289 @@
+"""Evaluation jobs: scheduling new traces after each ingest flush, backfills, running executions,
+and the sweeper that recovers lost jobs from the durable OLTP state.
+
+Wiring (`register(services)`, called by owlscope.worker.tasks when services are built):
+- queue tasks `eval_execute` (one execution), `eval_backfill` (one evaluator's existing traces);
+- a huey periodic task `eval_sweep`, which the consumer enqueues when it starts and every minute,
+  so it runs only where a worker runs and stops with it;
+- an after-flush hook: the trace ids touched by a batch of inserted rows are matched against the
+  active evaluators (on the merged OLAP state) and the sampled matches get an execution record,
+  scheduled after the evaluator's delay.
+
+Execution records are the durable truth: a job lost with a crashed worker (huey's dequeue is
+destructive) is found again by the sweeper, which re-enqueues pending executions whose time has
+passed and running ones whose lease (SWEEPER_GRACE_SECONDS) expired. Judge calls run on a small
+thread pool of their own, so slow LLM calls never hold the queue's consumer threads (ingestion).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import or_, select, update
+
+from owlscope.evals import matching
+from owlscope.evals.evaluators import sampled
+from owlscope.evals.matching import JUDGE_ENVIRONMENT
+from owlscope.evals.runner import lease_seconds, run_execution
+from owlscope.evals.sqlutil import insert_ignore
+from owlscope.ingestion.rows import Rows
+from owlscope.storage.oltp.base import new_id, utcnow
+from owlscope.storage.oltp.eval_models import Evaluator, JobExecution
+
+if TYPE_CHECKING:
+    from owlscope.services import Services
+
+log = logging.getLogger("owlscope.evals")
+EXECUTE_TASK = "eval_execute"
+BACKFILL_TASK = "eval_backfill"
+SWEEP_TASK = "eval_sweep"
+JUDGE_THREADS = 4  # concurrent judge calls per worker process
+MAX_INFLIGHT = 256  # executions handed to the pool and not finished; beyond that the job waits in the queue
+BACKFILL_PAGE = 1000
+SWEEP_LIMIT = 2000
+_INSERT_CHUNK = 500
+
+
+def register(services: Services) -> None:
+    services.queue.register(EXECUTE_TASK, lambda execution_id: dispatch(services, execution_id))
+    services.queue.register(BACKFILL_TASK, lambda evaluator_id: run_backfill(services, evaluator_id))
+    services.queue.huey.periodic_task(lambda _ts: True, name=SWEEP_TASK)(lambda: _safe_sweep(services))
+    services.extras.setdefault("after_flush_hooks", []).append(schedule_new_targets)
+
+
+# ---- running -------------------------------------------------------------------------------------------
+class _Pool:
+    def __init__(self) -> None:
+        self.executor = ThreadPoolExecutor(max_workers=JUDGE_THREADS, thread_name_prefix="owlscope-judge")
+        self.lock = threading.Lock()
+        self.inflight: set[str] = set()
+
+
+def _pool(services: Services) -> _Pool:
+    pool = services.extras.get("evals_pool")
+    if pool is None:
+        pool = services.extras.setdefault("evals_pool", _Pool())
+    return pool
+
+
+def dispatch(services: Services, execution_id: str) -> None:
+    """The queue task: hand the execution to the judge pool, or wait in the queue when it is full."""
+    pool = _pool(services)
+    with pool.lock:
+        if execution_id in pool.inflight:
+            return
+        if len(pool.inflight) >= MAX_INFLIGHT:
+            full = True
+        else:
+            full = False
+            pool.inflight.add(execution_id)
+    if full:
+        enqueue_execution(services, execution_id, delay=1.0)
+        return
+
+    def work() -> None:
+        try:
+            run_execution(services, execution_id)
+        except Exception:  # noqa: BLE001 - the record stays pending/running; the sweeper retries it
+            log.exception("evaluation %s crashed", execution_id)
+        finally:
+            with pool.lock:
+                pool.inflight.discard(execution_id)
+
+    try:
+        pool.executor.submit(work)
+    except RuntimeError:  # the pool was shut down with the process: the sweeper picks it up later
+        with pool.lock:
+            pool.inflight.discard(execution_id)
+
+
+def enqueue_execution(services: Services, execution_id: str, *, delay: float = 0.0) -> None:
+    try:
+        services.queue.enqueue(EXECUTE_TASK, execution_id, delay=delay if delay > 0 else None, check_full=False)
+    except Exception:  # noqa: BLE001 - the record is durable; the sweeper enqueues it later
+        log.warning("could not enqueue evaluation %s; the sweeper will", execution_id, exc_info=True)
+
+
+# ---- scheduling ----------------------------------------------------------------------------------------
+def schedule(services: Services, ev: Evaluator, targets: list[tuple[str, str]], *, origin: str,
+             delay: float | None = None) -> int:
+    """Create pending executions for (trace_id, observation_id) targets not seen before by this
+    evaluator and enqueue them after the delay; return how many were new."""
+    delay = float(ev.delay_seconds if delay is None else delay)
+    now = utcnow()
+    at = now + timedelta(seconds=delay)
+    created: list[str] = []
+    for i in range(0, len(targets), _INSERT_CHUNK):
+        rows = [{
+            "id": new_id(), "project_id": ev.project_id, "evaluator_id": ev.id, "trace_id": tid,
+            "observation_id": oid or "", "origin": origin, "status": "pending", "attempts": 0, "error": None,
+            "score_id": None, "judge_trace_id": None, "scheduled_at": at, "started_at": None, "finished_at": None,
+            "created_at": now, "updated_at": now,
+        } for tid, oid in targets[i:i + _INSERT_CHUNK]]
+        with services.sessions.begin() as s:
+            created += insert_ignore(s, JobExecution, rows, conflict=("evaluator_id", "trace_id", "observation_id"),
+                                     returning=JobExecution.id)
+    for eid in created:
+        enqueue_execution(services, eid, delay=delay)
+    return len(created)
+
+
+def schedule_new_targets(services: Services, rows: Rows) -> None:
+    """After-flush hook: match the traces/observations in `rows` against active NEW-scope evaluators.
+
+    Idempotent: a replayed batch matches the same targets, and executions are unique per target."""
+    traces: dict[str, set[str]] = defaultdict(set)
+    observations: dict[str, set[str]] = defaultdict(set)
+    for t in rows.traces:
+        if t.environment != JUDGE_ENVIRONMENT:
+            traces[t.project_id].add(t.id)
+    for o in rows.observations:
+        if o.environment != JUDGE_ENVIRONMENT:
+            traces[o.project_id].add(o.trace_id)
+            observations[o.project_id].add(o.id)
+    if not traces:
+        return
+    with services.sessions() as s:
+        evaluators = list(s.scalars(select(Evaluator).where(
+            Evaluator.project_id.in_(list(traces)), Evaluator.enabled.is_(True), Evaluator.paused_reason.is_(None))))
+    for ev in evaluators:
+        if "NEW" not in (ev.time_scope or []):
+            continue
+        try:
+            conds = matching.parse_conditions(ev.filter, ev.target)
+            if ev.target == "trace":
+                found = [(tid, "") for tid in matching.match_traces(services.olap, ev.project_id, conds,
+                                                                    ids=traces[ev.project_id])]
+            else:
+                if not observations[ev.project_id]:
+                    continue
+                found = matching.match_observations(services.olap, ev.project_id, conds,
+                                                    ids=observations[ev.project_id])
+            picked = [(t, o) for t, o in found if sampled(ev.id, o or t, ev.sampling)]
+            if picked:
+                schedule(services, ev, picked, origin="new")
+        except Exception:  # noqa: BLE001 - one evaluator's failure must not stop the others
+            log.exception("cannot schedule evaluator %s", ev.id)
+
+
+# ---- backfill ------------------------------------------------------------------------------------------
+def run_backfill(services: Services, evaluator_id: str) -> None:
+    """Schedule the stored targets that match an evaluator's filter, page by page (resumable: the
+    cursor and the running total are saved after each page)."""
+    with services.sessions.begin() as s:
+        ev = s.get(Evaluator, evaluator_id)
+        if ev is None:
+            return
+        if not ev.enabled or "EXISTING" not in (ev.time_scope or []):
+            ev.backfill_status = "cancelled"
+            return
+        ev.backfill_status, ev.backfill_updated_at = "running", utcnow()
+        s.flush()
+        s.expunge(ev)
+    try:
+        conds = matching.parse_conditions(ev.filter, ev.target)
+        cursor, total = ev.backfill_cursor, ev.backfill_total
+        while True:
+            if ev.target == "trace":
+                page = [(tid, "") for tid in matching.match_traces(
+                    services.olap, ev.project_id, conds, after_id=cursor, limit=BACKFILL_PAGE)]
+                last = page[-1][0] if page else None
+            else:
+                after = tuple(cursor.split("\x1f", 1)) if cursor else None
+                page = matching.match_observations(services.olap, ev.project_id, conds, after=after,  # type: ignore[arg-type]
+                                                   limit=BACKFILL_PAGE)
+                last = "\x1f".join(page[-1]) if page else None
+            if not page:
+                break
+            picked = [(t, o) for t, o in page if sampled(ev.id, o or t, ev.sampling)]
+            schedule(services, ev, picked, origin="backfill", delay=0)
+            cursor, total = last, total + len(picked)
+            with services.sessions.begin() as s:
+                s.execute(update(Evaluator).where(Evaluator.id == ev.id).values(
+                    backfill_cursor=cursor, backfill_total=total, backfill_updated_at=utcnow()))
+            if len(page) < BACKFILL_PAGE:
+                break
+        status, error = "done", None
+    except Exception as exc:  # noqa: BLE001 - recorded on the evaluator for the UI
+        log.exception("backfill of evaluator %s failed", evaluator_id)
+        status, error = "error", f"{type(exc).__name__}: {exc}"
+    with services.sessions.begin() as s:
+        s.execute(update(Evaluator).where(Evaluator.id == evaluator_id).values(
+            backfill_status=status, backfill_error=error, backfill_updated_at=utcnow()))
+
+
+# ---- recovery ------------------------------------------------------------------------------------------
+def sweep(services: Services, *, lease: float | None = None) -> int:
+    """Re-enqueue executions whose job was lost: pending past their time, or running past the lease;
+    and backfills that stopped. Returns how many jobs were enqueued."""
+    lease = lease_seconds(services) if lease is None else lease
+    now = utcnow()
+    cutoff = now - timedelta(seconds=lease)
+    with services.sessions() as s:
+        stale = list(s.execute(select(JobExecution.id).join(Evaluator, Evaluator.id == JobExecution.evaluator_id).where(
+            or_((JobExecution.status == "pending") & (JobExecution.scheduled_at < cutoff),
+                (JobExecution.status == "running") & (JobExecution.started_at < cutoff)),
+            Evaluator.enabled.is_(True), Evaluator.paused_reason.is_(None),
+        ).order_by(JobExecution.scheduled_at).limit(SWEEP_LIMIT)).scalars())
+        backfills = list(s.scalars(select(Evaluator.id).where(
+            Evaluator.backfill_status.in_(("queued", "running")),
+            Evaluator.backfill_updated_at < now - timedelta(seconds=5 * lease))))
+    for eid in stale:
+        enqueue_execution(services, eid)
+    for evid in backfills:
+        services.queue.enqueue(BACKFILL_TASK, evid, check_full=False)
+    if stale or backfills:
+        log.info("evaluation sweeper re-enqueued %d executions and %d backfills", len(stale), len(backfills))
+    return len(stale) + len(backfills)
+
+
+def _safe_sweep(services: Services) -> None:
+    try:
+        sweep(services)
+    except Exception:  # noqa: BLE001 - the next run tries again
+        log.exception("evaluation sweep failed")
+
+
+def requeue_pending(services: Services, project_id: str, evaluator_id: str) -> int:
+    """Enqueue an evaluator's pending executions (after a resume or re-enable)."""
+    now = utcnow()
+    with services.sessions() as s:
+        rows = list(s.execute(select(JobExecution.id, JobExecution.scheduled_at).where(
+            JobExecution.project_id == project_id, JobExecution.evaluator_id == evaluator_id,
+            JobExecution.status == "pending")))
+    for eid, at in rows:
+        enqueue_execution(services, eid, delay=max(0.0, (at - now).total_seconds()))
+    return len(rows)
+
+
+def retry_failed(services: Services, project_id: str, evaluator_id: str) -> int:
+    """Run an evaluator's failed executions again (e.g. after fixing its connection)."""
+    now = utcnow()
+    with services.sessions.begin() as s:
+        ids = list(s.scalars(select(JobExecution.id).where(
+            JobExecution.project_id == project_id, JobExecution.evaluator_id == evaluator_id,
+            JobExecution.status == "error")))
+        if ids:
+            s.execute(update(JobExecution).where(JobExecution.id.in_(ids)).values(
+                status="pending", attempts=0, scheduled_at=now, finished_at=None, updated_at=now))
+    for eid in ids:
+        enqueue_execution(services, eid)
+    return len(ids)
+
+
+def evaluation_stats(services: Services, project_id: str) -> dict[str, Any]:
+    """Execution counts per evaluator and status for a project overview."""
+    from sqlalchemy import func
+
+    with services.sessions() as s:
+        rows = s.execute(select(JobExecution.evaluator_id, JobExecution.status, func.count()).where(
+            JobExecution.project_id == project_id).group_by(JobExecution.evaluator_id, JobExecution.status))
+        out: dict[str, dict[str, int]] = defaultdict(dict)
+        for evid, status, n in rows:
+            out[evid][status] = int(n)
+    return dict(out)

@@ -1,0 +1,63 @@
+"""Project settings, General tab: rename (ADMIN) and delete with a typed-name confirmation (OWNER)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from starlette.responses import Response
+
+from owlscope.errors import OwlscopeError
+from owlscope.storage.oltp.models import Project
+from owlscope.web.caches import invalidate_api_keys
+from owlscope.web.context import ProjectContext, ProjectCtx, WebServices, require_role, write_session
+from owlscope.web.environments import environment_cache
+from owlscope.web.orgs import delete_project, rename_project
+from owlscope.web.templating import flash, redirect, render
+
+router = APIRouter(include_in_schema=False)
+
+FormStr = Annotated[str, Form()]
+
+
+def _general_page(
+    request: Request, ctx: ProjectContext, *, status: int = 200, **extra: Any
+) -> Response:
+    values = {"tab": "general", "active_nav": "settings", **extra}
+    return render(request, "project/settings_general.html", values, status_code=status)
+
+
+@router.get("/project/{project_id}/settings")
+def project_settings(request: Request, ctx: ProjectCtx) -> Response:
+    require_role(ctx, "VIEWER")
+    return _general_page(request, ctx)
+
+
+@router.post("/project/{project_id}/settings/name")
+def project_rename(request: Request, ctx: ProjectCtx, services: WebServices, name: FormStr = "") -> Response:
+    require_role(ctx, "ADMIN")
+    try:
+        with write_session(services) as session:
+            project = session.get(Project, ctx.project.id)
+            assert project is not None
+            rename_project(session, project=project, name=name)
+    except OwlscopeError as exc:
+        return _general_page(request, ctx, status=exc.status, name_error=exc.message, name_value=name)
+    flash(request, f"Project renamed to {project.name}.")
+    return redirect(request, f"{ctx.url}/settings")
+
+
+@router.post("/project/{project_id}/settings/delete")
+def project_delete(request: Request, ctx: ProjectCtx, services: WebServices, confirm: FormStr = "") -> Response:
+    require_role(ctx, "OWNER")
+    try:
+        with write_session(services) as session:
+            project = session.get(Project, ctx.project.id)
+            assert project is not None
+            key_ids = delete_project(session, project=project, confirm_name=confirm)
+    except OwlscopeError as exc:
+        return _general_page(request, ctx, status=exc.status, delete_error=exc.message)
+    invalidate_api_keys(services, key_ids=key_ids, project_id=ctx.project.id)
+    environment_cache(services).invalidate(ctx.project.id)
+    flash(request, f"Project {ctx.project.name} was deleted.")
+    return redirect(request, "/")
