@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 
 def insert_ignore(session: Session, model: type, rows: Sequence[dict[str, Any]], *, conflict: Sequence[str],
@@ -23,3 +24,13 @@ def insert_ignore(session: Session, model: type, rows: Sequence[dict[str, Any]],
         session.execute(stmt)
         return []
     return list(session.execute(stmt.returning(returning)).scalars())
+
+
+@contextmanager
+def write_tx(sessions: sessionmaker[Session]) -> Iterator[Session]:
+    """A session in a transaction committed on exit. On SQLite it takes the write lock up front
+    (BEGIN IMMEDIATE): a read-then-write would otherwise fail at once ("database is locked") when
+    another connection committed since its snapshot, which concurrent judge workers do all the time."""
+    with sessions() as session, session.begin():
+        session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
+        yield session

@@ -247,10 +247,10 @@ def metrics_query(olap: Olap, project_id: str, query: dict[str, Any] | str, *, v
         if agg not in AGGREGATIONS:
             raise InvalidRequest(f"Invalid aggregation {agg!r}: use {', '.join(AGGREGATIONS)}")
         expr = view.measures[measure]
-        if measure == "count" or agg == "count":
-            sql = "count()" if measure == "count" else f"count({expr})"
-        elif measure == "uniqueUserIds":
+        if measure == "uniqueUserIds":
             sql = f"uniqExact({expr})"
+        elif measure == "count" or agg == "count":
+            sql = "count()" if measure == "count" else f"count({expr})"
         else:
             sql = AGGREGATIONS[agg].format(x=expr, bins=bins)
         alias = f"{agg}_{measure}"
@@ -292,13 +292,15 @@ def metrics_query(olap: Olap, project_id: str, query: dict[str, Any] | str, *, v
         + f" LIMIT {row_limit}"
     )
     rows = olap.query_dicts(sql, p.values)
-    return {"data": [_json_row(r) for r in rows]}
+    return {"data": [_json_row(r, set(names)) for r in rows]}
 
 
-def _json_row(r: dict[str, Any]) -> dict[str, Any]:
+def _json_row(r: dict[str, Any], dimensions: set[str]) -> dict[str, Any]:
     out = {}
     for k, v in r.items():
-        if isinstance(v, datetime):
+        if k in dimensions and v == "":
+            v = None  # an unset merged string
+        elif isinstance(v, datetime):
             v = iso(v)
         elif isinstance(v, float) and not math.isfinite(v):
             v = None

@@ -6,10 +6,9 @@ import re
 
 import httpx
 import pytest
-from playwright.sync_api import expect
-
 from browser import *  # noqa: F403
 from browser import PASSWORD, onboard, shot, sign_up
+from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
 
@@ -78,6 +77,8 @@ def test_sign_up_onboard_and_create_api_key(live_server, new_page) -> None:
     page.get_by_label("Switch project").click()
     expect(page.get_by_role("menuitem", name="Chatbot")).to_be_visible()
     shot(page, t, "project-switcher", full_page=False)
+    page.keyboard.press("ArrowDown")
+    expect(page.get_by_role("menuitem", name="Chatbot")).to_be_focused()
     page.keyboard.press("Escape")
     expect(page.get_by_role("menuitem", name="Chatbot")).to_be_hidden()
 
@@ -211,3 +212,25 @@ def test_invited_viewer_sets_password_and_is_read_only(live_server, new_page) ->
     expect(owner.get_by_role("status")).to_contain_text("victor@example.com is now ADMIN")
     viewer.goto(f"{base}/project/{project_id}/settings/api-keys")
     expect(viewer.get_by_role("heading", name="API keys")).to_be_visible()
+
+
+def test_delete_project_with_typed_name(live_server, new_page) -> None:
+    t = "delete"
+    page = new_page()
+    sign_up(page, live_server.url, email="del@example.com")
+    project_id = onboard(page, org="Demolition", project="Old app")
+    page.goto(f"{live_server.url}/project/{project_id}/settings")
+    button = page.get_by_role("button", name="Delete this project")
+    expect(button).to_be_disabled()
+    page.get_by_label(re.compile("Type the project name")).fill("Old")
+    expect(button).to_be_disabled()
+    page.get_by_label(re.compile("Type the project name")).fill("Old app")
+    expect(button).to_be_enabled()
+    shot(page, t, "confirm")
+    button.click()
+    # Back to the organization, which now has no projects.
+    expect(page.get_by_role("heading", name="No projects yet")).to_be_visible()
+    expect(page.get_by_role("status")).to_contain_text("Project Old app was deleted")
+    shot(page, t, "org-without-projects")
+    response = page.goto(f"{live_server.url}/project/{project_id}")
+    assert response is not None and response.status == 404

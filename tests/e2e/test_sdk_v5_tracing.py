@@ -29,7 +29,13 @@ def _trace(sdk, trace_id: str, n_obs: int | None = None) -> dict:
 def _observations(sdk, trace_id: str) -> dict[str, dict]:
     r = sdk.get("/api/public/v2/observations", traceId=trace_id, fields=OBS_FIELDS, limit=100)
     assert r.status_code == 200, r.text
-    return {o["name"]: o for o in r.json()["data"]}
+    out = {}
+    for o in r.json()["data"]:
+        for key in ("input", "output"):  # v2 returns input and output as the raw JSON text
+            if isinstance(o.get(key), str):
+                o[key] = json.loads(o[key])
+        out[o["name"]] = o
+    return out
 
 
 def test_nested_observe_functions(sdk_server) -> None:

@@ -1,4 +1,5 @@
-"""Fixtures for the read-API tests (import them into a test module).
+"""Fixtures for the read-API tests; import the fixture functions into a test module
+(`from read_fixtures import fixture_dataset, fixture_read_api, fixture_read_olap`).
 
 - `read_olap`: an OLAP database of its own per test module, migrated, on each engine: embedded chDB
   (the process's one chDB directory) and ClickHouse over HTTP (the chDB HTTP fixture server).
@@ -46,8 +47,8 @@ def z(dt: datetime) -> str:
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
 
 
-@pytest.fixture(scope="module", params=["chdb", "http"])
-def read_olap(request: pytest.FixtureRequest, chdb_dir, tmp_path_factory) -> Iterator[Olap]:
+@pytest.fixture(scope="module", params=["chdb", "http"], name="read_olap")
+def fixture_read_olap(request: pytest.FixtureRequest, chdb_dir, tmp_path_factory) -> Iterator[Olap]:
     from owlscope.config import load_settings
 
     url = f"chdb://{chdb_dir}" if request.param == "chdb" else request.getfixturevalue("clickhouse_http_url")
@@ -96,8 +97,8 @@ class ReadApi:
         return self.client.request("DELETE", path, json=json, headers={"x-test-project": project})
 
 
-@pytest.fixture(scope="module")
-def read_api(read_olap: Olap) -> Iterator[ReadApi]:
+@pytest.fixture(scope="module", name="read_api")
+def fixture_read_api(read_olap: Olap) -> Iterator[ReadApi]:
     with TestClient(build_read_app(read_olap)) as client:
         yield ReadApi(client, read_olap)
 
@@ -189,7 +190,7 @@ def load_dataset(olap: Olap) -> None:
            scores=[ScoreEvent(PB, "sb1", tb, tb, "quality", "NUMERIC", "API", value=0.1, trace_id="tb1")])
 
 
-@pytest.fixture(scope="module")
-def dataset(read_api: ReadApi) -> ReadApi:
+@pytest.fixture(scope="module", name="dataset")
+def fixture_dataset(read_api: ReadApi) -> ReadApi:
     load_dataset(read_api.olap)
     return read_api

@@ -7,22 +7,22 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+
+from owlscope.ingestion.rows import ObservationEvent, ScoreEvent, TraceEvent
+from owlscope.tracing import traces as traces_module
 from read_fixtures import (  # noqa: F401  (fixtures)
     PA,
     PB,
     T0,
     ReadApi,
     bulk_ts,
-    dataset,
+    fixture_dataset,
+    fixture_read_api,
+    fixture_read_olap,
     insert,
-    read_api,
-    read_olap,
     s,
     z,
 )
-
-from owlscope.ingestion.rows import ObservationEvent, ScoreEvent, TraceEvent
-from owlscope.tracing import traces as traces_module
 
 ALL_TRACES = [f"bulk-{i}" for i in range(7, -1, -1)] + ["t3", "t2", "t1"]
 TRACE_KEYS = {

@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from support.web import PASSWORD, WebUser, csrf_from
 
 from owlscope.app import create_app
 from owlscope.storage.oltp.models import Organization, OrganizationMembership, Project, User
 from owlscope.web.accounts import make_set_password_token
+from support.web import PASSWORD, WebUser, csrf_from
 
 
 @pytest.fixture
@@ -147,6 +147,19 @@ def test_unknown_pages_and_static_files(app) -> None:
     assert r.status_code == 404 and "Page not found" in r.text and "text/html" in r.headers["content-type"]
     for name in ("owlscope.css", "owlscope.js", "vendor/htmx.min.js", "vendor/chart.umd.js", "favicon.svg"):
         assert user.get(f"/static/{name}").status_code == 200, name
+
+
+def test_unexpected_errors_render_the_500_page(make_settings, caplog) -> None:
+    app = create_app(make_settings(), run_worker=False)
+
+    def boom() -> None:
+        raise RuntimeError("kaboom")
+
+    app.add_api_route("/boom", boom)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        r = client.get("/boom")
+    assert r.status_code == 500 and "Something went wrong on our side" in r.text
+    assert "kaboom" not in r.text and "kaboom" in caplog.text
 
 
 def _invite(app, email: str) -> tuple[str, str]:

@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from support.web import WebUser
 
 from owlscope.app import create_app
 from owlscope.auth.passwords import hash_password
@@ -21,6 +20,7 @@ from owlscope.storage.oltp.models import (
     User,
 )
 from owlscope.web.orgs import role_at_least
+from support.web import WebUser
 
 ROLES = ("OWNER", "ADMIN", "MEMBER", "VIEWER")
 _HASH = hash_password("correct-horse-battery")

@@ -11,13 +11,13 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from support.web import WebUser
 
 from owlscope.app import create_app
 from owlscope.ingestion.batch import map_batch_events
 from owlscope.ingestion.rows import traces_table
 from owlscope.storage.oltp.models import ApiKey, OrganizationMembership, Project, ScoreConfig, User
 from owlscope.web.environments import env_cookie_name, list_environments
+from support.web import WebUser
 
 SECRET = re.compile(r'LANGFUSE_SECRET_KEY="(sk-lf-[^"]+)"')
 PUBLIC = re.compile(r'LANGFUSE_PUBLIC_KEY="(pk-lf-[^"]+)"')
@@ -95,6 +95,10 @@ def test_htmx_key_creation_returns_the_card_and_the_updated_list(setup: Setup) -
     r = setup.owner.post(f"/project/{setup.project_id}/settings/api-keys", {"note": "htmx"}, htmx=True)
     assert r.status_code == 200
     assert 'id="key-created"' in r.text and 'hx-swap-oob="true"' in r.text and "<html" not in r.text
+    # Errors of htmx requests come back as a flash message for the page's #flashes area.
+    missing = setup.owner.post(f"/project/{setup.project_id}/settings/api-keys/nope/revoke", htmx=True)
+    assert missing.status_code == 404 and missing.headers["hx-retarget"] == "#flashes"
+    assert 'class="alert alert-error flash"' in missing.text and "<html" not in missing.text
 
 
 # ---- rename and delete --------------------------------------------------------------------------

@@ -7,14 +7,20 @@ to this server through the real `openai` client. Behaviour:
   `stream=True` streams the same text in word chunks and a final usage chunk;
 - when `tools` are given, the first call answers with a call of the first tool;
 - `response_format` json_schema (judge calls): returns `{"score": s, "reasoning": r}` where s is 0
-  when the prompt says the answer contradicts its context (the text contains "CONTRADICTS") and 1
-  otherwise; a model named "judge-error" answers 500, "judge-auth" answers 401;
+  when the prompt says the answer contradicts its context (the text contains "CONTRADICTS"), or when
+  it has a CONTEXT: and an ANSWER: section and the answer uses a word (4+ letters) the context does
+  not contain (an unsupported claim), and 1 otherwise; a model named "judge-error" answers 500,
+  "judge-auth" answers 401, "judge-quota" answers 429 insufficient_quota, "judge-flaky" answers 503
+  to the first request for each prompt and normally afterwards;
+- POST /v1/messages speaks Anthropic's Messages API: with a forced tool it answers a `tool_use` block
+  whose input is the judge's verdict (same rules and error models), else an echo text block;
 - embeddings return a fixed-length vector derived from the input's length.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -35,9 +41,22 @@ def _text(messages: list[dict[str, Any]]) -> str:
     return ""
 
 
+def _unsupported_words(prompt: str) -> list[str]:
+    """Words of the ANSWER section that the CONTEXT section does not contain (case-insensitive)."""
+    if "CONTEXT:" not in prompt or "ANSWER:" not in prompt:
+        return []
+    context = prompt.split("CONTEXT:", 1)[1].split("ANSWER:", 1)[0].lower()
+    answer = prompt.rsplit("ANSWER:", 1)[1].lower()
+    known = set(re.findall(r"[a-z]{4,}", context))
+    return [w for w in dict.fromkeys(re.findall(r"[a-z]{4,}", answer)) if w not in known]
+
+
 def judge(prompt: str) -> dict[str, Any]:
     if "CONTRADICTS" in prompt or "contradict" in prompt.split("ANSWER:")[-1].lower():
         return {"score": 0, "reasoning": "The answer contradicts the provided context."}
+    unsupported = _unsupported_words(prompt)
+    if unsupported:
+        return {"score": 0, "reasoning": f"The answer is not supported by the context: {', '.join(unsupported)}."}
     return {"score": 1, "reasoning": "The answer is supported by the provided context."}
 
 
@@ -73,19 +92,17 @@ class Handler(BaseHTTPRequestHandler):
             self._send(200, {"object": "list", "data": data, "model": body.get("model"),
                              "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
             return
+        if self.path.endswith("/messages"):
+            self._anthropic(body)
+            return
         if not self.path.endswith("/chat/completions"):
             self._send(404, {"error": {"message": f"unknown path {self.path}"}})
             return
         model = body.get("model", "gpt-4o")
-        if model == "judge-error":
-            self._send(500, {"error": {"message": "upstream exploded", "type": "server_error"}})
-            return
-        if model == "judge-auth":
-            self._send(401, {"error": {"message": "Incorrect API key provided", "type": "invalid_request_error",
-                                       "code": "invalid_api_key"}})
-            return
         messages = body.get("messages", [])
         prompt = "\n".join(str(m.get("content")) for m in messages)
+        if self._judge_error(model, prompt, anthropic=False):
+            return
         message: dict[str, Any]
         finish = "stop"
         if body.get("response_format", {}).get("type") in ("json_schema", "json_object"):
@@ -129,12 +146,54 @@ class Handler(BaseHTTPRequestHandler):
         })
 
 
+    def _judge_error(self, model: str, prompt: str, *, anthropic: bool) -> bool:
+        """Answer the error a judge-* model stands for; False when the model should answer normally."""
+        def err(status: int, message: str, kind: str, code: str | None = None) -> None:
+            if anthropic:
+                self._send(status, {"type": "error", "error": {"type": kind, "message": message}})
+            else:
+                self._send(status, {"error": {"message": message, "type": kind, "code": code}})
+
+        if model == "judge-error":
+            err(500, "upstream exploded", "server_error" if not anthropic else "api_error")
+        elif model == "judge-auth":
+            err(401, "Incorrect API key provided", "invalid_request_error" if not anthropic else
+                "authentication_error", "invalid_api_key")
+        elif model == "judge-quota":
+            err(429, "You exceeded your current quota, please check your plan and billing details.",
+                "insufficient_quota", "insufficient_quota")
+        elif model == "judge-flaky" and prompt not in self.server.seen_prompts:
+            self.server.seen_prompts.add(prompt)
+            err(503, "temporarily overloaded", "server_error" if not anthropic else "overloaded_error")
+        else:
+            return False
+        return True
+
+    def _anthropic(self, body: dict[str, Any]) -> None:
+        model = body.get("model", "claude")
+        messages = body.get("messages", [])
+        prompt = "\n".join(str(m.get("content")) for m in messages)
+        if self._judge_error(model, prompt, anthropic=True):
+            return
+        choice = body.get("tool_choice") or {}
+        if choice.get("type") == "tool":
+            content = [{"type": "tool_use", "id": "toolu_fake", "name": choice.get("name"), "input": judge(prompt)}]
+            stop = "tool_use"
+        else:
+            content = [{"type": "text", "text": f"echo: {_text(messages)}"}]
+            stop = "end_turn"
+        self._send(200, {"id": "msg_fake", "type": "message", "role": "assistant", "model": model,
+                         "content": content, "stop_reason": stop,
+                         "usage": {"input_tokens": _words(prompt), "output_tokens": 7}})
+
+
 class FakeOpenAI(ThreadingHTTPServer):
     daemon_threads = True
 
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), Handler)
         self.requests: list[dict[str, Any]] = []
+        self.seen_prompts: set[str] = set()
         self.thread = threading.Thread(target=self.serve_forever, daemon=True)
 
     @property

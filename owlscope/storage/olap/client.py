@@ -30,22 +30,23 @@ class Olap:
         self._lock = threading.Lock()
 
     # ---- connections --------------------------------------------------------------------
+    def _chdb_options(self) -> dict[str, int]:
+        # chDB sizes itself for a server (90% of RAM) unless told otherwise.
+        return {
+            "max_server_memory_usage": self._settings.chdb_max_memory_mb * 1024 * 1024,
+            "mark_cache_size": 256 * 1024 * 1024,
+            "uncompressed_cache_size": 0,
+            "index_mark_cache_size": 64 * 1024 * 1024,
+        }
+
     def _connect(self) -> Client:
         s = self._settings
         if self.embedded:
             from clickhouse_connect.driver._chdbclient import ChdbClient
 
-            path = self.url[len("chdb://") :]
             mem = s.chdb_max_memory_mb * 1024 * 1024
-            # chDB sizes itself for a server (90% of RAM) unless told otherwise.
             return ChdbClient(
-                path=path,
-                chdb_options={
-                    "max_server_memory_usage": mem,
-                    "mark_cache_size": 256 * 1024 * 1024,
-                    "uncompressed_cache_size": 0,
-                    "index_mark_cache_size": 64 * 1024 * 1024,
-                },
+                path=self.url[len("chdb://") :], chdb_options=self._chdb_options(),
                 settings={"max_memory_usage": mem // 2, "max_threads": 2},
             )
         u = urlparse(self.url)
@@ -98,8 +99,31 @@ class Olap:
         return [dict(zip(names, row, strict=True)) for row in res.result_rows]
 
     def insert_arrow(self, table: str, data: pa.Table) -> None:
-        if data.num_rows:
-            self.client.insert_arrow(f"{self.database}.{table}", data)
+        if not data.num_rows:
+            return
+        if self.embedded:
+            # In-process, chDB reads the Arrow table straight from Python memory (its `Python()`
+            # table function finds the local variable `arrow_table`): no serialization, no temp file.
+            arrow_table = data  # noqa: F841 - referenced by name in the SQL below
+            columns = ", ".join(f"`{n}`" for n in data.schema.names)
+            self._chdb_conn().query(
+                f"INSERT INTO {self.database}.{table} ({columns}) SELECT {columns} FROM Python(arrow_table) "
+                "SETTINGS max_insert_threads = 2, max_threads = 2"
+            )
+            return
+        self.client.insert_arrow(f"{self.database}.{table}", data)
+
+    def _chdb_conn(self):  # noqa: ANN202 - chdb's connection type is not exported
+        conn = getattr(self._local, "chdb_conn", None)
+        if conn is None:
+            import chdb
+            from clickhouse_connect.driver._chdbclient import build_connection_string
+
+            conn = chdb.connect(build_connection_string(self.url[len("chdb://") :], self._chdb_options()))
+            self._local.chdb_conn = conn
+            with self._lock:
+                self._clients.append(conn)
+        return conn
 
     def version(self) -> str:
         return str(self.query("SELECT version()")[0][0])

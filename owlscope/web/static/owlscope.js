@@ -1,6 +1,7 @@
 /* Owlscope UI behaviour: small, dependency-free, event delegation (works for htmx-swapped content).
  *
- *  <details data-dropdown>           one open at a time; closes on outside click and Escape
+ *  <details data-dropdown>           one open at a time; closes on outside click and Escape;
+ *                                    arrow keys move through its [role=menuitem] entries
  *  <select data-autosubmit>          submits its form on change
  *  <button data-copy-target="id">    copies the value (inputs) or text of #id
  *  <form data-confirm="question">    asks before submitting
@@ -38,13 +39,22 @@
   });
 
   document.addEventListener("keydown", function (e) {
-    if (e.key !== "Escape") return;
     var d = document.querySelector("details[data-dropdown][open]");
-    if (d) {
+    if (!d) return;
+    if (e.key === "Escape") {
       d.removeAttribute("open");
       var summary = d.querySelector("summary");
       if (summary) summary.focus();
+      return;
     }
+    if (e.key !== "ArrowDown" && e.key !== "ArrowUp") return;
+    // Arrow keys move through the open menu's items (Tab works too).
+    var items = Array.prototype.slice.call(d.querySelectorAll("[role=menuitem]"));
+    if (!items.length) return;
+    e.preventDefault();
+    var i = items.indexOf(document.activeElement);
+    var next = e.key === "ArrowDown" ? (i + 1) % items.length : (i <= 0 ? items.length - 1 : i - 1);
+    items[next].focus();
   });
 
   document.addEventListener("change", function (e) {
