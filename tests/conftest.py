@@ -261,3 +261,17 @@ def sdk_server(tmp_path_factory: pytest.TempPathFactory, chdb_dir: Path) -> Iter
                     os.environ.pop(k, None)
                 else:
                     os.environ[k] = v
+
+
+@pytest.fixture(autouse=True)
+def _sdk_project(request: pytest.FixtureRequest):
+    """Tests on the shared SDK server: `@observe`, the OpenAI wrapper and `get_client()` trace to
+    its project even when other SDK clients exist in this process."""
+    if "sdk_server" not in request.fixturenames:
+        yield
+        return
+    from langfuse._client.get_client import _set_current_public_key
+
+    sdk_server = request.getfixturevalue("sdk_server")
+    with _set_current_public_key(sdk_server.public_key):
+        yield

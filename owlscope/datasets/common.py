@@ -86,6 +86,13 @@ def parse_time(value: Any, name: str) -> datetime | None:
     return dt.astimezone(UTC)
 
 
+def check_length(value: str | None, name: str, limit: int = 255) -> str | None:
+    """Ids and names are bounded columns: longer ones are a 400, not a database error."""
+    if value is not None and len(value) > limit:
+        raise InvalidRequest(f"{name} must be at most {limit} characters")
+    return value
+
+
 def check_status(value: Any) -> str | None:
     if value is None:
         return None

@@ -16,7 +16,15 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from owlscope.datasets.common import Paging, check_status, iso, parse_time, validate_item_fields, writing
+from owlscope.datasets.common import (
+    Paging,
+    check_length,
+    check_status,
+    iso,
+    parse_time,
+    validate_item_fields,
+    writing,
+)
 from owlscope.datasets.store import find_dataset
 from owlscope.errors import InvalidRequest, NotFound
 from owlscope.storage.oltp.base import utcnow
@@ -63,6 +71,8 @@ def upsert_item_in(
 
     On update, fields given as None keep their value (the public API's upsert semantics)."""
     status = check_status(status)
+    check_length(source_trace_id, "sourceTraceId")
+    check_length(source_observation_id, "sourceObservationId")
     now = now or utcnow()
     item = None
     if item_id is not None:

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("owlscope.datasets")
 ENVIRONMENT = "langfuse-prompt-experiment"
 _VAR = re.compile(r"\{\{\s*([A-Za-z_][\w.\-]*)\s*\}\}")
+OPENAI_ADAPTERS = ("openai",)
 _PARAM_KEYS = ("temperature", "max_tokens", "top_p", "frequency_penalty", "presence_penalty", "stop", "seed")
 ProgressFn = Callable[[dict[str, Any]], None]
 
@@ -108,7 +109,7 @@ def check_items(prompt: dict[str, Any], items: list[DatasetItem]) -> None:
 def llm_client(services: Services, *, project_id: str, connection_id: str | None, base_url: str | None,
                api_key: str | None) -> Any:
     """An `openai.OpenAI` client: from base_url/api_key when given, else from the project's LLM
-    connection (`owlscope.evals.connections.openai_client(services, project_id=, connection_id=)`)."""
+    connection (by id, or by provider name) with an OpenAI-compatible adapter."""
     from openai import OpenAI
 
     if base_url or api_key:
@@ -116,13 +117,20 @@ def llm_client(services: Services, *, project_id: str, connection_id: str | None
     if not connection_id:
         raise InvalidRequest("choose an LLM connection (connection_id) or give base_url and api_key")
     try:
-        from owlscope.evals import connections
+        from owlscope.evals.connections import get_connection, judge_model
     except ImportError as exc:
         raise InvalidRequest("LLM connections are not available in this build: give base_url and api_key") from exc
-    factory = getattr(connections, "openai_client", None)
-    if factory is None:
-        raise InvalidRequest("LLM connections cannot make clients in this build: give base_url and api_key")
-    return factory(services, project_id=project_id, connection_id=connection_id)
+    with services.sessions() as session:
+        row = get_connection(session, project_id, connection_id=connection_id) or get_connection(
+            session, project_id, provider=connection_id)
+        if row is None:
+            raise NotFound(f"LLM connection {connection_id!r} not found in this project")
+        if row.adapter not in OPENAI_ADAPTERS:
+            raise InvalidRequest(f"LLM connection {row.provider!r} uses the {row.adapter!r} adapter; prompt "
+                                 f"experiments need an OpenAI-compatible one ({', '.join(OPENAI_ADAPTERS)})")
+        conn = judge_model(services.settings, row, model="")
+    return OpenAI(base_url=conn.base_url or None, api_key=conn.api_key, default_headers=conn.headers or None,
+                  max_retries=1, timeout=120)
 
 
 # ---- tracing ---------------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ from sqlalchemy import select
 from owlscope.datasets.common import parse_time, writing
 from owlscope.datasets.runs import ensure_run, record_run_item
 from owlscope.errors import InvalidRequest
-from owlscope.storage.oltp.dataset_models import Dataset, DatasetItem
+from owlscope.storage.oltp.dataset_models import ITEM_ID_LENGTH, RUN_NAME_LENGTH, Dataset, DatasetItem
 
 if TYPE_CHECKING:
     from owlscope.ingestion.rows import ObservationEvent, Rows
@@ -66,6 +66,10 @@ def experiment_of(obs: ObservationEvent) -> dict[str, Any] | None:
     if not isinstance(exp, dict) or not exp.get("experiment_id") or not exp.get("experiment_name"):
         return None
     if not exp.get("dataset_item_id"):
+        return None
+    if len(exp["experiment_name"]) > RUN_NAME_LENGTH or len(exp["dataset_item_id"]) > ITEM_ID_LENGTH \
+            or len(exp["experiment_id"]) > ITEM_ID_LENGTH or len(obs.trace_id) > ITEM_ID_LENGTH:
+        log.warning("experiment span %s has an over-long run name or id; not recorded as a run item", obs.id)
         return None
     return exp
 

@@ -14,13 +14,27 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from owlscope.datasets.common import Paging, experiment_run_id, iso, parse_time, stable_id, writing
+from owlscope.datasets.common import (
+    Paging,
+    check_length,
+    experiment_run_id,
+    iso,
+    parse_time,
+    stable_id,
+    writing,
+)
 from owlscope.datasets.olap_reads import observation_trace, scores_for_runs
 from owlscope.datasets.store import find_dataset
 from owlscope.errors import InvalidRequest, NotFound
 from owlscope.storage.olap.client import Olap
 from owlscope.storage.oltp.base import new_id, utcnow
-from owlscope.storage.oltp.dataset_models import Dataset, DatasetItem, DatasetRun, DatasetRunItem
+from owlscope.storage.oltp.dataset_models import (
+    RUN_NAME_LENGTH,
+    Dataset,
+    DatasetItem,
+    DatasetRun,
+    DatasetRunItem,
+)
 
 DEPRECATION = {
     "message": "Dataset runs are replaced by experiments (GET /api/public/experiments).",
@@ -135,6 +149,9 @@ def create_run_item(
     first use in the item's dataset; description and metadata update an existing run)."""
     if not isinstance(run_name, str) or not run_name:
         raise InvalidRequest("runName must be a non-empty string")
+    check_length(run_name, "runName", RUN_NAME_LENGTH)
+    check_length(trace_id, "traceId")
+    check_length(observation_id, "observationId")
     version = parse_time(dataset_version, "datasetVersion")
     created = parse_time(created_at, "createdAt")
     if not trace_id:

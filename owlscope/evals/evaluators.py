@@ -173,6 +173,11 @@ def update_evaluator(services: Services, project_id: str, evaluator_id: str, cha
         row.time_scope = list(dict.fromkeys(spec.time_scope))
         if "enabled" in changes and spec.enabled:
             row.paused_reason, row.paused_message, row.failure_streak = None, None, 0
+        if not spec.enabled:  # what waited is dropped, not run on a later re-enable
+            now = utcnow()
+            s.execute(update(JobExecution).where(
+                JobExecution.evaluator_id == row.id, JobExecution.status == "pending",
+            ).values(status="cancelled", error="the evaluator was disabled", finished_at=now, updated_at=now))
         backfill = row.enabled and "EXISTING" in row.time_scope and not was_backfilling
     if backfill:
         start_backfill(services, project_id, row.id)

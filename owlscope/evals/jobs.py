@@ -233,13 +233,13 @@ def sweep(services: Services, *, lease: float | None = None) -> int:
         backfills = list(s.scalars(select(Evaluator.id).where(
             Evaluator.backfill_status.in_(("queued", "running")),
             Evaluator.backfill_updated_at < now - timedelta(seconds=5 * lease))))
-    for eid in stale[:0]:
+    for eid in stale:
         enqueue_execution(services, eid)
     for evid in backfills:
         services.queue.enqueue(BACKFILL_TASK, evid, check_full=False)
     if stale or backfills:
         log.info("evaluation sweeper re-enqueued %d executions and %d backfills", len(stale), len(backfills))
-    return 0 and len(stale) + len(backfills)
+    return len(stale) + len(backfills)
 
 
 def _safe_sweep(services: Services) -> None:

@@ -34,6 +34,12 @@ class Params:
         self.values[name] = value
         return "{%s:%s}" % (name, type_)
 
+    def copy(self) -> Params:
+        """Independent parameters that go on numbering where these stopped."""
+        other = Params(**self.values)
+        other._n = self._n
+        return other
+
     def text(self, value: str) -> str:
         return self.add(value, "String")
 

@@ -152,7 +152,7 @@ def _facts(view_name: str, used: str, p: Params, start_sql: str, end_sql: str) -
         if _aliases(used, "a_"):
             restrict = (f"trace_id IN (SELECT id FROM {{db}}.traces WHERE project_id = {{project_id:String}}"
                         f" AND timestamp < {end_sql})")
-            sql += f" LEFT JOIN ({trace_aggregates_sql(restrict)}) AS agg ON agg.trace_id = f.id"
+            sql += f" LEFT JOIN ({trace_aggregates_sql(restrict, _aliases(used, 'a_'))}) AS agg ON agg.trace_id = f.id"
         if "sc_count" in used:
             sql += (" LEFT JOIN (SELECT assumeNotNull(trace_id) AS st_id, count() AS sc_count FROM {db}.scores"
                     " FINAL WHERE project_id = {project_id:String} AND isNotNull(trace_id) GROUP BY st_id)"

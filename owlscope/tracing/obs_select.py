@@ -113,7 +113,7 @@ COLUMNS: dict[str, Column] = {
 }
 
 _ALIAS = re.compile(r"\b[ot]_[a-z_]+\b")
-_FIRST_K, _K_FACTOR = 200, 4  # first candidate rows: max(_FIRST_K, _K_FACTOR * wanted)
+_FIRST_K, _K_FACTOR, _GROWTH = 200, 4, 8  # candidate rows: max(_FIRST_K, _K_FACTOR * wanted), × _GROWTH
 _MAX_CANDIDATES = 250_000
 
 
@@ -271,7 +271,7 @@ def _latest_keys(olap: Olap, q: ObsQuery, after: Key | None, want: int) -> list[
             found = []
         if len(found) >= want or exhausted:
             return [(r[0], r[1], r[2]) for r in found]
-        k *= 8
+        k *= _GROWTH
     return None
 
 
@@ -330,24 +330,37 @@ TRACE_AGGREGATES: dict[str, tuple[str, str]] = {
 }
 
 
-def trace_aggregates_sql(restrict: str) -> str:
-    """Per trace_id: observation count, ids, latency (s), tokens, costs and level counts.
-    `restrict` is a row-level condition (e.g. `trace_id IN {ids:Array(String)}`)."""
-    level = "if(o_level = '', 'DEFAULT', o_level)"
-    last = f"if({_MS}(o_end) = 0, o_start, greatest(o_end, o_start))"
+_LEVEL = "if(o_level = '', 'DEFAULT', o_level)"
+_LAST = f"if({_MS}(o_end) = 0, o_start, greatest(o_end, o_start))"
+AGGREGATES: dict[str, str] = {
+    "a_count": "count()",
+    "a_ids": "groupArray(id)",
+    "a_latency": f"round((max({_MS}({_LAST})) - min({_MS}(o_start))) / 1000, 3)",
+    "a_input_tokens": "sum(o_usage['input'])",
+    "a_output_tokens": "sum(o_usage['output'])",
+    "a_total_tokens": f"sum({TOTAL_TOKENS})",
+    "a_input_cost": "sum(o_cost['input'])",
+    "a_output_cost": "sum(o_cost['output'])",
+    "a_total_cost": f"sum({TOTAL_COST})",
+    "a_errors": f"countIf({_LEVEL} = 'ERROR')",
+    "a_warnings": f"countIf({_LEVEL} = 'WARNING')",
+    "a_defaults": f"countIf({_LEVEL} = 'DEFAULT')",
+    "a_debugs": f"countIf({_LEVEL} = 'DEBUG')",
+    "a_level": f"multiIf(countIf({_LEVEL} = 'ERROR') > 0, 'ERROR', countIf({_LEVEL} = 'WARNING') > 0, 'WARNING',"
+               f" countIf({_LEVEL} = 'DEFAULT') > 0, 'DEFAULT', 'DEBUG')",
+}
+
+
+def trace_aggregates_sql(restrict: str, only: set[str] | None = None) -> str:
+    """Per trace_id: observation count, ids, latency (s), tokens, costs and level counts (the
+    AGGREGATES named in `only`, default all). `restrict` is a row-level condition such as
+    `trace_id IN {ids:Array(String)}`. Only the observation fields those aggregates use are merged
+    (cost and usage maps are the expensive ones)."""
+    names = sorted(only) if only is not None else list(AGGREGATES)
+    exprs = [AGGREGATES[n] for n in names]
     inner = (
         "SELECT trace_id, id%s FROM {db}.observations WHERE project_id = {project_id:String} AND %s"
         " GROUP BY trace_id, id"
-    ) % (select_list({"o_start", "o_end", "o_level", "o_usage", "o_cost"}, MERGED), restrict)
-    return (
-        "SELECT trace_id, count() AS a_count, groupArray(id) AS a_ids,"
-        f" round((max({_MS}({last})) - min({_MS}(o_start))) / 1000, 3) AS a_latency,"
-        " sum(o_usage['input']) AS a_input_tokens, sum(o_usage['output']) AS a_output_tokens,"
-        f" sum({TOTAL_TOKENS}) AS a_total_tokens,"
-        " sum(o_cost['input']) AS a_input_cost, sum(o_cost['output']) AS a_output_cost,"
-        f" sum({TOTAL_COST}) AS a_total_cost,"
-        f" countIf({level} = 'ERROR') AS a_errors, countIf({level} = 'WARNING') AS a_warnings,"
-        f" countIf({level} = 'DEFAULT') AS a_defaults, countIf({level} = 'DEBUG') AS a_debugs,"
-        " multiIf(a_errors > 0, 'ERROR', a_warnings > 0, 'WARNING', a_defaults > 0, 'DEFAULT', 'DEBUG') AS a_level"
-        f" FROM ({inner}) GROUP BY trace_id"
-    )
+    ) % (select_list(aliases_in(" ".join(exprs), MERGED), MERGED), restrict)
+    cols = ", ".join(f"{e} AS {n}" for n, e in zip(names, exprs, strict=True))
+    return f"SELECT trace_id, {cols} FROM ({inner}) GROUP BY trace_id"

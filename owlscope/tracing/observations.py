@@ -25,6 +25,7 @@ from owlscope.tracing.common import (
 )
 from owlscope.tracing.filters import Condition, eq, parse_filter
 from owlscope.tracing.obs_select import (
+    AGGREGATES,
     MERGED,
     TRACE_AGGREGATES,
     Key,
@@ -36,7 +37,7 @@ from owlscope.tracing.obs_select import (
     trace_aggregates_sql,
 )
 
-__all__ = ["TRACE_AGGREGATES", "trace_aggregates_sql"]
+__all__ = ["AGGREGATES", "TRACE_AGGREGATES", "trace_aggregates_sql"]
 
 V2_GROUPS = ("core", "basic", "time", "io", "metadata", "model", "usage", "prompt", "metrics", "trace_context")
 V2_DEFAULT = ("core", "basic")
@@ -259,7 +260,7 @@ def trace_stats(olap: Olap, project_id: str, trace_ids: list[str]) -> dict[str, 
         return {}
     rows = olap.query(
         "SELECT trace_id, a_ids, a_latency, a_total_cost FROM (%s)"
-        % trace_aggregates_sql("trace_id IN {tids:Array(String)}"),
+        % trace_aggregates_sql("trace_id IN {tids:Array(String)}", {"a_ids", "a_latency", "a_total_cost"}),
         {"project_id": project_id, "tids": list(trace_ids)},
     )
     return {r[0]: {"ids": list(r[1]), "latency": float(r[2]), "total_cost": float(r[3])} for r in rows}

@@ -2,15 +2,102 @@
 
 A session's `createdAt` is its earliest trace's start and its `environment` that trace's
 environment. Sessions are listed newest first.
+
+Listing without merging every trace: take the newest K trace *rows* by `timestamp`; every session
+created after the K-th row's time has all its traces among them, so the sessions of the newest
+traces are the candidates. Their exact `createdAt` comes from all their traces (found by scanning
+the partial session states of one column, then merged by primary key); the candidates created
+after the bound are exact. K grows until a page is full or the rows run out.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from owlscope.storage.olap.client import Olap
-from owlscope.tracing.common import Params, check_page, iso, page_meta, parse_time_param
+from owlscope.tracing.common import Params, check_page, iso, page_meta, parallel, parse_time_param, utc
 from owlscope.tracing.traces import fetch_traces, trace_shape
+
+_FIRST_K, _K_FACTOR, _GROWTH = 400, 4, 4  # candidate rows: max(_FIRST_K, _K_FACTOR * wanted), × _GROWTH
+_MAX_CANDIDATES = 200_000
+_PER_TRACE = (
+    "SELECT id, min(timestamp) AS t_ts, argMaxIfMerge(session_id) AS t_session,"
+    " argMaxIfMerge(environment) AS t_env FROM {db}.traces WHERE project_id = {project_id:String}%s"
+    " GROUP BY id HAVING %s"
+)
+
+
+class _Query:
+    def __init__(self, project_id: str, from_timestamp: Any, to_timestamp: Any, environment: list[str] | None):
+        self.p = Params(project_id=project_id)
+        self.start = parse_time_param(from_timestamp, "fromTimestamp")
+        self.end = parse_time_param(to_timestamp, "toTimestamp")
+        self.having: list[str] = []  # on sessions
+        if self.start is not None:
+            self.having.append(f"created >= {self.p.time(self.start)}")
+        if self.end is not None:
+            self.having.append(f"created < {self.p.time(self.end)}")
+        self.trace_having = ["t_session != ''"]
+        if environment:
+            self.trace_having.append(f"if(t_env = '', 'default', t_env) IN {self.p.texts(environment)}")
+
+    def sessions_sql(self, restrict: str = "", extra_having: tuple[str, ...] = (),
+                     extra_trace_having: tuple[str, ...] = ()) -> str:
+        having = [*self.having, *extra_having]
+        return (
+            "SELECT t_session, min(t_ts) AS created, argMin(t_env, t_ts) AS env FROM (%s) GROUP BY t_session%s"
+            % (_PER_TRACE % (restrict, " AND ".join([*self.trace_having, *extra_trace_having])),
+               " HAVING " + " AND ".join(having) if having else "")
+        )
+
+
+def _latest_sessions(olap: Olap, q: _Query, want: int) -> list[tuple] | None:
+    p = q.p
+    row_filter = f" AND timestamp < {p.time(q.end)}" if q.end is not None else ""
+    k = max(_K_FACTOR * want, _FIRST_K)
+    while k <= _MAX_CANDIDATES:
+        rows = olap.query(
+            "SELECT id, timestamp FROM {db}.traces WHERE project_id = {project_id:String}"
+            f"{row_filter} ORDER BY timestamp DESC LIMIT {k}",
+            p.values,
+        )
+        exhausted = len(rows) < k
+        bound: datetime | None = None if exhausted else rows[-1][1]
+        p.values["cand"] = list({r[0] for r in rows if bound is None or r[1] > bound})
+        bound_sql = () if bound is None else (f"t_ts > {p.time(bound)}",)
+        sessions = [r[0] for r in olap.query(
+            "SELECT DISTINCT t_session FROM (%s)"
+            % (_PER_TRACE % (" AND id IN {cand:Array(String)}", " AND ".join([*q.trace_having, *bound_sql]))),
+            p.values,
+        )]
+        found: list[tuple] = []
+        if sessions:
+            p.values["sessions"] = sessions
+            restrict = (" AND id IN (SELECT id FROM {db}.traces WHERE project_id = {project_id:String}"
+                        " AND finalizeAggregation(session_id) IN {sessions:Array(String)})")
+            created_after = () if bound is None else (f"created > {p.time(bound)}",)
+            found = olap.query(
+                q.sessions_sql(restrict, created_after, ("t_session IN {sessions:Array(String)}",))
+                + f" ORDER BY created DESC, t_session DESC LIMIT {want}",
+                p.values,
+            )
+        if len(found) >= want or exhausted or (q.start is not None and bound is not None and utc(bound) < q.start):
+            return found
+        k *= _GROWTH
+    return None
+
+
+def _count(olap: Olap, q: _Query, filtered: bool) -> int:
+    if not filtered:
+        # Distinct partial session values: exact, except that a trace moved to another session counts
+        # its old one too until the engine merges its rows.
+        return int(olap.query(
+            "SELECT uniqExact(s) FROM (SELECT finalizeAggregation(session_id) AS s FROM {db}.traces"
+            " WHERE project_id = {project_id:String}) WHERE s != ''",
+            q.p.values,
+        )[0][0])
+    return int(olap.query(f"SELECT count() FROM ({q.sessions_sql()})", q.p.values)[0][0])
 
 
 def list_sessions(
@@ -19,39 +106,20 @@ def list_sessions(
 ) -> dict[str, Any]:
     """GET /api/public/sessions: `{"data": [Session], "meta": {...}}`; from/to bound `createdAt`."""
     page, limit = check_page(page, limit)
-    p = Params(project_id=project_id)
-    having = []
-    start = parse_time_param(from_timestamp, "fromTimestamp")
-    end = parse_time_param(to_timestamp, "toTimestamp")
-    if start is not None:
-        having.append(f"created >= {p.time(start)}")
-    if end is not None:
-        having.append(f"created < {p.time(end)}")
-    trace_having = ["t_session != ''"]
-    if environment:
-        trace_having.append(f"if(t_env = '', 'default', t_env) IN {p.texts(environment)}")
-    rows = olap.query(
-        "SELECT t_session, min(t_ts) AS created, argMin(t_env, t_ts) AS env, count() OVER () AS total_ FROM ("
-        " SELECT id, min(timestamp) AS t_ts, argMaxIfMerge(session_id) AS t_session,"
-        " argMaxIfMerge(environment) AS t_env FROM {db}.traces WHERE project_id = {project_id:String}"
-        " GROUP BY id HAVING %s) GROUP BY t_session%s ORDER BY created DESC, t_session DESC LIMIT %d OFFSET %d"
-        % (" AND ".join(trace_having), " HAVING " + " AND ".join(having) if having else "", limit,
-           (page - 1) * limit),
-        p.values,
-    )
-    if rows:
-        total = int(rows[0][3])
-    elif page > 1:
-        total = int(olap.query(
-            "SELECT count() FROM (SELECT t_session, min(t_ts) AS created FROM ("
-            " SELECT id, min(timestamp) AS t_ts, argMaxIfMerge(session_id) AS t_session,"
-            " argMaxIfMerge(environment) AS t_env FROM {db}.traces WHERE project_id = {project_id:String}"
-            " GROUP BY id HAVING %s) GROUP BY t_session%s)"
-            % (" AND ".join(trace_having), " HAVING " + " AND ".join(having) if having else ""),
-            p.values,
-        )[0][0])
-    else:
-        total = 0
+    q = _Query(project_id, from_timestamp, to_timestamp, environment)
+    offset = (page - 1) * limit
+    filtered = bool(q.having) or len(q.trace_having) > 1
+    rows: list[tuple] | None = None
+    if offset + limit <= 1000:
+        rows, total = parallel(lambda: _latest_sessions(olap, q, offset + limit),
+                               lambda: _count(olap, _Query(project_id, from_timestamp, to_timestamp, environment),
+                                              filtered))
+        if rows is not None:
+            rows = rows[offset:]
+    if rows is None:
+        rows = olap.query(
+            q.sessions_sql() + f" ORDER BY created DESC, t_session DESC LIMIT {limit} OFFSET {offset}", q.p.values)
+        total = _count(olap, q, True)
     data = [{"id": r[0], "createdAt": iso(r[1]), "projectId": project_id, "environment": r[2] or "default"}
             for r in rows]
     return {"data": data, "meta": page_meta(page, limit, total)}

@@ -88,8 +88,8 @@ ORDER_FIELDS = {
 }
 IDENTITY = {"userId": "user_id", "sessionId": "session_id"}
 _ALIAS = re.compile(r"\bt_[a-z_]+\b")
-_FAST_MAX_ROWS = 5_000  # the latest-rows path serves pages up to this depth
-_FIRST_K, _K_FACTOR = 200, 2  # first candidate rows: max(_FIRST_K, _K_FACTOR * wanted)
+_FAST_MAX_ROWS = 1_000  # the latest-rows path serves pages up to this depth
+_FIRST_K, _K_FACTOR, _GROWTH = 200, 2, 4  # candidate rows: max(_FIRST_K, _K_FACTOR * wanted), × _GROWTH
 _MAX_CANDIDATES = 200_000
 
 
@@ -159,9 +159,10 @@ class _Compiled:
                 self.where.append(scores_q.trace_score_condition(cond, p))
                 self.time_only = False
         if obs_conds:
+            used = {a for a in obs_q.AGGREGATES if any(a in c for c in obs_conds)}
             self.where.append(
                 "id IN (SELECT trace_id FROM (%s) WHERE %s)"
-                % (obs_q.trace_aggregates_sql("1"), " AND ".join(obs_conds))
+                % (obs_q.trace_aggregates_sql("1", used), " AND ".join(obs_conds))
             )
 
     def select(self, *extra: str) -> str:
@@ -212,7 +213,7 @@ def _latest_ids(olap: Olap, c: _Compiled, conds: list[Condition], p: Params, wan
         bound = None if exhausted else rows[-1][1]
         ids = list({r[0] for r in rows if bound is None or r[1] > bound})
         having = list(c.having)
-        q = Params(**p.values)
+        q = p.copy()
         if bound is not None:
             having.append(f"t_ts > {q.time(bound)}")
         q.values["cand"] = ids
@@ -225,7 +226,7 @@ def _latest_ids(olap: Olap, c: _Compiled, conds: list[Condition], p: Params, wan
         )
         if len(verified) >= want or exhausted:
             return [r[0] for r in verified]
-        k *= 4
+        k *= _GROWTH
     return None
 
 
@@ -259,7 +260,7 @@ def select_trace_ids(
     elif c.time_only and order == ("t_ts", "DESC") and offset + limit <= _FAST_MAX_ROWS:
         if with_total:
             page, total = parallel(lambda: _latest_ids(olap, c, conds, p, offset + limit),
-                                   lambda: _count(olap, c, Params(**p.values), ""))
+                                   lambda: _count(olap, c, p.copy(), ""))
         else:
             page, total = _latest_ids(olap, c, conds, p, offset + limit), None
         if page is not None:

@@ -105,6 +105,7 @@ def list_environments(services: Services, project_id: str) -> list[str]:
         )
     except Exception:  # noqa: BLE001 - the selector must never break a page
         log.warning("could not list environments of project %s", project_id, exc_info=True)
+        cache.put(project_id, [])  # do not retry (and log) on every page for the next minute
         return []
     # An unset environment reads as "default" (as in Langfuse).
     values = sorted({str(r[0]) or "default" for r in rows}, key=lambda e: (e != "default", e))

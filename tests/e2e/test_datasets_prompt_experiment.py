@@ -154,3 +154,24 @@ def test_as_a_queue_job(env) -> None:
         start_prompt_experiment(services, project_id=project, prompt_name="qa/chat", prompt_version=1,
                                 connection_id=None, model="m", dataset_name="qa", run_name="queued",
                                 base_url=env["llm"].base_url, api_key="k")
+
+
+def test_with_a_project_llm_connection(env) -> None:
+    from owlscope.evals.connections import upsert_connection
+
+    services, project, llm = env["services"], env["project"], env["llm"]
+    conn = upsert_connection(services.sessions, services.settings, project, {
+        "provider": "local-fake", "adapter": "openai", "secretKey": "sk-conn-secret", "baseURL": llm.base_url})
+    before = len(llm.requests)
+    job = start_prompt_experiment(services, project_id=project, prompt_name="qa/chat", prompt_version=1,
+                                  connection_id=conn["id"], model="gpt-4o-mini", dataset_name="qa",
+                                  run_name="via-connection")
+    status = _wait(lambda: (s := prompt_experiment_status(services, project_id=project, job_id=job))["status"]
+                   in ("completed", "failed") and s)
+    assert status and status["status"] == "completed", status
+    calls = llm.requests[before:]
+    assert len(calls) == 2 and all({k.lower(): v for k, v in c["headers"].items()}["authorization"] == "Bearer sk-conn-secret" for c in calls)
+    # by provider name too; an unknown connection is a 404 before anything runs
+    assert _run(env, run_name="by-provider", connection_id="local-fake", base_url=None, api_key=None)["done"] == 2
+    with pytest.raises(NotFound):
+        _run(env, run_name="nope", connection_id="missing", base_url=None, api_key=None)

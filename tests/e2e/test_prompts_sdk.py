@@ -11,24 +11,20 @@ from typing import Any
 
 from langfuse import Langfuse
 
-from conftest import LiveServer, create_project_key
+from conftest import LiveServer
 from owlscope.prompts import prompt_store
 from support.fake_openai import FakeOpenAI
 
 
 @contextmanager
-def sdk_client(make_settings) -> Iterator[tuple[Langfuse, dict, LiveServer]]:
-    with LiveServer(make_settings()) as srv:
-        key = create_project_key(srv.services)
-        client = Langfuse(public_key=key["public_key"], secret_key=key["secret_key"], base_url=srv.url)
-        try:
-            yield client, key, srv
-        finally:
-            client.shutdown()
+def sdk_client(sdk_server) -> Iterator[tuple[Langfuse, dict, LiveServer]]:
+    """The process-wide SDK server and client (the SDK keeps process-wide state: a second client
+    that is shut down would break the other SDK tests of this process)."""
+    yield sdk_server.client, sdk_server.keys, sdk_server.server
 
 
-def test_sdk_prompt_lifecycle(make_settings) -> None:
-    with sdk_client(make_settings) as (lf, _key, _srv):
+def test_sdk_prompt_lifecycle(sdk_server) -> None:
+    with sdk_client(sdk_server) as (lf, _key, _srv):
         created = lf.create_prompt(name="team/summarize", prompt="Summarize {{text}} in {{n}} words.",
                                    labels=["production"], tags=["docs"], config={"temperature": 0.1},
                                    commit_message="first")
@@ -75,8 +71,8 @@ def test_sdk_prompt_lifecycle(make_settings) -> None:
         assert listed.data[0].versions == [1, 2] and listed.meta.total_items == 1
 
 
-def test_sdk_falls_back_when_the_prompt_is_missing(make_settings) -> None:
-    with sdk_client(make_settings) as (lf, _key, _srv):
+def test_sdk_falls_back_when_the_prompt_is_missing(sdk_server) -> None:
+    with sdk_client(sdk_server) as (lf, _key, _srv):
         text = lf.get_prompt("does-not-exist", fallback="Hello {{name}}", max_retries=0)
         assert text.is_fallback is True
         assert text.compile(name="Ada") == "Hello Ada"
@@ -91,12 +87,12 @@ def test_sdk_falls_back_when_the_prompt_is_missing(make_settings) -> None:
         assert (real.is_fallback, real.prompt) == (False, "Now I exist")
 
 
-def _generation_with_prompt(make_settings) -> tuple[dict[str, Any], dict[str, Any]]:
+def _generation_with_prompt(sdk_server) -> tuple[dict[str, Any], dict[str, Any]]:
     """Call the fake LLM through the SDK's OpenAI wrapper with `langfuse_prompt=`; return the
     created prompt (API shape) and the merged OLAP row of the generation."""
     from langfuse.openai import OpenAI
 
-    with FakeOpenAI() as llm, sdk_client(make_settings) as (lf, key, srv):
+    with FakeOpenAI() as llm, sdk_client(sdk_server) as (lf, key, srv):
         lf.create_prompt(name="qa/answer", prompt="v1 {{q}}", labels=[])
         lf.create_prompt(name="qa/answer", prompt="Answer: {{q}}", labels=["production"])
         prompt = lf.get_prompt("qa/answer", cache_ttl_seconds=0)
@@ -127,8 +123,8 @@ def _generation_with_prompt(make_settings) -> tuple[dict[str, Any], dict[str, An
         return created, rows[0]
 
 
-def test_openai_wrapper_generation_is_linked_to_the_prompt_version(make_settings) -> None:
-    created, row = _generation_with_prompt(make_settings)
+def test_openai_wrapper_generation_is_linked_to_the_prompt_version(sdk_server) -> None:
+    created, row = _generation_with_prompt(sdk_server)
     assert (row["prompt_name"], row["prompt_version"]) == ("qa/answer", 2)
     # prompt_id: filled by the ingestion worker (owlscope/pipeline/enrich.py) via resolve_prompt_ids.
     assert row["prompt_id"] == created["id"]

@@ -207,6 +207,14 @@ def test_run_items_runs_and_deletes(api: Api) -> None:
     r = api.post("/api/public/dataset-run-items", {"runName": "x", "datasetItemId": "i1"})
     assert r.status_code == 400 and "traceId" in r.json()["message"]
     assert api.get(f"/api/public/datasets/{_enc('r/ds')}/runs/nope").status_code == 404
+    # over-long names and ids are a 400, not a database error
+    long = api.post("/api/public/dataset-run-items", {"runName": "x", "datasetItemId": "i1", "traceId": "t" * 300})
+    assert long.status_code == 400 and "traceId" in long.json()["message"]
+    long = api.post("/api/public/dataset-run-items", {"runName": "r" * 2000, "datasetItemId": "i1", "traceId": "t"})
+    assert long.status_code == 400 and "runName" in long.json()["message"]
+    long = api.post("/api/public/dataset-items", {"datasetName": "r/ds", "input": 1, "sourceTraceId": "s" * 300})
+    assert long.status_code == 400 and "sourceTraceId" in long.json()["message"]
+    assert api.post("/api/public/dataset-items", {"datasetName": "r/ds", "id": "i" * 300}).status_code == 400
     # deleting an item deletes its run items; deleting the run deletes the rest
     api.delete("/api/public/dataset-items/i1")
     run = api.get(f"/api/public/datasets/{_enc('r/ds')}/runs/{_enc('run/1')}").json()

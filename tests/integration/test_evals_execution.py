@@ -27,6 +27,8 @@ from owlscope.evals.evaluators import (
     preview_evaluator,
     resume_evaluator,
     sampled,
+    set_enabled,
+    update_evaluator,
 )
 from owlscope.evals.jobs import retry_failed
 from owlscope.evals.matching import JUDGE_ENVIRONMENT
@@ -117,12 +119,20 @@ def env(make_settings) -> Iterator[Env]:
         yield e
 
 
+@pytest.fixture
+def env_any(stack: str, make_settings) -> Iterator[Env]:
+    """Both stacks; scale-out needs ENCRYPTION_KEY set (it is not generated there)."""
+    with live(lambda **kw: make_settings(stack, encryption_key="7c" * 32, **kw)) as e:
+        yield e
+
+
 def faithfulness(env: Env, **extra: Any):
     spec = {"name": "faithfulness", "template": "hallucination", "mapping": FAITHFUL_MAPPING, "delay_seconds": 0}
     return create_evaluator(env.services, env.pid, {**spec, **extra})
 
 
-def test_hallucination_scores_a_faithful_and_an_unfaithful_answer(env: Env) -> None:
+def test_hallucination_scores_a_faithful_and_an_unfaithful_answer(env_any: Env) -> None:
+    env = env_any
     env.connect()
     ev = faithfulness(env)
     env.traces([
@@ -263,6 +273,24 @@ def test_auth_errors_pause_the_evaluator_until_resumed(env: Env) -> None:
     retry_failed(env.services, env.pid, ev.id)
     assert env.settled(ev.id, 6)["completed"] == 6
     assert get_evaluator(env.services.sessions, env.pid, ev.id).status == "active"
+
+
+def test_disabling_cancels_what_waits_and_enabling_runs_new_traces(env: Env) -> None:
+    env.connect()
+    ev = faithfulness(env, delay_seconds=3600)
+    env.traces([{"id": "w1", "input": "q", "output": "Paris."}])
+    wait_until(lambda: env.counts(ev.id)["pending"] == 1, what="a waiting execution")
+    set_enabled(env.services, env.pid, ev.id, False)
+    (row,) = list_executions(env.services.sessions, env.pid, ev.id).data
+    assert (row["status"], row["error"]) == ("cancelled", "the evaluator was disabled")
+    env.traces([{"id": "w2", "input": "q", "output": "Paris."}])
+    env.visible(["w2"])
+    time.sleep(0.5)
+    assert sum(env.counts(ev.id).values()) == 1  # disabled: nothing new is scheduled
+    update_evaluator(env.services, env.pid, ev.id, {"enabled": True, "delay_seconds": 0})
+    env.traces([{"id": "w3", "input": "q", "output": "Paris.", "metadata": {"reference_context": CONTEXT}}])
+    counts = env.settled(ev.id, 2)
+    assert (counts["completed"], counts["cancelled"]) == (1, 1)
 
 
 def test_observation_evaluator_with_anthropic(env: Env) -> None:

@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 
 from owlscope.ingestion.rows import ObservationEvent, ScoreEvent, TraceEvent
+from owlscope.tracing import sessions as sessions_module
 from owlscope.tracing import traces as traces_module
 from read_fixtures import (  # noqa: F401  (fixtures)
     PA,
@@ -162,6 +163,13 @@ def test_latest_path_is_exact_when_candidates_must_grow(dataset: ReadApi, monkey
     assert seen == ALL_TRACES
     body = dataset.ok("/api/public/traces", limit=3, fromTimestamp=z(T0 + timedelta(minutes=30)))
     assert ids(body) == ALL_TRACES[:3] and body["meta"]["totalItems"] == 10
+    monkeypatch.setattr(traces_module, "_GROWTH", 2)
+    body = dataset.ok("/api/public/traces", limit=4, fromTimestamp=z(bulk_ts(5)))
+    assert ids(body) == ["bulk-7", "bulk-6", "bulk-5"] and body["meta"]["totalItems"] == 3
+    body = dataset.ok("/api/public/traces", limit=9, fromTimestamp=z(T0 + timedelta(minutes=150)))
+    assert ids(body) == ALL_TRACES[:8] and body["meta"]["totalItems"] == 8
+    body = dataset.ok("/api/public/traces", limit=2, toTimestamp=z(T0 + timedelta(hours=2)))
+    assert ids(body) == ["t2", "t1"] and body["meta"]["totalItems"] == 2
 
 
 @pytest.mark.parametrize(("params", "expected"), [
@@ -299,6 +307,21 @@ def test_sessions_list_and_get(dataset: ReadApi) -> None:
     r = dataset.get("/api/public/sessions/nope")
     assert r.status_code == 404 and r.json()["error"] == "LangfuseNotFoundError"
     assert dataset.get("/api/public/sessions", fromTimestamp="nope").status_code == 400
+
+
+def test_sessions_with_tiny_candidate_sets(dataset: ReadApi, monkeypatch) -> None:
+    monkeypatch.setattr(sessions_module, "_FIRST_K", 1)
+    monkeypatch.setattr(sessions_module, "_K_FACTOR", 1)
+    monkeypatch.setattr(sessions_module, "_GROWTH", 2)
+    seen = []
+    for page in (1, 2, 3):
+        body = dataset.ok("/api/public/sessions", page=page, limit=2)
+        assert body["meta"]["totalItems"] == 5
+        seen += ids(body)
+    assert seen == ["bulk-s3", "bulk-s2", "bulk-s1", "bulk-s0", "s1"]
+    assert ids(dataset.ok("/api/public/sessions", limit=1, toTimestamp=z(bulk_ts(3)))) == ["bulk-s1"]
+    assert ids(dataset.ok("/api/public/sessions", limit=3, fromTimestamp=z(bulk_ts(2)))) == [
+        "bulk-s3", "bulk-s2", "bulk-s1"]
 
 
 # ---- deletes ---------------------------------------------------------------------------------

@@ -139,6 +139,11 @@ def test_v2_cursor_with_tiny_candidate_sets(dataset: ReadApi, monkeypatch) -> No
         assert walk(dataset, limit)[0] == ALL_OBS
     assert walk(dataset, 2, type="EVENT")[0] == ["tie-b", "tie-a", "o3"]
     assert walk(dataset, 1, toStartTime=z(T0 + s(1)))[0] == ["o2", "o1"]
+    monkeypatch.setattr(obs_select, "_GROWTH", 2)
+    for limit in (1, 3):
+        assert walk(dataset, limit)[0] == ALL_OBS
+        assert walk(dataset, limit, fromStartTime=z(bulk_ts(5)))[0] == ["tie-b", "tie-a", "bo-7", "bo-6", "bo-5"]
+        assert walk(dataset, limit, type="SPAN", fromStartTime=z(T0 + s(0.1)))[0] == [f"bo-{i}" for i in range(7, -1, -1)]
 
 
 @pytest.mark.parametrize(("params", "expected"), [

@@ -125,6 +125,26 @@ def test_every_form_post_needs_the_csrf_token(app) -> None:
     assert stolen.status_code == 403
 
 
+def test_multipart_forms_carry_the_token_too(app) -> None:
+    user = WebUser(app)
+    user.sign_up("multi@example.com")
+    project_id = user.onboard()
+    path = f"/project/{project_id}/settings/api-keys"
+    ok = user.client.post(path, data={"note": "upload", "csrf_token": user.csrf()},
+                          files={"file": ("a.txt", b"x" * 10_000, "text/plain")})
+    assert ok.status_code == 200 and "LANGFUSE_SECRET_KEY=" in ok.text
+    refused = user.client.post(path, data={"note": "upload"}, files={"file": ("a.txt", b"x", "text/plain")})
+    assert refused.status_code == 403
+
+
+def test_session_cookie_is_secure_behind_https(make_settings) -> None:
+    app = create_app(make_settings(public_url="https://owlscope.example.com"), run_worker=False)
+    with TestClient(app):
+        r = WebUser(app).get("/auth/sign-in")
+        cookie = r.headers["set-cookie"].lower()
+        assert "secure" in cookie and "httponly" in cookie and "samesite=lax" in cookie
+
+
 def test_the_api_is_not_affected_by_sessions_or_csrf(app) -> None:
     client = TestClient(app)
     r = client.post("/api/public/ingestion", json={"batch": []})
