@@ -66,6 +66,7 @@ class Settings(BaseSettings):
     chdb_max_memory_mb: int = Field(2048, alias="CHDB_MAX_MEMORY_MB", ge=256)
 
     redis_url: str | None = Field(None, alias="REDIS_URL")
+    queue_name: str = Field("owlscope", alias="QUEUE_NAME", min_length=1)
     queue_max_pending: int = Field(20000, alias="QUEUE_MAX_PENDING", ge=1)
     worker_threads: int = Field(2, alias="WORKER_THREADS", ge=1, le=64)
 

@@ -70,6 +70,20 @@ def check_blob(settings: Settings) -> tuple[bool, str]:
     return ok, f"{store.location} {'reachable (write/read ok)' if ok else 'unreachable or not writable'}"
 
 
+def check_secrets(settings: Settings) -> tuple[bool, str]:
+    from owlscope.evals.crypto import check_encryption
+    from owlscope.storage.oltp.db import make_engine, make_session_factory
+
+    engine = make_engine(settings.db_url)
+    try:
+        problems = check_encryption(settings, make_session_factory(engine))
+    finally:
+        engine.dispose()
+    if problems:
+        return False, "; ".join(f"{name} {problem} (fix: {fix})" for name, problem, fix in problems)
+    return True, "ENCRYPTION_KEY " + ("set" if settings.encryption_key else "not set (no LLM connections stored)")
+
+
 def _safe(url: str | None) -> str:
     if not url:
         return ""
@@ -83,6 +97,7 @@ def run_doctor(settings: Settings) -> int:
     print("Configuration: ok" + (" (embedded mode)" if settings.is_embedded else " (scale-out mode)"))
     checks: list[tuple[str, Callable[[Settings], tuple[bool, str]]]] = [
         ("oltp", check_oltp), ("olap", check_olap), ("queue", check_queue), ("blob", check_blob),
+        ("keys", check_secrets),
     ]
     failed = 0
     for name, fn in checks:

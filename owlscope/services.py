@@ -54,6 +54,13 @@ def build_services(settings: Settings, *, migrate: bool = True, olap_database: s
     if migrate:
         upgrade(engine)
     sessions = make_session_factory(engine)
+    from owlscope.config import ConfigError
+    from owlscope.evals.crypto import check_encryption
+
+    problems = check_encryption(settings, sessions)
+    if problems:
+        engine.dispose()
+        raise ConfigError(problems)
     olap = Olap(settings, database=olap_database)
     if migrate:
         migrate_olap(olap)

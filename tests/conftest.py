@@ -132,6 +132,8 @@ def make_settings(tmp_path: Path, chdb_dir: Path, request: pytest.FixtureRequest
         values: dict = {
             "data_dir": tmp_path / "data",
             "clickhouse_db": f"t_{uuid.uuid4().hex[:10]}",
+            # Tests share one Redis: each gets its own queue, so no test runs another's jobs.
+            "queue_name": f"owlscope-test-{uuid.uuid4().hex[:10]}",
             "flush_interval_ms": 50,
         }
         if stack == "embedded":

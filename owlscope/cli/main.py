@@ -64,10 +64,26 @@ def cmd_serve(args: argparse.Namespace) -> int:
     _logging(settings)
     from owlscope.app import create_app
 
+    services = _services(settings)
     print(f"Owlscope {__version__}: data in {settings.data_dir}")
     print(f"Listening on http://{settings.host}:{settings.port}  (UI, API and worker in one process)")
-    _run_uvicorn(create_app(settings, run_worker=True), settings)
+    try:
+        _run_uvicorn(create_app(settings, services=services, run_worker=True), settings)
+    finally:
+        services.close()
     return 0
+
+
+def _services(settings: Settings) -> Any:
+    """Connect and migrate before listening, so a bad setup is reported plainly, not as a
+    failed ASGI startup."""
+    from owlscope.services import build_services
+
+    try:
+        return build_services(settings)
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        raise SystemExit(1) from None
 
 
 def cmd_web(args: argparse.Namespace) -> int:
@@ -82,7 +98,11 @@ def cmd_web(args: argparse.Namespace) -> int:
         return 1
     from owlscope.app import create_app
 
-    _run_uvicorn(create_app(settings, run_worker=False), settings)
+    services = _services(settings)
+    try:
+        _run_uvicorn(create_app(settings, services=services, run_worker=False), settings)
+    finally:
+        services.close()
     return 0
 
 
@@ -93,10 +113,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
         print("owlscope worker needs a ClickHouse server (CLICKHOUSE_URL); use `owlscope serve` for embedded mode.",
               file=sys.stderr)
         return 1
-    from owlscope.services import build_services
     from owlscope.worker.tasks import start_worker, stop_worker
 
-    services = build_services(settings)
+    services = _services(settings)
     done = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: done.set())

@@ -20,14 +20,13 @@ from owlscope.evals import templates
 from owlscope.evals.connections import get_connection
 from owlscope.evals.errors import EvalConflict, EvalInvalid, EvalNotFound, PreflightFailed, Unsupported
 from owlscope.evals.sqlutil import write_tx
-from owlscope.evals.variables import SOURCES, compile_path, extract_variables
+from owlscope.evals.variables import extract_variables
 from owlscope.services import Services
 from owlscope.storage.oltp.eval_models import EvalDefaultModel, EvalTemplate, Evaluator
 from owlscope.tracing_config.common import PageRequest, iso
 
 MAX_ACTIVE_RULES = 500
 API_RULE_DELAY_SECONDS = 10
-DEFAULT_SOURCES = (*SOURCES, "expected_output", "experiment_item_metadata")
 RULE_FIELDS = {"name", "evaluators", "evaluator", "target", "enabled", "sampling", "filter", "mapping"}
 
 
@@ -48,36 +47,6 @@ def evaluator_shape(row: EvalTemplate, rule_count: int) -> dict[str, Any]:
                                                    "score": defn["score"]},
         "modelConfig": {"provider": row.provider, "model": row.model} if row.provider else None,
     }
-
-
-def _default_mapping(raw: Any, variables: list[str]) -> list[dict[str, Any]] | None:
-    if raw is None:
-        return None
-    if not isinstance(raw, list):
-        raise EvalInvalid("mapping must be a list of variable mappings")
-    out, seen = [], set()
-    for i, m in enumerate(raw):
-        if not isinstance(m, Mapping) or m.get("variable") not in variables:
-            raise EvalInvalid(f"mapping[{i}].variable must be one of the prompt variables: {', '.join(variables)}",
-                              code="invalid_variable_mapping", details={"field": f"mapping[{i}].variable"})
-        if m["variable"] in seen:
-            raise EvalInvalid(f"variable {m['variable']!r} is mapped more than once", code="duplicate_variable_mapping",
-                              details={"field": f"mapping[{i}]", "variable": m["variable"]})
-        seen.add(m["variable"])
-        if m.get("source") not in DEFAULT_SOURCES:
-            raise EvalInvalid(f"mapping[{i}].source must be one of {', '.join(DEFAULT_SOURCES)}",
-                              code="invalid_variable_mapping", details={"field": f"mapping[{i}].source"})
-        path = m.get("jsonPath") or None
-        if path is not None:
-            try:
-                compile_path(path)
-            except ValueError as exc:
-                raise EvalInvalid(f"mapping[{i}].jsonPath is not a valid JSONPath: {exc}", code="invalid_json_path",
-                                  details={"field": f"mapping[{i}].jsonPath", "variable": m["variable"],
-                                           "value": str(path)}) from None
-        out.append({"variable": m["variable"], "object": None, "objectName": None, "source": m["source"],
-                    "jsonPath": path})
-    return out
 
 
 def _preflight(services: Services, project_id: str, name: str, provider: str | None, model: str | None) -> None:
@@ -115,7 +84,7 @@ def create_evaluator(services: Services, project_id: str, body: Any) -> dict[str
                            or not isinstance(mc.get("model"), str)):
         raise EvalInvalid("modelConfig must be {provider, model} or null")
     templates.validate_output_definition(body.get("outputDefinition"))
-    mapping = _default_mapping(body.get("mapping"), extract_variables(prompt))
+    mapping = templates.validate_default_mapping(body.get("mapping"), extract_variables(prompt))
     provider, model = (mc["provider"], mc["model"]) if mc else (None, None)
     _preflight(services, project_id, name.strip(), provider, model)
     row = templates.create_template(services.sessions, project_id, name=name, prompt=prompt,

@@ -19,11 +19,12 @@ from owlscope.evals.builtin_templates import BUILTIN_TEMPLATES
 from owlscope.evals.errors import EvalInvalid, EvalNotFound
 from owlscope.evals.judge import JudgeError
 from owlscope.evals.sqlutil import insert_ignore, write_tx
-from owlscope.evals.variables import extract_variables
+from owlscope.evals.variables import OBSERVATION_OBJECTS, SOURCES, compile_path, extract_variables
 from owlscope.storage.oltp.base import new_id, utcnow
 from owlscope.storage.oltp.eval_models import EvalTemplate, Evaluator
 
 DATA_TYPES = ("NUMERIC", "BOOLEAN", "CATEGORICAL")
+DEFAULT_SOURCES = (*SOURCES, "expected_output", "experiment_item_metadata")
 NOT_FOUND = "Evaluator not found within authorized project"
 
 
@@ -129,6 +130,46 @@ def parse_judgement(defn: Mapping[str, Any], output: Mapping[str, Any]) -> tuple
     return list(dict.fromkeys(values)), reasoning
 
 
+def validate_default_mapping(raw: Any, variables: list[str]) -> list[dict[str, Any]] | None:
+    """A template's default mapping: may be partial (rules complete it) and is not tied to a target;
+    `object` None means the evaluated object itself, or a named observation (`object` = its type)."""
+    if raw is None:
+        return None
+    if not isinstance(raw, list):
+        raise EvalInvalid("mapping must be a list of variable mappings")
+    out, seen = [], set()
+    for i, m in enumerate(raw):
+        if not isinstance(m, Mapping) or m.get("variable") not in variables:
+            raise EvalInvalid(f"mapping[{i}].variable must be one of the prompt variables: {', '.join(variables)}",
+                              code="invalid_variable_mapping", details={"field": f"mapping[{i}].variable"})
+        var = m["variable"]
+        if var in seen:
+            raise EvalInvalid(f"variable {var!r} is mapped more than once", code="duplicate_variable_mapping",
+                              details={"field": f"mapping[{i}]", "variable": var})
+        seen.add(var)
+        if m.get("source") not in DEFAULT_SOURCES:
+            raise EvalInvalid(f"mapping[{i}].source must be one of {', '.join(DEFAULT_SOURCES)}",
+                              code="invalid_variable_mapping", details={"field": f"mapping[{i}].source", "variable": var})
+        obj, name = m.get("object"), m.get("objectName")
+        if obj not in (None, "trace", "observation", *OBSERVATION_OBJECTS):
+            raise EvalInvalid(f"mapping[{i}].object {obj!r} is not a trace, observation or observation type",
+                              code="invalid_variable_mapping", details={"field": f"mapping[{i}].object", "variable": var})
+        if obj in OBSERVATION_OBJECTS and not (isinstance(name, str) and name.strip()):
+            raise EvalInvalid(f"mapping[{i}].objectName is required when mapping from a {obj}",
+                              code="invalid_variable_mapping", details={"field": f"mapping[{i}].objectName"})
+        path = m.get("jsonPath") or None
+        if path is not None:
+            try:
+                compile_path(path)
+            except ValueError as exc:
+                raise EvalInvalid(f"mapping[{i}].jsonPath is not a valid JSONPath: {exc}", code="invalid_json_path",
+                                  details={"field": f"mapping[{i}].jsonPath", "variable": var,
+                                           "value": str(path)}) from None
+        out.append({"variable": var, "object": obj, "objectName": name.strip() if obj in OBSERVATION_OBJECTS else None,
+                    "source": m["source"], "jsonPath": path})
+    return out
+
+
 # ---- storage ----------------------------------------------------------------------------------------
 def ensure_builtin_templates(session: Session, project_id: str) -> None:
     """Seed the built-in templates into a project (idempotent, safe under concurrency)."""
@@ -153,9 +194,7 @@ def create_template(
     provider: str | None = None, model: str | None = None, model_params: dict[str, Any] | None = None,
     default_mapping: list[dict[str, Any]] | None = None,
 ) -> EvalTemplate:
-    """Save a new version of the template `name` (version 1 when the name is new).
-
-    `default_mapping` must already be validated (see variables.validate_mapping)."""
+    """Save a new version of the template `name` (version 1 when the name is new)."""
     name = (name or "").strip()
     if not name or len(name) > 255:
         raise EvalInvalid("name must be 1 to 255 characters")
@@ -164,6 +203,7 @@ def create_template(
     defn = validate_output_definition(output_definition)
     if bool(provider) != bool(model):
         raise EvalInvalid("modelConfig needs both provider and model")
+    default_mapping = validate_default_mapping(default_mapping, extract_variables(prompt))
     for attempt in range(3):
         try:
             with write_tx(sessions) as s:

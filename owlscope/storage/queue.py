@@ -30,7 +30,8 @@ class QueueFull(Exception):
 
 
 class JobQueue:
-    def __init__(self, settings: Settings, *, name: str = "owlscope"):
+    def __init__(self, settings: Settings, *, name: str | None = None):
+        name = name or settings.queue_name
         self.max_pending = settings.queue_max_pending
         self.backend = "redis" if settings.redis_url else "sqlite"
         if settings.redis_url:

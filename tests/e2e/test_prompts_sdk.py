@@ -114,7 +114,7 @@ def _generation_with_prompt(sdk_server) -> tuple[dict[str, Any], dict[str, Any]]
                 "SELECT id, argMaxIfMerge(type) AS type, argMaxIfMerge(prompt_name) AS prompt_name, "
                 "argMaxIfMerge(prompt_version) AS prompt_version, argMaxIfMerge(prompt_id) AS prompt_id "
                 "FROM {db}.observations WHERE project_id = {p:String} GROUP BY project_id, trace_id, id "
-                "HAVING type = 'GENERATION'", {"p": project})
+                "HAVING type = 'GENERATION' AND prompt_name = 'qa/answer'", {"p": project})
             if rows and rows[0]["prompt_name"]:  # enrichment happens before the insert: one look is enough
                 break
             time.sleep(0.2)

@@ -21,7 +21,7 @@ def test_round_trip_with_a_fresh_nonce_each_time() -> None:
 @pytest.mark.parametrize("mutate", [
     lambda t, k, c: (t, os.urandom(32), c),  # another key
     lambda t, k, c: (t, k, "proj-2"),  # copied into another project
-    lambda t, k, c: (t[:-3] + ("A" if t[-3] != "A" else "B") + t[-2:], k, c),  # tampered
+    lambda t, k, c: (t[:20] + ("A" if t[20] != "A" else "B") + t[21:], k, c),  # tampered
     lambda t, k, c: ("v0." + t[3:], k, c),  # unknown format
 ])
 def test_decrypt_refuses_anything_else(mutate) -> None:

@@ -300,3 +300,7 @@ TABLES = (*TABLES, *DATASET_TABLES)
 from owlscope.storage.oltp.eval_models import EVAL_TABLES  # noqa: E402
 
 TABLES = (*TABLES, *EVAL_TABLES)
+
+from owlscope.storage.oltp.ui_models import UI_TABLES  # noqa: E402
+
+TABLES = (*TABLES, *UI_TABLES)

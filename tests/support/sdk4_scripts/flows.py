@@ -117,6 +117,8 @@ def flow_scores(tag: str, _llm: str | None) -> dict[str, Any]:
     lf.create_score(name="passed", value=1, data_type="BOOLEAN", trace_id=trace_id)
     lf.create_score(name="tone", value="friendly", data_type="CATEGORICAL", trace_id=trace_id)
     lf.create_score(name="note", value="short and clear", data_type="TEXT", trace_id=trace_id)
+    lf.create_score(name="fix", value="the corrected answer", data_type="CORRECTION", trace_id=trace_id,
+                    observation_id=obs_id)
     lf.create_score(name="session-rating", value=4, session_id=f"sess-{tag}")
     return {"trace_id": trace_id, "observation_id": obs_id}
 
