@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import obstore
@@ -39,14 +39,24 @@ class BlobStore:
             self.store = MemoryStore()
         else:
             bucket = self.location[len("s3://") :].split("/", 1)[0]
+            # Fail fast: an ingestion request waits for this write, and an unreachable store must
+            # become a 503 with Retry-After (which the SDKs honour), not a hung request.
+            client_options: dict = {"connect_timeout": "2s", "timeout": "30s"}
             kwargs: dict = {
                 "region": settings.s3_region,
                 "virtual_hosted_style_request": not settings.s3_force_path_style,
+                "retry_config": {
+                    "max_retries": 2,
+                    "retry_timeout": timedelta(seconds=10),
+                    "backoff": {"init_backoff": timedelta(milliseconds=100),
+                                "max_backoff": timedelta(seconds=1), "base": 2},
+                },
             }
             if settings.s3_endpoint:
                 kwargs["endpoint"] = settings.s3_endpoint
                 if settings.s3_endpoint.startswith("http://"):
-                    kwargs["client_options"] = {"allow_http": True}
+                    client_options["allow_http"] = True
+            kwargs["client_options"] = client_options
             if settings.s3_access_key_id:
                 kwargs["access_key_id"] = settings.s3_access_key_id
                 kwargs["secret_access_key"] = settings.s3_secret_access_key or ""
@@ -80,8 +90,6 @@ class BlobStore:
             return False
 
     def sign_url(self, key: str, method: str = "GET", expires_seconds: int = 3600) -> str:
-        from datetime import timedelta
-
         return obstore.sign(self.store, method, key, timedelta(seconds=expires_seconds))
 
     def ping(self) -> bool:

@@ -77,7 +77,7 @@ class JobQueue:
     def start_consumer(self, workers: int) -> None:
         """Run consumer threads inside this process (embedded `serve`, and `worker`)."""
         self._consumer = _EmbeddedConsumer(
-            self.huey, workers=workers, worker_type="thread", periodic=True, initial_delay=0.05, max_delay=0.25,
+            self.huey, workers=workers, worker_type="thread", periodic=True, initial_delay=0.02, max_delay=0.05,
             backoff=1.15, check_worker_health=True,
         )
         self._consumer.start()

@@ -207,7 +207,7 @@ def test_scores_of_each_data_type(sdk_server, run_flow) -> None:
     tag = uuid.uuid4().hex[:8]
     ids = run_flow("scores", tag)
     trace_id, obs_id = ids["trace_id"], ids["observation_id"]
-    names = {"accuracy", "passed", "tone", "note", "relevance", "helpful"}
+    names = {"accuracy", "passed", "tone", "note", "fix", "relevance", "helpful"}
     r = sdk_server.wait_for("/api/public/v2/scores",
                             lambda r: r.status_code == 200 and len(r.json()["data"]) == len(names), traceId=trace_id)
     scores = {s["name"]: s for s in r.json()["data"]}
@@ -220,6 +220,8 @@ def test_scores_of_each_data_type(sdk_server, run_flow) -> None:
     assert scores["passed"]["stringValue"] == "True"
     assert scores["tone"]["dataType"] == "CATEGORICAL" and scores["tone"]["stringValue"] == "friendly"
     assert scores["note"]["dataType"] == "TEXT" and scores["note"]["stringValue"] == "short and clear"
+    assert scores["fix"]["dataType"] == "CORRECTION" and scores["fix"]["stringValue"] == "the corrected answer"
+    assert scores["fix"]["observationId"] == obs_id
     assert scores["relevance"]["observationId"] == obs_id and scores["relevance"]["value"] == pytest.approx(0.25)
     assert scores["helpful"]["observationId"] is None and scores["helpful"]["dataType"] == "BOOLEAN"
     assert scores["helpful"]["value"] == 0

@@ -5,8 +5,6 @@ isolation — all checked through the read API."""
 
 from __future__ import annotations
 
-import base64
-import gzip
 import itertools
 import time
 import uuid
@@ -14,13 +12,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-import orjson
 import pytest
-from google.protobuf import json_format
 from unit.otlp_builders import make_request, make_span
 
 from conftest import LiveServer, create_project_key, free_port
 from owlscope.pipeline import blobs
+from support.ingest_http import Api
 
 T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
 NS = 1_000_000_000
@@ -30,133 +27,31 @@ def iso(seconds: float = 0) -> str:
     return (T0 + timedelta(seconds=seconds)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def hex_id(n: int) -> str:
-    return uuid.uuid4().hex[: n * 2] if n <= 16 else (uuid.uuid4().hex + uuid.uuid4().hex)[: n * 2]
+def hex_id(n_bytes: int) -> str:
+    """A random OTLP id: 16 bytes for a trace, 8 for a span, as hex."""
+    return uuid.uuid4().hex[: n_bytes * 2]
 
 
 def event(etype: str, body: dict, ts: float = 0, event_id: str | None = None) -> dict:
     return {"id": event_id or str(uuid.uuid4()), "type": etype, "timestamp": iso(ts), "body": body}
 
 
-# ---- a server of its own per test -------------------------------------------------------------
-class Server(LiveServer):
-    """A LiveServer whose job queue has a name of its own. Scale-out tests share one Redis: with the
-    default queue name a worker of another test (another bucket) would take this test's jobs."""
-
-    def __init__(self, settings, run_worker: bool = True):
-        import uvicorn
-
-        from owlscope.app import create_app
-        from owlscope.services import build_services
-        from owlscope.storage.queue import JobQueue
-        from owlscope.worker.tasks import register_tasks
-
-        svc = build_services(settings)
-        svc.queue = JobQueue(settings, name=f"ingest-test-{uuid.uuid4().hex[:12]}")
-        svc.extras.pop("after_flush_hooks", None)  # registered again with the tasks
-        register_tasks(svc)
-        self.own_services = svc
-        self.settings = settings
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.app = create_app(services=svc, run_worker=run_worker)
-        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
-        self.server = uvicorn.Server(config)
-        import threading
-
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __exit__(self, *exc) -> None:
-        super().__exit__(*exc)
-        try:
-            self.own_services.queue.flush()
-        finally:
-            self.own_services.close()
-
-
-class Api:
-    """Raw HTTP as one project's key."""
-
-    def __init__(self, srv: Server, keys: dict):
-        self.srv = srv
-        self.url = srv.url
-        self.keys = keys
-        self.project_id = keys["project_id"]
-        self.auth = (keys["public_key"], keys["secret_key"])
-
-    def get(self, path: str, **params) -> httpx.Response:
-        return httpx.get(f"{self.url}{path}", params=params, auth=self.auth, timeout=30)
-
-    def post(self, path: str, **kw) -> httpx.Response:
-        kw.setdefault("auth", self.auth)
-        return httpx.post(f"{self.url}{path}", timeout=30, **kw)
-
-    def ingest(self, batch: list[dict]) -> dict:
-        r = self.post("/api/public/ingestion", json={"batch": batch})
-        assert r.status_code == 207, r.text
-        return r.json()
-
-    def otlp(self, req, *, fmt: str = "protobuf", gz: bool = False, sdk_version: str | None = None) -> httpx.Response:
-        if fmt == "json":
-            body, ctype = orjson.dumps(otlp_json(req)), "application/json"
-        else:
-            body, ctype = req.SerializeToString(), "application/x-protobuf"
-        headers = {"content-type": ctype}
-        if gz:
-            body = gzip.compress(body)
-            headers["content-encoding"] = "gzip"
-        if sdk_version:
-            headers["x-langfuse-sdk-version"] = sdk_version
-        return self.post("/api/public/otel/v1/traces", content=body, headers=headers)
-
-    def wait_for(self, path: str, predicate=lambda r: r.status_code == 200, timeout: float = 15,
-                 **params) -> httpx.Response:
-        deadline = time.monotonic() + timeout
-        while True:
-            r = self.get(path, **params)
-            if predicate(r):
-                return r
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out waiting for {path} {params}: {r.status_code} {r.text[:500]}")
-            time.sleep(0.05)
-
-    def trace(self, trace_id: str, n_obs: int = 0) -> dict:
-        return self.wait_for(f"/api/public/traces/{trace_id}", lambda r: r.status_code == 200 and len(
-            r.json()["observations"]) >= n_obs).json()
-
-    def total(self, path: str, **params) -> int:
-        r = self.get(path, **params)
-        assert r.status_code == 200, r.text
-        body = r.json()
-        assert body["meta"]["totalItems"] == len(body["data"]), body["meta"]
-        return body["meta"]["totalItems"]
-
-
-def otlp_json(req) -> dict:
-    """OTLP/JSON: the protobuf JSON mapping, but trace and span ids as hex (the spec's exception)."""
-    d = json_format.MessageToDict(req)
-    for rs in d.get("resourceSpans", []):
-        for ss in rs.get("scopeSpans", []):
-            for span in ss.get("spans", []):
-                for k in ("traceId", "spanId", "parentSpanId"):
-                    if span.get(k):
-                        span[k] = base64.b64decode(span[k]).hex()
-    return d
-
-
 @pytest.fixture
 def serve(make_settings, stack):
-    """serve(**settings) -> a running Server on this test's stack, stopped at teardown."""
-    started: list[Server] = []
+    """serve(**settings) -> a running LiveServer on this test's stack (with a queue of its own, see
+    make_settings), stopped at teardown."""
+    started: list[LiveServer] = []
 
-    def start(*, run_worker: bool = True, **overrides) -> Server:
-        srv = Server(make_settings(stack, **overrides), run_worker=run_worker).__enter__()
+    def start(*, run_worker: bool = True, **overrides) -> LiveServer:
+        srv = LiveServer(make_settings(stack, **overrides), run_worker=run_worker).__enter__()
         started.append(srv)
         return srv
 
     yield start
     for srv in reversed(started):
+        queue = srv.services.queue
         srv.__exit__(None, None, None)
+        queue.flush()  # leave no keys behind in the shared Redis
 
 
 @pytest.fixture
@@ -194,13 +89,16 @@ def assert_json_error(r: httpx.Response, status: int, error: str) -> dict:
 
 # ---- merging: out of order, duplicates, replays -------------------------------------------------
 def test_update_before_create_in_separate_requests_merges(api: Api) -> None:
+    services, pid = api.srv.services, api.project_id
     trace_id, gen_id = str(uuid.uuid4()), str(uuid.uuid4())
-    # the update (later event time) arrives first, in its own request
+    # the updates (later event times) arrive first, each in its own request, and are stored first
     api.ingest([event("generation-update", {
         "id": gen_id, "traceId": trace_id, "endTime": iso(3), "output": {"answer": 42},
         "usageDetails": {"input": 10, "output": 5}, "level": "WARNING", "metadata": {"step": "update"},
     }, ts=3)])
+    wait_processed(services, pid, 1)
     api.ingest([event("trace-create", {"id": trace_id, "name": "late-name", "userId": "u2"}, ts=4)])
+    wait_processed(services, pid, 2)
     api.ingest([
         event("trace-create", {"id": trace_id, "name": "first-name", "userId": "u1", "sessionId": "s1",
                                "tags": ["x"], "input": {"q": 1}}, ts=0),
@@ -210,7 +108,7 @@ def test_update_before_create_in_separate_requests_merges(api: Api) -> None:
             "metadata": {"step": "create"},
         }, ts=1),
     ])
-    wait_processed(api.srv.services, api.project_id, 3)
+    wait_processed(services, pid, 3)
     trace = api.trace(trace_id, 1)
     assert trace["name"] == "late-name" and trace["userId"] == "u2"  # the later event wins...
     assert trace["sessionId"] == "s1" and trace["tags"] == ["x"]  # ...but never with a null
@@ -241,7 +139,7 @@ def test_same_batch_twice_stores_no_duplicates(api: Api) -> None:
     assert second == first
     wait_processed(api.srv.services, api.project_id, 2)
     api.trace(trace_id, 2)
-    api.wait_for("/api/public/v2/scores", lambda r: r.json()["meta"]["totalItems"] >= 1, traceId=trace_id)
+    api.wait_for("/api/public/v2/scores", lambda r: len(r.json()["data"]) >= 1, traceId=trace_id)
     assert api.total("/api/public/traces", name=name) == 1
     assert api.total("/api/public/observations", traceId=trace_id) == 2
     assert api.total("/api/public/v2/scores", traceId=trace_id) == 1
@@ -262,7 +160,7 @@ def test_blob_processed_twice_leaves_no_duplicates(api: Api) -> None:
     ])
     (key,) = wait_processed(services, pid, 1)
     before = api.trace(trace_id, 1)
-    api.wait_for("/api/public/v2/scores", lambda r: r.json()["meta"]["totalItems"] == 1, traceId=trace_id)
+    api.wait_for("/api/public/v2/scores", lambda r: len(r.json()["data"]) == 1, traceId=trace_id)
 
     pending_key = blobs.PENDING + key[len(blobs.PROCESSED):]
     services.blobs.rename(key, pending_key)  # as if the move after the insert had been lost
@@ -492,9 +390,10 @@ def test_scores_single_object_is_200_and_array_is_202(api: Api) -> None:
     ])
     assert r.status_code == 202, r.text
     assert r.json()["ids"][0] == given and len(r.json()["ids"]) == 2
-    scores = api.wait_for("/api/public/v2/scores", lambda r: r.json()["meta"]["totalItems"] == 3,
+    scores = api.wait_for("/api/public/v2/scores", lambda r: len(r.json()["data"]) == 3,
                           traceId=trace_id).json()["data"]
     by_name = {s["name"]: s for s in scores}
+    assert len(by_name) == 3, scores
     assert by_name["single"]["id"] == single_id and by_name["single"]["value"] == pytest.approx(0.9)
     assert by_name["single"]["comment"] == "c" and by_name["single"]["dataType"] == "NUMERIC"
     assert by_name["flag"]["id"] == given and by_name["flag"]["value"] == 1
@@ -590,7 +489,7 @@ def test_a_key_reads_nothing_of_project_b(two_projects) -> None:
     ids = _ingest_b(b)
     a.ingest([event("trace-create", {"id": str(uuid.uuid4()), "name": "a-own", "sessionId": "sess-a",
                                      "userId": "user-a"})])
-    a.wait_for("/api/public/traces", lambda r: r.json()["meta"]["totalItems"] == 1)
+    a.wait_for("/api/public/traces", lambda r: len(r.json()["data"]) == 1)
     for path in (f"/api/public/traces/{ids['trace']}", f"/api/public/observations/{ids['obs']}",
                  f"/api/public/sessions/{ids['session']}", f"/api/public/v2/scores/{ids['score']}"):
         assert_json_error(a.get(path), 404, "LangfuseNotFoundError")
@@ -620,7 +519,7 @@ def test_a_key_cannot_write_into_project_b(two_projects) -> None:
         event("span-create", {"id": foreign_obs, "traceId": ids["trace"], "name": "a-span"}, ts=60),
         event("score-create", {"id": ids["score"], "traceId": ids["trace"], "name": "a-score", "value": 0}, ts=60),
     ])
-    a.wait_for("/api/public/v2/scores", lambda r: r.json()["meta"]["totalItems"] == 1)
+    a.wait_for("/api/public/v2/scores", lambda r: len(r.json()["data"]) == 1)
     in_a = a.trace(ids["trace"], 2)  # lands in A, as A's own record
     assert in_a["name"] == "hijacked" and in_a["userId"] == "user-a"
     assert sorted(o["id"] for o in in_a["observations"]) == sorted([ids["obs"], foreign_obs])

@@ -1,59 +1,23 @@
-"""Raw-HTTP helpers for the ingestion tests: a LiveServer with a queue of its own, and a client
-bound to one project's key (`Api`) that posts batches and OTLP (protobuf or OTLP/JSON, plain or
-gzip) and polls the read API."""
+"""Raw-HTTP helpers for the ingestion tests: a client bound to one project's key (`Api`) that posts
+batches and OTLP (protobuf or OTLP/JSON, plain or gzip) and polls the read API."""
 
 from __future__ import annotations
 
 import base64
 import gzip
-import threading
 import time
-import uuid
 
 import httpx
 import orjson
 from google.protobuf import json_format
 
-from conftest import LiveServer, free_port
-
-
-class Server(LiveServer):
-    """A LiveServer whose job queue has a name of its own. Scale-out tests share one Redis: with the
-    default queue name a worker of another test (another bucket) would take this test's jobs."""
-
-    def __init__(self, settings, run_worker: bool = True):
-        import uvicorn
-
-        from owlscope.app import create_app
-        from owlscope.services import build_services
-        from owlscope.storage.queue import JobQueue
-        from owlscope.worker.tasks import register_tasks
-
-        svc = build_services(settings)
-        svc.queue = JobQueue(settings, name=f"ingest-test-{uuid.uuid4().hex[:12]}")
-        svc.extras.pop("after_flush_hooks", None)  # registered again with the tasks
-        register_tasks(svc)
-        self.own_services = svc
-        self.settings = settings
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.app = create_app(services=svc, run_worker=run_worker)
-        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __exit__(self, *exc) -> None:
-        super().__exit__(*exc)
-        try:
-            self.own_services.queue.flush()
-        finally:
-            self.own_services.close()
+from conftest import LiveServer
 
 
 class Api:
     """Raw HTTP as one project's key."""
 
-    def __init__(self, srv: Server, keys: dict):
+    def __init__(self, srv: LiveServer, keys: dict):
         self.srv = srv
         self.url = srv.url
         self.keys = keys
