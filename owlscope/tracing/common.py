@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+from clickhouse_connect.driver.binding import format_str
 
 from owlscope.errors import InvalidRequest
 from owlscope.ingestion.timeparse import parse_timestamp
@@ -46,6 +47,14 @@ class Params:
     def texts(self, values: Iterable[str]) -> str:
         return self.add(list(values), "Array(String)")
 
+    def ids(self, values: Iterable[str]) -> str:
+        """A set of strings read from the store (ids) for `x IN ...`: one bound parameter when small,
+        escaped literals when large, because bound parameters travel in the HTTP request's URL."""
+        values = list(values)
+        if len(values) <= INLINE_OVER or any("{" in v for v in values):
+            return self.texts(values)
+        return "(" + ", ".join(format_str(v) for v in values) + ")"
+
     def number(self, value: float) -> str:
         return self.add(float(value), "Float64")
 
@@ -53,6 +62,9 @@ class Params:
         """A DateTime64(3, 'UTC') expression for an aware or naive-UTC datetime."""
         return "fromUnixTimestamp64Milli(%s, 'UTC')" % self.add(epoch_ms(value), "Int64")
 
+
+INLINE_OVER = 200  # larger id sets are inlined as literals ...
+INLINE_MAX = 4_000  # ... up to this many (a query's text is capped at 256 KiB); beyond, keep them in SQL
 
 # Independent reads of one request run side by side: each worker thread keeps its own OLAP
 # connection (work on one chDB connection is serialized). Threads start on first use.
@@ -64,6 +76,51 @@ def parallel(*calls: Callable[[], Any]) -> list[Any]:
     futures = [_POOL.submit(c) for c in calls[1:]]
     first = calls[0]()
     return [first, *(f.result() for f in futures)]
+
+
+class TraceRestriction:
+    """The traces an `=`/`any of` condition on a trace's id, user or session can match.
+
+    A trace's merged value is the partial value of one of its rows, so scanning the partial states of
+    one column finds every candidate without merging anything (a superset: the caller still checks the
+    merged value). `ids` are those traces; `where(column)` restricts `column` to them: a list when
+    small, the subqueries themselves when large."""
+
+    def __init__(self, ids: set[str], subqueries: list[str], p: Params):
+        self.ids = ids
+        self._subqueries = subqueries
+        self._p = p
+
+    def where(self, column: str) -> str:
+        if len(self.ids) <= INLINE_MAX:
+            return f"{column} IN {self._p.ids(sorted(self.ids))}"
+        return " AND ".join(f"{column} IN {s}" for s in self._subqueries)
+
+
+def restrict_traces(olap: Any, p: Params, conds: Iterable[Any], states: Mapping[str, str | None]) -> TraceRestriction | None:
+    """A TraceRestriction for the conditions on `states`' columns (filter column -> the traces state
+    column holding it, None for the trace id itself); None when there is no such condition. `p` must
+    bind `project_id`."""
+    found: set[str] | None = None
+    subqueries: list[str] = []
+    for cond in conds:
+        if cond.column not in states or cond.operator not in ("=", "any of"):
+            continue
+        values = [cond.value] if cond.operator == "=" else cond.value
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            continue
+        state = states[cond.column]
+        vals = p.texts(values)
+        if state is None:
+            ids = set(values)
+            subqueries.append(vals)
+        else:
+            scan = (f"FROM {{db}}.traces WHERE project_id = {{project_id:String}}"
+                    f" AND finalizeAggregation({state}) IN {vals}")
+            ids = {r[0] for r in olap.query(f"SELECT DISTINCT id {scan}", p.values)}
+            subqueries.append(f"(SELECT id {scan})")
+        found = ids if found is None else found & ids
+    return None if found is None else TraceRestriction(found, subqueries, p)
 
 
 # ---- time ------------------------------------------------------------------------------------

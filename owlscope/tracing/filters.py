@@ -202,7 +202,7 @@ def bool_sql(expr: str, cond: Condition, p: Params) -> str:
     op = cond.operator
     if op not in ("=", "!=", "<>"):
         raise InvalidRequest(f"Invalid filter on {cond.column}: operator {op!r} does not apply to a boolean")
-    return f"{expr} {_cmp(op)} {1 if _bool(cond) else 0}"
+    return f"({expr}) {_cmp(op)} {1 if _bool(cond) else 0}"
 
 
 def object_sql(expr: str, cond: Condition, p: Params) -> str:

@@ -310,8 +310,31 @@ def _json_row(r: dict[str, Any], dimensions: set[str]) -> dict[str, Any]:
     return out
 
 
-def metrics_v2(olap: Olap, project_id: str, query: dict[str, Any] | str) -> dict[str, Any]:
-    """GET /api/public/v2/metrics (and, with version=1 rules, /api/public/metrics)."""
+def metrics_v2(
+    olap: Olap, project_id: str, query: dict[str, Any] | str | None = None, *, view: str | None = None,
+    dimensions: list[str] | None = None, metrics: list[tuple[str, str]] | None = None,
+    filters: list[dict[str, Any]] | None = None, time_dimension: str | None = None,
+    from_timestamp: Any = None, to_timestamp: Any = None, order_by: list[tuple[str, str]] | None = None,
+    row_limit: int | None = None,
+) -> dict[str, Any]:
+    """GET /api/public/v2/metrics: a query object, or the same given as keywords (for the UI):
+    `metrics_v2(olap, pid, view="observations", dimensions=["providedModelName"],
+    metrics=[("totalCost", "sum"), ("latency", "p95")], time_dimension="day", from_timestamp=...,
+    to_timestamp=...)`."""
+    if query is None:
+        query = {
+            "view": view,
+            "dimensions": [{"field": d} for d in dimensions or []],
+            "metrics": [{"measure": m, "aggregation": a} for m, a in metrics or []],
+            "filters": filters or [],
+            "fromTimestamp": from_timestamp.isoformat() if isinstance(from_timestamp, datetime) else from_timestamp,
+            "toTimestamp": to_timestamp.isoformat() if isinstance(to_timestamp, datetime) else to_timestamp,
+            "orderBy": [{"field": f, "direction": d} for f, d in order_by or []],
+        }
+        if time_dimension:
+            query["timeDimension"] = {"granularity": time_dimension}
+        if row_limit:
+            query["config"] = {"row_limit": row_limit}
     return metrics_query(olap, project_id, query, version=2)
 
 

@@ -7,11 +7,13 @@ state until the engine or the read merges it. Observations are listed newest fir
 - restricted: a traceId (primary-key prefix), a userId/sessionId (the few traces whose partial
   states carry it, then their observations by primary key) or an id (bloom filter) bounds the rows:
   merge just those and filter.
-- latest rows: read only `sort_ts` (plus the key) for the newest K rows (after the cursor, within the
-  time range), merge those candidates by primary key and apply every filter. Every observation that
-  starts after the K-th row's time is among the candidates, so whatever qualifies above that bound
-  is exact; when fewer than a page qualify, K grows (×8) until the rows run out.
+- latest rows: read only `sort_ts` to find the K-th newest row's start (after the cursor, within the
+  time range), merge the observations with a row above it and apply every filter. Every observation
+  that starts after that bound is among them, so whatever qualifies above it is exact; when fewer
+  than a page qualify, K grows (×8) until the rows run out. The candidates stay in SQL (subqueries).
 - otherwise (K would pass 250k rows): one GROUP BY over all observations of the project.
+
+The page is ordered by (start, trace id, id) descending; v2's cursor is the last item's key.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from datetime import datetime
 from typing import Any
 
 from owlscope.storage.olap.client import Olap
-from owlscope.tracing.common import Params
+from owlscope.tracing.common import Params, TraceRestriction, restrict_traces
 from owlscope.tracing.filters import Column, Condition, compile_condition, resolve
 
 # Merged values of one observation, by alias (aliases never equal a column name).
@@ -135,16 +137,16 @@ class ObsQuery:
     aliases: set[str] = field(default_factory=set)
     trace_aliases: set[str] = field(default_factory=set)
     row_bounds: list[str] = field(default_factory=list)  # conditions on raw sort_ts rows (candidates)
-    trace_ids: set[str] | None = None  # restriction to these traces (primary-key prefix)
+    traces: TraceRestriction | None = None  # restriction to these traces (primary-key prefix)
     by_id: bool = False  # an id `=`/`any of` condition: the bloom filter bounds the rows
     params: Params = field(default_factory=Params)
 
     def trace_filter(self, candidates: str | None = None) -> str:
         if not self.trace_having:
             return ""
-        restrict = " AND id IN {rtids:Array(String)}" if self.trace_ids is not None else ""
+        restrict = f" AND {self.traces.where('id')}" if self.traces is not None else ""
         if candidates:
-            restrict += f" AND id IN {{{candidates}:Array(String)}}"
+            restrict += f" AND id IN {candidates}"
         return (
             "trace_id IN (SELECT id FROM (SELECT id%s FROM {db}.traces WHERE project_id = {project_id:String}%s"
             " GROUP BY id HAVING %s))"
@@ -169,32 +171,8 @@ def compile_observation_conditions(olap: Olap, project_id: str, conds: list[Cond
             q.aliases |= aliases_in(col.expr, MERGED)
             if cond.column == "startTime" and cond.operator in ("<", "<=", ">", ">="):
                 q.row_bounds.append(compile_condition(cond, col, p, expr="sort_ts"))
-    q.trace_ids = _restricting_traces(olap, project_id, conds)
-    if q.trace_ids is not None:
-        p.values["rtids"] = sorted(q.trace_ids)
+    q.traces = restrict_traces(olap, p, conds, {"traceId": None, "userId": "user_id", "sessionId": "session_id"})
     return q
-
-
-def _restricting_traces(olap: Olap, project_id: str, conds: list[Condition]) -> set[str] | None:
-    """Trace ids an `=`/`any of` condition on traceId, userId or sessionId narrows the rows to."""
-    found: set[str] | None = None
-    for cond in conds:
-        if cond.column not in ("traceId", "userId", "sessionId") or cond.operator not in ("=", "any of"):
-            continue
-        values = [cond.value] if cond.operator == "=" else cond.value
-        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
-            continue
-        if cond.column == "traceId":
-            ids = set(values)
-        else:
-            state = "user_id" if cond.column == "userId" else "session_id"
-            ids = {r[0] for r in olap.query(
-                "SELECT DISTINCT id FROM {db}.traces WHERE project_id = {p:String}"
-                f" AND finalizeAggregation({state}) IN {{vals:Array(String)}}",
-                {"p": project_id, "vals": values},
-            )}
-        found = ids if found is None else found & ids
-    return found
 
 
 Key = tuple[str, str, datetime]  # (trace_id, id, sort_ts)
@@ -203,8 +181,8 @@ Key = tuple[str, str, datetime]  # (trace_id, id, sort_ts)
 def _page_sql(q: ObsQuery, extra_where: list[str], extra_having: list[str], limit: int, offset: int = 0,
               count: bool = False, candidates: str | None = None) -> str:
     where = ["project_id = {project_id:String}", *q.where, *extra_where]
-    if q.trace_ids is not None:
-        where.append("trace_id IN {rtids:Array(String)}")
+    if q.traces is not None:
+        where.append(q.traces.where("trace_id"))
     tf = q.trace_filter(candidates)
     if tf:
         where.append(tf)
@@ -230,10 +208,10 @@ def _cursor_having(q: ObsQuery, after: Key | None) -> list[str]:
 def select_observation_keys(olap: Olap, q: ObsQuery, *, after: Key | None = None, offset: int = 0,
                             limit: int = 50) -> list[Key]:
     """Up to `limit` observations after skipping `offset`, newest first, after the cursor key."""
-    if q.trace_ids is not None and not q.trace_ids:
+    if q.traces is not None and not q.traces.ids:
         return []
     want = offset + limit
-    if q.trace_ids is None and not q.by_id:
+    if q.traces is None and not q.by_id:
         keys = _latest_keys(olap, q, after, want)
         if keys is not None:
             return keys[offset:]
@@ -249,36 +227,36 @@ def _latest_keys(olap: Olap, q: ObsQuery, after: Key | None, want: int) -> list[
     where = " AND ".join(["project_id = {project_id:String}", *bounds])
     k = max(_K_FACTOR * want, _FIRST_K)
     while k <= _MAX_CANDIDATES:
-        rows = olap.query(
-            f"SELECT trace_id, id, sort_ts FROM {{db}}.observations WHERE {where} ORDER BY sort_ts DESC LIMIT {k}",
+        # The K-th newest row's start (one column read); the candidates are the rows above it, kept in
+        # SQL (subqueries) rather than shipped back as lists of ids.
+        kth = olap.query(
+            f"SELECT sort_ts FROM {{db}}.observations WHERE {where} ORDER BY sort_ts DESC LIMIT 1 OFFSET {k - 1}",
             p.values,
         )
-        exhausted = len(rows) < k
-        bound = None if exhausted else rows[-1][2]
-        cands = [r for r in rows if bound is None or r[2] > bound]
-        if cands:
-            p.values["ctids"] = sorted({r[0] for r in cands})
-            p.values["cids"] = sorted({r[1] for r in cands})
-            having = _cursor_having(q, after)
-            if bound is not None:
-                having.append(f"o_sort > {p.time(bound)}")
-            found = olap.query(
-                _page_sql(q, ["trace_id IN {ctids:Array(String)}", "id IN {cids:Array(String)}"], having, want,
-                          candidates="ctids"),
-                p.values,
-            )
-        else:
-            found = []
-        if len(found) >= want or exhausted:
+        bound = kth[0][0] if kth else None
+        having = _cursor_having(q, after)
+        cand = where
+        if bound is not None:
+            b = p.time(bound)
+            having.append(f"o_sort > {b}")
+            cand += f" AND sort_ts > {b}"
+        ctids = f"(SELECT trace_id FROM {{db}}.observations WHERE {cand})"
+        found = olap.query(
+            _page_sql(q, [f"trace_id IN {ctids}",
+                          f"(trace_id, id) IN (SELECT trace_id, id FROM {{db}}.observations WHERE {cand})"],
+                      having, want, candidates=ctids),
+            p.values,
+        )
+        if len(found) >= want or bound is None:
             return [(r[0], r[1], r[2]) for r in found]
         k *= _GROWTH
     return None
 
 
 def count_observations(olap: Olap, q: ObsQuery) -> int:
-    if q.trace_ids is not None and not q.trace_ids:
+    if q.traces is not None and not q.traces.ids:
         return 0
-    if not (q.having or q.where or q.trace_having or q.trace_ids is not None):
+    if not (q.having or q.where or q.trace_having or q.traces is not None):
         return int(olap.query(
             "SELECT uniqExact(cityHash64(trace_id, id)) FROM {db}.observations WHERE project_id = {project_id:String}",
             q.params.values,
@@ -290,11 +268,12 @@ def fetch_merged(olap: Olap, project_id: str, keys: list[tuple[str, str]], alias
     """Merged observation rows (aliases of MERGED) for exact (trace_id, id) keys."""
     if not keys:
         return {}
+    p = Params(p=project_id)
     rows = olap.query_dicts(
         "SELECT trace_id, id%s FROM {db}.observations WHERE project_id = {p:String}"
-        " AND trace_id IN {tids:Array(String)} AND id IN {ids:Array(String)} GROUP BY trace_id, id"
-        % select_list(aliases, MERGED),
-        {"p": project_id, "tids": sorted({k[0] for k in keys}), "ids": sorted({k[1] for k in keys})},
+        " AND trace_id IN %s AND id IN %s GROUP BY trace_id, id"
+        % (select_list(aliases, MERGED), p.ids(sorted({k[0] for k in keys})), p.ids(sorted({k[1] for k in keys}))),
+        p.values,
     )
     wanted = set(keys)
     return {(r["trace_id"], r["id"]): r for r in rows if (r["trace_id"], r["id"]) in wanted}
@@ -303,10 +282,11 @@ def fetch_merged(olap: Olap, project_id: str, keys: list[tuple[str, str]], alias
 def fetch_trace_info(olap: Olap, project_id: str, trace_ids: set[str], aliases: set[str]) -> dict[str, dict[str, Any]]:
     if not trace_ids or not aliases:
         return {}
+    p = Params(p=project_id)
     rows = olap.query_dicts(
-        "SELECT id%s FROM {db}.traces WHERE project_id = {p:String} AND id IN {ids:Array(String)} GROUP BY id"
-        % select_list(aliases, TRACE_MERGED),
-        {"p": project_id, "ids": sorted(trace_ids)},
+        "SELECT id%s FROM {db}.traces WHERE project_id = {p:String} AND id IN %s GROUP BY id"
+        % (select_list(aliases, TRACE_MERGED), p.ids(sorted(trace_ids))),
+        p.values,
     )
     return {r["id"]: r for r in rows}
 

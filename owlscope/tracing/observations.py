@@ -9,6 +9,7 @@ from typing import Any
 from owlscope.errors import InvalidRequest
 from owlscope.storage.olap.client import Olap
 from owlscope.tracing.common import (
+    Params,
     check_page,
     decode_cursor,
     encode_cursor,
@@ -25,9 +26,7 @@ from owlscope.tracing.common import (
 )
 from owlscope.tracing.filters import Condition, eq, parse_filter
 from owlscope.tracing.obs_select import (
-    AGGREGATES,
     MERGED,
-    TRACE_AGGREGATES,
     Key,
     compile_observation_conditions,
     count_observations,
@@ -36,8 +35,6 @@ from owlscope.tracing.obs_select import (
     select_observation_keys,
     trace_aggregates_sql,
 )
-
-__all__ = ["AGGREGATES", "TRACE_AGGREGATES", "trace_aggregates_sql"]
 
 V2_GROUPS = ("core", "basic", "time", "io", "metadata", "model", "usage", "prompt", "metrics", "trace_context")
 V2_DEFAULT = ("core", "basic")
@@ -214,6 +211,7 @@ def v2_shape(project_id: str, r: dict[str, Any], t: dict[str, Any], groups: set[
     if "model" in groups:
         out.update({
             "providedModelName": nz(r["o_model"]),
+            "model": nz(r["o_model"]),  # the name langfuse 5.0's ObservationV2 model reads
             "internalModelId": None,
             "modelParameters": parse_json(r["o_model_params"]),
         })
@@ -258,10 +256,11 @@ def trace_stats(olap: Olap, project_id: str, trace_ids: list[str]) -> dict[str, 
     """Per trace: observation ids (by start), latency seconds and total cost."""
     if not trace_ids:
         return {}
+    p = Params(project_id=project_id)
     rows = olap.query(
         "SELECT trace_id, a_ids, a_latency, a_total_cost FROM (%s)"
-        % trace_aggregates_sql("trace_id IN {tids:Array(String)}", {"a_ids", "a_latency", "a_total_cost"}),
-        {"project_id": project_id, "tids": list(trace_ids)},
+        % trace_aggregates_sql(f"trace_id IN {p.ids(trace_ids)}", {"a_ids", "a_latency", "a_total_cost"}),
+        p.values,
     )
     return {r[0]: {"ids": list(r[1]), "latency": float(r[2]), "total_cost": float(r[3])} for r in rows}
 

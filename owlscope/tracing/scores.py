@@ -158,10 +158,11 @@ def _select(olap: Olap, where: str, params: dict[str, Any], tail: str = "") -> l
 
 
 def score_ids_by_trace(olap: Olap, project_id: str, trace_ids: list[str]) -> dict[str, list[str]]:
+    p = Params(p=project_id)
     rows = olap.query(
         "SELECT assumeNotNull(trace_id), id FROM {db}.scores FINAL WHERE project_id = {p:String}"
-        " AND trace_id IN {tids:Array(String)} ORDER BY timestamp, id",
-        {"p": project_id, "tids": list(trace_ids)},
+        f" AND trace_id IN {p.ids(trace_ids)} ORDER BY timestamp, id",
+        p.values,
     )
     out: dict[str, list[str]] = {}
     for tid, sid in rows:
@@ -200,36 +201,34 @@ def trace_score_condition(cond: Condition, p: Params) -> str:
 
 
 # ---- trace-side filters of the score lists ---------------------------------------------------
-def _traces_matching(olap: Olap, project_id: str, user_id: str | None, tags: list[str] | None) -> list[str]:
-    """Trace ids whose merged userId equals `user_id` and whose tags include all `tags`."""
-    pre, params = [], {"p": project_id}
+def _traces_matching(p: Params, user_id: str | None, tags: list[str] | None) -> str:
+    """A subquery of the trace ids whose merged userId equals `user_id` and whose tags include all
+    `tags`: candidates from the partial states of those columns, then merged by primary key."""
+    pre, having = [], []
     if user_id is not None:
-        pre.append("finalizeAggregation(user_id) = {u:String}")
-        params["u"] = user_id
+        u = p.text(user_id)
+        pre.append(f"finalizeAggregation(user_id) = {u}")
+        having.append(f"argMaxIfMerge(user_id) = {u}")
     if tags:
-        pre.append("hasAny(tags, {tags:Array(String)})")
-        params["tags"] = list(tags)
-    having = []
-    if user_id is not None:
-        having.append("argMaxIfMerge(user_id) = {u:String}")
-    if tags:
-        having.append("hasAll(groupUniqArrayArray(tags), {tags:Array(String)})")
-    rows = olap.query(
-        "SELECT id FROM {db}.traces WHERE project_id = {p:String} AND id IN (SELECT id FROM {db}.traces"
-        " WHERE project_id = {p:String} AND %s) GROUP BY id HAVING %s" % (" OR ".join(pre), " AND ".join(having)),
-        params,
+        t = p.texts(tags)
+        pre.append(f"hasAny(tags, {t})")
+        having.append(f"hasAll(groupUniqArrayArray(tags), {t})")
+    return (
+        "(SELECT id FROM {db}.traces WHERE project_id = {project_id:String} AND id IN (SELECT id FROM {db}.traces"
+        " WHERE project_id = {project_id:String} AND (%s)) GROUP BY id HAVING %s)"
+        % (" OR ".join(pre), " AND ".join(having))
     )
-    return [r[0] for r in rows]
 
 
 def _trace_data(olap: Olap, project_id: str, trace_ids: set[str]) -> dict[str, dict[str, Any]]:
     if not trace_ids:
         return {}
+    p = Params(p=project_id)
     rows = olap.query(
         "SELECT id, argMaxIfMerge(user_id), arraySort(groupUniqArrayArray(tags)), argMaxIfMerge(environment),"
-        " argMaxIfMerge(session_id) FROM {db}.traces WHERE project_id = {p:String} AND id IN {ids:Array(String)}"
+        f" argMaxIfMerge(session_id) FROM {{db}}.traces WHERE project_id = {{p:String}} AND id IN {p.ids(sorted(trace_ids))}"
         " GROUP BY id",
-        {"p": project_id, "ids": sorted(trace_ids)},
+        p.values,
     )
     return {r[0]: {"userId": r[1] or None, "tags": list(r[2]), "environment": r[3] or "default",
                    "sessionId": r[4] or None} for r in rows}
@@ -277,10 +276,7 @@ def list_scores_v2(
     for cond in (parse_filter(filter) if isinstance(filter, str) else filter) or []:
         where.append(compile_condition(cond, resolve(cond, COLUMNS), p))
     if user_id is not None or trace_tags:
-        tids = _traces_matching(olap, project_id, user_id, trace_tags)
-        if not tids:
-            return {"data": [], "meta": page_meta(page, limit, 0)}
-        where.append(f"trace_id IN {p.texts(tids)}")
+        where.append(f"trace_id IN {_traces_matching(p, user_id, trace_tags)}")
     cond_sql = " AND ".join(where) or "1"
     rows = _select(olap, cond_sql, p.values,
                    f"ORDER BY timestamp DESC, id DESC LIMIT {limit} OFFSET {(page - 1) * limit}")

@@ -54,35 +54,31 @@ class _Query:
 
 def _latest_sessions(olap: Olap, q: _Query, want: int) -> list[tuple] | None:
     p = q.p
-    row_filter = f" AND timestamp < {p.time(q.end)}" if q.end is not None else ""
+    where = "project_id = {project_id:String}" + (f" AND timestamp < {p.time(q.end)}" if q.end is not None else "")
     k = max(_K_FACTOR * want, _FIRST_K)
     while k <= _MAX_CANDIDATES:
-        rows = olap.query(
-            "SELECT id, timestamp FROM {db}.traces WHERE project_id = {project_id:String}"
-            f"{row_filter} ORDER BY timestamp DESC LIMIT {k}",
+        kth = olap.query(
+            f"SELECT timestamp FROM {{db}}.traces WHERE {where} ORDER BY timestamp DESC LIMIT 1 OFFSET {k - 1}",
             p.values,
         )
-        exhausted = len(rows) < k
-        bound: datetime | None = None if exhausted else rows[-1][1]
-        p.values["cand"] = list({r[0] for r in rows if bound is None or r[1] > bound})
-        bound_sql = () if bound is None else (f"t_ts > {p.time(bound)}",)
-        sessions = [r[0] for r in olap.query(
-            "SELECT DISTINCT t_session FROM (%s)"
-            % (_PER_TRACE % (" AND id IN {cand:Array(String)}", " AND ".join([*q.trace_having, *bound_sql]))),
+        bound: datetime | None = kth[0][0] if kth else None
+        cand, trace_bound, created_after = where, [], ()
+        if bound is not None:
+            b = p.time(bound)
+            cand += f" AND timestamp > {b}"
+            trace_bound, created_after = [f"t_ts > {b}"], (f"created > {b}",)
+        # Sessions of the traces that start after the bound, then all traces of those sessions.
+        sessions = "(SELECT DISTINCT t_session FROM (%s))" % (
+            _PER_TRACE % (f" AND id IN (SELECT id FROM {{db}}.traces WHERE {cand})",
+                          " AND ".join([*q.trace_having, *trace_bound])))
+        restrict = (" AND id IN (SELECT id FROM {db}.traces WHERE project_id = {project_id:String}"
+                    f" AND finalizeAggregation(session_id) IN {sessions})")
+        found = olap.query(
+            q.sessions_sql(restrict, created_after, (f"t_session IN {sessions}",))
+            + f" ORDER BY created DESC, t_session DESC LIMIT {want}",
             p.values,
-        )]
-        found: list[tuple] = []
-        if sessions:
-            p.values["sessions"] = sessions
-            restrict = (" AND id IN (SELECT id FROM {db}.traces WHERE project_id = {project_id:String}"
-                        " AND finalizeAggregation(session_id) IN {sessions:Array(String)})")
-            created_after = () if bound is None else (f"created > {p.time(bound)}",)
-            found = olap.query(
-                q.sessions_sql(restrict, created_after, ("t_session IN {sessions:Array(String)}",))
-                + f" ORDER BY created DESC, t_session DESC LIMIT {want}",
-                p.values,
-            )
-        if len(found) >= want or exhausted or (q.start is not None and bound is not None and utc(bound) < q.start):
+        )
+        if len(found) >= want or bound is None or (q.start is not None and utc(bound) < q.start):
             return found
         k *= _GROWTH
     return None

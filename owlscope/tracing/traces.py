@@ -4,25 +4,28 @@ How a list stays fast at 250k+ traces in a project (traces is an AggregatingMerg
 (project_id, id) whose rows are partial states until merged):
 
 1. Choose the page of ids from cheap columns only, never by merging every trace:
-   - latest first, filtered at most by time: take the top-K *rows* by `timestamp` (one column), then
-     merge just those ids by primary key to get their true start; every trace whose true start is
-     above the K-th row's value is guaranteed to be among them, so the page is exact (K grows if not
-     enough qualify). See `_latest_ids`.
+   - latest first, filtered at most by time: find the K-th newest *row*'s `timestamp` (one column),
+     then merge just the traces with a row above it to get their true start; every trace that starts
+     after that bound is among them, so the page is exact (K grows if not enough qualify). The
+     candidates stay in SQL (a subquery), they are not shipped back and forth. See `_latest_ids`.
    - filtered by user, session or id: find the few ids whose partial states carry the value
-     (`finalizeAggregation`, one column scan), then merge only those (`_identity_ids`).
+     (`finalizeAggregation`, one column scan; `common.restrict_traces`), then merge only those.
    - anything else: one GROUP BY over the merged filter columns, with the total as a window count.
 2. Merge the full rows of just those ids (a primary-key read), and aggregate observation metrics
-   (cost, latency, ids) for just those trace ids (`observations` is ordered by trace id).
+   (cost, latency, ids) for just those trace ids (`observations` is ordered by trace id). The
+   total, like these reads, runs side by side with the page (`common.parallel`).
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from owlscope.errors import InvalidRequest
 from owlscope.storage.olap.client import Olap
+from owlscope.tracing import obs_select
 from owlscope.tracing import observations as obs_q
 from owlscope.tracing import scores as scores_q
 from owlscope.tracing.common import (
@@ -35,6 +38,7 @@ from owlscope.tracing.common import (
     parallel,
     parse_json,
     parse_time_param,
+    restrict_traces,
 )
 from owlscope.tracing.filters import Column, Condition, compile_condition, eq, parse_filter, resolve
 
@@ -61,7 +65,7 @@ IO_MERGED: dict[str, str] = {
 }
 
 # Filterable columns (the `filter` parameter of GET /traces). scope: self (merged trace row),
-# obs (aggregate over the trace's observations, see observations.TRACE_AGGREGATES), score.
+# obs (aggregate over the trace's observations, see obs_select.TRACE_AGGREGATES), score.
 COLUMNS: dict[str, Column] = {
     "id": Column("string", "id"),
     "name": Column("string", "t_name"),
@@ -75,7 +79,7 @@ COLUMNS: dict[str, Column] = {
     "bookmarked": Column("bool", "t_bookmarked"),
     "public": Column("bool", "t_public"),
     "metadata": Column("object", "t_metadata"),
-    **{name: Column(kind, expr, scope="obs") for name, (kind, expr) in obs_q.TRACE_AGGREGATES.items()},
+    **{name: Column(kind, expr, scope="obs") for name, (kind, expr) in obs_select.TRACE_AGGREGATES.items()},
     "scores_avg": Column("number", "", scope="score"),
     "scores": Column("number", "", scope="score"),
     "score_categories": Column("string", "", scope="score"),
@@ -86,7 +90,7 @@ ORDER_FIELDS = {
     "id": "id", "timestamp": "t_ts", "name": "t_name", "userId": "t_user", "release": "t_release",
     "version": "t_version", "public": "t_public", "bookmarked": "t_bookmarked", "sessionId": "t_session",
 }
-IDENTITY = {"userId": "user_id", "sessionId": "session_id"}
+IDENTITY = {"id": None, "userId": "user_id", "sessionId": "session_id"}
 _ALIAS = re.compile(r"\bt_[a-z_]+\b")
 _FAST_MAX_ROWS = 1_000  # the latest-rows path serves pages up to this depth
 _FIRST_K, _K_FACTOR, _GROWTH = 200, 2, 4  # candidate rows: max(_FIRST_K, _K_FACTOR * wanted), × _GROWTH
@@ -159,40 +163,15 @@ class _Compiled:
                 self.where.append(scores_q.trace_score_condition(cond, p))
                 self.time_only = False
         if obs_conds:
-            used = {a for a in obs_q.AGGREGATES if any(a in c for c in obs_conds)}
+            used = {a for a in obs_select.AGGREGATES if any(a in c for c in obs_conds)}
             self.where.append(
                 "id IN (SELECT trace_id FROM (%s) WHERE %s)"
-                % (obs_q.trace_aggregates_sql("1", used), " AND ".join(obs_conds))
+                % (obs_select.trace_aggregates_sql("1", used), " AND ".join(obs_conds))
             )
 
     def select(self, *extra: str) -> str:
         names = sorted(self.aliases | set(extra))
         return ", ".join(f"{MERGED[a]} AS {a}" for a in names if a in MERGED)
-
-
-def _identity_ids(olap: Olap, conds: list[Condition], p: Params) -> list[str] | None:
-    """Ids that can match an `=`/`any of` condition on id, userId or sessionId (None: no such condition).
-
-    A trace's merged value is the partial value of one of its rows, so scanning the partial states of
-    one column finds every candidate without merging anything."""
-    found: set[str] | None = None
-    for cond in conds:
-        if cond.column not in ("id", *IDENTITY) or cond.operator not in ("=", "any of"):
-            continue
-        values = [cond.value] if cond.operator == "=" else cond.value
-        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
-            continue
-        if cond.column == "id":
-            ids = set(values)
-        else:
-            rows = olap.query(
-                "SELECT DISTINCT id FROM {db}.traces WHERE project_id = {project_id:String}"
-                f" AND finalizeAggregation({IDENTITY[cond.column]}) IN {{vals:Array(String)}}",
-                {**p.values, "vals": values},
-            )
-            ids = {r[0] for r in rows}
-        found = ids if found is None else found & ids
-    return found
 
 
 def _latest_ids(olap: Olap, c: _Compiled, conds: list[Condition], p: Params, want: int) -> list[str] | None:
@@ -205,26 +184,28 @@ def _latest_ids(olap: Olap, c: _Compiled, conds: list[Condition], p: Params, wan
     where = " AND ".join(["project_id = {project_id:String}", *row_filters])
     k = max(_K_FACTOR * want, _FIRST_K)
     while k <= _MAX_CANDIDATES:
-        rows = olap.query(
-            f"SELECT id, timestamp FROM {{db}}.traces WHERE {where} ORDER BY timestamp DESC LIMIT {k}",
+        # The K-th newest row's time (one column read); the candidates are the rows above it, kept in
+        # SQL (a subquery) rather than shipped back as a list of ids.
+        kth = olap.query(
+            f"SELECT timestamp FROM {{db}}.traces WHERE {where} ORDER BY timestamp DESC LIMIT 1 OFFSET {k - 1}",
             p.values,
         )
-        exhausted = len(rows) < k
-        bound = None if exhausted else rows[-1][1]
-        ids = list({r[0] for r in rows if bound is None or r[1] > bound})
-        having = list(c.having)
+        bound = kth[0][0] if kth else None
         q = p.copy()
+        having = list(c.having)
+        cand = where
         if bound is not None:
-            having.append(f"t_ts > {q.time(bound)}")
-        q.values["cand"] = ids
+            b = q.time(bound)
+            having.append(f"t_ts > {b}")
+            cand += f" AND timestamp > {b}"
         verified = olap.query(
             "SELECT id, min(timestamp) AS t_ts FROM {db}.traces WHERE project_id = {project_id:String}"
-            " AND id IN {cand:Array(String)} GROUP BY id"
+            f" AND id IN (SELECT id FROM {{db}}.traces WHERE {cand}) GROUP BY id"
             + (" HAVING " + " AND ".join(having) if having else "")
             + f" ORDER BY t_ts DESC, id DESC LIMIT {want}",
             q.values,
         )
-        if len(verified) >= want or exhausted:
+        if len(verified) >= want or bound is None:
             return [r[0] for r in verified]
         k *= _GROWTH
     return None
@@ -243,20 +224,26 @@ def _count(olap: Olap, c: _Compiled, p: Params, restrict: str) -> int:
     )[0][0])
 
 
+@dataclass
+class TracePage:
+    ids: list[str]
+    total: int | None
+    rows: dict[str, dict[str, Any]] | None = None  # merged rows, when choosing the page merged them anyway
+
+
 def select_trace_ids(
     olap: Olap, project_id: str, conds: list[Condition], *, order: tuple[str, str] = ("t_ts", "DESC"),
-    offset: int = 0, limit: int = 50, with_total: bool = True,
-) -> tuple[list[str], int | None]:
+    offset: int = 0, limit: int = 50, with_total: bool = True, io: bool = True,
+) -> TracePage:
     """One page of trace ids matching `conds`, in order, and the total number of matches."""
     p = Params(project_id=project_id)
     c = _Compiled(conds, p)
     restrict = ""
-    ids = _identity_ids(olap, conds, p)
-    if ids is not None:
-        if not ids:
-            return [], 0
-        p.values["restrict"] = sorted(ids)
-        restrict = "id IN {restrict:Array(String)}"
+    known = restrict_traces(olap, p, conds, IDENTITY)
+    if known is not None:
+        if not known.ids:
+            return TracePage([], 0)
+        restrict = known.where("id")
     elif c.time_only and order == ("t_ts", "DESC") and offset + limit <= _FAST_MAX_ROWS:
         if with_total:
             page, total = parallel(lambda: _latest_ids(olap, c, conds, p, offset + limit),
@@ -264,20 +251,25 @@ def select_trace_ids(
         else:
             page, total = _latest_ids(olap, c, conds, p, offset + limit), None
         if page is not None:
-            return page[offset:], total
+            return TracePage(page[offset:], total)
 
     field, direction = order
     where = " AND ".join(["project_id = {project_id:String}", *c.where] + ([restrict] if restrict else []))
-    sel = c.select("t_ts", field)
-    rows = olap.query(
+    # No more candidate traces than a page (an id, user or session filter): merge whole rows in the
+    # same pass. (More would read more granules than fetching the page's rows afterwards.)
+    full = known is not None and len(known.ids) <= limit
+    sel = c.select("t_ts", field, *(MERGED if full else ()))
+    if full and io:
+        sel += "".join(f", {e} AS {a}" for a, e in IO_MERGED.items())
+    rows = olap.query_dicts(
         f"SELECT id, {sel}, count() OVER () AS total_ FROM {{db}}.traces WHERE {where} GROUP BY id"
         + (" HAVING " + " AND ".join(c.having) if c.having else "")
         + f" ORDER BY {field} {direction}, id {direction} LIMIT {limit} OFFSET {offset}",
         p.values,
     )
     if rows:
-        return [r[0] for r in rows], int(rows[0][-1])
-    return [], (_count(olap, c, p, restrict) if with_total and offset else 0)
+        return TracePage([r["id"] for r in rows], int(rows[0]["total_"]), {r["id"]: r for r in rows} if full else None)
+    return TracePage([], _count(olap, c, p, restrict) if with_total and offset else 0)
 
 
 # ---- rows ------------------------------------------------------------------------------------
@@ -287,10 +279,10 @@ def fetch_traces(olap: Olap, project_id: str, ids: list[str], *, io: bool = True
         return {}
     merged = {**MERGED, **(IO_MERGED if io else {})}
     sel = ", ".join(f"{expr} AS {alias}" for alias, expr in merged.items())
+    p = Params(p=project_id)
     rows = olap.query_dicts(
-        f"SELECT id, {sel} FROM {{db}}.traces WHERE project_id = {{p:String}} AND id IN {{ids:Array(String)}}"
-        " GROUP BY id",
-        {"p": project_id, "ids": list(ids)},
+        f"SELECT id, {sel} FROM {{db}}.traces WHERE project_id = {{p:String}} AND id IN {p.ids(ids)} GROUP BY id",
+        p.values,
     )
     return {r["id"]: r for r in rows}
 
@@ -346,19 +338,22 @@ def list_traces(
         to_timestamp=to_timestamp, tags=tags, version=version, release=release, environment=environment,
         filter=filter,
     )
-    ids, total = select_trace_ids(olap, project_id, conds, order=parse_order(order_by),
-                                  offset=(page - 1) * limit, limit=limit)
-    return {"data": traces_with_details(olap, project_id, ids, groups), "meta": page_meta(page, limit, total or 0)}
+    found = select_trace_ids(olap, project_id, conds, order=parse_order(order_by), offset=(page - 1) * limit,
+                             limit=limit, io="io" in groups)
+    return {"data": traces_with_details(olap, project_id, found.ids, groups, prefetched=found.rows),
+            "meta": page_meta(page, limit, found.total or 0)}
 
 
-def traces_with_details(olap: Olap, project_id: str, ids: list[str], groups: set[str]) -> list[dict[str, Any]]:
-    """TraceWithDetails for ids, in the order given (ids no longer present are skipped)."""
+def traces_with_details(olap: Olap, project_id: str, ids: list[str], groups: set[str],
+                        prefetched: dict[str, dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """TraceWithDetails for ids, in the order given (ids no longer present are skipped); `prefetched`:
+    merged rows already at hand."""
     if not ids:
         return []
     io = "io" in groups
     need_obs = "observations" in groups or "metrics" in groups
     rows, stats, score_ids = parallel(
-        lambda: fetch_traces(olap, project_id, ids, io=io),
+        lambda: prefetched if prefetched is not None else fetch_traces(olap, project_id, ids, io=io),
         lambda: obs_q.trace_stats(olap, project_id, ids) if need_obs else {},
         lambda: scores_q.score_ids_by_trace(olap, project_id, ids) if "scores" in groups else {},
     )
@@ -416,14 +411,11 @@ def delete_traces(olap: Olap, project_id: str, ids: list[str]) -> None:
     ids = [i for i in dict.fromkeys(ids) if i]
     if not ids:
         return
-    params = {"p": project_id, "ids": ids}
-    olap.command("DELETE FROM {db}.traces WHERE project_id = {p:String} AND id IN {ids:Array(String)}", params)
-    olap.command(
-        "DELETE FROM {db}.observations WHERE project_id = {p:String} AND trace_id IN {ids:Array(String)}", params
-    )
-    olap.command(
-        "DELETE FROM {db}.scores WHERE project_id = {p:String} AND trace_id IN {ids:Array(String)}", params
-    )
+    p = Params(p=project_id)
+    in_ids = p.ids(ids)
+    olap.command(f"DELETE FROM {{db}}.traces WHERE project_id = {{p:String}} AND id IN {in_ids}", p.values)
+    olap.command(f"DELETE FROM {{db}}.observations WHERE project_id = {{p:String}} AND trace_id IN {in_ids}", p.values)
+    olap.command(f"DELETE FROM {{db}}.scores WHERE project_id = {{p:String}} AND trace_id IN {in_ids}", p.values)
 
 
 def trace_exists(olap: Olap, project_id: str, trace_id: str) -> bool:

@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 
 from owlscope.ingestion.rows import ObservationEvent, ScoreEvent, TraceEvent
+from owlscope.tracing import common as common_module
 from owlscope.tracing import sessions as sessions_module
 from owlscope.tracing import traces as traces_module
 from read_fixtures import (  # noqa: F401  (fixtures)
@@ -322,6 +323,34 @@ def test_sessions_with_tiny_candidate_sets(dataset: ReadApi, monkeypatch) -> Non
     assert ids(dataset.ok("/api/public/sessions", limit=1, toTimestamp=z(bulk_ts(3)))) == ["bulk-s1"]
     assert ids(dataset.ok("/api/public/sessions", limit=3, fromTimestamp=z(bulk_ts(2)))) == [
         "bulk-s3", "bulk-s2", "bulk-s1"]
+
+
+def test_large_id_sets_inlined_as_escaped_literals(read_api: ReadApi, dataset: ReadApi, monkeypatch) -> None:
+    """Id sets past INLINE_OVER travel as escaped literals in the query body (bound parameters go in
+    the HTTP URL): same answers, also for ids with quotes and backslashes."""
+    monkeypatch.setattr(common_module, "INLINE_OVER", 0)
+    assert ids(dataset.ok("/api/public/traces")) == ALL_TRACES
+    assert ids(dataset.ok("/api/public/traces", userId="u3"))[:2] == ["bulk-7", "bulk-6"]
+    assert ids(dataset.ok("/api/public/sessions")) == ["bulk-s3", "bulk-s2", "bulk-s1", "bulk-s0", "s1"]
+    assert len(dataset.ok("/api/public/v2/observations", sessionId="s1")["data"]) == 4
+    assert [x["id"] for x in dataset.ok("/api/public/v2/scores", userId="u1")["data"]] == ["sc3", "sc2", "sc1"]
+    monkeypatch.setattr(common_module, "INLINE_MAX", 0)  # restrictions stay subqueries
+    assert ids(dataset.ok("/api/public/traces", userId="u3", limit=2)) == ["bulk-7", "bulk-6"]
+    assert ids(dataset.ok("/api/public/traces", sessionId="s1", userId="u2")) == ["t2"]
+    assert len(dataset.ok("/api/public/v2/observations", sessionId="s1")["data"]) == 4
+    assert len(dataset.ok("/api/public/observations", userId="u1")["data"]) == 3
+    p = "proj-esc"
+    weird = ["it's", "back\\slash", "brace{db}", "new\nline"]
+    insert(read_api.olap, traces=[TraceEvent(p, t, T0 + s(i), timestamp=T0 + s(i), user_id="w", session_id="ws")
+                                  for i, t in enumerate(weird)],
+           observations=[ObservationEvent(p, f"o-{t}", t, T0, start_time=T0) for t in weird])
+    body = read_api.ok("/api/public/traces", project=p)
+    assert ids(body) == weird[::-1] and all(len(t["observations"]) == 1 for t in body["data"])
+    assert ids(read_api.ok("/api/public/traces", project=p, userId="w")) == weird[::-1]
+    assert [t["id"] for t in read_api.ok("/api/public/sessions/ws", project=p)["traces"]] == weird
+    r = read_api.delete("/api/public/traces", project=p, json={"traceIds": weird[:2]})
+    assert r.status_code == 200
+    assert ids(read_api.ok("/api/public/traces", project=p)) == weird[:1:-1]
 
 
 # ---- deletes ---------------------------------------------------------------------------------

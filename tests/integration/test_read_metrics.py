@@ -206,3 +206,13 @@ def test_daily_metrics_paging_isolation_and_errors(dataset: ReadApi) -> None:
     assert [(d["date"], d["countTraces"], d["countObservations"]) for d in b["data"]] == [("2026-01-05", 1, 1)]
     for params in ({"fromTimestamp": "x"}, {"page": 0}, {"limit": -1}):
         assert dataset.get("/api/public/metrics/daily", **params).status_code == 400
+
+
+def test_metrics_v2_keyword_form(dataset: ReadApi) -> None:
+    from owlscope.tracing import metrics_v2
+
+    rows = metrics_v2(dataset.olap, "proj-a", view="observations", dimensions=["type"],
+                      metrics=[("count", "count")], order_by=[("type", "asc")],
+                      from_timestamp=T0 - timedelta(days=1), to_timestamp=T0 + timedelta(days=3))["data"]
+    assert rows == [{"type": "EVENT", "count_count": 3}, {"type": "GENERATION", "count_count": 2},
+                    {"type": "SPAN", "count_count": 9}]

@@ -1,0 +1,241 @@
+"""The project dashboard: traces, cost and tokens over time, latency percentiles, cost by model, top
+users and score distributions for a time range and an optional environment.
+
+Every query first narrows to the rows whose own start lies in the range (a one-column filter on
+the partial rows) and merges only the traces or observations those rows belong to, so a short range
+stays cheap however much history a project has. The queries run side by side.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from owlscope.errors import InvalidRequest
+from owlscope.storage.olap.client import Olap
+from owlscope.tracing.common import Params, finite, parallel, utc
+from owlscope.tracing.obs_select import MERGED, TOTAL_COST, TOTAL_TOKENS, trace_aggregates_sql
+from owlscope.tracing.users import user_usage
+
+MAX_SCORE_NAMES = 8
+TOP_USERS = 10
+TOP_MODELS = 12
+NUMERIC_BINS = 10
+_MS = "toUnixTimestamp64Milli"
+
+
+def bucket_seconds(start: datetime, end: datetime) -> int:
+    """Chart resolution: about 24-100 points for any range."""
+    span = (end - start).total_seconds()
+    for step in (60, 300, 900, 3600, 3 * 3600, 6 * 3600, 86400, 7 * 86400):
+        if span / step <= 100:
+            return step
+    return 30 * 86400
+
+
+def buckets(start: datetime, end: datetime, step: int) -> list[datetime]:
+    """Bucket starts (aligned like ClickHouse's toStartOfInterval on the epoch) covering [start, end)."""
+    first = int(start.timestamp()) // step * step
+    out, t = [], first
+    while t < end.timestamp():
+        out.append(datetime.fromtimestamp(t, tz=UTC))
+        t += step
+    return out
+
+
+class _Sql:
+    def __init__(self, project_id: str, start: datetime, end: datetime, environment: str | None):
+        self.p = Params(project_id=project_id)
+        self.s, self.e = self.p.time(start), self.p.time(end)
+        self.env = self.p.text(environment) if environment else None
+
+    def observations(self, aliases: set[str]) -> str:
+        """Merged observations that start in the range (and are in the environment)."""
+        sel = "".join(f", {MERGED[a]} AS {a}" for a in sorted(aliases | {"o_env"}))
+        having = [f"o_sort >= {self.s}", f"o_sort < {self.e}"]
+        if self.env:
+            having.append(f"if(o_env = '', 'default', o_env) = {self.env}")
+        return (
+            f"SELECT trace_id, id, min(sort_ts) AS o_sort{sel} FROM {{db}}.observations"
+            " WHERE project_id = {project_id:String} AND (trace_id, id) IN (SELECT trace_id, id FROM"
+            f" {{db}}.observations WHERE project_id = {{project_id:String}} AND sort_ts >= {self.s}"
+            f" AND sort_ts < {self.e}) GROUP BY trace_id, id HAVING {' AND '.join(having)}"
+        )
+
+    def traces(self) -> str:
+        """Merged traces that start in the range (and are in the environment)."""
+        having = [f"t_ts >= {self.s}", f"t_ts < {self.e}"]
+        if self.env:
+            having.append(f"if(t_env = '', 'default', t_env) = {self.env}")
+        return (
+            "SELECT id, min(timestamp) AS t_ts, argMaxIfMerge(user_id) AS t_user,"
+            " argMaxIfMerge(environment) AS t_env FROM {db}.traces WHERE project_id = {project_id:String}"
+            " AND id IN (SELECT id FROM {db}.traces WHERE project_id = {project_id:String}"
+            f" AND timestamp >= {self.s} AND timestamp < {self.e}) GROUP BY id HAVING {' AND '.join(having)}"
+        )
+
+    def scores(self) -> str:
+        where = [f"timestamp >= {self.s}", f"timestamp < {self.e}"]
+        if self.env:
+            where.append(f"environment = {self.env}")
+        return " AND ".join(where)
+
+
+def _observations_pass(olap: Olap, q: _Sql, step: int) -> tuple[dict[datetime, tuple[float, int, int]],
+                                                                  list[dict[str, Any]]]:
+    """One pass over the range's observations (merging the usage and cost maps is the expensive part):
+    cost, tokens and generations per time bucket, and per model calls, tokens, cost and latency."""
+    latency = f"if({_MS}(o_end) = 0, NULL, {_MS}(o_end) - {_MS}(o_start))"
+    facts = q.observations({"o_model", "o_cost", "o_usage", "o_type", "o_start", "o_end"})
+    rows = olap.query(
+        f"SELECT toStartOfInterval(o_sort, INTERVAL {step} SECOND) AS b, o_model AS m, grouping(b) AS gb,"
+        f" sum({TOTAL_COST}), sum({TOTAL_TOKENS}), countIf(o_type = 'GENERATION'), count(),"
+        f" sum(o_usage['input']), sum(o_usage['output']), quantiles(0.5, 0.95)({latency})"
+        f" FROM ({facts}) GROUP BY GROUPING SETS ((b), (m))",
+        q.p.values,
+    )
+    series: dict[datetime, tuple[float, int, int]] = {}
+    models = []
+    for b, m, gb, cost, tokens, gens, n, tin, tout, quants in rows:
+        if gb == 0:  # a time bucket
+            series[utc(b)] = (float(cost), int(tokens), int(gens))
+        elif m:
+            p50, p95 = (finite(v) for v in quants) if quants else (None, None)
+            models.append({"model": m, "count": int(n), "cost": float(cost), "inputTokens": int(tin),
+                           "outputTokens": int(tout), "totalTokens": int(tokens),
+                           "p50": p50 / 1000 if p50 is not None else None,
+                           "p95": p95 / 1000 if p95 is not None else None})
+    models.sort(key=lambda x: (-x["cost"], -x["count"], x["model"]))
+    return series, models[:TOP_MODELS]
+
+
+def _traces_pass(olap: Olap, q: _Sql, step: int) -> tuple[dict[datetime, int], dict[str, Any], list[dict[str, Any]]]:
+    """One pass over the range's traces: traces per time bucket, totals and latency percentiles (trace
+    latency from its observations' start and end times: no usage maps), and the most active users."""
+    tr = q.traces()
+    agg = trace_aggregates_sql(f"trace_id IN (SELECT id FROM ({tr}))", {"a_latency"})
+    rows = olap.query(
+        f"SELECT t.t_user AS u, toStartOfInterval(t.t_ts, INTERVAL {step} SECOND) AS b, grouping(u) AS gu,"
+        " grouping(b) AS gb, count() AS n, quantilesIf(0.5, 0.9, 0.95, 0.99)(a.a_latency, a.trace_id != ''),"
+        " uniqExactIf(t.t_user, t.t_user != ''), max(t.t_ts)"
+        f" FROM ({tr}) AS t LEFT JOIN ({agg}) AS a ON a.trace_id = t.id"
+        " GROUP BY GROUPING SETS ((u), (b), ())",
+        q.p.values,
+    )
+    series: dict[datetime, int] = {}
+    totals: dict[str, Any] = {"traces": 0, "users": 0, "latency": {}}
+    users = []
+    for u, b, gu, gb, n, quants, n_users, last in rows:
+        if gu and gb:
+            totals = {"traces": int(n), "users": int(n_users), "latency": {
+                k: finite(v) for k, v in zip(("p50", "p90", "p95", "p99"), quants, strict=True)} if n else {}}
+        elif gu:
+            series[utc(b)] = int(n)
+        elif u:
+            users.append({"userId": u, "traces": int(n), "lastSeen": utc(last)})
+    users.sort(key=lambda x: (-x["traces"], x["userId"]))
+    return series, totals, users[:TOP_USERS]
+
+
+def _numeric_bins(olap: Olap, q: _Sql, where: str,
+                  ranges: list[tuple[str, float, float]]) -> dict[str, list[list[float]]]:
+    """Per numeric score name, NUMERIC_BINS equal-width bins over [min, max]: [lower, upper, count]
+    (one bin when all values are equal)."""
+    ranges = [(n, float(lo), float(hi)) for n, lo, hi in ranges if finite(lo) is not None and finite(hi) is not None]
+    if not ranges:
+        return {}
+    q.p.values.update({
+        "bin_names": [r[0] for r in ranges], "bin_lo": [r[1] for r in ranges],
+        "bin_w": [(r[2] - r[1]) / NUMERIC_BINS or 1.0 for r in ranges],
+    })
+    rows = olap.query(
+        "SELECT name, least(toInt64(floor((value - transform(name, {bin_names:Array(String)}, {bin_lo:Array(Float64)},"
+        " 0.)) / transform(name, {bin_names:Array(String)}, {bin_w:Array(Float64)}, 1.))), %d) AS b, count()"
+        " FROM {db}.scores FINAL WHERE project_id = {project_id:String} AND %s AND data_type = 'NUMERIC'"
+        " AND name IN {bin_names:Array(String)} AND isNotNull(value) GROUP BY name, b" % (NUMERIC_BINS - 1, where),
+        q.p.values,
+    )
+    counts = {(r[0], int(r[1])): int(r[2]) for r in rows}
+    out = {}
+    for name, lo, hi in ranges:
+        if lo == hi:
+            out[name] = [[lo, hi, float(sum(v for (n, _), v in counts.items() if n == name))]]
+            continue
+        w = (hi - lo) / NUMERIC_BINS
+        out[name] = [[lo + i * w, lo + (i + 1) * w, float(counts.get((name, i), 0))] for i in range(NUMERIC_BINS)]
+    return out
+
+
+def _scores(olap: Olap, q: _Sql) -> list[dict[str, Any]]:
+    """Per score name (the most frequent first): numeric ones as a histogram, categorical and
+    boolean ones as counts per value."""
+    where = q.scores()
+    names = olap.query(
+        f"SELECT name, any(data_type), count() AS n FROM {{db}}.scores FINAL WHERE project_id = {{project_id:String}}"
+        f" AND {where} AND data_type IN ('NUMERIC', 'BOOLEAN', 'CATEGORICAL') GROUP BY name"
+        f" ORDER BY n DESC, name LIMIT {MAX_SCORE_NAMES}",
+        q.p.values,
+    )
+    if not names:
+        return []
+    q.p.values["score_names"] = [r[0] for r in names]
+    numeric = olap.query(
+        f"SELECT name, count(), avg(value), min(value), max(value) FROM {{db}}.scores FINAL"
+        f" WHERE project_id = {{project_id:String}} AND {where} AND data_type = 'NUMERIC'"
+        " AND name IN {score_names:Array(String)} AND isNotNull(value) GROUP BY name",
+        q.p.values,
+    )
+    bins = _numeric_bins(olap, q, where, [(r[0], r[3], r[4]) for r in numeric])
+    categorical = olap.query(
+        "SELECT name, if(data_type = 'BOOLEAN', if(value = 1, 'True', 'False'), ifNull(string_value, '')) AS v,"
+        f" count() AS n FROM {{db}}.scores FINAL WHERE project_id = {{project_id:String}} AND {where}"
+        " AND data_type IN ('CATEGORICAL', 'BOOLEAN') AND name IN {score_names:Array(String)}"
+        " GROUP BY name, v ORDER BY name, n DESC",
+        q.p.values,
+    )
+    out: dict[str, dict[str, Any]] = {r[0]: {"name": r[0], "dataType": r[1], "count": int(r[2])} for r in names}
+    for name, n, avg, lo, hi in numeric:
+        out[name].update({"kind": "histogram", "count": int(n), "avg": finite(avg), "min": finite(lo),
+                          "max": finite(hi), "bins": bins.get(name, [])})
+    for name, v, n in categorical:
+        e = out[name]
+        e.setdefault("kind", "counts")
+        e.setdefault("values", []).append([v, int(n)])
+    return [out[r[0]] for r in names if "kind" in out[r[0]]]
+
+
+def dashboard(olap: Olap, project_id: str, *, start: datetime, end: datetime,
+              environment: str | None = None) -> dict[str, Any]:
+    """Everything the dashboard shows for [start, end) (aware datetimes) in one environment (None: all)."""
+    if end <= start:
+        raise InvalidRequest("The end of the range must be after its start")
+    if end - start > timedelta(days=400):
+        raise InvalidRequest("Choose a range of at most 400 days")
+    step = bucket_seconds(start, end)
+    # Two heavy passes (observations, traces) and the light score queries, side by side.
+    (usage_series, models), (trace_series, totals, users), scores = parallel(
+        lambda: _observations_pass(olap, _Sql(project_id, start, end, environment), step),
+        lambda: _traces_pass(olap, _Sql(project_id, start, end, environment), step),
+        lambda: _scores(olap, _Sql(project_id, start, end, environment)),
+    )
+    usage = user_usage(olap, project_id, [u["userId"] for u in users], start=start, end=end,
+                       environment=[environment] if environment else None)
+    for u in users:
+        u.update(cost=usage.get(u["userId"], {}).get("cost", 0.0), tokens=usage.get(u["userId"], {}).get("tokens", 0))
+    points = buckets(start, end, step)
+    series = {
+        "labels": [b.isoformat() for b in points],
+        "traces": [trace_series.get(b, 0) for b in points],
+        "cost": [round(usage_series.get(b, (0.0, 0, 0))[0], 6) for b in points],
+        "tokens": [usage_series.get(b, (0.0, 0, 0))[1] for b in points],
+        "generations": [usage_series.get(b, (0.0, 0, 0))[2] for b in points],
+        "step": step,
+    }
+    return {
+        "series": series,
+        "totals": {**totals, "cost": sum(series["cost"]), "tokens": sum(series["tokens"]),
+                   "generations": sum(series["generations"])},
+        "models": models,
+        "users": users,
+        "scores": scores,
+    }
