@@ -1,6 +1,6 @@
 """Helpers shared by the read-side queries: SQL parameters, time and JSON conversion, paging, cursors.
 
-Conventions of the OLAP tables (see migrations/0001): an unset merged String is '' and an unset
+Conventions of the OLAP tables (see migrations/0001 and 0002): an unset merged String is '' and an unset
 merged DateTime64 is the epoch; both read as None here. Datetimes come back naive in UTC.
 """
 
@@ -182,6 +182,29 @@ def parse_json(text: str | None) -> Any:
         return orjson.loads(text)
     except orjson.JSONDecodeError:
         return text
+
+
+def merge_metadata(pieces: Any, latest: str | None) -> Any:
+    """Metadata merged key by key, as Langfuse merges the pieces of a trace or observation.
+
+    `pieces`: the `metadata_pieces` column read with maxMap (migration 0002), a (JSON texts, latest
+    event times) pair. They apply oldest first; an object piece updates the keys it names (the later
+    piece wins a key), any other JSON value replaces the whole. `latest` is the `metadata` column (the
+    latest piece whole): rows written before 0002 have no pieces, so when `latest` is not among the
+    pieces it came from such a row and is newer than every piece (argMax chose it): it applies last.
+    """
+    texts, times = pieces if pieces else ((), ())
+    ordered = [t for _, t in sorted(zip(times, texts, strict=True), key=lambda x: (x[0], x[1]))]
+    if latest and latest not in ordered:
+        ordered.append(latest)
+    merged: Any = None
+    for text in ordered:
+        value = parse_json(text)
+        if isinstance(value, dict) and isinstance(merged, dict):
+            merged = {**merged, **value}
+        else:
+            merged = value
+    return merged
 
 
 def json_text(value: Any) -> str:

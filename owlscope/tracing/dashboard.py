@@ -14,7 +14,7 @@ from typing import Any
 from owlscope.errors import InvalidRequest
 from owlscope.storage.olap.client import Olap
 from owlscope.tracing.common import Params, finite, parallel, utc
-from owlscope.tracing.obs_select import MERGED, TOTAL_COST, TOTAL_TOKENS, trace_aggregates_sql
+from owlscope.tracing.obs_select import obs_exprs, rollups_fast, trace_aggregates_sql
 from owlscope.tracing.users import user_usage
 
 MAX_SCORE_NAMES = 8
@@ -22,6 +22,9 @@ TOP_USERS = 10
 TOP_MODELS = 12
 NUMERIC_BINS = 10
 _MS = "toUnixTimestamp64Milli"
+# Merging observations GROUP BY (trace_id, id) follows the table's sort key: aggregating in that order
+# streams instead of holding every key (a month of a busy project would not fit the memory cap).
+_IN_ORDER = "SETTINGS optimize_aggregation_in_order = 1"
 
 
 def bucket_seconds(start: datetime, end: datetime) -> int:
@@ -43,24 +46,42 @@ def buckets(start: datetime, end: datetime, step: int) -> list[datetime]:
     return out
 
 
+def _row_expr(merged: str) -> str:
+    """A merged-value expression (see obs_select.MERGED) evaluated on one row's own states."""
+    return merged.replace("argMaxIfMerge(", "finalizeAggregation(").replace("min(sort_ts)", "sort_ts").replace(
+        "min(scalars_complete)", "scalars_complete")
+
+
 class _Sql:
     def __init__(self, project_id: str, start: datetime, end: datetime, environment: str | None):
         self.p = Params(project_id=project_id)
         self.s, self.e = self.p.time(start), self.p.time(end)
         self.env = self.p.text(environment) if environment else None
+        self.exprs = obs_exprs(False)  # merged observation values (obs_exprs(True): no pre-0002 rows)
 
     def observations(self, aliases: set[str]) -> str:
-        """Merged observations that start in the range (and are in the environment)."""
-        sel = "".join(f", {MERGED[a]} AS {a}" for a in sorted(aliases | {"o_env"}))
-        having = [f"o_sort >= {self.s}", f"o_sort < {self.e}"]
-        if self.env:
-            having.append(f"if(o_env = '', 'default', o_env) = {self.env}")
-        return (
-            f"SELECT trace_id, id, min(sort_ts) AS o_sort{sel} FROM {{db}}.observations"
-            " WHERE project_id = {project_id:String} AND (trace_id, id) IN (SELECT trace_id, id FROM"
-            f" {{db}}.observations WHERE project_id = {{project_id:String}} AND sort_ts >= {self.s}"
-            f" AND sort_ts < {self.e}) GROUP BY trace_id, id HAVING {' AND '.join(having)}"
-        )
+        """Merged observations that start in the range (and are in the environment).
+
+        Most observations are one row (an OTel span; pieces of legacy events get merged by the
+        engine in the background): their values are read from that row's states directly, and only
+        keys with several rows are merged with a GROUP BY, which costs far more. A key is read
+        directly when its only row starts in the range: keys with more rows at or after the start,
+        and keys with a row before it (those start before the range), are excluded from that path."""
+        names = sorted(aliases | {"o_env"})
+        merged = "".join(f", {self.exprs[a]} AS {a}" for a in names)
+        row = "".join(f", {_row_expr(self.exprs[a])} AS {a}" for a in names)
+        p, s, e = "project_id = {project_id:String}", self.s, self.e
+        multi = (f"SELECT trace_id, id FROM {{db}}.observations WHERE {p} AND sort_ts >= {s}"
+                 f" GROUP BY trace_id, id HAVING count() > 1 AND min(sort_ts) < {e}")
+        older = (f"SELECT trace_id, id FROM {{db}}.observations WHERE {p} AND sort_ts < {s} AND trace_id IN"
+                 f" (SELECT trace_id FROM {{db}}.observations WHERE {p} AND sort_ts >= {s} AND sort_ts < {e})")
+        single = (f"SELECT trace_id, id, sort_ts AS o_sort{row} FROM {{db}}.observations WHERE {p}"
+                  f" AND sort_ts >= {s} AND sort_ts < {e} AND (trace_id, id) NOT IN ({multi})"
+                  f" AND (trace_id, id) NOT IN ({older})")
+        several = (f"SELECT trace_id, id, min(sort_ts) AS o_sort{merged} FROM {{db}}.observations WHERE {p}"
+                   f" AND (trace_id, id) IN ({multi}) GROUP BY trace_id, id HAVING o_sort >= {s} AND o_sort < {e}")
+        env = f" WHERE if(o_env = '', 'default', o_env) = {self.env}" if self.env else ""
+        return f"SELECT * FROM ({single} UNION ALL {several}){env}"
 
     def traces(self) -> str:
         """Merged traces that start in the range (and are in the environment)."""
@@ -86,12 +107,14 @@ def _observations_pass(olap: Olap, q: _Sql, step: int) -> tuple[dict[datetime, t
     """One pass over the range's observations (merging the usage and cost maps is the expensive part):
     cost, tokens and generations per time bucket, and per model calls, tokens, cost and latency."""
     latency = f"if({_MS}(o_end) = 0, NULL, {_MS}(o_end) - {_MS}(o_start))"
-    facts = q.observations({"o_model", "o_cost", "o_usage", "o_type", "o_start", "o_end"})
+    q.exprs = obs_exprs(rollups_fast(olap, q.p.values["project_id"]))
+    facts = q.observations({"o_model", "o_cost_total", "o_tokens_in", "o_tokens_out", "o_tokens_total", "o_type",
+                            "o_start", "o_end"})
     rows = olap.query(
         f"SELECT toStartOfInterval(o_sort, INTERVAL {step} SECOND) AS b, o_model AS m, grouping(b) AS gb,"
-        f" sum({TOTAL_COST}), sum({TOTAL_TOKENS}), countIf(o_type = 'GENERATION'), count(),"
-        f" sum(o_usage['input']), sum(o_usage['output']), quantiles(0.5, 0.95)({latency})"
-        f" FROM ({facts}) GROUP BY GROUPING SETS ((b), (m))",
+        " sum(o_cost_total), sum(o_tokens_total), countIf(o_type = 'GENERATION'), count(),"
+        f" sum(o_tokens_in), sum(o_tokens_out), quantiles(0.5, 0.95)({latency})"
+        f" FROM ({facts}) GROUP BY GROUPING SETS ((b), (m)) {_IN_ORDER}",
         q.p.values,
     )
     series: dict[datetime, tuple[float, int, int]] = {}
@@ -119,7 +142,7 @@ def _traces_pass(olap: Olap, q: _Sql, step: int) -> tuple[dict[datetime, int], d
         " grouping(b) AS gb, count() AS n, quantilesIf(0.5, 0.9, 0.95, 0.99)(a.a_latency, a.trace_id != ''),"
         " uniqExactIf(t.t_user, t.t_user != ''), max(t.t_ts)"
         f" FROM ({tr}) AS t LEFT JOIN ({agg}) AS a ON a.trace_id = t.id"
-        " GROUP BY GROUPING SETS ((u), (b), ())",
+        f" GROUP BY GROUPING SETS ((u), (b), ()) {_IN_ORDER}",
         q.p.values,
     )
     series: dict[datetime, int] = {}

@@ -26,7 +26,7 @@ from owlscope.storage.olap.client import Olap
 from owlscope.tracing.common import Params, check_page, iso, page_meta, parse_time_param
 from owlscope.tracing.filters import Column, compile_condition, conditions_from_list
 from owlscope.tracing.obs_select import MERGED as OBS_MERGED
-from owlscope.tracing.obs_select import TOTAL_COST, TOTAL_TOKENS, TRACE_MERGED, trace_aggregates_sql
+from owlscope.tracing.obs_select import TRACE_MERGED, obs_exprs, rollups_fast, trace_aggregates_sql
 
 _MS = "toUnixTimestamp64Milli"
 AGGREGATIONS = {
@@ -77,10 +77,10 @@ VIEWS: dict[str, View] = {
         measures={
             "count": "1", "latency": _OBS_LATENCY,
             "streamingLatency": f"if({_MS}(o_end) = 0 OR {_MS}(o_cst) = 0, NULL, {_MS}(o_end) - {_MS}(o_cst))",
-            "inputTokens": "o_usage['input']", "outputTokens": "o_usage['output']", "totalTokens": TOTAL_TOKENS,
-            "outputTokensPerSecond": f"o_usage['output'] / nullIf({_OBS_LATENCY} / 1000, 0)",
-            "tokensPerSecond": f"({TOTAL_TOKENS}) / nullIf({_OBS_LATENCY} / 1000, 0)",
-            "inputCost": "o_cost['input']", "outputCost": "o_cost['output']", "totalCost": TOTAL_COST,
+            "inputTokens": "o_tokens_in", "outputTokens": "o_tokens_out", "totalTokens": "o_tokens_total",
+            "outputTokensPerSecond": f"o_tokens_out / nullIf({_OBS_LATENCY} / 1000, 0)",
+            "tokensPerSecond": f"o_tokens_total / nullIf({_OBS_LATENCY} / 1000, 0)",
+            "inputCost": "o_cost['input']", "outputCost": "o_cost['output']", "totalCost": "o_cost_total",
             "timeToFirstToken": f"if({_MS}(o_cst) = 0, NULL, {_MS}(o_cst) - {_MS}(o_start))",
             "countScores": "ifNull(sc_count, 0)",
         },
@@ -118,12 +118,14 @@ def _aliases(sql: str, prefix: str) -> set[str]:
     return {a for a in _ALIAS.findall(sql) if a.startswith(prefix)}
 
 
-def _facts(view_name: str, used: str, p: Params, start_sql: str, end_sql: str) -> str:
-    """The merged facts of a view within [start, end), with just the aliases `used` mentions."""
+def _facts(view_name: str, used: str, p: Params, start_sql: str, end_sql: str, fast: bool = False) -> str:
+    """The merged facts of a view within [start, end), with just the aliases `used` mentions (`fast`:
+    cost and token totals from the scalar columns alone, see obs_select.rollups_fast)."""
     trace_aliases = _aliases(used, "t_") & set(TRACE_MERGED)
     if view_name == "observations":
-        obs = _aliases(used, "o_") & set(OBS_MERGED)
-        sel = "".join(f", {OBS_MERGED[a]} AS {a}" for a in sorted(obs - {"o_sort"}))
+        exprs = obs_exprs(fast)
+        obs = _aliases(used, "o_") & set(exprs)
+        sel = "".join(f", {exprs[a]} AS {a}" for a in sorted(obs - {"o_sort"}))
         sql = (
             f"SELECT trace_id, id, min(sort_ts) AS o_sort{sel} FROM {{db}}.observations"
             " WHERE project_id = {project_id:String} GROUP BY trace_id, id"
@@ -152,7 +154,7 @@ def _facts(view_name: str, used: str, p: Params, start_sql: str, end_sql: str) -
         if _aliases(used, "a_"):
             restrict = (f"trace_id IN (SELECT id FROM {{db}}.traces WHERE project_id = {{project_id:String}}"
                         f" AND timestamp < {end_sql})")
-            sql += f" LEFT JOIN ({trace_aggregates_sql(restrict, _aliases(used, 'a_'))}) AS agg ON agg.trace_id = f.id"
+            sql += f" LEFT JOIN ({trace_aggregates_sql(restrict, _aliases(used, 'a_'), fast=fast)}) AS agg ON agg.trace_id = f.id"
         if "sc_count" in used:
             sql += (" LEFT JOIN (SELECT assumeNotNull(trace_id) AS st_id, count() AS sc_count FROM {db}.scores"
                     " FINAL WHERE project_id = {project_id:String} AND isNotNull(trace_id) GROUP BY st_id)"
@@ -283,7 +285,8 @@ def metrics_query(olap: Olap, project_id: str, query: dict[str, Any] | str, *, v
         order.append("time_dimension ASC")
 
     used = " ".join([*select, *where])
-    facts = _facts(view_name, used, p, p.time(start), p.time(end))
+    fast = view_name in ("observations", "traces") and rollups_fast(olap, project_id)
+    facts = _facts(view_name, used, p, p.time(start), p.time(end), fast)
     sql = (
         f"SELECT {', '.join(select)} FROM ({facts})"
         + (f" WHERE {' AND '.join(where)}" if where else "")
@@ -385,10 +388,12 @@ def metrics_daily(
     if end is not None:
         range_o.append(f"o_sort < {p.time(end)}")
     obs_where = f" AND trace_id IN (SELECT id FROM ({traces_sql}))" if trace_having else ""
-    sel = "".join(f", {OBS_MERGED[a]} AS {a}" for a in ("o_model", "o_usage", "o_cost"))
+    exprs = obs_exprs(rollups_fast(olap, project_id))
+    sel = "".join(f", {exprs[a]} AS {a}" for a in ("o_model", "o_tokens_in", "o_tokens_out", "o_tokens_total",
+                                                     "o_cost_total"))
     obs_rows = olap.query(
-        f"SELECT toDate(o_sort) AS day, o_model, count(), uniqExact(trace_id), sum(o_usage['input']),"
-        f" sum(o_usage['output']), sum({TOTAL_TOKENS}), sum({TOTAL_COST}) FROM ("
+        "SELECT toDate(o_sort) AS day, o_model, count(), uniqExact(trace_id), sum(o_tokens_in),"
+        " sum(o_tokens_out), sum(o_tokens_total), sum(o_cost_total) FROM ("
         f"SELECT trace_id, id, min(sort_ts) AS o_sort{sel} FROM {{db}}.observations"
         f" WHERE project_id = {{project_id:String}}{obs_where} GROUP BY trace_id, id"
         + (f" HAVING {' AND '.join(range_o)}" if range_o else "") + ") GROUP BY day, o_model",

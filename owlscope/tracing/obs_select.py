@@ -51,6 +51,7 @@ MERGED: dict[str, str] = {
     "o_prompt_id": "argMaxIfMerge(prompt_id)",
     "o_prompt_name": "argMaxIfMerge(prompt_name)",
     "o_prompt_version": "argMaxIfMerge(prompt_version)",
+    "o_meta_pieces": "maxMap(metadata_pieces)",
 }
 
 # Merged trace values observations are filtered and shown by.
@@ -71,6 +72,47 @@ LATENCY = f"if({_MS}(o_end) = 0, NULL, ({_MS}(o_end) - {_MS}(o_start)) / 1000)"
 TTFT = f"if({_MS}(o_cst) = 0, NULL, ({_MS}(o_cst) - {_MS}(o_start)) / 1000)"
 TOTAL_TOKENS = "if(mapContains(o_usage, 'total'), o_usage['total'], arraySum(mapValues(o_usage)))"
 TOTAL_COST = "if(mapContains(o_cost, 'total'), o_cost['total'], arraySum(mapValues(o_cost)))"
+
+# Rollup values (migration 0002): the scalar merged columns, the same values as the maps give, without
+# merging a Map state (ClickHouse's slow generic path). Rows written before 0002 have no scalar states
+# (`scalars_complete` 0): SAFE reads such an observation from its maps; FAST, for a project without
+# such rows (`rollups_fast`), never touches the maps.
+_MAP_VALUE = {
+    "o_cost_total": TOTAL_COST.replace("o_cost", "argMaxIfMerge(cost_details)"),
+    "o_tokens_in": "argMaxIfMerge(usage_details)['input']",
+    "o_tokens_out": "argMaxIfMerge(usage_details)['output']",
+    "o_tokens_total": TOTAL_TOKENS.replace("o_usage", "argMaxIfMerge(usage_details)"),
+}
+ROLLUP_FAST: dict[str, str] = {
+    "o_cost_total": "argMaxIfMerge(total_cost)",
+    "o_tokens_in": "argMaxIfMerge(input_tokens)",
+    "o_tokens_out": "argMaxIfMerge(output_tokens)",
+    "o_tokens_total": "argMaxIfMerge(total_tokens)",
+}
+ROLLUP_SAFE: dict[str, str] = {
+    a: f"if(min(scalars_complete) = 1, {ROLLUP_FAST[a]}, {_MAP_VALUE[a]})" for a in ROLLUP_FAST
+}
+_CLEAN: set[tuple[str, str]] = set()  # (database, project) without pre-0002 observation rows
+
+
+def rollups_fast(olap: Olap, project_id: str) -> bool:
+    """True when no observation row of the project predates migration 0002, so the rollups can read
+    the scalar columns alone. Once true it stays true (the view writes only complete rows): cached."""
+    key = (olap.database, project_id)
+    if key in _CLEAN:
+        return True
+    legacy = olap.query(
+        "SELECT 1 FROM {db}.observations WHERE project_id = {p:String} AND scalars_complete = 0 LIMIT 1",
+        {"p": project_id},
+    )
+    if not legacy:
+        _CLEAN.add(key)
+    return not legacy
+
+
+def obs_exprs(fast: bool) -> dict[str, str]:
+    """MERGED plus the rollup aliases (o_cost_total, o_tokens_in/out/total), FAST or SAFE."""
+    return {**MERGED, **(ROLLUP_FAST if fast else ROLLUP_SAFE)}
 
 COLUMNS: dict[str, Column] = {
     "id": Column("string", "id"),
@@ -316,12 +358,12 @@ AGGREGATES: dict[str, str] = {
     "a_count": "count()",
     "a_ids": "groupArray(id)",
     "a_latency": f"round((max({_MS}({_LAST})) - min({_MS}(o_start))) / 1000, 3)",
-    "a_input_tokens": "sum(o_usage['input'])",
-    "a_output_tokens": "sum(o_usage['output'])",
-    "a_total_tokens": f"sum({TOTAL_TOKENS})",
+    "a_input_tokens": "sum(o_tokens_in)",
+    "a_output_tokens": "sum(o_tokens_out)",
+    "a_total_tokens": "sum(o_tokens_total)",
     "a_input_cost": "sum(o_cost['input'])",
     "a_output_cost": "sum(o_cost['output'])",
-    "a_total_cost": f"sum({TOTAL_COST})",
+    "a_total_cost": "sum(o_cost_total)",
     "a_errors": f"countIf({_LEVEL} = 'ERROR')",
     "a_warnings": f"countIf({_LEVEL} = 'WARNING')",
     "a_defaults": f"countIf({_LEVEL} = 'DEFAULT')",
@@ -331,16 +373,18 @@ AGGREGATES: dict[str, str] = {
 }
 
 
-def trace_aggregates_sql(restrict: str, only: set[str] | None = None) -> str:
+def trace_aggregates_sql(restrict: str, only: set[str] | None = None, *, fast: bool = False) -> str:
     """Per trace_id: observation count, ids, latency (s), tokens, costs and level counts (the
     AGGREGATES named in `only`, default all). `restrict` is a row-level condition such as
     `trace_id IN {ids:Array(String)}`. Only the observation fields those aggregates use are merged
-    (cost and usage maps are the expensive ones)."""
+    (cost and usage maps are the expensive ones; total cost and tokens come from the scalar columns,
+    and with `fast` (see `rollups_fast`) from those alone)."""
     names = sorted(only) if only is not None else list(AGGREGATES)
     exprs = [AGGREGATES[n] for n in names]
+    merged = obs_exprs(fast)
     inner = (
         "SELECT trace_id, id%s FROM {db}.observations WHERE project_id = {project_id:String} AND %s"
         " GROUP BY trace_id, id"
-    ) % (select_list(aliases_in(" ".join(exprs), MERGED), MERGED), restrict)
+    ) % (select_list(aliases_in(" ".join(exprs), merged), merged), restrict)
     cols = ", ".join(f"{e} AS {n}" for n, e in zip(names, exprs, strict=True))
     return f"SELECT trace_id, {cols} FROM ({inner}) GROUP BY trace_id"

@@ -17,6 +17,7 @@ from owlscope.tracing.common import (
     field_groups,
     iso,
     json_text,
+    merge_metadata,
     nz,
     page_meta,
     parse_json,
@@ -32,6 +33,7 @@ from owlscope.tracing.obs_select import (
     count_observations,
     fetch_merged,
     fetch_trace_info,
+    rollups_fast,
     select_observation_keys,
     trace_aggregates_sql,
 )
@@ -43,7 +45,7 @@ _GROUP_ALIASES = {
     "basic": {"o_name", "o_level", "o_status", "o_version", "o_env"},
     "time": {"o_cst", "o_sort", "o_updated"},
     "io": {"o_input", "o_output"},
-    "metadata": {"o_metadata"},
+    "metadata": {"o_metadata", "o_meta_pieces"},
     "model": {"o_model", "o_model_params"},
     "usage": {"o_usage", "o_cost"},
     "prompt": {"o_prompt_id", "o_prompt_name", "o_prompt_version"},
@@ -118,7 +120,7 @@ def view_shape(r: dict[str, Any]) -> dict[str, Any]:
         "modelParameters": parse_json(r["o_model_params"]),
         "input": parse_json(r["o_input"]),
         "version": nz(r["o_version"]),
-        "metadata": parse_json(r["o_metadata"]),
+        "metadata": merge_metadata(r["o_meta_pieces"], r["o_metadata"]),
         "output": parse_json(r["o_output"]),
         "usage": {
             "input": usage.get("input", 0),
@@ -150,8 +152,7 @@ def view_shape(r: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _truncate_metadata(text: str | None, expand: set[str]) -> Any:
-    value = parse_json(text)
+def _truncate_metadata(value: Any, expand: set[str]) -> Any:
     if not isinstance(value, dict):
         return value
     out = {}
@@ -207,7 +208,7 @@ def v2_shape(project_id: str, r: dict[str, Any], t: dict[str, Any], groups: set[
         out["input"] = nz(r["o_input"])
         out["output"] = nz(r["o_output"])
     if "metadata" in groups:
-        out["metadata"] = _truncate_metadata(r["o_metadata"], expand)
+        out["metadata"] = _truncate_metadata(merge_metadata(r["o_meta_pieces"], r["o_metadata"]), expand)
     if "model" in groups:
         out.update({
             "providedModelName": nz(r["o_model"]),
@@ -259,7 +260,8 @@ def trace_stats(olap: Olap, project_id: str, trace_ids: list[str]) -> dict[str, 
     p = Params(project_id=project_id)
     rows = olap.query(
         "SELECT trace_id, a_ids, a_latency, a_total_cost FROM (%s)"
-        % trace_aggregates_sql(f"trace_id IN {p.ids(trace_ids)}", {"a_ids", "a_latency", "a_total_cost"}),
+        % trace_aggregates_sql(f"trace_id IN {p.ids(trace_ids)}", {"a_ids", "a_latency", "a_total_cost"},
+                               fast=rollups_fast(olap, project_id)),
         p.values,
     )
     return {r[0]: {"ids": list(r[1]), "latency": float(r[2]), "total_cost": float(r[3])} for r in rows}

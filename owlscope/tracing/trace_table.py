@@ -29,7 +29,7 @@ from owlscope.tracing.common import (
     utc,
 )
 from owlscope.tracing.filters import Condition
-from owlscope.tracing.obs_select import trace_aggregates_sql
+from owlscope.tracing.obs_select import rollups_fast, trace_aggregates_sql
 from owlscope.tracing.traces import fetch_traces, parse_order, select_trace_ids, trace_exists
 
 LEVELS = ("DEBUG", "DEFAULT", "WARNING", "ERROR")
@@ -242,7 +242,8 @@ def trace_aggregates(olap: Olap, project_id: str, trace_ids: list[str]) -> dict[
     names = sorted(_ROW_AGGREGATES)
     rows = olap.query(
         f"SELECT trace_id, {', '.join(names)} FROM ("
-        + trace_aggregates_sql("trace_id IN {tids:Array(String)}", set(names)) + ")",
+        + trace_aggregates_sql("trace_id IN {tids:Array(String)}", set(names),
+                               fast=rollups_fast(olap, project_id)) + ")",
         {"project_id": project_id, "tids": list(trace_ids)},
     )
     out = {}

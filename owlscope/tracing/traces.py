@@ -19,6 +19,7 @@ How a list stays fast at 250k+ traces in a project (traces is an AggregatingMerg
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -33,6 +34,7 @@ from owlscope.tracing.common import (
     check_page,
     field_groups,
     iso,
+    merge_metadata,
     nz,
     page_meta,
     parallel,
@@ -57,6 +59,7 @@ MERGED: dict[str, str] = {
     "t_public": "max(public)",
     "t_tags": "arraySort(groupUniqArrayArray(tags))",
     "t_metadata": "argMaxIfMerge(metadata)",
+    "t_meta_pieces": "maxMap(metadata_pieces)",
     "t_updated": "max(updated_at)",
 }
 IO_MERGED: dict[str, str] = {
@@ -143,7 +146,7 @@ def parse_order(order_by: str | None) -> tuple[str, str]:
 class _Compiled:
     """Conditions split by where they apply: HAVING on the merged trace row, or `id IN (...)`."""
 
-    def __init__(self, conds: list[Condition], p: Params):
+    def __init__(self, conds: list[Condition], p: Params, fast: Callable[[], bool] = lambda: False):
         self.having: list[str] = []
         self.where: list[str] = []
         self.aliases: set[str] = set()
@@ -166,7 +169,7 @@ class _Compiled:
             used = {a for a in obs_select.AGGREGATES if any(a in c for c in obs_conds)}
             self.where.append(
                 "id IN (SELECT trace_id FROM (%s) WHERE %s)"
-                % (obs_select.trace_aggregates_sql("1", used), " AND ".join(obs_conds))
+                % (obs_select.trace_aggregates_sql("1", used, fast=fast()), " AND ".join(obs_conds))
             )
 
     def select(self, *extra: str) -> str:
@@ -237,7 +240,7 @@ def select_trace_ids(
 ) -> TracePage:
     """One page of trace ids matching `conds`, in order, and the total number of matches."""
     p = Params(project_id=project_id)
-    c = _Compiled(conds, p)
+    c = _Compiled(conds, p, lambda: obs_select.rollups_fast(olap, project_id))
     restrict = ""
     known = restrict_traces(olap, p, conds, IDENTITY)
     if known is not None:
@@ -304,7 +307,7 @@ def trace_shape(project_id: str, r: dict[str, Any], *, io: bool = True) -> dict[
         "userId": nz(r["t_user"]),
     })
     if io:
-        out["metadata"] = parse_json(r["t_metadata"])
+        out["metadata"] = merge_metadata(r["t_meta_pieces"], r["t_metadata"])
     out.update({
         "tags": list(r["t_tags"]),
         "public": bool(r["t_public"]),

@@ -45,6 +45,11 @@ __all__ = [
 ]
 
 
+# Each test module's star import defines its own `chromium` fixture, but Playwright's sync API
+# allows one instance per thread: the modules of a process share one, closed by the last user.
+_SHARED: dict[str, Any] = {"users": 0}
+
+
 @pytest.fixture(scope="session")
 def chromium() -> Iterator[Any]:
     if not Path(CHROMIUM).exists():
@@ -53,12 +58,19 @@ def chromium() -> Iterator[Any]:
         from playwright.sync_api import sync_playwright
     except ImportError:
         pytest.skip("the playwright package is not installed")
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield browser
-        finally:
+    if "browser" not in _SHARED:
+        pw = sync_playwright().start()
+        _SHARED.update(pw=pw, browser=pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
+                                                         headless=True))
+    _SHARED["users"] += 1
+    try:
+        yield _SHARED["browser"]
+    finally:
+        _SHARED["users"] -= 1
+        if _SHARED["users"] == 0:
+            browser, pw = _SHARED.pop("browser"), _SHARED.pop("pw")
             browser.close()
+            pw.stop()
 
 
 @pytest.fixture

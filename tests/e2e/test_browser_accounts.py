@@ -100,9 +100,9 @@ def test_score_configs_and_navigation(live_server, new_page) -> None:
     sign_up(page, live_server.url, email="grace@example.com", name="Grace")
     onboard(page, org="Hopper Labs", project="Compiler")
 
-    page.get_by_role("link", name="Scores", exact=True).first.click()  # the nav's placeholder page
-    expect(page.get_by_text("Scores is coming soon")).to_be_visible()
-    shot(page, t, "placeholder")
+    page.get_by_role("link", name="Scores", exact=True).first.click()  # the nav's scores page
+    expect(page.get_by_text("No scores yet")).to_be_visible()
+    shot(page, t, "scores-page")
 
     page.get_by_role("link", name="Settings", exact=True).click()
     page.get_by_role("navigation", name="Project settings").get_by_role("link", name="Scores").click()

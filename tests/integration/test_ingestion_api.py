@@ -445,8 +445,6 @@ def test_trace_attributes_spread_over_spans_merge_whatever_the_order(api: Api) -
     assert sorted(x["id"] for x in session["traces"]) == sorted(traces.values())
 
 
-@pytest.mark.xfail(strict=True, reason="metadata merges as a whole (latest piece wins), not key by key as "
-                                       "Langfuse merges trace and observation updates")
 def test_metadata_of_pieces_merges_key_by_key(api: Api) -> None:
     trace_id, span_id = str(uuid.uuid4()), str(uuid.uuid4())
     api.ingest([event("trace-create", {"id": trace_id, "metadata": {"a": 1}}, ts=0),

@@ -162,3 +162,91 @@ def test_a_killed_migration_completes_on_the_next_start(tmp_path: Path, engine: 
     rerun = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert "MIGRATED" in rerun.stdout, rerun.stderr
     assert {"first", "second", "schema_migrations"} <= tables()
+
+
+def test_migration_0002_reads_old_rows_from_maps_and_new_rows_from_scalars(make_settings, stack, tmp_path) -> None:
+    """Rows written under 0001 keep reading right after 0002 (cost and tokens from their maps,
+    metadata from the whole latest piece); rows written after it fill the scalar columns and the
+    metadata pieces, and once no old row is left the rollups read the scalars alone."""
+    from owlscope import tracing
+    from owlscope.tracing.obs_select import rollups_fast
+    from owlscope.tracing.trace_table import trace_aggregates
+
+    only_0001 = tmp_path / "migrations"
+    only_0001.mkdir()
+    first = list_migrations()[0]
+    (only_0001 / first.path.name).write_text(first.path.read_text())
+    o = Olap(make_settings(stack))
+    try:
+        migrate(o, only_0001)
+        assert applied_versions(o) == {1}
+        t0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+        pid = "p-0002"
+        o.insert_arrow("trace_events", traces_table([
+            TraceEvent(pid, "old", t0, timestamp=t0, name="old", metadata='{"a": 1, "k": "old"}')]))
+        o.insert_arrow("observation_events", observations_table([
+            ObservationEvent(pid, "o-old", "old", t0, type="GENERATION", start_time=t0, model="m",
+                             usage_details={"input": 10, "output": 5, "total": 15},
+                             cost_details={"input": 1.0, "output": 2.0, "total": 3.0})]))
+
+        assert [m.version for m in migrate(o)] == [2]
+        assert migrate(o) == [] and applied_versions(o) == {1, 2}
+        assert not rollups_fast(o, pid)  # an old row: rollups fall back to the maps
+
+        t1 = t0 + timedelta(minutes=1)
+        o.insert_arrow("trace_events", traces_table([
+            TraceEvent(pid, "new", t1, timestamp=t1, name="new", metadata='{"a": 1, "k": "first"}'),
+            TraceEvent(pid, "new", t1 + timedelta(seconds=2), metadata='{"b": 2, "k": "last"}'),
+            TraceEvent(pid, "new", t1 + timedelta(seconds=1), metadata='{"c": 3, "k": "middle"}'),
+            TraceEvent(pid, "new", t1 + timedelta(seconds=3), metadata='{"b": 2, "k": "last"}'),  # repeated
+        ]))
+        o.insert_arrow("observation_events", observations_table([
+            ObservationEvent(pid, "o-new", "new", t1, type="GENERATION", start_time=t1, model="m",
+                             metadata='{"x": 1}', usage_details={"input": 100, "output": 50},
+                             cost_details={"input": 0.25, "output": 0.5}),
+            ObservationEvent(pid, "o-new", "new", t1 + timedelta(seconds=1), metadata='{"y": 2}'),
+            # a later piece of the old observation, without usage: its cost still comes from the map
+            ObservationEvent(pid, "o-old", "old", t0 + timedelta(seconds=1), end_time=t0 + timedelta(seconds=1)),
+        ]))
+        scalars = {r["id"]: r for r in o.query_dicts(
+            "SELECT id, argMaxIfMerge(total_cost) AS cost, argMaxIfMerge(total_tokens) AS tokens,"
+            " min(scalars_complete) AS complete, length(maxMap(metadata_pieces).1) AS pieces"
+            " FROM {db}.observations WHERE project_id = {p:String} GROUP BY id", {"p": pid})}
+        assert scalars["o-new"] == {"id": "o-new", "cost": 0.75, "tokens": 150, "complete": 1, "pieces": 2}
+        assert scalars["o-old"]["complete"] == 0 and scalars["o-old"]["cost"] == 0  # no state before 0002
+        pieces = o.query("SELECT length(maxMap(metadata_pieces).1) FROM {db}.traces WHERE project_id = {p:String}"
+                         " AND id = 'new'", {"p": pid})
+        assert pieces == [(3,)]  # the repeated piece is stored once
+
+        def check() -> None:
+            aggs = trace_aggregates(o, pid, ["old", "new"])
+            assert (aggs["old"]["total_cost"], aggs["old"]["total_tokens"]) == (3.0, 15)
+            assert (aggs["new"]["total_cost"], aggs["new"]["total_tokens"]) == (0.75, 150)
+            assert (aggs["new"]["input_tokens"], aggs["new"]["output_tokens"]) == (100, 50)
+            day = tracing.metrics_daily(o, pid)["data"]
+            assert sum(d["totalCost"] for d in day) == pytest.approx(3.75)
+            assert sum(u["totalUsage"] for d in day for u in d["usage"]) == 165
+            q = {"view": "observations", "metrics": [{"measure": "totalCost", "aggregation": "sum"},
+                                                     {"measure": "totalTokens", "aggregation": "sum"}],
+                 "fromTimestamp": (t0 - timedelta(hours=1)).isoformat(),
+                 "toTimestamp": (t1 + timedelta(hours=1)).isoformat()}
+            row = tracing.metrics_v2(o, pid, q)["data"][0]
+            assert row["sum_totalCost"] == pytest.approx(3.75) and row["sum_totalTokens"] == 165
+
+        check()
+        old = tracing.get_trace(o, pid, "old")
+        assert old["metadata"] == {"a": 1, "k": "old"}  # no pieces: the metadata column
+        assert old["totalCost"] == 3.0 and old["observations"][0]["usage"]["total"] == 15
+        new = tracing.get_trace(o, pid, "new")
+        assert new["metadata"] == {"a": 1, "b": 2, "c": 3, "k": "last"}
+        assert new["observations"][0]["metadata"] == {"x": 1, "y": 2}
+        assert new["totalCost"] == 0.75
+
+        tracing.delete_traces(o, pid, ["old"])
+        assert rollups_fast(o, pid)  # no old row left: the scalars alone
+        aggs = trace_aggregates(o, pid, ["new"])
+        assert (aggs["new"]["total_cost"], aggs["new"]["total_tokens"]) == (0.75, 150)
+        assert sum(d["totalCost"] for d in tracing.metrics_daily(o, pid)["data"]) == pytest.approx(0.75)
+    finally:
+        o.command("DROP DATABASE IF EXISTS {db}")
+        o.close()

@@ -8,7 +8,9 @@ from importlib import import_module
 from fastapi import APIRouter
 
 _MODULES = (
-    "auth", "onboarding", "org_settings", "project_settings", "project_keys", "project_scores", "home",
+    "auth", "onboarding", "org_settings", "project_settings", "project_keys", "project_scores",
+    "dashboard", "traces", "sessions", "users", "scores", "annotations", "sharing", "home",
+    "prompts", "datasets", "experiments",
     "placeholders",
 )
 

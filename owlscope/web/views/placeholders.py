@@ -13,12 +13,6 @@ from owlscope.web.templating import render
 router = APIRouter(include_in_schema=False)
 
 SECTIONS = {
-    "traces": "Every trace your application sends, with its observations, timings, costs and scores.",
-    "sessions": "Traces grouped by session id: whole conversations and multi-step runs.",
-    "users": "Usage, cost and activity per end user of your application.",
-    "scores": "Scores from SDKs, annotations and evaluators, across traces and observations.",
-    "prompts": "Versioned prompts with labels, fetched by your application at runtime.",
-    "datasets": "Collections of inputs and expected outputs to run experiments on.",
     "evals": "LLM-as-a-judge evaluators that score new traces automatically.",
 }
 

@@ -1,0 +1,64 @@
+"""Scores: every score of the project (from SDKs, annotation and evaluators) in a table with filters
+by name, source, data type, value, trace and time range (and the top bar's environment)."""
+
+from __future__ import annotations
+
+import math
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from owlscope.errors import InvalidRequest
+from owlscope.tracing.scores import DATA_TYPES, SOURCES, list_scores_v2
+from owlscope.tracing.trace_table import SCORE_OPERATORS
+from owlscope.web.context import ProjectCtx, WebServices, require_role
+from owlscope.web.templating import render
+from owlscope.web.views import present
+from owlscope.web.views.traces import cached_filter_options
+from owlscope.web.views.tracing_common import PRESETS, environment_filter, time_range, user_names, with_query
+
+present.install()
+router = APIRouter(include_in_schema=False)
+
+PAGE_SIZE = 50
+
+
+@router.get("/project/{project_id}/scores")
+def scores(request: Request, ctx: ProjectCtx, services: WebServices, name: str = "", source: str = "",
+           data_type: str = "", op: str = ">=", value: str = "", trace: str = "", page: int = 1) -> Response:
+    require_role(ctx, "VIEWER")
+    qp = request.query_params
+    rng = time_range(qp.get("range"), qp.get("from"), qp.get("to"), default="all")
+    source = source.upper() if source.upper() in SOURCES else ""
+    data_type = data_type.upper() if data_type.upper() in DATA_TYPES else ""
+    number = None
+    if value.strip():
+        try:
+            number = float(value)
+        except ValueError:
+            raise InvalidRequest("The value filter must be a number") from None
+        if not math.isfinite(number) or op not in SCORE_OPERATORS:
+            raise InvalidRequest("The value filter needs an operator and a finite number")
+    page = max(page, 1)
+    found = list_scores_v2(
+        services.olap, ctx.project.id, page=page, limit=PAGE_SIZE, name=name.strip() or None,
+        source=source or None, data_type=data_type or None, trace_id=trace.strip() or None,
+        operator=op if number is not None else None, value=number,
+        from_timestamp=rng.start.isoformat() if rng.start else None,
+        to_timestamp=rng.end.isoformat() if rng.end else None,
+        environment=environment_filter(ctx.environment) or None, fields="score",
+    )
+    meta = found["meta"]
+    rows = [{**s, "timestamp": present.parse_iso(s["timestamp"])} for s in found["data"]]
+    filtered = bool(name or source or data_type or number is not None or trace or rng.key != "all")
+    values = {
+        "rows": rows, "meta": meta, "range": rng, "presets": PRESETS, "page": page,
+        "names": cached_filter_options(services, ctx.project.id)["scoreNames"],
+        "sources": SOURCES, "data_types": DATA_TYPES, "ops": SCORE_OPERATORS, "filtered": filtered,
+        "f": {"name": name, "source": source, "data_type": data_type, "op": op, "value": value, "trace": trace},
+        "authors": user_names(services, {s["authorUserId"] for s in rows if s.get("authorUserId")}),
+        "prev_href": with_query(request, page=page - 1) if page > 1 else None,
+        "next_href": with_query(request, page=page + 1) if page < meta["totalPages"] else None,
+        "active_nav": "scores",
+    }
+    return render(request, "scores/list.html", values)

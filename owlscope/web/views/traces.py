@@ -1,0 +1,324 @@
+"""Traces: the table (time range, search, filters, sorting, cursor paging) and the trace page (the
+observation tree with timeline bars; each observation's input, output, metadata, model, usage, cost,
+prompt, level and status; scores, annotation and comments on the trace and on each observation).
+
+The table and the page call the same read functions as the public API (owlscope.tracing), scoped by
+the project and by the top bar's environment.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import defaultdict
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from owlscope.errors import InvalidRequest, NotFound
+from owlscope.services import Services
+from owlscope.tracing.sharing import share_state
+from owlscope.tracing.trace_table import (
+    LEVELS,
+    SCORE_OPERATORS,
+    SORTABLE,
+    TraceFilters,
+    filter_options,
+    list_trace_table,
+)
+from owlscope.tracing.traces import get_trace
+from owlscope.web.context import ProjectContext, ProjectCtx, WebServices, require_role
+from owlscope.web.templating import is_htmx, redirect, render
+from owlscope.web.views import present
+from owlscope.web.views.annotations import Subject, comments_context, panel_context
+from owlscope.web.views.tracing_common import (
+    PRESETS,
+    TimeRange,
+    environment_filter,
+    multi,
+    time_range,
+    user_names,
+    with_query,
+)
+
+present.install()
+router = APIRouter(include_in_schema=False)
+
+PAGE_SIZE = 50
+OPTIONS_TTL = 60.0
+_options_lock = threading.Lock()
+
+
+def cached_filter_options(services: Services, project_id: str) -> dict[str, list[str]]:
+    """Filter suggestions, cached a minute per project (they only help people pick values)."""
+    cache = services.extras.setdefault("ui_trace_filter_options", {})
+    with _options_lock:
+        hit = cache.get(project_id)
+    if hit and hit[0] > time.monotonic():
+        return hit[1]
+    value = filter_options(services.olap, project_id)
+    with _options_lock:
+        if len(cache) > 5000:
+            cache.clear()
+        cache[project_id] = (time.monotonic() + OPTIONS_TTL, value)
+    return value
+
+
+def _float(value: str, what: str) -> float | None:
+    if not value.strip():
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        raise InvalidRequest(f"{what} must be a number") from None
+
+
+def filters_from_request(request: Request, ctx: ProjectContext) -> tuple[TraceFilters, TimeRange]:
+    qp = request.query_params
+    rng = time_range(qp.get("range"), qp.get("from"), qp.get("to"), default="all")
+    score_name = qp.get("score_name", "").strip() or None
+    f = TraceFilters(
+        search=qp.get("q", "").strip() or None,
+        name=multi(request, "name"),
+        user_id=qp.get("user", "").strip() or None,
+        session_id=qp.get("session", "").strip() or None,
+        tags=multi(request, "tag"),
+        environment=environment_filter(ctx.environment, multi(request, "env")),
+        level=[lv.upper() for lv in multi(request, "level")],
+        release=qp.get("release", "").strip() or None,
+        version=qp.get("version", "").strip() or None,
+        score_name=score_name,
+        score_op=qp.get("score_op", ">=") if score_name else None,
+        score_value=_float(qp.get("score_value", ""), "The score value") if score_name else None,
+        start=rng.start, end=rng.end,
+    )
+    return f, rng
+
+
+def active_chips(request: Request, f: TraceFilters, ctx: ProjectContext) -> list[dict[str, str]]:
+    """The filters in effect, each with a link that removes it."""
+    chips = []
+    qp = request.query_params
+
+    def drop(name: str, value: str | None = None) -> str:
+        if value is None:
+            return with_query(request, **{name: None})
+        rest = [v for v in multi(request, name) if v != value]
+        return with_query(request, **{name: rest or None})
+
+    if f.search:
+        chips.append({"label": f"Search: {f.search}", "href": drop("q")})
+    for n in f.name:
+        chips.append({"label": f"Name: {n}", "href": drop("name", n)})
+    if f.user_id:
+        chips.append({"label": f"User: {f.user_id}", "href": drop("user")})
+    if f.session_id:
+        chips.append({"label": f"Session: {f.session_id}", "href": drop("session")})
+    for t in f.tags:
+        chips.append({"label": f"Tag: {t}", "href": drop("tag", t)})
+    if not ctx.environment:
+        for e in f.environment:
+            chips.append({"label": f"Environment: {e}", "href": drop("env", e)})
+    for lv in multi(request, "level"):
+        chips.append({"label": f"Level: {lv.upper()}", "href": drop("level", lv)})
+    if f.release:
+        chips.append({"label": f"Release: {f.release}", "href": drop("release")})
+    if f.version:
+        chips.append({"label": f"Version: {f.version}", "href": drop("version")})
+    if f.score_name:
+        chips.append({"label": f"Score {f.score_name} {qp.get('score_op', '>=')} {present.compact(f.score_value)}",
+                      "href": with_query(request, score_name=None, score_op=None, score_value=None)})
+    return chips
+
+
+def sort_links(request: Request, order: str) -> dict[str, dict[str, str]]:
+    field, _, direction = order.partition(".")
+    out = {}
+    for name in SORTABLE:
+        if name == field:
+            new = f"{name}.{'asc' if direction == 'desc' else 'desc'}"
+            out[name] = {"href": with_query(request, sort=new), "dir": direction}
+        else:
+            out[name] = {"href": with_query(request, sort=f"{name}.{'asc' if name != 'timestamp' else 'desc'}"),
+                         "dir": ""}
+    return out
+
+
+@router.get("/project/{project_id}/traces")
+def traces(request: Request, ctx: ProjectCtx, services: WebServices, sort: str = "timestamp.desc",
+           cursor: str = "", total: int | None = None, n: int = 1) -> Response:
+    require_role(ctx, "VIEWER")
+    f, rng = filters_from_request(request, ctx)
+    if sort.partition(".")[0] not in SORTABLE:
+        sort = "timestamp.desc"
+    page = list_trace_table(services.olap, ctx.project.id, f, order_by=sort, cursor=cursor or None,
+                            limit=PAGE_SIZE)
+    total = page.total if page.total is not None else total
+    n = max(n, 1)
+    values: dict[str, Any] = {
+        "rows": page.rows, "total": total, "filters": f, "range": rng, "presets": PRESETS, "sort": sort,
+        "sort_links": sort_links(request, sort), "chips": active_chips(request, f, ctx),
+        "first_row": (n - 1) * PAGE_SIZE + 1, "page_number": n,
+        "next_href": with_query(request, cursor=page.next_cursor, total=total, n=n + 1) if page.next_cursor
+        else None,
+        "first_href": with_query(request) if cursor else None,
+        "levels": LEVELS, "score_ops": SCORE_OPERATORS, "q": request.query_params,
+        "selected_levels": {lv.upper() for lv in multi(request, "level")},
+        "active_nav": "traces",
+    }
+    if is_htmx(request) and request.headers.get("hx-target") == "trace-results":
+        return render(request, "traces/_results.html", values)
+    values["options"] = cached_filter_options(services, ctx.project.id)
+    return render(request, "traces/list.html", values)
+
+
+# ---- the trace page --------------------------------------------------------------------------
+def _ms(iso: str | None) -> float | None:
+    parsed = present.parse_iso(iso)
+    return parsed.timestamp() if parsed else None
+
+
+def observation_tree(observations: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The observations in tree order (depth first, children by start time) with their depth and
+    their timeline bar (left offset and width in % of the trace's span)."""
+    by_id = {o["id"]: o for o in observations}
+    children: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    roots = []
+    for o in observations:
+        parent = o.get("parentObservationId")
+        if parent and parent in by_id and parent != o["id"]:
+            children[parent].append(o)
+        else:
+            roots.append(o)
+    starts = [s for s in (_ms(o["startTime"]) for o in observations) if s is not None]
+    ends = [e for e in (_ms(o.get("endTime") or o["startTime"]) for o in observations) if e is not None]
+    t0 = min(starts) if starts else 0.0
+    span = max((max(ends) - t0) if ends else 0.0, 0.001)
+    nodes: list[dict[str, Any]] = []
+    seen: set[str] = set()
+
+    def visit(o: dict[str, Any], depth: int) -> None:
+        if o["id"] in seen:
+            return
+        seen.add(o["id"])
+        start = _ms(o["startTime"]) or t0
+        end = _ms(o.get("endTime")) if o.get("endTime") else None
+        left = (start - t0) / span * 100
+        width = ((end - start) / span * 100) if end is not None else 0.0
+        nodes.append({"obs": o, "depth": min(depth, 12), "left": round(min(left, 99.5), 3),
+                      "width": round(max(min(width, 100 - left), 0.4), 3), "open_ended": end is None,
+                      "children": len(children.get(o["id"], []))})
+        for c in children.get(o["id"], []):
+            visit(c, depth + 1)
+
+    for r in roots:
+        visit(r, 0)
+    for o in observations:  # cycles: show what the walk did not reach
+        visit(o, 0)
+    return nodes, {"start": t0, "span": span}
+
+
+def load_trace(services: Services, project_id: str, trace_id: str) -> dict[str, Any]:
+    trace = get_trace(services.olap, project_id, trace_id)
+    if trace is None:
+        raise NotFound("Trace not found. It may not have arrived yet, or it belongs to another project.")
+    return trace
+
+
+def trace_summary(trace: dict[str, Any]) -> dict[str, Any]:
+    usage = defaultdict(int)
+    levels = defaultdict(int)
+    for o in trace["observations"]:
+        for k, v in (o.get("usageDetails") or {}).items():
+            usage[k] += v
+        levels[o["level"]] += 1
+    total = usage.get("total") or sum(v for k, v in usage.items() if k in ("input", "output"))
+    return {"input": usage.get("input", 0), "output": usage.get("output", 0), "total": total,
+            "errors": levels.get("ERROR", 0), "warnings": levels.get("WARNING", 0)}
+
+
+def selected_detail(trace: dict[str, Any], observation_id: str | None) -> dict[str, Any]:
+    """What the detail pane shows: the trace itself or one of its observations, with its scores."""
+    obs = None
+    if observation_id:
+        obs = next((o for o in trace["observations"] if o["id"] == observation_id), None)
+        if obs is None:
+            raise NotFound("Observation not found in this trace")
+    scores = [s for s in trace["scores"] if (s.get("observationId") == observation_id if obs
+                                            else not s.get("observationId"))]
+    return {"obs": obs, "scores": scores}
+
+
+def detail_values(services: Services, ctx: ProjectContext, trace: dict[str, Any], observation_id: str | None,
+                  ) -> dict[str, Any]:
+    detail = selected_detail(trace, observation_id)
+    obs = detail["obs"]
+    subject = (Subject("observation", obs["id"], trace["id"], obs["environment"]) if obs
+               else Subject("trace", trace["id"], trace["id"], trace["environment"]))
+    scores = [{**s, "sessionId": None} for s in detail["scores"]]
+    return {
+        "detail": detail, "subject": subject,
+        "panel": panel_context(services, ctx, subject, scores),
+        "thread": comments_context(services, ctx, subject),
+        "authors": _authors(services, detail["scores"]),
+    }
+
+
+def _authors(services: Services, scores: list[dict[str, Any]]) -> dict[str, str]:
+    return user_names(services, {s.get("authorUserId") for s in scores if s.get("authorUserId")})
+
+
+@router.get("/project/{project_id}/traces/{trace_id}")
+def trace_page(request: Request, trace_id: str, ctx: ProjectCtx, services: WebServices,
+               observation: str = "") -> Response:
+    require_role(ctx, "VIEWER")
+    trace = load_trace(services, ctx.project.id, trace_id)
+    nodes, timeline = observation_tree(trace["observations"])
+    share = share_state(services.sessions, project_id=ctx.project.id, kind="TRACE", object_id=trace_id,
+                        sdk_public=trace["public"])
+    values = {
+        "trace": trace, "nodes": nodes, "timeline": timeline, "summary": trace_summary(trace),
+        "selected": observation or None, "share": share, "share_kind": "TRACE", "share_id": trace_id,
+        "public_view": False, "base": ctx.url, "active_nav": "traces",
+        "share_url": public_url(services, request, "traces", trace_id, ctx.project.id),
+        **trace_links(ctx.url, trace_id),
+        **detail_values(services, ctx, trace, observation or None),
+    }
+    return render(request, "traces/detail.html", values)
+
+
+@router.get("/project/{project_id}/traces/{trace_id}/observations/{observation_id}")
+def observation_detail(request: Request, trace_id: str, observation_id: str, ctx: ProjectCtx,
+                       services: WebServices) -> Response:
+    require_role(ctx, "VIEWER")
+    if not is_htmx(request):
+        return redirect(request, f"{ctx.url}/traces/{trace_id}?observation={observation_id}")
+    trace = load_trace(services, ctx.project.id, trace_id)
+    values = {"trace": trace, "public_view": False, "base": ctx.url,
+              **detail_values(services, ctx, trace, observation_id)}
+    return render(request, "traces/_detail.html", values)
+
+
+@router.get("/project/{project_id}/traces/{trace_id}/overview")
+def trace_detail(request: Request, trace_id: str, ctx: ProjectCtx, services: WebServices) -> Response:
+    require_role(ctx, "VIEWER")
+    if not is_htmx(request):
+        return redirect(request, f"{ctx.url}/traces/{trace_id}")
+    trace = load_trace(services, ctx.project.id, trace_id)
+    values = {"trace": trace, "public_view": False, "base": ctx.url, **detail_values(services, ctx, trace, None)}
+    return render(request, "traces/_detail.html", values)
+
+
+def trace_links(project_url: str, trace_id: str) -> dict[str, str]:
+    """Where the tree's rows lead on a project page (the public page has its own, see sharing)."""
+    t = f"{project_url}/traces/{quote(trace_id, safe='')}"
+    return {"page_base": t, "page_sep": "?", "partial_base": f"{t}/observations/", "partial_suffix": "",
+            "overview_partial": f"{t}/overview"}
+
+
+def public_url(services: Services, request: Request, kind: str, object_id: str, project_id: str) -> str:
+    """The absolute public link of a trace or session ("traces" or "sessions")."""
+    base = (services.settings.public_url or str(request.base_url)).rstrip("/")
+    return f"{base}/public/{kind}/{quote(object_id, safe='')}?project={quote(project_id, safe='')}"
