@@ -77,11 +77,13 @@ TOTAL_COST = "if(mapContains(o_cost, 'total'), o_cost['total'], arraySum(mapValu
 # merging a Map state (ClickHouse's slow generic path). Rows written before 0002 have no scalar states
 # (`scalars_complete` 0): SAFE reads such an observation from its maps; FAST, for a project without
 # such rows (`rollups_fast`), never touches the maps.
+# (Each map is merged once: an inline alias, which identical definitions may repeat.)
 _MAP_VALUE = {
-    "o_cost_total": TOTAL_COST.replace("o_cost", "argMaxIfMerge(cost_details)"),
-    "o_tokens_in": "argMaxIfMerge(usage_details)['input']",
-    "o_tokens_out": "argMaxIfMerge(usage_details)['output']",
-    "o_tokens_total": TOTAL_TOKENS.replace("o_usage", "argMaxIfMerge(usage_details)"),
+    "o_cost_total": TOTAL_COST.replace("o_cost", "(argMaxIfMerge(cost_details) AS m_cost)", 1).replace("o_cost", "m_cost"),
+    "o_tokens_in": "(argMaxIfMerge(usage_details) AS m_usage)['input']",
+    "o_tokens_out": "(argMaxIfMerge(usage_details) AS m_usage)['output']",
+    "o_tokens_total": TOTAL_TOKENS.replace("o_usage", "(argMaxIfMerge(usage_details) AS m_usage)", 1)
+    .replace("o_usage", "m_usage"),
 }
 ROLLUP_FAST: dict[str, str] = {
     "o_cost_total": "argMaxIfMerge(total_cost)",

@@ -71,20 +71,28 @@ class TraceTablePage:
     total: int | None
 
 
-def _level_candidates(olap: Olap, project_id: str, levels: list[str]) -> list[str] | None:
-    """Trace ids that may have the trace level `levels` (ERROR, WARNING): those with an observation
-    whose partial level state is that level or worse. None when the shortcut does not apply."""
+def _level_matches(olap: Olap, project_id: str, levels: list[str]) -> list[str] | None:
+    """The ids of the traces whose level (their worst observation's) is one of `levels`, when those are
+    ERROR and/or WARNING: such a trace has an observation row whose partial level state is that level,
+    so a one-column scan finds the candidates and merging just their observations settles it. None
+    when the shortcut does not apply (other levels, or too many candidates)."""
     if not levels or any(lv not in ("ERROR", "WARNING") for lv in levels):
         return None
-    worst = ["ERROR", "WARNING"] if "WARNING" in levels else ["ERROR"]
     rows = olap.query(
         "SELECT DISTINCT trace_id FROM {db}.observations WHERE project_id = {p:String}"
         " AND finalizeAggregation(level) IN {lv:Array(String)} LIMIT {cap:UInt32}",
-        {"p": project_id, "lv": worst, "cap": _LEVEL_CANDIDATES_MAX + 1},
+        {"p": project_id, "lv": list(levels), "cap": _LEVEL_CANDIDATES_MAX + 1},
     )
     if len(rows) > _LEVEL_CANDIDATES_MAX:
         return None
-    return [r[0] for r in rows]
+    if not rows:
+        return []
+    exact = olap.query(
+        "SELECT trace_id FROM (" + trace_aggregates_sql("trace_id IN {tids:Array(String)}", {"a_level"})
+        + ") WHERE a_level IN {lv:Array(String)}",
+        {"project_id": project_id, "tids": [r[0] for r in rows], "lv": list(levels)},
+    )
+    return [r[0] for r in exact]
 
 
 def table_conditions(olap: Olap, project_id: str, f: TraceFilters) -> list[Condition]:
@@ -115,10 +123,11 @@ def table_conditions(olap: Olap, project_id: str, f: TraceFilters) -> list[Condi
         bad = [lv for lv in f.level if lv not in LEVELS]
         if bad:
             raise InvalidRequest(f"Unknown level {bad[0]!r}: use {', '.join(LEVELS)}")
-        candidates = _level_candidates(olap, project_id, f.level)
-        if candidates is not None:
-            conds.append(Condition("id", "any of", candidates))
-        conds.append(Condition("level", "any of", list(f.level)))
+        matches = _level_matches(olap, project_id, f.level)
+        if matches is not None:
+            conds.append(Condition("id", "any of", matches))
+        else:
+            conds.append(Condition("level", "any of", list(f.level)))
     if f.score_name:
         if f.score_op not in SCORE_OPERATORS or f.score_value is None:
             raise InvalidRequest("A score filter needs an operator (>=, <=, =, >, <, !=) and a number")

@@ -56,6 +56,8 @@ def test_table_shows_the_newest_traces_with_their_values(site: Site) -> None:
     ("?level=ERROR", ["t-rag"]),
     ("?level=WARNING", ["t-chat-3", "t-chat-2", "t-chat-1"]),
     ("?level=DEFAULT", ["t-sum"]),
+    ("?level=ERROR&level=WARNING", ["t-rag", "t-chat-3", "t-chat-2", "t-chat-1"]),
+    ("?level=ERROR&user=alice", []),
     ("?user=alice", ["t-chat-3", "t-chat-2", "t-chat-1"]),
     ("?user=nobody", []),
     ("?session=sess-2", ["t-rag"]),

@@ -165,14 +165,14 @@
     window.setTimeout(function () { btn.classList.remove("copied"); }, 1200);
   });
 
-  // After a detail pane is swapped in, move the keyboard focus there only if it was in the pane.
-  document.addEventListener("htmx:afterSwap", function (e) {
-    localTimes(e.target);
-    var shared = e.target.querySelector ? e.target.querySelector(".share-dropdown") : null;
-    if (e.target.id === "share-control" || (shared && e.detail && e.detail.target && e.detail.target.id === "share-control")) {
-      if (shared) shared.setAttribute("open", "");
-    }
+  // A filter form applied with htmx closes its filter menu.
+  document.addEventListener("htmx:afterRequest", function (e) {
+    var form = e.target;
+    if (!e.detail.successful || !form.matches || !form.matches("form[role=search]")) return;
+    form.querySelectorAll("details[open]").forEach(function (d) { d.removeAttribute("open"); });
   });
+
+  document.addEventListener("htmx:afterSwap", function () { localTimes(document); });
 
   // ---- dashboard charts ------------------------------------------------------------------------
   function cssVar(name, fallback) {

@@ -4,7 +4,10 @@ without any trace yet shows how to send the first one instead."""
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import UTC, datetime
+from typing import Any
 
 from fastapi import APIRouter, Request
 from sqlalchemy import func, select
@@ -26,6 +29,29 @@ def _has_traces(services: WebServices, project_id: str) -> bool:
         "SELECT 1 FROM {db}.traces WHERE project_id = {p:String} LIMIT 1", {"p": project_id}))
 
 
+CACHE_SECONDS = 30.0
+_cache_lock = threading.Lock()
+
+
+def _cached_dashboard(services: WebServices, project_id: str, key: str, start: datetime, end: datetime,
+                      environment: str | None) -> dict[str, Any]:
+    """The dashboard's data, reused for CACHE_SECONDS: a preset range ends "now", so within the cache
+    time the same choice reads the same rows (a long range reads many)."""
+    cache = services.extras.setdefault("ui_dashboard_cache", {})
+    ident = (project_id, environment, key if key != "custom" else (start, end))
+    now = time.monotonic()
+    with _cache_lock:
+        hit = cache.get(ident)
+    if hit and hit[0] > now:
+        return hit[1]
+    data = dashboard(services.olap, project_id, start=start, end=end, environment=environment)
+    with _cache_lock:
+        if len(cache) > 1000:
+            cache.clear()
+        cache[ident] = (now + CACHE_SECONDS, data)
+    return data
+
+
 @router.get("/project/{project_id}")
 def project_dashboard(request: Request, ctx: ProjectCtx, services: WebServices) -> Response:
     require_role(ctx, "VIEWER")
@@ -42,7 +68,7 @@ def project_dashboard(request: Request, ctx: ProjectCtx, services: WebServices) 
     rng = time_range(qp.get("range"), qp.get("from"), qp.get("to"), default="7d", allow_all=False)
     end = rng.end or datetime.now(UTC)
     assert rng.start is not None  # allow_all=False: every choice has a start
-    data = dashboard(services.olap, ctx.project.id, start=rng.start, end=end, environment=ctx.environment)
+    data = _cached_dashboard(services, ctx.project.id, rng.key, rng.start, end, ctx.environment)
     presets = {k: v for k, v in PRESETS.items() if k != "all"}
     values = {"range": rng, "presets": presets, "data": data, "end": end, "active_nav": "dashboard",
               "chart_data": {

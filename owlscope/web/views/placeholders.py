@@ -12,9 +12,7 @@ from owlscope.web.templating import render
 
 router = APIRouter(include_in_schema=False)
 
-SECTIONS = {
-    "evals": "LLM-as-a-judge evaluators that score new traces automatically.",
-}
+SECTIONS: dict[str, str] = {}
 
 
 def _placeholder(section: str):
