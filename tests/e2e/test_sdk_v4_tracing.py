@@ -235,3 +235,18 @@ def test_scores_of_each_data_type(sdk_server, run_flow) -> None:
         sessionId=f"sess-{tag}").json()["data"]
     assert session_scores[0]["name"] == "session-rating" and session_scores[0]["value"] == 4
     assert session_scores[0]["traceId"] is None
+
+
+def test_dataset_experiment_with_sdk4(sdk_server, run_flow) -> None:
+    out = run_flow("dataset", uuid.uuid4().hex[:8])
+    assert out["items"] == 2
+    path = f"/api/public/datasets/{out['dataset']}/runs/{out['run']}"
+    run = sdk_server.wait_for(path, lambda r: r.status_code == 200 and len(r.json()["datasetRunItems"]) == 2).json()
+    items = sdk_server.get("/api/public/dataset-items", datasetName=out["dataset"]).json()["data"]
+    assert {ri["datasetItemId"] for ri in run["datasetRunItems"]} == {i["id"] for i in items}
+    for ri in run["datasetRunItems"]:
+        trace = _trace(sdk_server, ri["traceId"])
+        scores = sdk_server.wait_for("/api/public/v2/scores", lambda r: len(r.json()["data"]) >= 1,
+                                     traceId=ri["traceId"]).json()["data"]
+        assert {s["name"]: s["value"] for s in scores} == {"exact": 1.0}
+        assert str(trace["output"]).strip('"') in ("4", "6")  # the task's output

@@ -123,6 +123,28 @@ def flow_scores(tag: str, _llm: str | None) -> dict[str, Any]:
     return {"trace_id": trace_id, "observation_id": obs_id}
 
 
+def flow_dataset(tag: str, _llm: str | None) -> dict[str, Any]:
+    """A dataset experiment as SDK 4.14 runs it: run items through the API, traces over OTLP,
+    item scores from evaluators."""
+    from langfuse import Evaluation
+
+    lf = get_client()
+    name = f"ds-{tag}"
+    lf.create_dataset(name=name, description="sdk4 dataset")
+    lf.create_dataset_item(dataset_name=name, input={"q": "2+2"}, expected_output="4")
+    lf.create_dataset_item(dataset_name=name, input={"q": "3+3"}, expected_output="6")
+    dataset = lf.get_dataset(name)
+
+    def task(*, item, **_: Any) -> str:
+        return str(eval(item.input["q"]))  # noqa: S307 - the test's own arithmetic
+
+    def exact(*, output, expected_output, **_: Any) -> Evaluation:
+        return Evaluation(name="exact", value=1.0 if output == expected_output else 0.0)
+
+    result = dataset.run_experiment(name=f"exp-{tag}", run_name=f"run-{tag}", task=task, evaluators=[exact])
+    return {"dataset": name, "run": f"run-{tag}", "items": len(result.item_results)}
+
+
 FLOWS = {name[len("flow_"):]: fn for name, fn in globals().items() if name.startswith("flow_")}
 
 
