@@ -9,8 +9,7 @@ import pytest
 from langfuse import get_client, observe, propagate_attributes
 
 from support.fake_openai import FakeOpenAI
-
-OBS_FIELDS = "core,basic,time,io,metadata,model,usage,prompt,metrics,trace_context"
+from support.sdk_reads import read_observations, read_trace
 
 
 @pytest.fixture(scope="module")
@@ -19,23 +18,7 @@ def llm():
         yield server
 
 
-def _trace(sdk, trace_id: str, n_obs: int | None = None) -> dict:
-    def ready(r):
-        return r.status_code == 200 and (n_obs is None or len(r.json()["observations"]) >= n_obs)
-
-    return sdk.wait_for(f"/api/public/traces/{trace_id}", ready).json()
-
-
-def _observations(sdk, trace_id: str) -> dict[str, dict]:
-    r = sdk.get("/api/public/v2/observations", traceId=trace_id, fields=OBS_FIELDS, limit=100)
-    assert r.status_code == 200, r.text
-    out = {}
-    for o in r.json()["data"]:
-        for key in ("input", "output"):  # v2 returns input and output as the raw JSON text
-            if isinstance(o.get(key), str):
-                o[key] = json.loads(o[key])
-        out[o["name"]] = o
-    return out
+_trace, _observations = read_trace, read_observations
 
 
 def test_nested_observe_functions(sdk_server) -> None:
