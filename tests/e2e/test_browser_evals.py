@@ -109,7 +109,9 @@ def test_llm_judge_end_to_end(server: LiveServer, new_page) -> None:
         deadline = time.monotonic() + 60
         while True:
             page.reload()
-            if page.locator('#executions tr[data-status="completed"]').count():
+            done = page.locator('#executions tr[data-status="completed"]')
+            # The score is readable after the worker's next flush, a moment after completion.
+            if done.count() and done.first.get_by_role("link", name="faithful: 1").count():
                 break
             assert time.monotonic() < deadline, page.locator("body").inner_text()
             time.sleep(0.5)

@@ -278,10 +278,17 @@ def test_executions_table_after_evaluator_runs(make_settings) -> None:
             assert time.monotonic() < deadline, execution_counts(srv.services.sessions, team.project_id, ev.id)
             time.sleep(0.2)
 
-        page = owner.get(created.headers["location"])
-        assert page.status_code == 200
-        row = re.search(r'<tr data-status="completed">(.*?)</tr>', page.text, re.S)
-        assert row, page.text
+        # The execution completes when its score is accepted; the score is readable after the
+        # worker's next flush, so wait for it on the page.
+        deadline = time.monotonic() + 20
+        while True:
+            page = owner.get(created.headers["location"])
+            assert page.status_code == 200
+            row = re.search(r'<tr data-status="completed">(.*?)</tr>', page.text, re.S)
+            assert row, page.text
+            if re.search(r"faithful: <strong[^>]*>1</strong>", row.group(1)) or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
         assert f"/traces/{tid}" in row.group(1) and "judge call" in row.group(1)
         assert re.search(r"faithful: <strong[^>]*>1</strong>", row.group(1))  # the score's value
         assert "1 completed" in text_of(page)
