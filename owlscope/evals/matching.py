@@ -15,7 +15,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from owlscope.storage.olap.client import Olap
-from owlscope.tracing.common import Params, iso, parse_json
+from owlscope.tracing import obs_select, traces
+from owlscope.tracing.common import Params, iso, merge_metadata, parse_json
 from owlscope.tracing.filters import Column, Condition, compile_condition, conditions_from_list, resolve
 
 JUDGE_ENVIRONMENT = "langfuse-llm-as-a-judge"
@@ -184,7 +185,8 @@ def match_observations(olap: Olap, project_id: str, conds: list[Condition], *, i
 # ---- merged records ------------------------------------------------------------------------------------
 def load_trace(olap: Olap, project_id: str, trace_id: str) -> dict[str, Any] | None:
     """A merged trace with parsed input, output and metadata; None when it does not exist."""
-    merged = {**TRACE_MERGED, **TRACE_IO}
+    # The metadata pieces too: the judge must see the same key-by-key merged metadata as the UI/API.
+    merged = {**TRACE_MERGED, **TRACE_IO, "t_meta_pieces": traces.MERGED["t_meta_pieces"]}
     rows = olap.query_dicts(
         f"SELECT id, {', '.join(f'{e} AS {a}' for a, e in merged.items())} FROM {{db}}.traces "
         "WHERE project_id = {p:String} AND id = {id:String} GROUP BY id",
@@ -198,13 +200,13 @@ def load_trace(olap: Olap, project_id: str, trace_id: str) -> dict[str, Any] | N
         "sessionId": r["t_session"] or None, "environment": r["t_env"] or "default", "tags": list(r["t_tags"]),
         "release": r["t_release"] or None, "version": r["t_version"] or None,
         "input": parse_json(r["t_input"]), "output": parse_json(r["t_output"]),
-        "metadata": parse_json(r["t_metadata"]),
+        "metadata": merge_metadata(r["t_meta_pieces"], r["t_metadata"]),
     }
 
 
 def _observations(olap: Olap, project_id: str, trace_id: str, having: str, params: dict[str, Any],
                   limit: int = 1) -> list[dict[str, Any]]:
-    merged = {**OBS_MERGED, **OBS_IO}
+    merged = {**OBS_MERGED, **OBS_IO, "o_meta_pieces": obs_select.MERGED["o_meta_pieces"]}
     rows = olap.query_dicts(
         f"SELECT trace_id, id, {', '.join(f'{e} AS {a}' for a, e in merged.items())} FROM {{db}}.observations "
         "WHERE project_id = {p:String} AND trace_id = {t:String} GROUP BY trace_id, id "
@@ -215,7 +217,7 @@ def _observations(olap: Olap, project_id: str, trace_id: str, having: str, param
         "id": r["id"], "traceId": r["trace_id"], "type": r["o_type"] or None, "name": r["o_name"] or None,
         "environment": r["o_env"] or "default", "level": r["o_level"] or "DEFAULT", "model": r["o_model"] or None,
         "startTime": iso(r["o_start"]), "input": parse_json(r["o_input"]), "output": parse_json(r["o_output"]),
-        "metadata": parse_json(r["o_metadata"]),
+        "metadata": merge_metadata(r["o_meta_pieces"], r["o_metadata"]),
     } for r in rows]
 
 
