@@ -4,18 +4,21 @@ CLI command) and handed to routes and jobs. Nothing here runs at import time."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from owlscope.auth.keys import ApiKeyCache
 from owlscope.config import Settings
 from owlscope.storage.blob import BlobStore
 from owlscope.storage.olap.client import Olap
 from owlscope.storage.queue import JobQueue
 
 if TYPE_CHECKING:
+    from owlscope.ingestion.rows import Rows
     from owlscope.pipeline.process import IngestProcessor
 
 log = logging.getLogger("owlscope")
@@ -29,7 +32,11 @@ class Services:
     olap: Olap
     blobs: BlobStore
     queue: JobQueue
+    keys: ApiKeyCache
     processor: IngestProcessor | None = None
+    # Called with (services, rows) after each batch of rows is inserted (evaluators on new traces,
+    # dataset runs from experiment spans); each must be idempotent.
+    after_flush: list[Callable[[Services, Rows], None]] = field(default_factory=list)
     extras: dict = field(default_factory=dict)
 
     def close(self) -> None:
@@ -69,7 +76,7 @@ def build_services(settings: Settings, *, migrate: bool = True, olap_database: s
         olap.query("SELECT count() FROM {db}.traces")
     services = Services(
         settings=settings, db=engine, sessions=sessions, olap=olap, blobs=BlobStore(settings),
-        queue=JobQueue(settings),
+        queue=JobQueue(settings), keys=ApiKeyCache(sessions, settings.salt or ""),
     )
     services.processor = IngestProcessor(services)
     register_tasks(services)

@@ -8,7 +8,6 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from owlscope.auth.keys import ApiKeyCache
 from owlscope.errors import Unauthorized
 from owlscope.services import Services
 
@@ -26,15 +25,6 @@ class ProjectAuth:
     org_id: str
     key_id: str
     public_key: str
-
-
-def key_cache(services: Services) -> ApiKeyCache:
-    cache = services.extras.get("api_key_cache")
-    if cache is None:
-        cache = services.extras.setdefault(
-            "api_key_cache", ApiKeyCache(services.sessions, services.settings.salt or "")
-        )
-    return cache
 
 
 def _credentials(request: Request) -> tuple[str, str]:
@@ -56,7 +46,7 @@ def _credentials(request: Request) -> tuple[str, str]:
 
 def authenticate(request: Request, services: ServicesDep) -> ProjectAuth:
     pk, sk = _credentials(request)
-    key = key_cache(services).authenticate(pk, sk)
+    key = services.keys.authenticate(pk, sk)
     if key is None:
         raise Unauthorized("Invalid credentials: unknown public key or wrong secret key")
     return ProjectAuth(project_id=key.project_id, org_id=key.org_id, key_id=key.key_id, public_key=pk)

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from owlscope.api.deps import AuthDep, ServicesDep
 from owlscope.errors import InvalidRequest, PayloadTooLarge
@@ -41,8 +42,6 @@ def _json(body: bytes) -> object:
 async def otel_traces(request: Request, auth: AuthDep, services: ServicesDep) -> Response:
     body = await _body(request, services.settings.max_body_bytes)
     sdk_version = request.headers.get("x-langfuse-sdk-version")
-    from starlette.concurrency import run_in_threadpool
-
     await run_in_threadpool(
         accept_otlp, services, project_id=auth.project_id, body=body,
         content_type=request.headers.get("content-type"),
@@ -59,8 +58,6 @@ async def ingestion(request: Request, auth: AuthDep, services: ServicesDep) -> J
     body = _json(await _body(request, services.settings.max_body_bytes))
     if not isinstance(body, dict) or "batch" not in body:
         raise InvalidRequest("body must be an object with a 'batch' list of events")
-    from starlette.concurrency import run_in_threadpool
-
     result = await run_in_threadpool(accept_batch, services, project_id=auth.project_id, batch=body["batch"])
     return JSONResponse({"successes": result.successes, "errors": result.errors}, status_code=207)
 
@@ -82,8 +79,6 @@ async def create_scores(request: Request, auth: AuthDep, services: ServicesDep) 
     body = _json(await _body(request, services.settings.max_body_bytes))
     many = isinstance(body, list)
     events = [_score_event(b) for b in (body if many else [body])]  # all valid, or none stored
-    from starlette.concurrency import run_in_threadpool
-
     await run_in_threadpool(accept_events, services, project_id=auth.project_id, events=events)
     if many:
         return JSONResponse({"ids": [e["id"] for e in events]}, status_code=202)

@@ -38,7 +38,7 @@ def evaluate_run_item(
 
 
 def register(services: Services) -> None:
-    hooks = services.extras.setdefault("after_flush_hooks", [])
+    hooks = services.after_flush
     if record_experiments not in hooks:
         hooks.append(record_experiments)
     item_hooks = services.extras.setdefault("dataset_run_item_hooks", [])

@@ -191,11 +191,6 @@ def get_default_model(sessions: sessionmaker[Session], project_id: str) -> dict[
                 "model": row.model, "modelParams": row.model_params}
 
 
-def clear_default_model(sessions: sessionmaker[Session], project_id: str) -> None:
-    with write_tx(sessions) as s:
-        row = s.scalars(select(EvalDefaultModel).where(EvalDefaultModel.project_id == project_id)).first()
-        if row is not None:
-            s.delete(row)
 
 
 @dataclass(frozen=True)

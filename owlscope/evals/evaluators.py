@@ -29,7 +29,6 @@ from owlscope.tracing_config.common import Page, PageRequest, iso, parse_input
 
 NOT_FOUND = "Evaluation rule not found within authorized project"
 MAX_DELAY_SECONDS = 7 * 24 * 3600
-TIME_SCOPES = ("NEW", "EXISTING")
 
 
 class EvaluatorSpec(BaseModel):

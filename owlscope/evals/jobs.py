@@ -22,7 +22,7 @@ import threading
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import or_, select, update
 
@@ -53,7 +53,7 @@ def register(services: Services) -> None:
     services.queue.register(EXECUTE_TASK, lambda execution_id: dispatch(services, execution_id))
     services.queue.register(BACKFILL_TASK, lambda evaluator_id: run_backfill(services, evaluator_id))
     services.queue.huey.periodic_task(lambda _ts: True, name=SWEEP_TASK)(lambda: _safe_sweep(services))
-    services.extras.setdefault("after_flush_hooks", []).append(schedule_new_targets)
+    services.after_flush.append(schedule_new_targets)
 
 
 # ---- running -------------------------------------------------------------------------------------------
@@ -276,14 +276,3 @@ def retry_failed(services: Services, project_id: str, evaluator_id: str) -> int:
     return len(ids)
 
 
-def evaluation_stats(services: Services, project_id: str) -> dict[str, Any]:
-    """Execution counts per evaluator and status for a project overview."""
-    from sqlalchemy import func
-
-    with services.sessions() as s:
-        rows = s.execute(select(JobExecution.evaluator_id, JobExecution.status, func.count()).where(
-            JobExecution.project_id == project_id).group_by(JobExecution.evaluator_id, JobExecution.status))
-        out: dict[str, dict[str, int]] = defaultdict(dict)
-        for evid, status, n in rows:
-            out[evid][status] = int(n)
-    return dict(out)

@@ -49,12 +49,6 @@ def value_json(value: Any) -> str | None:
     return dumps(value)
 
 
-def loads_or_raw(value: str) -> Any:
-    """json.loads, or the string itself when it is not JSON text."""
-    try:
-        return _loads(value)
-    except orjson.JSONDecodeError:
-        return value
 
 
 def loads_or_none(value: Any) -> Any:

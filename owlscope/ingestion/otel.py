@@ -804,12 +804,6 @@ def experiment_attributes(span: Span | Mapping[str, Any], sdk_version: str | Non
     return _experiment_from_attrs(attrs, _metadata_mode(sdk_major_version(sdk_version)))
 
 
-def iter_spans(req: ExportTraceServiceRequest):
-    """(resource, scope, span) for every span of a request."""
-    for rs in req.resource_spans:
-        for ss in rs.scope_spans:
-            for span in ss.spans:
-                yield rs.resource, ss.scope, span
 
 
 def span_count(req: ExportTraceServiceRequest) -> int:

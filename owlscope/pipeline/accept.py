@@ -16,7 +16,7 @@ import orjson
 from owlscope.errors import InvalidRequest, PayloadTooLarge, ServiceUnavailable, TooManyRequests
 from owlscope.ingestion.batch import validate_batch
 from owlscope.ingestion.errors import InvalidPayload
-from owlscope.ingestion.otel import decode_otlp
+from owlscope.ingestion.otel import decode_otlp, span_count
 from owlscope.pipeline import blobs
 from owlscope.storage.blob import BlobUnavailable
 
@@ -71,7 +71,7 @@ def accept_otlp(
         request = decode_otlp(body, content_type or "application/x-protobuf", content_encoding)
     except InvalidPayload as exc:
         raise InvalidRequest(exc.message) from exc
-    spans = sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans)
+    spans = span_count(request)
     if spans == 0:
         return 0
     _check_capacity(services)

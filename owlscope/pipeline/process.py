@@ -123,7 +123,7 @@ class IngestProcessor:
         """Hooks that react to newly stored rows (evaluators on new traces, dataset runs from
         experiment spans). They run after the insert and must be idempotent: a replayed blob
         calls them again with the same rows."""
-        for hook in self.services.extras.get("after_flush_hooks", []):
+        for hook in self.services.after_flush:
             try:
                 hook(self.services, rows)
             except Exception:  # noqa: BLE001 - one hook's failure must not stop ingestion

@@ -1,5 +1,4 @@
-"""In-process caches the UI must clear after a change (the UI never imports the API: it finds
-the API's key cache in `services.extras`)."""
+"""In-process caches the UI must clear after a change."""
 
 from __future__ import annotations
 
@@ -10,9 +9,7 @@ from owlscope.services import Services
 
 def invalidate_api_keys(services: Services, *, key_ids: Iterable[str] = (), project_id: str | None = None) -> None:
     """Forget revoked keys in this process's API key cache at once (other processes: within its TTL)."""
-    cache = services.extras.get("api_key_cache")
-    if cache is None:
-        return
+    cache = services.keys
     for key_id in key_ids:
         cache.invalidate(key_id=key_id)
     if project_id is not None:

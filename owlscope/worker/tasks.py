@@ -26,7 +26,7 @@ def register_tasks(services: Services) -> None:
 
 # Domain packages that register their own jobs and after-flush hooks: each has
 # `register(services)`, which calls `services.queue.register(name, fn)` and/or appends to
-# `services.extras.setdefault("after_flush_hooks", [])`.
+# `services.after_flush`.
 _DOMAIN_TASK_MODULES = ("owlscope.evals.jobs", "owlscope.datasets.jobs")
 
 

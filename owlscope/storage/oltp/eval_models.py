@@ -23,8 +23,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from owlscope.storage.oltp.base import Base, UTCDateTime, json_type, new_id, utcnow
 
-EXECUTION_STATUSES = ("pending", "running", "completed", "error", "cancelled")
-
 
 def _project_fk() -> Mapped[str]:
     return mapped_column(String(64), ForeignKey("projects.id", ondelete="CASCADE"), nullable=False)

@@ -168,5 +168,3 @@ def head_revision(*, script_location: str | None = None) -> str:
     return head
 
 
-def is_up_to_date(engine: Engine) -> bool:
-    return current_revision(engine) == head_revision()

@@ -1,5 +1,4 @@
-"""UI routers, one module per area. `placeholders` comes last: its "coming soon" pages only
-answer for sections no other module serves yet (the first matching route wins)."""
+"""UI routers, one module per area."""
 
 from __future__ import annotations
 
@@ -11,7 +10,6 @@ _MODULES = (
     "auth", "onboarding", "org_settings", "project_settings", "project_keys", "project_scores",
     "dashboard", "traces", "sessions", "users", "scores", "annotations", "sharing", "home",
     "prompts", "datasets", "experiments", "llm_connections", "evals",
-    "placeholders",
 )
 
 
