@@ -16,6 +16,7 @@ from jsonschema import validators
 from sqlalchemy.orm import Session, sessionmaker
 
 from owlscope.errors import InvalidRequest
+from owlscope.tracing.common import MAX_PAGE
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 1000
@@ -42,8 +43,8 @@ class Paging:
         """From optional query parameters; out-of-range values are a 400."""
         p = 1 if page is None else page
         lim = DEFAULT_LIMIT if limit is None else limit
-        if p < 1:
-            raise InvalidRequest(f"page must be at least 1, not {p}")
+        if not 1 <= p <= MAX_PAGE:
+            raise InvalidRequest(f"page must be from 1 to {MAX_PAGE}, not {p}")
         if not 1 <= lim <= maximum:
             raise InvalidRequest(f"limit must be from 1 to {maximum}, not {lim}")
         return cls(p, lim)

@@ -181,6 +181,8 @@ class PromptStore:
     ) -> Prompt | None:
         base = select(Prompt).where(Prompt.project_id == project_id, Prompt.name == name)
         if version is not None:
+            if not 1 <= version <= 2**31 - 1:  # no such version (and the database takes 64-bit integers only)
+                return None
             return session.scalars(base.where(Prompt.version == version)).first()
         # Labels are a JSON list: pick the version in Python (a name has few versions).
         rows = session.execute(

@@ -234,11 +234,14 @@ def csv_list(value: str | None) -> list[str]:
 
 
 # ---- paging ----------------------------------------------------------------------------------
+MAX_PAGE = 1_000_000_000  # keeps OFFSET (page × limit) within a 64-bit integer
+
+
 def check_page(page: int | None, limit: int | None, *, default: int = 50, maximum: int = 1000) -> tuple[int, int]:
     page = 1 if page is None else page
     limit = default if limit is None else limit
-    if page < 1:
-        raise InvalidRequest("page must be 1 or greater")
+    if not 1 <= page <= MAX_PAGE:
+        raise InvalidRequest(f"page must be from 1 to {MAX_PAGE}")
     if limit < 1 or limit > maximum:
         raise InvalidRequest(f"limit must be between 1 and {maximum}")
     return page, limit

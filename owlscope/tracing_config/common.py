@@ -11,10 +11,10 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from owlscope.errors import InvalidRequest
+from owlscope.tracing.common import MAX_PAGE
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 100
-MAX_PAGE = 1_000_000_000  # keeps OFFSET within a 64-bit integer
 
 M = TypeVar("M", bound=BaseModel)
 
