@@ -4,18 +4,22 @@ lifespan, so importing this module touches no engine, file or setting."""
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from owlscope import __version__
+from owlscope.api.routes import ROUTERS as API_ROUTERS
 from owlscope.config import Settings, load_settings
 from owlscope.errors import OwlscopeError
 from owlscope.services import Services, build_services
+from owlscope.web import install_ui
+from owlscope.web.errors import ui_error_handler, ui_http_handler
+from owlscope.worker.tasks import start_worker, stop_worker
 
 log = logging.getLogger("owlscope")
 
@@ -31,14 +35,18 @@ def _error(status: int, message: str, error: str, headers: dict[str, str] | None
     return JSONResponse({"message": message, "error": error}, status_code=status, headers=headers)
 
 
-def install_error_handlers(app: FastAPI) -> None:
-    """Every error leaves the API as JSON {"message", "error"}; the UI renders its own pages."""
+def install_error_handlers(
+    app: FastAPI, *,
+    error_page: Callable[[Request, OwlscopeError], Response] | None = None,
+    http_error_page: Callable[[Request, StarletteHTTPException], Response] | None = None,
+) -> None:
+    """Every error leaves the API as JSON {"message", "error"}; on other paths the pages given
+    (the UI's) render it."""
 
     @app.exception_handler(OwlscopeError)
-    async def _domain(request: Request, exc: OwlscopeError) -> JSONResponse:
-        handler = getattr(request.app.state, "ui_error_handler", None)
-        if handler is not None and not request.url.path.startswith("/api/"):
-            return handler(request, exc)
+    async def _domain(request: Request, exc: OwlscopeError) -> Response:
+        if error_page is not None and not request.url.path.startswith("/api/"):
+            return error_page(request, exc)
         return _error(exc.status, exc.message, exc.error, exc.headers)
 
     @app.exception_handler(RequestValidationError)
@@ -50,10 +58,9 @@ def install_error_handlers(app: FastAPI) -> None:
         return _error(400, "; ".join(parts) or "invalid request", "InvalidRequestError")
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        handler = getattr(request.app.state, "ui_http_handler", None)
-        if handler is not None and not request.url.path.startswith("/api/"):
-            return handler(request, exc)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        if http_error_page is not None and not request.url.path.startswith("/api/"):
+            return http_error_page(request, exc)
         return _error(exc.status_code, str(exc.detail), _HTTP_ERRORS.get(exc.status_code, "Error"),
                       getattr(exc, "headers", None))
 
@@ -71,8 +78,6 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        from owlscope.worker.tasks import start_worker, stop_worker
-
         own = services is None
         svc = services or build_services(settings or load_settings())
         app.state.services = svc
@@ -89,15 +94,8 @@ def create_app(
 
     app = FastAPI(title="Owlscope", version=__version__, lifespan=lifespan, docs_url="/api/docs",
                   openapi_url="/api/openapi.json", redoc_url=None)
-    install_error_handlers(app)
-    from owlscope.api import routers
-
-    for router in routers():
+    install_error_handlers(app, error_page=ui_error_handler, http_error_page=ui_http_handler)
+    for router in API_ROUTERS:
         app.include_router(router)
-    try:
-        from owlscope.web import install_ui
-    except ImportError:
-        pass
-    else:
-        install_ui(app)
+    install_ui(app)
     return app

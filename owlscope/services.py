@@ -1,27 +1,46 @@
-"""The typed bundle of engines and clients, built once per process in the app's lifespan (or by a
-CLI command) and handed to routes and jobs. Nothing here runs at import time."""
+"""The typed bundle of engines, clients, pools and caches, built once per process in the app's
+lifespan (or by a CLI command) and handed to routes and jobs. Nothing here runs at import time.
+
+`build_services` builds every part before the bundle exists; the only part made from the bundle
+itself is the ingest processor (it calls the after-flush hooks with it), made by the constructor.
+`close()` stops and releases everything the bundle owns.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Any
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from owlscope.auth.keys import ApiKeyCache
+from owlscope.cache import TTLCache
 from owlscope.config import Settings
+from owlscope.evals.queueing import JudgePool
+from owlscope.ingestion.rows import Rows
+from owlscope.pipeline.process import IngestProcessor
+from owlscope.prompts.store import PromptStore
 from owlscope.storage.blob import BlobStore
 from owlscope.storage.olap.client import Olap
 from owlscope.storage.queue import JobQueue
 
-if TYPE_CHECKING:
-    from owlscope.ingestion.rows import Rows
-    from owlscope.pipeline.process import IngestProcessor
-
 log = logging.getLogger("owlscope")
+
+# Called with (services, rows) after each batch of rows is inserted; each must be idempotent (a
+# replayed blob calls it again with the same rows).
+AfterFlushHook = Callable[["Services", Rows], None]
+
+
+@dataclass(frozen=True)
+class ReadCaches:
+    """OLAP reads the UI shows on many pages and that may be a little stale, per process."""
+
+    environments: TTLCache[str, list[str]] = field(default_factory=lambda: TTLCache(60.0, 10_000))
+    filter_options: TTLCache[str, dict[str, list[str]]] = field(default_factory=lambda: TTLCache(60.0, 5_000))
+    dashboards: TTLCache[tuple[Any, ...], dict[str, Any]] = field(default_factory=lambda: TTLCache(30.0, 1_000))
 
 
 @dataclass
@@ -33,24 +52,40 @@ class Services:
     blobs: BlobStore
     queue: JobQueue
     keys: ApiKeyCache
-    processor: IngestProcessor | None = None
-    # Called with (services, rows) after each batch of rows is inserted (evaluators on new traces,
-    # dataset runs from experiment spans); each must be idempotent.
-    after_flush: list[Callable[[Services, Rows], None]] = field(default_factory=list)
-    extras: dict = field(default_factory=dict)
+    prompts: PromptStore
+    judges: JudgePool
+    after_flush: Sequence[AfterFlushHook] = ()
+    read_caches: ReadCaches = field(default_factory=ReadCaches)
+    processor: IngestProcessor = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.processor = IngestProcessor(self)
 
     def close(self) -> None:
-        if self.processor is not None:
-            self.processor.stop()
+        """Stop the worker threads (consumer, flusher, sweeper, judges), then release connections."""
         self.queue.stop_consumer()
+        self.processor.stop()
+        self.judges.shutdown()
+        self.prompts.cache.close()
+        self.queue.close()
         self.olap.close()
         self.db.dispose()
+
+
+def after_flush_hooks() -> tuple[AfterFlushHook, ...]:
+    """What reacts to newly stored rows: evaluators on new traces, dataset runs from experiment spans."""
+    from owlscope.datasets.recording import record_experiments
+    from owlscope.evals.jobs import schedule_new_targets
+
+    return (schedule_new_targets, record_experiments)
 
 
 def build_services(settings: Settings, *, migrate: bool = True, olap_database: str | None = None) -> Services:
     """Connect every seam, run pending migrations, and apply headless initialization."""
     from owlscope.bootstrap import init_from_settings
-    from owlscope.pipeline.process import IngestProcessor
+    from owlscope.config import ConfigError
+    from owlscope.evals.crypto import check_encryption
+    from owlscope.prompts.cache import build_prompt_cache
     from owlscope.storage.olap.migrate import migrate as migrate_olap
     from owlscope.storage.oltp.db import make_engine, make_session_factory
     from owlscope.storage.oltp.migrate import upgrade
@@ -61,9 +96,6 @@ def build_services(settings: Settings, *, migrate: bool = True, olap_database: s
     if migrate:
         upgrade(engine)
     sessions = make_session_factory(engine)
-    from owlscope.config import ConfigError
-    from owlscope.evals.crypto import check_encryption
-
     problems = check_encryption(settings, sessions)
     if problems:
         engine.dispose()
@@ -77,8 +109,9 @@ def build_services(settings: Settings, *, migrate: bool = True, olap_database: s
     services = Services(
         settings=settings, db=engine, sessions=sessions, olap=olap, blobs=BlobStore(settings),
         queue=JobQueue(settings), keys=ApiKeyCache(sessions, settings.salt or ""),
+        prompts=PromptStore(sessions, build_prompt_cache(settings.redis_url, settings.prompt_cache_ttl_seconds)),
+        judges=JudgePool(), after_flush=after_flush_hooks(),
     )
-    services.processor = IngestProcessor(services)
     register_tasks(services)
     init_from_settings(sessions, settings)
     return services

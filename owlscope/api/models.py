@@ -22,8 +22,7 @@ router = APIRouter(tags=["Models"])
 
 def _prices_changed(services: Services, project_id: str) -> None:
     # This process prices new generations at once; other workers within the price cache's TTL.
-    if services.processor is not None:
-        services.processor.enricher.invalidate(project_id)
+    services.processor.enricher.invalidate(project_id)
 
 
 @router.post("/api/public/models")

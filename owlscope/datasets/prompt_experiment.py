@@ -18,7 +18,7 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -30,13 +30,17 @@ from owlscope.datasets.common import iso, writing
 from owlscope.datasets.runs import ensure_run, find_run, record_run_item
 from owlscope.datasets.store import find_dataset
 from owlscope.errors import InvalidRequest, NotFound
+from owlscope.evals.connections import get_connection, judge_model
+from owlscope.evals.jobs import schedule
 from owlscope.storage.oltp.dataset_models import DatasetItem, DatasetRunItem
+from owlscope.storage.oltp.eval_models import Evaluator
 
 if TYPE_CHECKING:
     from owlscope.services import Services
 
 log = logging.getLogger("owlscope.datasets")
 ENVIRONMENT = "langfuse-prompt-experiment"
+PROMPT_EXPERIMENT_TASK = "dataset_prompt_experiment"
 _VAR = re.compile(r"\{\{\s*([A-Za-z_][\w.\-]*)\s*\}\}")
 OPENAI_ADAPTERS = ("openai",)
 _PARAM_KEYS = ("temperature", "max_tokens", "top_p", "frequency_penalty", "presence_penalty", "stop", "seed")
@@ -116,10 +120,6 @@ def llm_client(services: Services, *, project_id: str, connection_id: str | None
         return OpenAI(base_url=base_url, api_key=api_key or "none", max_retries=1, timeout=120)
     if not connection_id:
         raise InvalidRequest("choose an LLM connection (connection_id) or give base_url and api_key")
-    try:
-        from owlscope.evals.connections import get_connection, judge_model
-    except ImportError as exc:
-        raise InvalidRequest("LLM connections are not available in this build: give base_url and api_key") from exc
     with services.sessions() as session:
         row = get_connection(session, project_id, connection_id=connection_id) or get_connection(
             session, project_id, provider=connection_id)
@@ -236,12 +236,11 @@ def run_prompt_experiment(
             run_row = ensure_run(session, project_id=project_id, dataset_id=dataset_id, name=run_name)
             record_run_item(session, run_row, item_key=item.id, dataset_item_id=item.id, trace_id=trace_id,
                             observation_id=gen_id, dataset_item_version=started, created_at=start)
-        for hook in services.extras.get("dataset_run_item_hooks", []):
-            try:
-                hook(services, project_id=project_id, run_id=run.id, dataset_item_id=item.id, trace_id=trace_id,
-                     observation_id=gen_id, evaluator_ids=list(evaluator_ids))
-            except Exception:  # noqa: BLE001 - an evaluator hook must not stop the experiment
-                log.exception("dataset run item hook failed")
+        try:
+            evaluate_run_item(services, project_id=project_id, run_id=run.id, dataset_item_id=item.id,
+                              trace_id=trace_id, observation_id=gen_id, evaluator_ids=list(evaluator_ids))
+        except Exception:  # noqa: BLE001 - scheduling an evaluation must not stop the experiment
+            log.exception("cannot schedule the evaluation of run item %s", item.id)
         with lock:
             progress["done"] += 1
             if error:
@@ -277,6 +276,22 @@ def prompt_experiment_status(services: Services, *, project_id: str, job_id: str
         raise NotFound(f"prompt experiment {job_id!r} not found") from exc
 
 
+def evaluate_run_item(
+    services: Services, *, project_id: str, run_id: str, dataset_item_id: str, trace_id: str,
+    observation_id: str | None, evaluator_ids: Sequence[str],
+) -> None:
+    """The evaluators chosen for the experiment judge the item's output
+    (the trace, or the generation for observation evaluators), after their usual delay."""
+    if not evaluator_ids:
+        return
+    with services.sessions() as session:
+        evaluators = list(session.scalars(select(Evaluator).where(
+            Evaluator.project_id == project_id, Evaluator.id.in_(list(evaluator_ids)))))
+    for ev in evaluators:
+        target = (trace_id, observation_id or "") if ev.target == "observation" else (trace_id, "")
+        schedule(services, ev, [target], origin="experiment")
+
+
 def start_prompt_experiment(
     services: Services, *, project_id: str, prompt_name: str, prompt_version: int | None, connection_id: str | None,
     model: str, dataset_name: str, run_name: str, evaluator_ids: list[str] | tuple[str, ...] = (),
@@ -288,8 +303,6 @@ def start_prompt_experiment(
     _prepare(services, project_id=project_id, prompt_name=prompt_name, prompt_version=prompt_version,
              dataset_name=dataset_name, run_name=run_name, allow_existing_run=False)
     llm_client(services, project_id=project_id, connection_id=connection_id, base_url=base_url, api_key=api_key)
-    from owlscope.datasets.jobs import PROMPT_EXPERIMENT_TASK
-
     job_id = uuid.uuid4().hex
     params = {"project_id": project_id, "prompt_name": prompt_name, "prompt_version": prompt_version,
               "connection_id": connection_id, "model": model, "dataset_name": dataset_name, "run_name": run_name,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import func, select, update
@@ -20,12 +20,15 @@ from owlscope.errors import InvalidRequest
 from owlscope.evals import matching, templates
 from owlscope.evals.connections import resolve_model
 from owlscope.evals.errors import EvalConflict, EvalInvalid, EvalNotFound, PreflightFailed
+from owlscope.evals.queueing import BACKFILL_TASK, requeue_pending
 from owlscope.evals.sqlutil import write_tx
 from owlscope.evals.variables import extract_variables, fill_prompt, resolve_values, validate_mapping
-from owlscope.services import Services
 from owlscope.storage.oltp.base import utcnow
 from owlscope.storage.oltp.eval_models import EvalTemplate, Evaluator, JobExecution
 from owlscope.tracing_config.common import Page, PageRequest, iso, parse_input
+
+if TYPE_CHECKING:
+    from owlscope.services import Services
 
 NOT_FOUND = "Evaluation rule not found within authorized project"
 MAX_DELAY_SECONDS = 7 * 24 * 3600
@@ -181,8 +184,6 @@ def update_evaluator(services: Services, project_id: str, evaluator_id: str, cha
     if backfill:
         start_backfill(services, project_id, row.id)
     if row.enabled and "enabled" in changes:
-        from owlscope.evals.jobs import requeue_pending
-
         requeue_pending(services, project_id, row.id)
     return row
 
@@ -221,8 +222,6 @@ def set_enabled(services: Services, project_id: str, evaluator_id: str, enabled:
 
 def resume_evaluator(services: Services, project_id: str, evaluator_id: str) -> Evaluator:
     """Clear a pause (after fixing the connection) and run the executions that waited."""
-    from owlscope.evals.jobs import requeue_pending
-
     with write_tx(services.sessions) as s:
         row = _get(s, project_id, evaluator_id)
         row.paused_reason, row.paused_message, row.failure_streak = None, None, 0
@@ -232,8 +231,6 @@ def resume_evaluator(services: Services, project_id: str, evaluator_id: str) -> 
 
 def start_backfill(services: Services, project_id: str, evaluator_id: str) -> None:
     """Evaluate the traces already stored that match the filter (a queue job; progress on the evaluator)."""
-    from owlscope.evals.jobs import BACKFILL_TASK
-
     with write_tx(services.sessions) as s:
         s.execute(update(Evaluator).where(Evaluator.project_id == project_id, Evaluator.id == evaluator_id).values(
             backfill_status="queued", backfill_cursor=None, backfill_total=0, backfill_error=None,

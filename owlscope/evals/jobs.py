@@ -18,9 +18,7 @@ thread pool of their own, so slow LLM calls never hold the queue's consumer thre
 from __future__ import annotations
 
 import logging
-import threading
 from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -29,6 +27,7 @@ from sqlalchemy import or_, select, update
 from owlscope.evals import matching
 from owlscope.evals.evaluators import sampled
 from owlscope.evals.matching import JUDGE_ENVIRONMENT
+from owlscope.evals.queueing import BACKFILL_TASK, EXECUTE_TASK, SWEEP_TASK, enqueue_execution
 from owlscope.evals.runner import lease_seconds, run_execution
 from owlscope.evals.sqlutil import insert_ignore, write_tx
 from owlscope.ingestion.rows import Rows
@@ -39,10 +38,6 @@ if TYPE_CHECKING:
     from owlscope.services import Services
 
 log = logging.getLogger("owlscope.evals")
-EXECUTE_TASK = "eval_execute"
-BACKFILL_TASK = "eval_backfill"
-SWEEP_TASK = "eval_sweep"
-JUDGE_THREADS = 4  # concurrent judge calls per worker process
 MAX_INFLIGHT = 256  # executions handed to the pool and not finished; beyond that the job waits in the queue
 BACKFILL_PAGE = 1000
 SWEEP_LIMIT = 2000
@@ -53,27 +48,12 @@ def register(services: Services) -> None:
     services.queue.register(EXECUTE_TASK, lambda execution_id: dispatch(services, execution_id))
     services.queue.register(BACKFILL_TASK, lambda evaluator_id: run_backfill(services, evaluator_id))
     services.queue.huey.periodic_task(lambda _ts: True, name=SWEEP_TASK)(lambda: _safe_sweep(services))
-    services.after_flush.append(schedule_new_targets)
 
 
 # ---- running -------------------------------------------------------------------------------------------
-class _Pool:
-    def __init__(self) -> None:
-        self.executor = ThreadPoolExecutor(max_workers=JUDGE_THREADS, thread_name_prefix="owlscope-judge")
-        self.lock = threading.Lock()
-        self.inflight: set[str] = set()
-
-
-def _pool(services: Services) -> _Pool:
-    pool = services.extras.get("evals_pool")
-    if pool is None:
-        pool = services.extras.setdefault("evals_pool", _Pool())
-    return pool
-
-
 def dispatch(services: Services, execution_id: str) -> None:
     """The queue task: hand the execution to the judge pool, or wait in the queue when it is full."""
-    pool = _pool(services)
+    pool = services.judges
     with pool.lock:
         if execution_id in pool.inflight:
             return
@@ -100,13 +80,6 @@ def dispatch(services: Services, execution_id: str) -> None:
     except RuntimeError:  # the pool was shut down with the process: the sweeper picks it up later
         with pool.lock:
             pool.inflight.discard(execution_id)
-
-
-def enqueue_execution(services: Services, execution_id: str, *, delay: float = 0.0) -> None:
-    try:
-        services.queue.enqueue(EXECUTE_TASK, execution_id, delay=delay if delay > 0 else None, check_full=False)
-    except Exception:  # noqa: BLE001 - the record is durable; the sweeper enqueues it later
-        log.warning("could not enqueue evaluation %s; the sweeper will", execution_id, exc_info=True)
 
 
 # ---- scheduling ----------------------------------------------------------------------------------------
@@ -247,18 +220,6 @@ def _safe_sweep(services: Services) -> None:
         sweep(services)
     except Exception:  # noqa: BLE001 - the next run tries again
         log.exception("evaluation sweep failed")
-
-
-def requeue_pending(services: Services, project_id: str, evaluator_id: str) -> int:
-    """Enqueue an evaluator's pending executions (after a resume or re-enable)."""
-    now = utcnow()
-    with services.sessions() as s:
-        rows = list(s.execute(select(JobExecution.id, JobExecution.scheduled_at).where(
-            JobExecution.project_id == project_id, JobExecution.evaluator_id == evaluator_id,
-            JobExecution.status == "pending")))
-    for eid, at in rows:
-        enqueue_execution(services, eid, delay=max(0.0, (at - now).total_seconds()))
-    return len(rows)
 
 
 def retry_failed(services: Services, project_id: str, evaluator_id: str) -> int:

@@ -11,7 +11,7 @@ Not supported by this server: `code` evaluators, target `experiment`, several ev
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 
@@ -21,9 +21,11 @@ from owlscope.evals.connections import get_connection
 from owlscope.evals.errors import EvalConflict, EvalInvalid, EvalNotFound, PreflightFailed, Unsupported
 from owlscope.evals.sqlutil import write_tx
 from owlscope.evals.variables import extract_variables
-from owlscope.services import Services
 from owlscope.storage.oltp.eval_models import EvalDefaultModel, EvalTemplate, Evaluator
 from owlscope.tracing_config.common import PageRequest, iso
+
+if TYPE_CHECKING:
+    from owlscope.services import Services
 
 MAX_ACTIVE_RULES = 500
 API_RULE_DELAY_SECONDS = 10

@@ -27,6 +27,7 @@ from owlscope.evals.errors import EvalInvalid
 from owlscope.evals.evaluators import effective_mapping, render_prompt
 from owlscope.evals.judge import JudgeError, JudgeModel, JudgeResult, call_judge
 from owlscope.evals.matching import JUDGE_ENVIRONMENT
+from owlscope.evals.queueing import enqueue_execution
 from owlscope.evals.sqlutil import write_tx
 from owlscope.ingestion.batch import validate_batch
 from owlscope.pipeline.accept import accept_events
@@ -61,8 +62,6 @@ class _Fail(Exception):
 
 def claim(services: Services, execution_id: str) -> tuple[JobExecution, Evaluator] | None:
     """Take the execution for this worker; None when there is nothing (more) to do now."""
-    from owlscope.evals.jobs import enqueue_execution
-
     now = utcnow()
     with write_tx(services.sessions) as s:
         ex = s.get(JobExecution, execution_id)
@@ -148,8 +147,6 @@ def _finish(services: Services, ex: JobExecution, status: str, *, error: str | N
 
 
 def _retry_or_fail(services: Services, ex: JobExecution, message: str) -> None:
-    from owlscope.evals.jobs import enqueue_execution
-
     if ex.attempts > len(RETRY_DELAYS):
         _finish(services, ex, "error", error=f"{message} (gave up after {ex.attempts} attempts)")
         return

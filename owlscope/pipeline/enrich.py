@@ -27,7 +27,7 @@ class Enricher:
             hit = self._books.get(project_id)
             if hit and now - hit[0] < _TTL:
                 return hit[1]
-        from owlscope.storage.oltp.pricing import project_models
+        from owlscope.tracing_config.project_prices import project_models
 
         book = PriceBook(load_default_models(), project_models=project_models(self.services.sessions, project_id))
         with self._lock:

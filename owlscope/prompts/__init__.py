@@ -10,7 +10,6 @@ Entry points:
 
 from __future__ import annotations
 
-import threading
 from typing import TYPE_CHECKING
 
 from owlscope.prompts.cache import LocalPromptCache, PromptCache, RedisPromptCache, build_prompt_cache
@@ -23,20 +22,9 @@ from owlscope.prompts.store import PromptStore
 if TYPE_CHECKING:
     from owlscope.services import Services
 
-_lock = threading.Lock()
-
-
 def prompt_store(services: Services) -> PromptStore:
-    """The process's PromptStore for these services (built once; Redis cache when REDIS_URL is set)."""
-    store = services.extras.get("prompt_store")
-    if store is None:
-        with _lock:
-            store = services.extras.get("prompt_store")
-            if store is None:
-                settings = services.settings
-                cache = build_prompt_cache(settings.redis_url, getattr(settings, "prompt_cache_ttl_seconds", 300))
-                store = services.extras["prompt_store"] = PromptStore(services.sessions, cache)
-    return store
+    """The process's PromptStore (built with the services; Redis cache when REDIS_URL is set)."""
+    return services.prompts
 
 
 __all__ = [

@@ -87,6 +87,14 @@ class JobQueue:
             self._consumer.stop(graceful=True)
             self._consumer = None
 
+    def close(self) -> None:
+        """Stop the consumer and close the connections to the queue's store."""
+        self.stop_consumer()
+        if self.backend == "redis":
+            self.huey.storage.conn.close()
+        else:
+            self.huey.storage.close()
+
     def flush(self) -> None:
         """Drop every pending job (tests only)."""
         self.huey.flush()

@@ -26,8 +26,8 @@ from owlscope.errors import Forbidden, InvalidRequest, NotFound
 from owlscope.ingestion.pricing import ModelPrice, condition_from_dict, load_default_models
 from owlscope.storage.oltp.base import new_id
 from owlscope.storage.oltp.models import Model, Price, PricingTier
-from owlscope.storage.oltp.pricing import load_project_models, model_price_from_row
 from owlscope.tracing_config.common import ApiInput, Page, PageRequest, parse_input
+from owlscope.tracing_config.project_prices import load_project_models, model_price_from_row
 
 ModelUsageUnit = Literal["CHARACTERS", "TOKENS", "MILLISECONDS", "SECONDS", "IMAGES", "REQUESTS"]
 

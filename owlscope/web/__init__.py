@@ -1,8 +1,10 @@
 """The server-rendered web UI: Jinja2 templates, htmx, vendored static files, no build step.
 
-`install_ui(app)` (called by owlscope.app.create_app) mounts /static, adds the session, CSRF and
-security middleware, includes the UI routers (views/) and sets the handlers that turn errors on
-non-/api paths into pages. See docs in templates/base.html for what the layout offers.
+`install_ui(app)` (called by owlscope.app.create_app) mounts /static, builds the app's template
+environment, adds the session, CSRF and security middleware and includes the UI routers
+(owlscope.web.routes). The handlers that turn errors on non-/api paths into pages are
+owlscope.web.errors.ui_error_handler / ui_http_handler, which create_app passes to
+install_error_handlers. See templates/base.html for what the layout offers.
 """
 
 from __future__ import annotations
@@ -10,23 +12,20 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from owlscope.web.errors import ui_error_handler, ui_http_handler
 from owlscope.web.middleware import CSRFMiddleware, LazySessionMiddleware, UIGuardMiddleware
-from owlscope.web.templating import STATIC_DIR
+from owlscope.web.routes import ROUTERS
+from owlscope.web.templating import STATIC_DIR, build_templates
 
 
 def install_ui(app: FastAPI) -> None:
-    from owlscope.web.views import routers
-
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
+    app.state.templates = build_templates()
     # add_middleware puts the last one added outermost: sessions → guard → CSRF → app.
     app.add_middleware(CSRFMiddleware)
     app.add_middleware(UIGuardMiddleware)
     app.add_middleware(LazySessionMiddleware)
-    for router in routers():
+    for router in ROUTERS:
         app.include_router(router)
-    app.state.ui_error_handler = ui_error_handler
-    app.state.ui_http_handler = ui_http_handler
 
 
 __all__ = ["install_ui"]

@@ -31,6 +31,7 @@ from owlscope.web.accounts import password_fingerprint
 from owlscope.web.environments import current_environment, list_environments
 from owlscope.web.nav import org_nav, project_nav
 from owlscope.web.orgs import list_user_projects, org_role, project_role, role_at_least
+from owlscope.web.session_data import csrf_token, pop_flashes
 
 SESSION_USER = "uid"
 SESSION_FINGERPRINT = "pf"
@@ -200,7 +201,6 @@ ProjectCtx = Annotated[ProjectContext, Depends(project_context)]
 # ---- what the layout needs --------------------------------------------------------------------
 def layout_context(request: Request) -> dict[str, Any]:
     """Values every template gets (the Jinja context processor): see templating.render()."""
-    from owlscope.web.templating import csrf_token, pop_flashes
 
     has_session = "session" in request.scope
     user = getattr(request.state, "user", None) if has_session else None

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
-import time
 from typing import TYPE_CHECKING
 
 from fastapi import Request
@@ -23,7 +21,6 @@ log = logging.getLogger(__name__)
 
 ENV_COOKIE_PREFIX = "owlscope_env_"
 ENV_COOKIE_MAX_AGE = 365 * 24 * 3600
-LIST_TTL_SECONDS = 60.0
 MAX_ENVIRONMENTS = 200
 _VALID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _COOKIE_SAFE = re.compile(r"[^A-Za-z0-9_-]")
@@ -59,39 +56,9 @@ def set_environment_cookie(response: Response, *, project_id: str, environment: 
         )
 
 
-class _EnvironmentCache:
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._entries: dict[str, tuple[float, list[str]]] = {}
-
-    def get(self, project_id: str) -> list[str] | None:
-        with self._lock:
-            hit = self._entries.get(project_id)
-        if hit is not None and hit[0] > time.monotonic():
-            return hit[1]
-        return None
-
-    def put(self, project_id: str, values: list[str]) -> None:
-        with self._lock:
-            if len(self._entries) > 10_000:
-                self._entries.clear()
-            self._entries[project_id] = (time.monotonic() + LIST_TTL_SECONDS, values)
-
-    def invalidate(self, project_id: str | None = None) -> None:
-        with self._lock:
-            if project_id is None:
-                self._entries.clear()
-            else:
-                self._entries.pop(project_id, None)
-
-
-def environment_cache(services: Services) -> _EnvironmentCache:
-    return services.extras.setdefault("ui_environment_cache", _EnvironmentCache())
-
-
 def list_environments(services: Services, project_id: str) -> list[str]:
     """The project's environments, sorted with "default" first; [] if OLAP cannot answer."""
-    cache = environment_cache(services)
+    cache = services.read_caches.environments
     found = cache.get(project_id)
     if found is not None:
         return found

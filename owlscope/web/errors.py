@@ -1,4 +1,4 @@
-"""Errors as pages: the handlers app.py calls for every non-/api path.
+"""Errors as pages: the handlers install_ui() sets for every non-/api path.
 
 Domain errors (owlscope.errors) and HTTP errors render `error.html` with their status; "sign in
 required" becomes a redirect to the sign-in page. For an htmx request the error is a flash
@@ -15,6 +15,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from owlscope.errors import OwlscopeError, Unauthorized
+from owlscope.web.context import optional_user
+from owlscope.web.templating import is_htmx, redirect, render
 
 log = logging.getLogger(__name__)
 
@@ -34,9 +36,6 @@ TITLES = {
 
 def render_error(request: Request, status: int, message: str, *, headers: dict[str, str] | None = None) -> Response:
     """The error page (or, for htmx, a flash partial retargeted to #flashes)."""
-    from owlscope.web.context import optional_user
-    from owlscope.web.templating import is_htmx, render
-
     title = TITLES.get(status, "Error")
     if is_htmx(request):
         hx = {"HX-Retarget": "#flashes", "HX-Reswap": "beforeend", **(headers or {})}
@@ -56,8 +55,6 @@ def render_error(request: Request, status: int, message: str, *, headers: dict[s
 
 
 def sign_in_redirect(request: Request) -> Response:
-    from owlscope.web.templating import redirect
-
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     if request.method != "GET" or target == "/":
         return redirect(request, "/auth/sign-in")

@@ -14,7 +14,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from owlscope.web.templating import CSRF_FORM_FIELD, CSRF_HEADER, csrf_valid
+from owlscope.web.session_data import CSRF_FORM_FIELD, CSRF_HEADER, csrf_valid
 
 log = logging.getLogger(__name__)
 

@@ -9,8 +9,6 @@ values. Partials are named `_thing.html`; an htmx request usually renders just t
 from __future__ import annotations
 
 import hashlib
-import hmac
-import secrets
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
@@ -22,51 +20,14 @@ from starlette.responses import HTMLResponse, Response
 from starlette.templating import Jinja2Templates
 
 from owlscope import __version__
+from owlscope.web import present
+from owlscope.web.context import OrgContext, layout_context
+from owlscope.web.nav import org_nav, project_nav
 
 WEB_DIR = Path(__file__).resolve().parent
 TEMPLATE_DIR = WEB_DIR / "templates"
 STATIC_DIR = WEB_DIR / "static"
 
-CSRF_SESSION_KEY = "csrf"
-CSRF_FORM_FIELD = "csrf_token"
-CSRF_HEADER = "x-csrf-token"
-FLASH_SESSION_KEY = "_flashes"
-FLASH_CATEGORIES = ("success", "info", "warning", "error")
-
-
-# ---- CSRF -------------------------------------------------------------------------------------
-def csrf_token(request: Request) -> str:
-    """The session's CSRF token, created on first use. Rendered into every form (hidden field
-    `csrf_token`) and into `hx-headers` on <body>, so htmx requests send it as `X-CSRF-Token`."""
-    session = request.session
-    token = session.get(CSRF_SESSION_KEY)
-    if not token:
-        token = secrets.token_urlsafe(32)
-        session[CSRF_SESSION_KEY] = token
-    return token
-
-
-def csrf_valid(session: dict[str, Any], supplied: str | None) -> bool:
-    expected = session.get(CSRF_SESSION_KEY)
-    if not expected or not supplied:
-        return False
-    return hmac.compare_digest(str(expected).encode(), supplied.encode())
-
-
-# ---- flash messages ---------------------------------------------------------------------------
-def flash(request: Request, message: str, category: str = "success") -> None:
-    """Queue a message for the next rendered page (kept in the session until shown)."""
-    if category not in FLASH_CATEGORIES:
-        raise ValueError(f"unknown flash category {category!r}")
-    queued = list(request.session.get(FLASH_SESSION_KEY, []))
-    queued.append([category, message])
-    request.session[FLASH_SESSION_KEY] = queued[-10:]
-
-
-def pop_flashes(request: Request) -> list[tuple[str, str]]:
-    if "session" not in request.scope or FLASH_SESSION_KEY not in request.session:
-        return []
-    return [(c, m) for c, m in request.session.pop(FLASH_SESSION_KEY)]
 
 
 # ---- static files -----------------------------------------------------------------------------
@@ -118,7 +79,8 @@ def _number(value: float | int | None) -> str:
     return str(value)
 
 
-def _make_env() -> jinja2.Environment:
+def build_templates() -> Jinja2Templates:
+    """The app's template environment (one per app), with every global and filter the templates use."""
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)),
         autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
@@ -127,11 +89,8 @@ def _make_env() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.globals.update(static_url=static_url, version=__version__)
-    env.filters.update(ago=_ago, datetime=_datetime, number=_number)
-    return env
-
-
-templates = Jinja2Templates(env=_make_env())
+    env.filters.update(ago=_ago, datetime=_datetime, number=_number, **present.FILTERS)
+    return Jinja2Templates(env=env)
 
 
 def is_htmx(request: Request) -> bool:
@@ -148,9 +107,6 @@ def render(
 ) -> HTMLResponse:
     """Render a template with the layout's context. Views pass only their own values; `active_nav`
     (a key of nav.PROJECT_NAV) marks the current navigation item when the path does not say."""
-    from owlscope.web.context import OrgContext, layout_context
-    from owlscope.web.nav import org_nav, project_nav
-
     values = layout_context(request)
     values.update(context or {})
     active = values.get("active_nav")
@@ -158,6 +114,7 @@ def render(
         values["nav"] = project_nav(values["project"].id, request.url.path, active)
     elif active and isinstance(values.get("ctx"), OrgContext):
         values["nav"] = org_nav(values["ctx"].org.id, active)
+    templates: Jinja2Templates = request.app.state.templates
     return templates.TemplateResponse(request, template, values, status_code=status_code, headers=headers)
 
 

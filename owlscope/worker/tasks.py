@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from importlib import import_module
-from importlib.util import find_spec
 from typing import TYPE_CHECKING
 
+from owlscope.datasets import jobs as dataset_jobs
+from owlscope.evals import jobs as eval_jobs
 from owlscope.pipeline.accept import INGEST_TASK
 
 if TYPE_CHECKING:
@@ -13,26 +13,15 @@ if TYPE_CHECKING:
 
 
 def register_tasks(services: Services) -> None:
-    def ingest_blob(key: str) -> None:
-        assert services.processor is not None
-        services.processor.process_key(key)
-
-    services.queue.register(INGEST_TASK, ingest_blob)
-    for module in _DOMAIN_TASK_MODULES:
-        if find_spec(module.rsplit(".", 1)[0]) is None or find_spec(module) is None:
-            continue  # that domain is not part of this build
-        import_module(module).register(services)
-
-
-# Domain packages that register their own jobs and after-flush hooks: each has
-# `register(services)`, which calls `services.queue.register(name, fn)` and/or appends to
-# `services.after_flush`.
-_DOMAIN_TASK_MODULES = ("owlscope.evals.jobs", "owlscope.datasets.jobs")
+    """The ingest job, then each domain's own jobs (`register(services)` calls
+    `services.queue.register(name, fn)`); their after-flush hooks are listed in owlscope.services."""
+    services.queue.register(INGEST_TASK, services.processor.process_key)
+    eval_jobs.register(services)
+    dataset_jobs.register(services)
 
 
 def start_worker(services: Services) -> None:
     """Consume jobs in this process: consumer threads plus the flush and sweeper loops."""
-    assert services.processor is not None
     services.processor.start()
     services.queue.start_consumer(services.settings.worker_threads)
 
@@ -40,5 +29,4 @@ def start_worker(services: Services) -> None:
 def stop_worker(services: Services) -> None:
     """Finish running jobs, then insert what they buffered: nothing accepted is lost."""
     services.queue.stop_consumer()
-    if services.processor is not None:
-        services.processor.stop()
+    services.processor.stop()

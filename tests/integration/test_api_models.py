@@ -19,7 +19,7 @@ from conftest import LiveServer, create_project_key
 from owlscope.app import create_app
 from owlscope.ingestion.pricing import load_default_models
 from owlscope.storage.oltp.models import Model, Price, PricingTier
-from owlscope.storage.oltp.pricing import project_models
+from owlscope.tracing_config.project_prices import project_models
 
 MODEL_KEYS = {
     "id", "modelName", "matchPattern", "startDate", "unit", "inputPrice", "outputPrice", "totalPrice",

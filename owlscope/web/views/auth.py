@@ -16,7 +16,8 @@ from owlscope.web.context import (
     sign_in_session,
     sign_out_session,
 )
-from owlscope.web.templating import flash, redirect, render, safe_next
+from owlscope.web.session_data import flash
+from owlscope.web.templating import redirect, render, safe_next
 
 router = APIRouter(include_in_schema=False)
 

@@ -4,8 +4,6 @@ without any trace yet shows how to send the first one instead."""
 
 from __future__ import annotations
 
-import threading
-import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,10 +15,8 @@ from owlscope.storage.oltp.models import ApiKey, ScoreConfig
 from owlscope.tracing.dashboard import dashboard
 from owlscope.web.context import ProjectCtx, WebServices, require_role
 from owlscope.web.templating import render
-from owlscope.web.views import present
 from owlscope.web.views.tracing_common import PRESETS, time_range
 
-present.install()
 router = APIRouter(include_in_schema=False)
 
 
@@ -29,27 +25,13 @@ def _has_traces(services: WebServices, project_id: str) -> bool:
         "SELECT 1 FROM {db}.traces WHERE project_id = {p:String} LIMIT 1", {"p": project_id}))
 
 
-CACHE_SECONDS = 30.0
-_cache_lock = threading.Lock()
-
-
 def _cached_dashboard(services: WebServices, project_id: str, key: str, start: datetime, end: datetime,
                       environment: str | None) -> dict[str, Any]:
-    """The dashboard's data, reused for CACHE_SECONDS: a preset range ends "now", so within the cache
-    time the same choice reads the same rows (a long range reads many)."""
-    cache = services.extras.setdefault("ui_dashboard_cache", {})
+    """The dashboard's data, reused for half a minute: a preset range ends "now", so within that time
+    the same choice reads the same rows (a long range reads many)."""
     ident = (project_id, environment, key if key != "custom" else (start, end))
-    now = time.monotonic()
-    with _cache_lock:
-        hit = cache.get(ident)
-    if hit and hit[0] > now:
-        return hit[1]
-    data = dashboard(services.olap, project_id, start=start, end=end, environment=environment)
-    with _cache_lock:
-        if len(cache) > 1000:
-            cache.clear()
-        cache[ident] = (now + CACHE_SECONDS, data)
-    return data
+    return services.read_caches.dashboards.get_or_load(
+        ident, lambda: dashboard(services.olap, project_id, start=start, end=end, environment=environment))
 
 
 @router.get("/project/{project_id}")

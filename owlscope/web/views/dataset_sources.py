@@ -25,7 +25,8 @@ from owlscope.datasets.store import create_dataset, list_datasets
 from owlscope.datasets.uploads import add_items_from_traces
 from owlscope.errors import InvalidRequest, NotFound, OwlscopeError
 from owlscope.web.context import ProjectContext, ProjectCtx, WebServices, require_role
-from owlscope.web.templating import flash, is_htmx, redirect, render, safe_next
+from owlscope.web.session_data import flash
+from owlscope.web.templating import is_htmx, redirect, render, safe_next
 from owlscope.web.views import dataset_parts as parts
 
 router = APIRouter(include_in_schema=False)

@@ -21,7 +21,8 @@ from owlscope.datasets.store import create_dataset, delete_dataset, list_dataset
 from owlscope.datasets.uploads import MAX_UPLOAD_BYTES, bulk_add_items, parse_upload, upload_columns
 from owlscope.errors import InvalidRequest, NotFound, OwlscopeError, PayloadTooLarge
 from owlscope.web.context import ProjectContext, ProjectCtx, WebServices, require_role
-from owlscope.web.templating import flash, redirect, render
+from owlscope.web.session_data import flash
+from owlscope.web.templating import redirect, render
 from owlscope.web.views import dataset_parts as parts
 from owlscope.web.views.dataset_sources import router as sources_router
 

@@ -40,7 +40,8 @@ from owlscope.evals.templates import (
 )
 from owlscope.tracing_config.common import PageRequest
 from owlscope.web.context import ProjectContext, ProjectCtx, WebServices, require_role
-from owlscope.web.templating import flash, redirect, render
+from owlscope.web.session_data import flash
+from owlscope.web.templating import redirect, render
 from owlscope.web.views import eval_parts as parts
 
 router = APIRouter(include_in_schema=False)

@@ -21,9 +21,14 @@ from owlscope.datasets.items import list_items
 from owlscope.datasets.prompt_experiment import prompt_experiment_status, start_prompt_experiment
 from owlscope.datasets.runs import delete_run
 from owlscope.errors import InvalidRequest, NotFound, OwlscopeError
+from owlscope.evals.connections import list_connections
+from owlscope.evals.evaluators import list_evaluators
+from owlscope.evals.judge import DEFAULT_MODELS
 from owlscope.prompts import prompt_store
+from owlscope.tracing_config.common import PageRequest
 from owlscope.web.context import ProjectContext, ProjectCtx, WebServices, require_role
-from owlscope.web.templating import flash, is_htmx, redirect, render
+from owlscope.web.session_data import flash
+from owlscope.web.templating import is_htmx, redirect, render
 from owlscope.web.views import dataset_parts as parts
 from owlscope.web.views.prompt_parts import prompt_variables
 
@@ -108,26 +113,13 @@ def _choices(services: WebServices, project_id: str) -> dict[str, Any]:
             break
         page += 1
     connections: list[dict[str, Any]] = []
-    evaluators: list[dict[str, Any]] = []
-    try:
-        from owlscope.evals.connections import list_connections
-        from owlscope.evals.judge import DEFAULT_MODELS
-        from owlscope.tracing_config.common import PageRequest
-
-        for c in list_connections(services.sessions, project_id, PageRequest(1, 100)).data:
-            models = list(c["customModels"])
-            if c["withDefaultModels"] and DEFAULT_MODELS.get(c["adapter"]):
-                models.append(DEFAULT_MODELS[c["adapter"]])
-            connections.append({**c, "models": list(dict.fromkeys(models))})
-    except ImportError:  # pragma: no cover - a build without the evals package
-        pass
-    try:
-        from owlscope.evals.evaluators import list_evaluators
-
-        rows, _ = list_evaluators(services.sessions, project_id, limit=200)
-        evaluators = [{"id": e.id, "name": e.name, "scoreName": e.score_name, "status": e.status} for e in rows]
-    except ImportError:  # pragma: no cover
-        pass
+    for c in list_connections(services.sessions, project_id, PageRequest(1, 100)).data:
+        models = list(c["customModels"])
+        if c["withDefaultModels"] and DEFAULT_MODELS.get(c["adapter"]):
+            models.append(DEFAULT_MODELS[c["adapter"]])
+        connections.append({**c, "models": list(dict.fromkeys(models))})
+    rows, _ = list_evaluators(services.sessions, project_id, limit=200)
+    evaluators = [{"id": e.id, "name": e.name, "scoreName": e.score_name, "status": e.status} for e in rows]
     return {"prompts": prompts, "connections": connections, "evaluators": evaluators}
 
 

@@ -30,7 +30,8 @@ from owlscope.evals.errors import EvalNotFound
 from owlscope.evals.judge import DEFAULT_MODELS
 from owlscope.tracing_config.common import PageRequest
 from owlscope.web.context import ProjectContext, ProjectCtx, WebServices, require_role
-from owlscope.web.templating import flash, redirect, render
+from owlscope.web.session_data import flash
+from owlscope.web.templating import redirect, render
 
 router = APIRouter(include_in_schema=False)
 

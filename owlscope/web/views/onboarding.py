@@ -14,7 +14,8 @@ from starlette.responses import Response
 from owlscope.errors import Conflict, InvalidRequest
 from owlscope.web.context import SESSION_LAST_PROJECT, CurrentUser, OptionalUser, WebServices
 from owlscope.web.orgs import create_organization, create_project, list_user_projects
-from owlscope.web.templating import flash, redirect, render
+from owlscope.web.session_data import flash
+from owlscope.web.templating import redirect, render
 
 router = APIRouter(include_in_schema=False)
 

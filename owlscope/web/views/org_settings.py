@@ -26,7 +26,8 @@ from owlscope.web.orgs import (
     remove_member,
     rename_organization,
 )
-from owlscope.web.templating import flash, redirect, render
+from owlscope.web.session_data import flash
+from owlscope.web.templating import redirect, render
 
 router = APIRouter(include_in_schema=False)
 

@@ -11,7 +11,8 @@ from owlscope.auth.keys import create_api_key, list_api_keys, revoke_api_key
 from owlscope.errors import NotFound
 from owlscope.web.caches import invalidate_api_keys
 from owlscope.web.context import ProjectContext, ProjectCtx, WebServices, require_role, write_session
-from owlscope.web.templating import flash, is_htmx, redirect, render
+from owlscope.web.session_data import flash
+from owlscope.web.templating import is_htmx, redirect, render
 
 router = APIRouter(include_in_schema=False)
 

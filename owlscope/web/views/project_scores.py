@@ -22,7 +22,8 @@ from owlscope.tracing_config.score_configs import (
     update_score_config,
 )
 from owlscope.web.context import ProjectContext, ProjectCtx, WebServices, require_role
-from owlscope.web.templating import flash, redirect, render
+from owlscope.web.session_data import flash
+from owlscope.web.templating import redirect, render
 
 router = APIRouter(include_in_schema=False)
 

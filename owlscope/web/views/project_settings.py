@@ -11,9 +11,9 @@ from owlscope.errors import OwlscopeError
 from owlscope.storage.oltp.models import Project
 from owlscope.web.caches import invalidate_api_keys
 from owlscope.web.context import ProjectContext, ProjectCtx, WebServices, require_role, write_session
-from owlscope.web.environments import environment_cache
 from owlscope.web.orgs import delete_project, rename_project
-from owlscope.web.templating import flash, redirect, render
+from owlscope.web.session_data import flash
+from owlscope.web.templating import redirect, render
 
 router = APIRouter(include_in_schema=False)
 
@@ -58,6 +58,6 @@ def project_delete(request: Request, ctx: ProjectCtx, services: WebServices, con
     except OwlscopeError as exc:
         return _general_page(request, ctx, status=exc.status, delete_error=exc.message)
     invalidate_api_keys(services, key_ids=key_ids, project_id=ctx.project.id)
-    environment_cache(services).invalidate(ctx.project.id)
+    services.read_caches.environments.pop(ctx.project.id)
     flash(request, f"Project {ctx.project.name} was deleted.")
     return redirect(request, "/")

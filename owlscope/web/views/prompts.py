@@ -21,7 +21,8 @@ from starlette.responses import Response
 from owlscope.errors import InvalidRequest, NotFound, OwlscopeError
 from owlscope.prompts import parse_create, prompt_store, prompt_version_metrics
 from owlscope.web.context import ProjectContext, ProjectCtx, WebServices, require_role
-from owlscope.web.templating import flash, redirect, render
+from owlscope.web.session_data import flash
+from owlscope.web.templating import redirect, render
 from owlscope.web.views import prompt_parts as parts
 
 router = APIRouter(include_in_schema=False)

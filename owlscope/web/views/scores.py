@@ -11,13 +11,12 @@ from starlette.responses import Response
 from owlscope.errors import InvalidRequest
 from owlscope.tracing.scores import DATA_TYPES, SOURCES, list_scores_v2
 from owlscope.tracing.trace_table import SCORE_OPERATORS
+from owlscope.web import present
 from owlscope.web.context import ProjectCtx, WebServices, require_role
 from owlscope.web.templating import render
-from owlscope.web.views import present
 from owlscope.web.views.traces import cached_filter_options
 from owlscope.web.views.tracing_common import PRESETS, environment_filter, time_range, user_names, with_query
 
-present.install()
 router = APIRouter(include_in_schema=False)
 
 PAGE_SIZE = 50

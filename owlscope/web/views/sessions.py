@@ -15,13 +15,12 @@ from owlscope.tracing.session_stats import session_summaries
 from owlscope.tracing.sessions import get_session, list_sessions
 from owlscope.tracing.sharing import share_state
 from owlscope.tracing.trace_table import trace_aggregates, trace_scores
+from owlscope.web import present
 from owlscope.web.context import ProjectCtx, WebServices, require_role
 from owlscope.web.templating import render
-from owlscope.web.views import present
 from owlscope.web.views.annotations import Subject, comments_context, panel_context
 from owlscope.web.views.tracing_common import PRESETS, environment_filter, time_range, with_query
 
-present.install()
 router = APIRouter(include_in_schema=False)
 
 PAGE_SIZE = 50

@@ -23,12 +23,11 @@ from owlscope.tracing.sessions import get_session
 from owlscope.tracing.sharing import set_shared, share_state, shared_project
 from owlscope.tracing.traces import fetch_traces
 from owlscope.web.context import ProjectCtx, WebServices, require_role
-from owlscope.web.templating import flash, is_htmx, redirect, render, safe_next
-from owlscope.web.views import present
+from owlscope.web.session_data import flash
+from owlscope.web.templating import is_htmx, redirect, render, safe_next
 from owlscope.web.views.sessions import session_page_values
 from owlscope.web.views.traces import load_trace, observation_tree, public_url, selected_detail, trace_summary
 
-present.install()
 router = APIRouter(include_in_schema=False)
 
 FormStr = Annotated[str, Form()]

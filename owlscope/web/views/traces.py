@@ -8,8 +8,6 @@ the project and by the top bar's environment.
 
 from __future__ import annotations
 
-import threading
-import time
 from collections import defaultdict
 from typing import Any
 from urllib.parse import quote
@@ -29,9 +27,9 @@ from owlscope.tracing.trace_table import (
     list_trace_table,
 )
 from owlscope.tracing.traces import get_trace
+from owlscope.web import present
 from owlscope.web.context import ProjectContext, ProjectCtx, WebServices, require_role
 from owlscope.web.templating import is_htmx, redirect, render
-from owlscope.web.views import present
 from owlscope.web.views.annotations import Subject, comments_context, panel_context
 from owlscope.web.views.tracing_common import (
     PRESETS,
@@ -43,27 +41,14 @@ from owlscope.web.views.tracing_common import (
     with_query,
 )
 
-present.install()
 router = APIRouter(include_in_schema=False)
 
 PAGE_SIZE = 50
-OPTIONS_TTL = 60.0
-_options_lock = threading.Lock()
 
 
 def cached_filter_options(services: Services, project_id: str) -> dict[str, list[str]]:
     """Filter suggestions, cached a minute per project (they only help people pick values)."""
-    cache = services.extras.setdefault("ui_trace_filter_options", {})
-    with _options_lock:
-        hit = cache.get(project_id)
-    if hit and hit[0] > time.monotonic():
-        return hit[1]
-    value = filter_options(services.olap, project_id)
-    with _options_lock:
-        if len(cache) > 5000:
-            cache.clear()
-        cache[project_id] = (time.monotonic() + OPTIONS_TTL, value)
-    return value
+    return services.read_caches.filter_options.get_or_load(project_id, lambda: filter_options(services.olap, project_id))
 
 
 def _float(value: str, what: str) -> float | None:

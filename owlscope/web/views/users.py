@@ -11,10 +11,8 @@ from owlscope.tracing.trace_table import TraceFilters, list_trace_table
 from owlscope.tracing.users import ORDERS, get_user, list_users, user_sessions
 from owlscope.web.context import ProjectCtx, WebServices, require_role
 from owlscope.web.templating import render
-from owlscope.web.views import present
 from owlscope.web.views.tracing_common import PRESETS, environment_filter, time_range, with_query
 
-present.install()
 router = APIRouter(include_in_schema=False)
 
 PAGE_SIZE = 50

@@ -2,7 +2,8 @@
 inputs/outputs rendered for people — chat messages as a conversation, JSON as a collapsible tree,
 long text folded.
 
-`install()` registers the filters on the shared template environment; the view modules call it.
+`FILTERS` are registered with the others when the app's template environment is built
+(owlscope.web.templating.build_templates).
 """
 
 from __future__ import annotations
@@ -283,11 +284,7 @@ def raw_json(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode()
 
 
-def install() -> None:
-    """Register the filters on the shared template environment (idempotent)."""
-    from owlscope.web.templating import templates
-
-    templates.env.filters.update(
-        duration=duration, cost=cost, compact=compact, score_value=score_value, local_time=local_time,
-        io_html=io_html, json_tree=json_tree, raw_json=raw_json, iso_time=iso_time,
-    )
+FILTERS = {
+    "duration": duration, "cost": cost, "compact": compact, "score_value": score_value, "local_time": local_time,
+    "io_html": io_html, "json_tree": json_tree, "raw_json": raw_json, "iso_time": iso_time,
+}

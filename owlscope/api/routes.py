@@ -1,0 +1,33 @@
+"""Every router of the public API, in the order they are matched. A new resource: import its module
+and add its router here."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from owlscope.api import (
+    comments,
+    dataset_items,
+    dataset_runs,
+    datasets,
+    evaluators,
+    health,
+    ingest,
+    llm_connections,
+    metrics,
+    models,
+    observations,
+    projects,
+    prompts,
+    score_configs,
+    scores_read,
+    sessions,
+    traces,
+)
+
+ROUTERS: tuple[APIRouter, ...] = (
+    health.router, projects.router, ingest.router, models.router, score_configs.router, comments.router,
+    prompts.router, datasets.router, dataset_items.router, dataset_runs.router,
+    traces.router, observations.router, sessions.router, scores_read.router, metrics.router,
+    llm_connections.router, evaluators.router,
+)

@@ -1,0 +1,35 @@
+"""Every router of the web UI, in the order they are matched. A new area: import its module and
+add its router here."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from owlscope.web.views import (
+    annotations,
+    auth,
+    dashboard,
+    datasets,
+    evals,
+    experiments,
+    home,
+    llm_connections,
+    onboarding,
+    org_settings,
+    project_keys,
+    project_scores,
+    project_settings,
+    prompts,
+    scores,
+    sessions,
+    sharing,
+    traces,
+    users,
+)
+
+ROUTERS: tuple[APIRouter, ...] = (
+    auth.router, onboarding.router, org_settings.router, project_settings.router, project_keys.router,
+    project_scores.router, dashboard.router, traces.router, sessions.router, users.router, scores.router,
+    annotations.router, sharing.router, home.router, prompts.router, datasets.router, experiments.router,
+    llm_connections.router, evals.router,
+)
