@@ -82,7 +82,7 @@ def after_flush_hooks() -> tuple[AfterFlushHook, ...]:
 
 def build_services(settings: Settings, *, migrate: bool = True, olap_database: str | None = None) -> Services:
     """Connect every seam, run pending migrations, and apply headless initialization."""
-    from owlscope.bootstrap import init_from_settings
+    from owlscope.accounts.bootstrap import init_from_settings
     from owlscope.config import ConfigError
     from owlscope.evals.crypto import check_encryption
     from owlscope.prompts.cache import build_prompt_cache

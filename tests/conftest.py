@@ -189,7 +189,7 @@ class LiveServer:
 
 
 def create_project_key(services, *, org_name: str = "org", project_name: str = "proj") -> dict:
-    from owlscope.bootstrap import create_org_project_user
+    from owlscope.accounts.bootstrap import create_org_project_user
 
     return create_org_project_user(
         services.sessions, services.settings, org_name=org_name, project_name=project_name,

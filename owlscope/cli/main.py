@@ -169,16 +169,22 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 def cmd_init(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    from owlscope.bootstrap import create_org_project_user
+    from owlscope.accounts.bootstrap import create_org_project_user
+    from owlscope.errors import OwlscopeError
     from owlscope.storage.oltp.db import make_engine, make_session_factory
     from owlscope.storage.oltp.migrate import upgrade
 
     engine = make_engine(settings.db_url)
     upgrade(engine)
-    result = create_org_project_user(
-        make_session_factory(engine), settings, org_name=args.org_name, project_name=args.project_name,
-        email=args.email, password=args.password, user_name=args.name,
-    )
+    try:
+        result = create_org_project_user(
+            make_session_factory(engine), settings, org_name=args.org_name, project_name=args.project_name,
+            email=args.email, password=args.password, user_name=args.name,
+        )
+    except OwlscopeError as exc:  # the same refusal the sign-up form shows
+        print(f"error: {exc.message}", file=sys.stderr)
+        engine.dispose()
+        return 1
     print(f"Organization: {result['org_id']}  ({args.org_name})")
     print(f"Project:      {result['project_id']}  ({args.project_name})")
     if args.email:

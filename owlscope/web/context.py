@@ -24,13 +24,13 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
+from owlscope.accounts.orgs import list_user_projects, org_role, project_role, role_at_least
+from owlscope.accounts.users import password_fingerprint
 from owlscope.errors import Forbidden, NotFound, Unauthorized
 from owlscope.services import Services
 from owlscope.storage.oltp.models import Organization, Project, Role, User
-from owlscope.web.accounts import password_fingerprint
 from owlscope.web.environments import current_environment, list_environments
 from owlscope.web.nav import org_nav, project_nav
-from owlscope.web.orgs import list_user_projects, org_role, project_role, role_at_least
 from owlscope.web.session_data import csrf_token, pop_flashes
 
 SESSION_USER = "uid"

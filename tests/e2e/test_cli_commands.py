@@ -27,6 +27,10 @@ def test_doctor_migrate_init_on_embedded_storage(tmp_path: Path) -> None:
     for seam in ("oltp", "olap", "queue", "blob"):
         assert f"[ok] {seam}" in after.stdout
     assert "SQLite" in after.stdout and "chDB (embedded)" in after.stdout and "migrated" in after.stdout
+    refused = _run(["init", "--email", "a@example.com", "--password", "x"], env)
+    assert refused.returncode == 1  # as the sign-up form refuses it
+    assert "The password must have at least 8 characters" in refused.stderr
+    assert "LANGFUSE_SECRET_KEY" not in refused.stdout
     init = _run(["init", "--org-name", "Acme", "--project-name", "Chat", "--email", "a@example.com",
                  "--password", "correct horse battery"], env)
     assert init.returncode == 0, init.stderr

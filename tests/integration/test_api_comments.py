@@ -12,8 +12,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from conftest import create_project_key
+from owlscope.accounts.bootstrap import create_org_project_user
 from owlscope.app import create_app
-from owlscope.bootstrap import create_org_project_user
 from owlscope.ingestion.rows import ObservationEvent, TraceEvent, observations_table, traces_table
 from owlscope.storage.oltp.models import Comment, User
 from owlscope.storage.oltp.prompt_models import Prompt

@@ -14,6 +14,7 @@ from sqlalchemy import Engine, event, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from owlscope.accounts.bootstrap import create_org_project_user, init_from_settings
 from owlscope.auth.keys import (
     ApiKeyCache,
     create_api_key,
@@ -25,8 +26,8 @@ from owlscope.auth.keys import (
     verify_api_key,
 )
 from owlscope.auth.passwords import verify_password
-from owlscope.bootstrap import create_org_project_user, init_from_settings
-from owlscope.config import Settings, load_settings
+from owlscope.config import ConfigError, Settings, load_settings
+from owlscope.errors import InvalidRequest
 from owlscope.storage.oltp import make_engine, make_session_factory, upgrade, utcnow
 from owlscope.storage.oltp.models import (
     TABLES,
@@ -416,7 +417,7 @@ def test_headless_init_from_concurrent_starts(tmp_path: Path, db_url: str, sessi
 def test_create_org_project_user(tmp_path: Path, db_url: str, sessions: sessionmaker[Session]) -> None:
     settings = make_settings(tmp_path, db_url)
     out = create_org_project_user(
-        sessions, settings, org_name="Acme", project_name="Web", email="Me@Example.com", password="pw-1",
+        sessions, settings, org_name="Acme", project_name="Web", email="Me@Example.com", password="password-1",
         user_name="Me",
     )
     assert out["user_created"] is True
@@ -432,15 +433,45 @@ def test_create_org_project_user(tmp_path: Path, db_url: str, sessions: sessionm
 
     # A second organization for the same person reuses the user and leaves the password alone.
     again = create_org_project_user(
-        sessions, settings, org_name="Other", project_name="P", email="me@example.com", password="pw-2"
+        sessions, settings, org_name="Other", project_name="P", email="me@example.com", password="password-2"
     )
     assert again["user_created"] is False and again["user_id"] == out["user_id"]
     assert again["org_id"] != out["org_id"]
     with sessions() as s:
-        assert verify_password("pw-1", s.get(User, out["user_id"]).password_hash)
+        assert verify_password("password-1", s.get(User, out["user_id"]).password_hash)
         assert len(s.scalars(select(OrganizationMembership)).all()) == 2
 
     no_user = create_org_project_user(sessions, settings, org_name="Solo", project_name="P")
     assert no_user["user_id"] is None and no_user["public_key"].startswith("pk-lf-")
-    with pytest.raises(ValueError):
+    with pytest.raises(InvalidRequest, match="organization name must not be empty"):
         create_org_project_user(sessions, settings, org_name=" ", project_name="P")
+
+
+@pytest.mark.parametrize(("setting", "value", "message"), [
+    ("init_user_password", "short", "at least 8 characters"),
+    ("init_user_email", "not-an-email", "valid email"),
+    ("init_org_name", "x" * 61, "at most 60 characters"),
+])
+def test_headless_init_refuses_what_the_sign_up_form_refuses(
+    tmp_path: Path, db_url: str, sessions: sessionmaker[Session], setting: str, value: str, message: str,
+) -> None:
+    with pytest.raises(ConfigError) as err:
+        init_from_settings(sessions, make_settings(tmp_path, db_url, **{**INIT, setting: value}))
+    assert "LANGFUSE_" + setting.upper() in str(err.value) and message in str(err.value)
+    for model in (Organization, Project, ApiKey, User, OrganizationMembership):
+        assert _count(sessions, model) == 0  # nothing half-written
+
+
+def test_init_refuses_what_the_sign_up_form_refuses(tmp_path: Path, db_url: str,
+                                                    sessions: sessionmaker[Session]) -> None:
+    settings = make_settings(tmp_path, db_url)
+    for kwargs, message in (
+        ({"email": "a@example.com", "password": "x"}, "at least 8 characters"),
+        ({"email": "nope", "password": "long enough"}, "valid email"),
+        ({"org_name": "   "}, "organization name must not be empty"),
+    ):
+        args = {"org_name": "Acme", "project_name": "Chat", **kwargs}
+        with pytest.raises(InvalidRequest, match=message):
+            create_org_project_user(sessions, settings, **args)
+    for model in (Organization, Project, ApiKey, User, OrganizationMembership):
+        assert _count(sessions, model) == 0

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from owlscope.accounts.users import make_set_password_token
 from owlscope.app import create_app
 from owlscope.storage.oltp.models import Organization, OrganizationMembership, Project, User
-from owlscope.web.accounts import make_set_password_token
 from support.web import PASSWORD, WebUser, csrf_from
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from owlscope.accounts.orgs import role_at_least
 from owlscope.app import create_app
 from owlscope.auth.passwords import hash_password
 from owlscope.storage.oltp.models import (
@@ -19,7 +20,6 @@ from owlscope.storage.oltp.models import (
     Role,
     User,
 )
-from owlscope.web.orgs import role_at_least
 from support.web import WebUser
 
 ROLES = ("OWNER", "ADMIN", "MEMBER", "VIEWER")

@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from starlette.responses import Response
 
+from owlscope.accounts.users import authenticate_user, create_user, set_password, user_for_set_password_token
 from owlscope.errors import Conflict, InvalidRequest
-from owlscope.web.accounts import authenticate_user, create_user, set_password, user_for_set_password_token
 from owlscope.web.context import (
     OptionalUser,
     WebServices,

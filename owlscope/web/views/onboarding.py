@@ -11,9 +11,9 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from starlette.responses import Response
 
+from owlscope.accounts.orgs import create_organization, create_project, list_user_projects
 from owlscope.errors import Conflict, InvalidRequest
 from owlscope.web.context import SESSION_LAST_PROJECT, CurrentUser, OptionalUser, WebServices
-from owlscope.web.orgs import create_organization, create_project, list_user_projects
 from owlscope.web.session_data import flash
 from owlscope.web.templating import redirect, render
 

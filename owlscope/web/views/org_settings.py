@@ -1,7 +1,7 @@
 """Organization settings: name, projects, members and their roles.
 
 Everyone in the organization may look; ADMIN renames, creates projects and manages members;
-only an OWNER grants, changes or removes OWNER (the rules live in owlscope.web.orgs).
+only an OWNER grants, changes or removes OWNER (the rules live in owlscope.accounts.orgs).
 """
 
 from __future__ import annotations
@@ -12,11 +12,7 @@ from fastapi import APIRouter, Form, Request
 from sqlalchemy import select
 from starlette.responses import Response
 
-from owlscope.errors import OwlscopeError
-from owlscope.storage.oltp.models import Project, User
-from owlscope.web.accounts import make_set_password_token
-from owlscope.web.context import OrgContext, OrgCtx, WebServices, require_role, session_secret, write_session
-from owlscope.web.orgs import (
+from owlscope.accounts.orgs import (
     ASSIGNABLE_ROLES,
     add_member,
     change_member_role,
@@ -26,6 +22,10 @@ from owlscope.web.orgs import (
     remove_member,
     rename_organization,
 )
+from owlscope.accounts.users import make_set_password_token
+from owlscope.errors import OwlscopeError
+from owlscope.storage.oltp.models import Project, User
+from owlscope.web.context import OrgContext, OrgCtx, WebServices, require_role, session_secret, write_session
 from owlscope.web.session_data import flash
 from owlscope.web.templating import redirect, render
 

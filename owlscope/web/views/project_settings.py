@@ -7,11 +7,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from starlette.responses import Response
 
+from owlscope.accounts.orgs import delete_project, rename_project
 from owlscope.errors import OwlscopeError
 from owlscope.storage.oltp.models import Project
 from owlscope.web.caches import invalidate_api_keys
 from owlscope.web.context import ProjectContext, ProjectCtx, WebServices, require_role, write_session
-from owlscope.web.orgs import delete_project, rename_project
 from owlscope.web.session_data import flash
 from owlscope.web.templating import redirect, render
 

@@ -1,5 +1,9 @@
 """First organization, project, user and API key: headless (LANGFUSE_INIT_*) and `owlscope init`.
 
+Both go through the same validated functions as the UI (owlscope.accounts.users / .orgs): an
+e-mail, password or name the sign-up form refuses is refused here too, with the same message
+(InvalidRequest), before anything is written.
+
 Headless init follows Langfuse's LANGFUSE_INIT_* variables: nothing happens unless
 LANGFUSE_INIT_ORG_ID is set; what is missing is created, what exists is never changed (an
 existing organization keeps its name, an existing key its secret, an existing user its
@@ -18,18 +22,12 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from owlscope.accounts.orgs import clean_name, create_organization, create_project
+from owlscope.accounts.users import create_user, find_user, validate_email, validate_password
 from owlscope.auth.keys import create_api_key, hash_secret
-from owlscope.auth.passwords import hash_password
-from owlscope.config import Settings
-from owlscope.storage.oltp.models import (
-    ApiKey,
-    Organization,
-    OrganizationMembership,
-    Project,
-    Role,
-    User,
-    normalise_email,
-)
+from owlscope.config import ConfigError, Settings
+from owlscope.errors import InvalidRequest
+from owlscope.storage.oltp.models import ApiKey, Organization, OrganizationMembership, Project, Role, User
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +58,7 @@ def init_from_settings(session_factory: sessionmaker[Session], settings: Setting
     """
     if not settings.init_org_id:
         return None
+    _validate_init(settings)
     for attempt in range(1, _ATTEMPTS + 1):
         try:
             with _write_transaction(session_factory) as session:
@@ -76,18 +75,40 @@ def init_from_settings(session_factory: sessionmaker[Session], settings: Setting
     return result
 
 
+def _validate_init(settings: Settings) -> None:
+    """Refuse LANGFUSE_INIT_* values the UI would refuse: a ConfigError naming every bad variable."""
+    problems: list[tuple[str, str, str]] = []
+    for name, value in (("LANGFUSE_INIT_ORG_ID", settings.init_org_id),
+                        ("LANGFUSE_INIT_PROJECT_ID", settings.init_project_id)):
+        if value and len(value) > MAX_ID_LENGTH:
+            problems.append((name, f"longer than {MAX_ID_LENGTH} characters", "use a shorter id"))
+    checks = (
+        ("LANGFUSE_INIT_ORG_NAME", settings.init_org_name or settings.init_org_id,
+         lambda v: clean_name(v, "organization")),
+        ("LANGFUSE_INIT_PROJECT_NAME", settings.init_project_name or settings.init_project_id,
+         lambda v: clean_name(v, "project")),
+        ("LANGFUSE_INIT_USER_EMAIL", settings.init_user_email, validate_email),
+        ("LANGFUSE_INIT_USER_PASSWORD", settings.init_user_password, validate_password),
+    )
+    for name, value, check in checks:
+        if value:
+            try:
+                check(value)
+            except InvalidRequest as exc:
+                problems.append((name, exc.message, "set a value the sign-up form accepts"))
+    if problems:
+        raise ConfigError(problems)
+
+
 def _apply_init(session: Session, settings: Settings) -> dict[str, Any]:
     created: list[str] = []
     warnings: list[str] = []
     org_id = settings.init_org_id
     assert org_id
-    for name, value in (("LANGFUSE_INIT_ORG_ID", org_id), ("LANGFUSE_INIT_PROJECT_ID", settings.init_project_id)):
-        if value and len(value) > MAX_ID_LENGTH:
-            raise ValueError(f"{name} is longer than {MAX_ID_LENGTH} characters")
 
     org = session.get(Organization, org_id)
     if org is None:
-        org = Organization(id=org_id, name=settings.init_org_name or org_id)
+        org = Organization(id=org_id, name=clean_name(settings.init_org_name or org_id, "organization"))
         session.add(org)
         session.flush()
         created.append("organization")
@@ -98,7 +119,7 @@ def _apply_init(session: Session, settings: Settings) -> dict[str, Any]:
         if project is None:
             project = Project(
                 id=settings.init_project_id, org_id=org.id,
-                name=settings.init_project_name or settings.init_project_id,
+                name=clean_name(settings.init_project_name or settings.init_project_id, "project"),
             )
             session.add(project)
             session.flush()
@@ -125,16 +146,10 @@ def _apply_init(session: Session, settings: Settings) -> dict[str, Any]:
 
     user: User | None = None
     if settings.init_user_email:
-        email = normalise_email(settings.init_user_email)
-        user = session.scalars(select(User).where(User.email == email)).first()
+        user = find_user(session, email=settings.init_user_email)
         if user is None:
-            password = settings.init_user_password
-            user = User(
-                email=email, name=settings.init_user_name,
-                password_hash=hash_password(password) if password else None,
-            )
-            session.add(user)
-            session.flush()
+            user = create_user(session, email=settings.init_user_email, password=settings.init_user_password or None,
+                               name=settings.init_user_name)
             created.append("user")
         if _ensure_owner(session, org_id=org.id, user_id=user.id):
             created.append("membership")
@@ -175,34 +190,25 @@ def create_org_project_user(
 ) -> dict[str, Any]:
     """Create an organization, a project, an API key pair and optionally a user (as OWNER).
 
-    An existing user with that email is reused as is (password unchanged). Returns the ids, the
-    names and the key pair in clear: the secret key cannot be shown again.
+    Names, e-mail and password are checked as the sign-up form checks them (InvalidRequest). An
+    existing user with that e-mail is reused as is (password unchanged). Returns the ids, the names
+    and the key pair in clear: the secret key cannot be shown again.
     """
-    if not org_name.strip() or not project_name.strip():
-        raise ValueError("organization and project names must not be empty")
+    if email is not None:
+        validate_email(email)
+    if password is not None:
+        validate_password(password)
     salt = _salt(settings)
     with _write_transaction(session_factory) as session:
-        org = Organization(name=org_name.strip())
-        session.add(org)
-        session.flush()
-        project = Project(org_id=org.id, name=project_name.strip())
-        session.add(project)
-        session.flush()
-
         user: User | None = None
         user_created = False
         if email:
-            normalised = normalise_email(email)
-            user = session.scalars(select(User).where(User.email == normalised)).first()
+            user = find_user(session, email=email)
             if user is None:
-                user = User(
-                    email=normalised, name=user_name, password_hash=hash_password(password) if password else None
-                )
-                session.add(user)
-                session.flush()
+                user = create_user(session, email=email, password=password, name=user_name)
                 user_created = True
-            _ensure_owner(session, org_id=org.id, user_id=user.id)
-
+        org = create_organization(session, name=org_name, owner_id=user.id if user else None)
+        project = create_project(session, org_id=org.id, name=project_name)
         key, secret_key = create_api_key(session, project_id=project.id, salt=salt, note="Created by owlscope init")
         result = {
             "org_id": org.id,

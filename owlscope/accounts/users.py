@@ -1,8 +1,8 @@
 """User accounts: sign-up, sign-in, and one-time set-password links for invited users.
 
 Plain functions over an OLTP session (they flush, the caller commits) that raise the domain
-errors of owlscope.errors. Nothing here knows about HTTP; they live beside the UI because the
-UI is their only caller so far (move them to owlscope/auth/ when the API needs them).
+errors of owlscope.errors. Nothing here knows about HTTP: the UI, `owlscope init` and headless
+initialization (owlscope.accounts.bootstrap) all create users through them.
 
 Set-password links are signed tokens (itsdangerous), not table rows: the token names the user
 and a fingerprint of the user's password hash at the time it was issued, so it stops working

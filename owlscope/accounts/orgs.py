@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from owlscope.accounts.users import create_user, find_user
 from owlscope.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from owlscope.storage.oltp.base import utcnow
 from owlscope.storage.oltp.models import (
@@ -25,7 +26,6 @@ from owlscope.storage.oltp.models import (
     Role,
     User,
 )
-from owlscope.web.accounts import create_user, find_user
 
 ROLE_RANK: dict[Role, int] = {Role.NONE: 0, Role.VIEWER: 1, Role.MEMBER: 2, Role.ADMIN: 3, Role.OWNER: 4}
 ASSIGNABLE_ROLES = (Role.OWNER, Role.ADMIN, Role.MEMBER, Role.VIEWER)
@@ -121,12 +121,14 @@ def list_user_projects(session: Session, *, user_id: str) -> list[OrgProjects]:
 
 
 # ---- organizations and projects ---------------------------------------------------------------
-def create_organization(session: Session, *, name: str, owner_id: str) -> Organization:
+def create_organization(session: Session, *, name: str, owner_id: str | None) -> Organization:
+    """A new organization with its first OWNER (`owner_id`; None only for `owlscope init` without a user)."""
     org = Organization(name=clean_name(name, "organization"))
     session.add(org)
     session.flush()
-    session.add(OrganizationMembership(org_id=org.id, user_id=owner_id, role=Role.OWNER))
-    session.flush()
+    if owner_id is not None:
+        session.add(OrganizationMembership(org_id=org.id, user_id=owner_id, role=Role.OWNER))
+        session.flush()
     return org
 
 
