@@ -15,7 +15,8 @@ Fixtures: `chromium` (one browser per test session), `live_server` (a full app o
 port with its own data), `new_page` (a factory: each call is a fresh browser context — a
 separate person with their own cookies; `new_page(color_scheme="dark")` for dark mode).
 Helpers: `sign_up`, `sign_in`, `onboard`, `shot` (screenshots go to
-test-artifacts/screenshots/<test>-<page>.png). Without /usr/bin/chromium the tests skip.
+test-artifacts/screenshots/<test>-<page>.png). Without /usr/bin/chromium (or OWLSCOPE_CHROMIUM) the
+tests skip, except with OWLSCOPE_REQUIRE_BACKENDS=1 (as in CI), where they fail.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from typing import Any
 
 import pytest
 
-from conftest import LiveServer
+from conftest import LiveServer, skip_or_fail
 
 CHROMIUM = os.environ.get("OWLSCOPE_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -53,11 +54,11 @@ _SHARED: dict[str, Any] = {"users": 0}
 @pytest.fixture(scope="session")
 def chromium() -> Iterator[Any]:
     if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium) — browser tests need it")
+        skip_or_fail(f"{CHROMIUM} is missing (apt-get install chromium) — browser tests need it")
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        pytest.skip("the playwright package is not installed")
+        skip_or_fail("the playwright package is not installed")
     if "browser" not in _SHARED:
         pw = sync_playwright().start()
         _SHARED.update(pw=pw, browser=pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
