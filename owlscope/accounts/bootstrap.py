@@ -14,8 +14,6 @@ password). It runs at every start, so several processes may run it at once: a lo
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import select
@@ -27,6 +25,7 @@ from owlscope.accounts.users import create_user, find_user, validate_email, vali
 from owlscope.auth.keys import create_api_key, hash_secret
 from owlscope.config import ConfigError, Settings
 from owlscope.errors import InvalidRequest
+from owlscope.storage.oltp.db import write_transaction
 from owlscope.storage.oltp.models import ApiKey, Organization, OrganizationMembership, Project, Role, User
 
 log = logging.getLogger(__name__)
@@ -41,15 +40,6 @@ def _salt(settings: Settings) -> str:
     return settings.salt
 
 
-@contextmanager
-def _write_transaction(session_factory: sessionmaker[Session]) -> Iterator[Session]:
-    """A committed-on-exit session; on SQLite it takes the write lock up front (BEGIN IMMEDIATE),
-    so a read-then-write cannot fail on a snapshot another process changed meanwhile."""
-    with session_factory() as session, session.begin():
-        session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
-        yield session
-
-
 def init_from_settings(session_factory: sessionmaker[Session], settings: Settings) -> dict[str, Any] | None:
     """Apply LANGFUSE_INIT_*; None when LANGFUSE_INIT_ORG_ID is unset.
 
@@ -61,7 +51,7 @@ def init_from_settings(session_factory: sessionmaker[Session], settings: Setting
     _validate_init(settings)
     for attempt in range(1, _ATTEMPTS + 1):
         try:
-            with _write_transaction(session_factory) as session:
+            with write_transaction(session_factory) as session:
                 result = _apply_init(session, settings)
             break
         except IntegrityError:
@@ -199,7 +189,7 @@ def create_org_project_user(
     if password is not None:
         validate_password(password)
     salt = _salt(settings)
-    with _write_transaction(session_factory) as session:
+    with write_transaction(session_factory) as session:
         user: User | None = None
         user_created = False
         if email:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -21,6 +20,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, contains_eager, sessionmaker
 
+from owlscope.cache import TTLCache
 from owlscope.storage.oltp.base import utcnow
 from owlscope.storage.oltp.models import ApiKey
 
@@ -159,36 +159,24 @@ class ApiKeyCache:
             raise ValueError("a salt is required (setting SALT)")
         self._session_factory = session_factory
         self._salt = salt
-        self._ttl = ttl_seconds
-        self._max = max_entries
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._entries: dict[bytes, tuple[float, AuthenticatedKey]] = {}
+        self._entries: TTLCache[bytes, AuthenticatedKey] = TTLCache(ttl_seconds, max_entries, clock=clock)
 
     def _cache_key(self, public_key: str, secret_key: str) -> bytes:
         return hmac.new(self._salt.encode(), f"{public_key}\0{secret_key}".encode(), hashlib.sha256).digest()
 
     def authenticate(self, public_key: str, secret_key: str) -> AuthenticatedKey | None:
         ck = self._cache_key(public_key, secret_key)
-        now = self._clock()
-        with self._lock:
-            hit = self._entries.get(ck)
-            if hit is not None:
-                if hit[0] > now:
-                    return hit[1]
-                del self._entries[ck]
+        hit = self._entries.get(ck)
+        if hit is not None:
+            return hit
         found = self._load(public_key, secret_key)
         if found is None:
             return None
         auth, key_expires_at = found
-        ttl = self._ttl
+        ttl = self._entries.ttl_seconds
         if key_expires_at is not None:
             ttl = min(ttl, (key_expires_at - utcnow()).total_seconds())
-        if ttl > 0:
-            with self._lock:
-                if len(self._entries) >= self._max:
-                    self._evict(now)
-                self._entries[ck] = (now + ttl, auth)
+        self._entries.put(ck, auth, ttl_seconds=ttl)
         return auth
 
     def _load(self, public_key: str, secret_key: str) -> tuple[AuthenticatedKey, datetime | None] | None:
@@ -210,22 +198,12 @@ class ApiKeyCache:
                     session.rollback()
         return auth, expires_at
 
-    def _evict(self, now: float) -> None:
-        expired = [k for k, (exp, _) in self._entries.items() if exp <= now]
-        for k in expired:
-            del self._entries[k]
-        while len(self._entries) >= self._max:  # still full: drop the oldest insertions
-            del self._entries[next(iter(self._entries))]
-
     def invalidate(self, *, key_id: str | None = None, project_id: str | None = None) -> None:
         """Forget cached keys: all of them, or those of one key or one project."""
-        with self._lock:
-            if key_id is None and project_id is None:
-                self._entries.clear()
-                return
-            for k, (_, auth) in list(self._entries.items()):
-                if auth.key_id == key_id or auth.project_id == project_id:
-                    del self._entries[k]
+        if key_id is None and project_id is None:
+            self._entries.clear()
+        else:
+            self._entries.pop_where(lambda _k, auth: auth.key_id == key_id or auth.project_id == project_id)
 
     def __len__(self) -> int:
         return len(self._entries)

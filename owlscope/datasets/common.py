@@ -5,15 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from jsonschema import exceptions as js_exceptions
 from jsonschema import validators
-from sqlalchemy.orm import Session, sessionmaker
 
 from owlscope.errors import InvalidRequest
 from owlscope.tracing.common import MAX_PAGE
@@ -21,16 +18,6 @@ from owlscope.tracing.common import MAX_PAGE
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 1000
 STATUSES = ("ACTIVE", "ARCHIVED")
-
-
-@contextmanager
-def writing(sessions: sessionmaker[Session]) -> Iterator[Session]:
-    """A write transaction, committed on exit. On SQLite it takes the write lock up front (BEGIN
-    IMMEDIATE): a read-then-write transaction would otherwise fail with "database is locked" when
-    another writer got in between."""
-    with sessions.begin() as session:
-        session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
-        yield session
 
 
 @dataclass(frozen=True, slots=True)

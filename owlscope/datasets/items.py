@@ -23,12 +23,12 @@ from owlscope.datasets.common import (
     iso,
     parse_time,
     validate_item_fields,
-    writing,
 )
 from owlscope.datasets.store import find_dataset
 from owlscope.errors import InvalidRequest, NotFound
 from owlscope.storage.oltp.base import utcnow
 from owlscope.storage.oltp.dataset_models import ITEM_ID_LENGTH, Dataset, DatasetItem, DatasetItemVersion
+from owlscope.storage.oltp.db import write_transaction
 
 
 def item_to_api(item: DatasetItem | DatasetItemVersion, dataset_name: str) -> dict[str, Any]:
@@ -111,7 +111,7 @@ def upsert_item(
     """POST /dataset-items: create the item, or update the item with this id."""
     for attempt in range(2):
         try:
-            with writing(sessions) as session:
+            with write_transaction(sessions) as session:
                 ds = find_dataset(session, project_id, dataset_name)
                 item = upsert_item_in(
                     session, ds, item_id=item_id, input=input, expected_output=expected_output, metadata=metadata,
@@ -224,7 +224,7 @@ def item_at(session: Session, project_id: str, item_id: str, at: datetime | None
 
 def delete_item(sessions: sessionmaker[Session], *, project_id: str, item_id: str) -> dict[str, str]:
     """Delete an item and its run items; its history keeps a deletion mark (versioned reads)."""
-    with writing(sessions) as session:
+    with write_transaction(sessions) as session:
         item = session.get(DatasetItem, (project_id, item_id))
         if item is None:
             raise NotFound(f"Dataset item {item_id!r} not found")

@@ -26,13 +26,14 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from sqlalchemy import select
 
-from owlscope.datasets.common import iso, writing
+from owlscope.datasets.common import iso
 from owlscope.datasets.runs import ensure_run, find_run, record_run_item
 from owlscope.datasets.store import find_dataset
 from owlscope.errors import InvalidRequest, NotFound
 from owlscope.evals.connections import get_connection, judge_model
 from owlscope.evals.jobs import schedule
 from owlscope.storage.oltp.dataset_models import DatasetItem, DatasetRunItem
+from owlscope.storage.oltp.db import write_transaction
 from owlscope.storage.oltp.eval_models import Evaluator
 
 if TYPE_CHECKING:
@@ -200,7 +201,7 @@ def run_prompt_experiment(
               and k in prompt["config"]}
     params.update(model_params or {})
     started = datetime.now(UTC)
-    with writing(services.sessions) as session:
+    with write_transaction(services.sessions) as session:
         run = ensure_run(session, project_id=project_id, dataset_id=dataset_id, name=run_name,
                          description=description, created_at=started, metadata={
                              "prompt": {"name": prompt["name"], "version": prompt["version"], "id": prompt["id"]},
@@ -232,7 +233,7 @@ def run_prompt_experiment(
             trace_id=trace_id, gen_id=gen_id, prompt=prompt, item=item, run_name=run_name, model=model,
             params=params, messages=messages, start=start, end=end, output=output, usage=usage, error=error,
             response_model=response_model))
-        with writing(services.sessions) as session:
+        with write_transaction(services.sessions) as session:
             run_row = ensure_run(session, project_id=project_id, dataset_id=dataset_id, name=run_name)
             record_run_item(session, run_row, item_key=item.id, dataset_item_id=item.id, trace_id=trace_id,
                             observation_id=gen_id, dataset_item_version=started, created_at=start)

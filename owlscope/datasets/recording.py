@@ -25,10 +25,11 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from sqlalchemy import select
 
-from owlscope.datasets.common import parse_time, writing
+from owlscope.datasets.common import parse_time
 from owlscope.datasets.runs import ensure_run, record_run_item
 from owlscope.errors import InvalidRequest
 from owlscope.storage.oltp.dataset_models import ITEM_ID_LENGTH, RUN_NAME_LENGTH, Dataset, DatasetItem
+from owlscope.storage.oltp.db import write_transaction
 
 if TYPE_CHECKING:
     from owlscope.ingestion.rows import ObservationEvent, Rows
@@ -115,7 +116,7 @@ def record_experiments(services: Services, rows: Rows) -> int:
     for it in items:
         by_project.setdefault(it.project_id, []).append(it)
     for project_id, recs in by_project.items():
-        with writing(services.sessions) as session:
+        with write_transaction(services.sessions) as session:
             ds_ids = {r.dataset_id for r in recs if r.dataset_id}
             known = set(session.scalars(select(Dataset.id).where(
                 Dataset.project_id == project_id, Dataset.id.in_(ds_ids)))) if ds_ids else set()

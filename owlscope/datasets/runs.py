@@ -21,7 +21,6 @@ from owlscope.datasets.common import (
     iso,
     parse_time,
     stable_id,
-    writing,
 )
 from owlscope.datasets.olap_reads import observation_trace, scores_for_runs
 from owlscope.datasets.store import find_dataset
@@ -35,6 +34,7 @@ from owlscope.storage.oltp.dataset_models import (
     DatasetRun,
     DatasetRunItem,
 )
+from owlscope.storage.oltp.db import write_transaction
 
 DEPRECATION = {
     "message": "Dataset runs are replaced by experiments (GET /api/public/experiments).",
@@ -159,7 +159,7 @@ def create_run_item(
             trace_id = observation_trace(olap, project_id, observation_id)
         if not trace_id:
             raise InvalidRequest("traceId is required (it could not be inferred from observationId)")
-    with writing(sessions) as session:
+    with write_transaction(sessions) as session:
         item = session.get(DatasetItem, (project_id, dataset_item_id))
         if item is None:
             raise NotFound(f"Dataset item {dataset_item_id!r} not found")
@@ -222,7 +222,7 @@ def get_run(
 
 def delete_run(sessions: sessionmaker[Session], *, project_id: str, dataset_name: str, run_name: str) -> dict[str, str]:
     """Delete a run and its run items (traces and scores stay)."""
-    with writing(sessions) as session:
+    with write_transaction(sessions) as session:
         _, run = _find_run_by_name(session, project_id, dataset_name, run_name)
         session.delete(run)
     return {"message": "Dataset run successfully deleted"}

@@ -8,10 +8,11 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from owlscope.datasets.common import Paging, check_schema, iso, schema_errors, writing
+from owlscope.datasets.common import Paging, check_schema, iso, schema_errors
 from owlscope.errors import InvalidRequest, NotFound
 from owlscope.storage.oltp.base import utcnow
 from owlscope.storage.oltp.dataset_models import Dataset, DatasetItem
+from owlscope.storage.oltp.db import write_transaction
 
 UNSET: Any = object()  # "leave as it is" for update_dataset
 
@@ -75,7 +76,7 @@ def create_dataset(
     check_schema(expected_output_schema, "expectedOutputSchema")
     for attempt in range(2):
         try:
-            with writing(sessions) as session:
+            with write_transaction(sessions) as session:
                 ds = session.scalars(select(Dataset).where(
                     Dataset.project_id == project_id, Dataset.name == name)).first()
                 if ds is None:
@@ -125,7 +126,7 @@ def update_dataset(
     if expected_output_schema is not UNSET:
         changes["expected_output_schema"] = check_schema(expected_output_schema, "expectedOutputSchema")
     try:
-        with writing(sessions) as session:
+        with write_transaction(sessions) as session:
             ds = find_dataset(session, project_id, name)
             return _apply(session, ds, changes)
     except IntegrityError as exc:
@@ -152,5 +153,5 @@ def list_datasets(
 
 def delete_dataset(sessions: sessionmaker[Session], *, project_id: str, name: str) -> None:
     """Delete a dataset with its items, their history, its runs and run items (UI)."""
-    with writing(sessions) as session:
+    with write_transaction(sessions) as session:
         session.delete(find_dataset(session, project_id, name))

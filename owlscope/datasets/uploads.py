@@ -13,13 +13,13 @@ from typing import Any
 import orjson
 from sqlalchemy.orm import Session, sessionmaker
 
-from owlscope.datasets.common import writing
 from owlscope.datasets.items import item_to_api, upsert_item_in
 from owlscope.datasets.olap_reads import observations_by_key, trace_summaries
 from owlscope.datasets.store import find_dataset
 from owlscope.errors import InvalidRequest, NotFound
 from owlscope.storage.olap.client import Olap
 from owlscope.storage.oltp.base import utcnow
+from owlscope.storage.oltp.db import write_transaction
 
 MAX_UPLOAD_ROWS = 10_000
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
@@ -37,7 +37,7 @@ def bulk_add_items(
     if len(items) > MAX_UPLOAD_ROWS:
         raise InvalidRequest(f"at most {MAX_UPLOAD_ROWS} items can be added at once, not {len(items)}")
     now = utcnow()
-    with writing(sessions) as session:
+    with write_transaction(sessions) as session:
         ds = find_dataset(session, project_id, dataset_name)
         out = []
         for n, it in enumerate(items, start=1):

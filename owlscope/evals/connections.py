@@ -21,7 +21,7 @@ from owlscope.config import Settings
 from owlscope.evals import crypto
 from owlscope.evals.errors import EvalInvalid, EvalNotFound
 from owlscope.evals.judge import ADAPTERS, DEFAULT_MODELS, JudgeError, JudgeModel, ping
-from owlscope.evals.sqlutil import write_tx
+from owlscope.storage.oltp.db import write_transaction
 from owlscope.storage.oltp.eval_models import EvalDefaultModel, EvalTemplate, Evaluator, LlmConnection
 from owlscope.tracing_config.common import Page, PageRequest, iso, parse_input
 
@@ -95,7 +95,7 @@ def upsert_connection(sessions: sessionmaker[Session], settings: Settings, proje
         "extra_header_keys": sorted(headers),
         "config": req.config,
     }
-    with write_tx(sessions) as s:
+    with write_transaction(sessions) as s:
         row = s.scalars(select(LlmConnection).where(
             LlmConnection.project_id == project_id, LlmConnection.provider == req.provider)).first()
         if row is None:
@@ -121,7 +121,7 @@ def list_connections(sessions: sessionmaker[Session], project_id: str, page: Pag
 
 def delete_connection(sessions: sessionmaker[Session], project_id: str, connection_id: str) -> None:
     """Delete a connection; evaluators that depend on it are paused (and say why)."""
-    with write_tx(sessions) as s:
+    with write_transaction(sessions) as s:
         row = s.scalars(select(LlmConnection).where(
             LlmConnection.project_id == project_id, LlmConnection.id == connection_id)).first()
         if row is None:
@@ -166,7 +166,7 @@ def set_default_model(sessions: sessionmaker[Session], project_id: str, *, provi
     """Make `provider`/`model` the model of templates that name none."""
     if not model or not model.strip():
         raise EvalInvalid("model must not be empty")
-    with write_tx(sessions) as s:
+    with write_transaction(sessions) as s:
         conn = get_connection(s, project_id, provider=provider)
         if conn is None:
             raise EvalInvalid(f"no LLM connection named {provider!r} in this project")

@@ -21,9 +21,9 @@ from owlscope.evals import matching, templates
 from owlscope.evals.connections import resolve_model
 from owlscope.evals.errors import EvalConflict, EvalInvalid, EvalNotFound, PreflightFailed
 from owlscope.evals.queueing import BACKFILL_TASK, requeue_pending
-from owlscope.evals.sqlutil import write_tx
 from owlscope.evals.variables import extract_variables, fill_prompt, resolve_values, validate_mapping
 from owlscope.storage.oltp.base import utcnow
+from owlscope.storage.oltp.db import write_transaction
 from owlscope.storage.oltp.eval_models import EvalTemplate, Evaluator, JobExecution
 from owlscope.tracing_config.common import Page, PageRequest, iso, parse_input
 
@@ -124,7 +124,7 @@ def create_evaluator(services: Services, project_id: str, spec: EvaluatorSpec | 
     if not 1 <= len(name) <= 255:
         raise EvalInvalid("name must be 1 to 255 characters")
     try:
-        with write_tx(services.sessions) as s:
+        with write_transaction(services.sessions) as s:
             if s.scalar(select(Evaluator.id).where(Evaluator.project_id == project_id, Evaluator.name == name)):
                 raise EvalConflict(f"an evaluation rule named {name!r} already exists in this project")
             template, mapping, flt = _validate(s, services, project_id, spec, check_model=True)
@@ -146,7 +146,7 @@ def create_evaluator(services: Services, project_id: str, spec: EvaluatorSpec | 
 def update_evaluator(services: Services, project_id: str, evaluator_id: str, changes: dict[str, Any]) -> Evaluator:
     """Change some fields (EvaluatorSpec names). Enabling an evaluator with EXISTING in its scope
     (or adding EXISTING) starts a backfill; re-running it is harmless (executions are unique)."""
-    with write_tx(services.sessions) as s:
+    with write_transaction(services.sessions) as s:
         row = _get(s, project_id, evaluator_id)
         template = templates.latest_by_family(s, project_id, row.template_family_id)
         current = {
@@ -212,7 +212,7 @@ def list_evaluators(sessions: sessionmaker[Session], project_id: str, *, offset:
 
 def delete_evaluator(sessions: sessionmaker[Session], project_id: str, evaluator_id: str) -> None:
     """Delete an evaluator and its execution records; the scores it wrote stay."""
-    with write_tx(sessions) as s:
+    with write_transaction(sessions) as s:
         s.delete(_get(s, project_id, evaluator_id))
 
 
@@ -222,7 +222,7 @@ def set_enabled(services: Services, project_id: str, evaluator_id: str, enabled:
 
 def resume_evaluator(services: Services, project_id: str, evaluator_id: str) -> Evaluator:
     """Clear a pause (after fixing the connection) and run the executions that waited."""
-    with write_tx(services.sessions) as s:
+    with write_transaction(services.sessions) as s:
         row = _get(s, project_id, evaluator_id)
         row.paused_reason, row.paused_message, row.failure_streak = None, None, 0
     requeue_pending(services, project_id, evaluator_id)
@@ -231,7 +231,7 @@ def resume_evaluator(services: Services, project_id: str, evaluator_id: str) -> 
 
 def start_backfill(services: Services, project_id: str, evaluator_id: str) -> None:
     """Evaluate the traces already stored that match the filter (a queue job; progress on the evaluator)."""
-    with write_tx(services.sessions) as s:
+    with write_transaction(services.sessions) as s:
         s.execute(update(Evaluator).where(Evaluator.project_id == project_id, Evaluator.id == evaluator_id).values(
             backfill_status="queued", backfill_cursor=None, backfill_total=0, backfill_error=None,
             backfill_updated_at=utcnow()))
@@ -319,7 +319,7 @@ def preview_evaluator(services: Services, project_id: str, spec: EvaluatorSpec |
     """The filled prompt for a real target before saving: the given trace/observation, else the
     latest one matching the filter. `{traceId, observationId, prompt, variables, template, model}`."""
     spec = parse_input(EvaluatorSpec, spec)
-    with write_tx(services.sessions) as s:
+    with write_transaction(services.sessions) as s:
         template = _template(s, project_id, spec.template)
         flt = check_filter(spec.filter, spec.target)
         mapping = validate_mapping(spec.mapping if spec.mapping is not None else (template.default_mapping or []),

@@ -29,9 +29,10 @@ from owlscope.evals.evaluators import sampled
 from owlscope.evals.matching import JUDGE_ENVIRONMENT
 from owlscope.evals.queueing import BACKFILL_TASK, EXECUTE_TASK, SWEEP_TASK, enqueue_execution
 from owlscope.evals.runner import lease_seconds, run_execution
-from owlscope.evals.sqlutil import insert_ignore, write_tx
+from owlscope.evals.sqlutil import insert_ignore
 from owlscope.ingestion.rows import Rows
 from owlscope.storage.oltp.base import new_id, utcnow
+from owlscope.storage.oltp.db import write_transaction
 from owlscope.storage.oltp.eval_models import Evaluator, JobExecution
 
 if TYPE_CHECKING:
@@ -98,7 +99,7 @@ def schedule(services: Services, ev: Evaluator, targets: list[tuple[str, str]], 
             "score_id": None, "judge_trace_id": None, "scheduled_at": at, "started_at": None, "finished_at": None,
             "created_at": now, "updated_at": now,
         } for tid, oid in targets[i:i + _INSERT_CHUNK]]
-        with write_tx(services.sessions) as s:
+        with write_transaction(services.sessions) as s:
             created += insert_ignore(s, JobExecution, rows, conflict=("evaluator_id", "trace_id", "observation_id"),
                                      returning=JobExecution.id)
     for eid in created:
@@ -148,7 +149,7 @@ def schedule_new_targets(services: Services, rows: Rows) -> None:
 def run_backfill(services: Services, evaluator_id: str) -> None:
     """Schedule the stored targets that match an evaluator's filter, page by page (resumable: the
     cursor and the running total are saved after each page)."""
-    with write_tx(services.sessions) as s:
+    with write_transaction(services.sessions) as s:
         ev = s.get(Evaluator, evaluator_id)
         if ev is None:
             return
@@ -176,7 +177,7 @@ def run_backfill(services: Services, evaluator_id: str) -> None:
             picked = [(t, o) for t, o in page if sampled(ev.id, o or t, ev.sampling)]
             schedule(services, ev, picked, origin="backfill", delay=0)
             cursor, total = last, total + len(picked)
-            with write_tx(services.sessions) as s:
+            with write_transaction(services.sessions) as s:
                 s.execute(update(Evaluator).where(Evaluator.id == ev.id).values(
                     backfill_cursor=cursor, backfill_total=total, backfill_updated_at=utcnow()))
             if len(page) < BACKFILL_PAGE:
@@ -185,7 +186,7 @@ def run_backfill(services: Services, evaluator_id: str) -> None:
     except Exception as exc:  # noqa: BLE001 - recorded on the evaluator for the UI
         log.exception("backfill of evaluator %s failed", evaluator_id)
         status, error = "error", f"{type(exc).__name__}: {exc}"
-    with write_tx(services.sessions) as s:
+    with write_transaction(services.sessions) as s:
         s.execute(update(Evaluator).where(Evaluator.id == evaluator_id).values(
             backfill_status=status, backfill_error=error, backfill_updated_at=utcnow()))
 
@@ -225,7 +226,7 @@ def _safe_sweep(services: Services) -> None:
 def retry_failed(services: Services, project_id: str, evaluator_id: str) -> int:
     """Run an evaluator's failed executions again (e.g. after fixing its connection)."""
     now = utcnow()
-    with write_tx(services.sessions) as s:
+    with write_transaction(services.sessions) as s:
         ids = list(s.scalars(select(JobExecution.id).where(
             JobExecution.project_id == project_id, JobExecution.evaluator_id == evaluator_id,
             JobExecution.status == "error")))

@@ -19,8 +19,8 @@ from owlscope.evals import evaluators as evs
 from owlscope.evals import templates
 from owlscope.evals.connections import get_connection
 from owlscope.evals.errors import EvalConflict, EvalInvalid, EvalNotFound, PreflightFailed, Unsupported
-from owlscope.evals.sqlutil import write_tx
 from owlscope.evals.variables import extract_variables
+from owlscope.storage.oltp.db import write_transaction
 from owlscope.storage.oltp.eval_models import EvalDefaultModel, EvalTemplate, Evaluator
 from owlscope.tracing_config.common import PageRequest, iso
 
@@ -173,7 +173,7 @@ def _assignment(body: Mapping[str, Any]) -> tuple[str | None, Any, bool]:
 
 
 def _family(services: Services, project_id: str, name: str) -> EvalTemplate:
-    with write_tx(services.sessions) as s:
+    with write_transaction(services.sessions) as s:
         templates.ensure_builtin_templates(s, project_id)
         row = templates.latest_by_name(s, project_id, name)
     if row is None:

@@ -28,10 +28,10 @@ from owlscope.evals.evaluators import effective_mapping, render_prompt
 from owlscope.evals.judge import JudgeError, JudgeModel, JudgeResult, call_judge
 from owlscope.evals.matching import JUDGE_ENVIRONMENT
 from owlscope.evals.queueing import enqueue_execution
-from owlscope.evals.sqlutil import write_tx
 from owlscope.ingestion.batch import validate_batch
 from owlscope.pipeline.accept import accept_events
 from owlscope.storage.oltp.base import utcnow
+from owlscope.storage.oltp.db import write_transaction
 from owlscope.storage.oltp.eval_models import EvalTemplate, Evaluator, JobExecution
 
 if TYPE_CHECKING:
@@ -63,7 +63,7 @@ class _Fail(Exception):
 def claim(services: Services, execution_id: str) -> tuple[JobExecution, Evaluator] | None:
     """Take the execution for this worker; None when there is nothing (more) to do now."""
     now = utcnow()
-    with write_tx(services.sessions) as s:
+    with write_transaction(services.sessions) as s:
         ex = s.get(JobExecution, execution_id)
         if ex is None or ex.status in FINAL:
             return None
@@ -133,14 +133,14 @@ def run_execution(services: Services, execution_id: str) -> None:
     else:
         _finish(services, ex, "completed", score_id=score_id, judge_trace_id=derived_id("trace", ex.id))
         if ev.failure_streak:
-            with write_tx(services.sessions) as s:
+            with write_transaction(services.sessions) as s:
                 s.execute(update(Evaluator).where(Evaluator.id == ev.id).values(failure_streak=0))
 
 
 def _finish(services: Services, ex: JobExecution, status: str, *, error: str | None = None,
             score_id: str | None = None, judge_trace_id: str | None = None) -> None:
     now = utcnow()
-    with write_tx(services.sessions) as s:
+    with write_transaction(services.sessions) as s:
         s.execute(update(JobExecution).where(JobExecution.id == ex.id).values(
             status=status, error=error[:4000] if error else None, score_id=score_id, judge_trace_id=judge_trace_id,
             finished_at=now, updated_at=now))
@@ -152,7 +152,7 @@ def _retry_or_fail(services: Services, ex: JobExecution, message: str) -> None:
         return
     delay = RETRY_DELAYS[ex.attempts - 1]
     now = utcnow()
-    with write_tx(services.sessions) as s:
+    with write_transaction(services.sessions) as s:
         s.execute(update(JobExecution).where(JobExecution.id == ex.id).values(
             status="pending", error=message[:4000], scheduled_at=now + timedelta(seconds=delay), updated_at=now))
     enqueue_execution(services, ex.id, delay=delay)
@@ -165,7 +165,7 @@ def _on_judge_error(services: Services, ex: JobExecution, ev: Evaluator, exc: Ju
     _finish(services, ex, "error", error=str(exc))
     if exc.kind not in ("auth", "quota"):
         return
-    with write_tx(services.sessions) as s:
+    with write_transaction(services.sessions) as s:
         s.execute(update(Evaluator).where(Evaluator.id == ev.id).values(failure_streak=Evaluator.failure_streak + 1))
         streak = s.scalar(select(Evaluator.failure_streak).where(Evaluator.id == ev.id)) or 0
         if streak >= PAUSE_AFTER:
@@ -181,7 +181,7 @@ def _on_judge_error(services: Services, ex: JobExecution, ev: Evaluator, exc: Ju
 
 def _pause(services: Services, ex: JobExecution, ev: Evaluator, reason: str, message: str) -> None:
     now = utcnow()
-    with write_tx(services.sessions) as s:
+    with write_transaction(services.sessions) as s:
         s.execute(update(Evaluator).where(Evaluator.id == ev.id).values(paused_reason=reason, paused_message=message))
         # back to the queue of waiting executions; resume_evaluator runs it
         s.execute(update(JobExecution).where(JobExecution.id == ex.id).values(

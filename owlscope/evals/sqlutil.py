@@ -1,13 +1,13 @@
-"""Dialect-specific SQL kept in one small builder: insert-or-ignore on SQLite and PostgreSQL."""
+"""Dialect-specific SQL kept in one small builder: insert-or-ignore on SQLite and PostgreSQL
+(write transactions: owlscope.storage.oltp.db.write_transaction)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 
 def insert_ignore(session: Session, model: type, rows: Sequence[dict[str, Any]], *, conflict: Sequence[str],
@@ -24,13 +24,3 @@ def insert_ignore(session: Session, model: type, rows: Sequence[dict[str, Any]],
         session.execute(stmt)
         return []
     return list(session.execute(stmt.returning(returning)).scalars())
-
-
-@contextmanager
-def write_tx(sessions: sessionmaker[Session]) -> Iterator[Session]:
-    """A session in a transaction committed on exit. On SQLite it takes the write lock up front
-    (BEGIN IMMEDIATE): a read-then-write would otherwise fail at once ("database is locked") when
-    another connection committed since its snapshot, which concurrent judge workers do all the time."""
-    with sessions() as session, session.begin():
-        session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
-        yield session

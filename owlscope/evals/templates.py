@@ -18,9 +18,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from owlscope.evals.builtin_templates import BUILTIN_TEMPLATES
 from owlscope.evals.errors import EvalInvalid, EvalNotFound
 from owlscope.evals.judge import JudgeError
-from owlscope.evals.sqlutil import insert_ignore, write_tx
+from owlscope.evals.sqlutil import insert_ignore
 from owlscope.evals.variables import OBSERVATION_OBJECTS, SOURCES, compile_path, extract_variables
 from owlscope.storage.oltp.base import new_id, utcnow
+from owlscope.storage.oltp.db import write_transaction
 from owlscope.storage.oltp.eval_models import EvalTemplate, Evaluator
 
 DATA_TYPES = ("NUMERIC", "BOOLEAN", "CATEGORICAL")
@@ -206,7 +207,7 @@ def create_template(
     default_mapping = validate_default_mapping(default_mapping, extract_variables(prompt))
     for attempt in range(3):
         try:
-            with write_tx(sessions) as s:
+            with write_transaction(sessions) as s:
                 ensure_builtin_templates(s, project_id)
                 latest = latest_by_name(s, project_id, name)
                 tid = new_id()
@@ -245,7 +246,7 @@ def latest_by_family(session: Session, project_id: str, family_id: str) -> EvalT
 
 
 def get_template(sessions: sessionmaker[Session], project_id: str, family_id: str) -> EvalTemplate:
-    with write_tx(sessions) as s:
+    with write_transaction(sessions) as s:
         ensure_builtin_templates(s, project_id)
         row = latest_by_family(s, project_id, family_id)
     if row is None:
@@ -256,7 +257,7 @@ def get_template(sessions: sessionmaker[Session], project_id: str, family_id: st
 def list_templates(sessions: sessionmaker[Session], project_id: str, *, offset: int = 0,
                    limit: int = 50) -> tuple[list[EvalTemplate], int]:
     """The latest version of each template family, by name; and the number of families."""
-    with write_tx(sessions) as s:
+    with write_transaction(sessions) as s:
         ensure_builtin_templates(s, project_id)
         latest = select(EvalTemplate.family_id, func.max(EvalTemplate.version).label("v")).where(
             EvalTemplate.project_id == project_id).group_by(EvalTemplate.family_id).subquery()
@@ -276,7 +277,7 @@ def list_template_versions(sessions: sessionmaker[Session], project_id: str, fam
 
 def delete_template_family(sessions: sessionmaker[Session], project_id: str, family_id: str) -> None:
     """Delete every version of a template and the evaluators that use it (their scores stay)."""
-    with write_tx(sessions) as s:
+    with write_transaction(sessions) as s:
         row = latest_by_family(s, project_id, family_id)
         if row is None:
             raise EvalNotFound(NOT_FOUND)

@@ -24,6 +24,7 @@ from owlscope.prompts.composition import DependencyTag, PromptNode, resolve
 from owlscope.prompts.linking import forget_prompt_ids
 from owlscope.prompts.model import LATEST, PRODUCTION, PromptInput, to_api, validate_label, validate_labels
 from owlscope.storage.oltp.base import new_id
+from owlscope.storage.oltp.db import write_transaction
 from owlscope.storage.oltp.prompt_models import Prompt
 
 DEFAULT_LIMIT = 50
@@ -57,13 +58,11 @@ class PromptStore:
     @contextmanager
     def _write(self, project_id: str, name: str) -> Iterator[Session]:
         """A transaction holding the write lock for one prompt name; invalidates caches after commit."""
-        with self.sessions() as session:
-            conn = session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
-            if conn.dialect.name == "postgresql":
+        with write_transaction(self.sessions) as session:
+            if session.get_bind().dialect.name == "postgresql":
                 session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"),
                                 {"k": f"prompt:{project_id}:{name}"})
             yield session
-            session.commit()
         self.invalidate(project_id)
 
     def invalidate(self, project_id: str) -> None:

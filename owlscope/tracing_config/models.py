@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, selectinload, sessionmaker
 from owlscope.errors import Forbidden, InvalidRequest, NotFound
 from owlscope.ingestion.pricing import ModelPrice, condition_from_dict, load_default_models
 from owlscope.storage.oltp.base import new_id
+from owlscope.storage.oltp.db import write_transaction
 from owlscope.storage.oltp.models import Model, Price, PricingTier
 from owlscope.tracing_config.common import ApiInput, Page, PageRequest, parse_input
 from owlscope.tracing_config.project_prices import load_project_models, model_price_from_row
@@ -227,9 +228,7 @@ def create_model(
             prices=[Price(model_id=model_id, usage_type=k, price=Decimal(str(v)))
                     for k, v in tier["prices"].items()],
         ))
-    with sessions() as session, session.begin():
-        # SQLite: take the write lock first, so two creates cannot both pass the name check.
-        session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
+    with write_transaction(sessions) as session:  # two creates cannot both pass the name check
         taken = session.scalar(
             select(Model.id).where(Model.project_id == project_id, Model.model_name == row.model_name).limit(1)
         )

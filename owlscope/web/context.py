@@ -16,13 +16,10 @@ and error pages can show the project's navigation.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from sqlalchemy.orm import Session
 
 from owlscope.accounts.orgs import list_user_projects, org_role, project_role, role_at_least
 from owlscope.accounts.users import password_fingerprint
@@ -50,15 +47,6 @@ def get_services(request: Request) -> Services:
 
 
 WebServices = Annotated[Services, Depends(get_services)]
-
-
-@contextmanager
-def write_session(services: Services) -> Iterator[Session]:
-    """A session in a transaction committed on exit. On SQLite it takes the write lock up front
-    (BEGIN IMMEDIATE), so read-check-write rules (e.g. "keep one owner") cannot race."""
-    with services.sessions() as session, session.begin():
-        session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
-        yield session
 
 
 def session_secret(services: Services) -> str:

@@ -23,6 +23,7 @@ from owlscope import __version__
 from owlscope.web import present
 from owlscope.web.context import OrgContext, layout_context
 from owlscope.web.nav import org_nav, project_nav
+from owlscope.web.urls import page_url
 
 WEB_DIR = Path(__file__).resolve().parent
 TEMPLATE_DIR = WEB_DIR / "templates"
@@ -88,7 +89,7 @@ def build_templates() -> Jinja2Templates:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.globals.update(static_url=static_url, version=__version__)
+    env.globals.update(static_url=static_url, version=__version__, page_url=page_url)
     env.filters.update(ago=_ago, datetime=_datetime, number=_number, **present.FILTERS)
     return Jinja2Templates(env=env)
 

@@ -79,3 +79,31 @@ def test_template_environment_is_per_app_and_has_every_filter() -> None:
     missing = {name for name in _filters_used(TEMPLATE_DIR) if name not in env.filters and name not in env.tests}
     assert missing == set()
     assert {"duration", "cost", "ago", "io_html"} <= set(env.filters)
+
+
+def _request(path: str, query: str):
+    from starlette.requests import Request
+
+    return Request({"type": "http", "method": "GET", "path": path, "query_string": query.encode(), "headers": []})
+
+
+def test_pager_keeps_every_other_query_parameter() -> None:
+    from owlscope.web.templating import build_templates
+
+    env = build_templates().env
+    template = env.from_string('{% import "_macros.html" as ui %}{{ ui.pager(request, page, pages, total, "item") }}')
+    html = template.render(request=_request("/project/p/datasets/d", "status=ARCHIVED&q=a+b&page=2"),
+                           page=2, pages=3, total=120)
+    assert 'href="/project/p/datasets/d?status=ARCHIVED&amp;q=a+b&amp;page=1"' in html
+    assert 'href="/project/p/datasets/d?status=ARCHIVED&amp;q=a+b&amp;page=3"' in html
+    assert "Page 2 of 3 · 120 items" in html
+    single = template.render(request=_request("/x", ""), page=1, pages=1, total=1)
+    assert "Previous" not in single and "Next" not in single and "1 item" in single
+
+
+def test_list_templates_use_the_one_pager() -> None:
+    from owlscope.web.templating import TEMPLATE_DIR
+
+    hand_written = [str(p.relative_to(TEMPLATE_DIR)) for p in TEMPLATE_DIR.rglob("*.html")
+                    if re.search(r'href="[^"]*[?&]page=', p.read_text())]
+    assert hand_written == []

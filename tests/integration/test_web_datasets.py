@@ -17,7 +17,6 @@ from fastapi.testclient import TestClient
 from test_web_prompts import Team, make_team, text_of
 
 from owlscope.app import create_app
-from owlscope.datasets.common import writing
 from owlscope.datasets.items import get_item, list_items, upsert_item
 from owlscope.datasets.prompt_experiment import prompt_experiment_status, run_prompt_experiment_job
 from owlscope.datasets.runs import ensure_run, get_run, record_run_item
@@ -32,6 +31,7 @@ from owlscope.ingestion.rows import (
     traces_table,
 )
 from owlscope.prompts import parse_create, prompt_store
+from owlscope.storage.oltp.db import write_transaction
 from support.fake_openai import FakeOpenAI
 
 
@@ -308,7 +308,7 @@ def test_bulk_add_from_traces(team: Team) -> None:
 def _recorded_run(team: Team, ds: dict[str, Any], run: str, outputs: dict[str, str], scores: dict[str, float],
                   start: datetime) -> None:
     """A run as the experiment recorder leaves it: run items in OLTP, traces and scores in OLAP."""
-    with writing(team.services.sessions) as s:
+    with write_transaction(team.services.sessions) as s:
         row = ensure_run(s, project_id=team.project_id, dataset_id=ds["id"], name=run)
         for item_id in outputs:
             record_run_item(s, row, item_key=item_id, dataset_item_id=item_id, trace_id=f"{run}-{item_id}")

@@ -9,6 +9,8 @@ take the write lock up front (migrations do).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -99,6 +101,17 @@ def _make_sqlite_engine(u: URL, *, echo: bool, **kwargs: Any) -> Engine:
         conn.exec_driver_sql(f"BEGIN {mode}")
 
     return engine
+
+
+@contextmanager
+def write_transaction(sessions: sessionmaker[Session]) -> Iterator[Session]:
+    """A session in a transaction committed on exit (rolled back on an exception). On SQLite it
+    takes the write lock up front (BEGIN IMMEDIATE): a read-then-write transaction would otherwise
+    fail at once ("database is locked") when another connection committed since its snapshot, and
+    read-check-write rules (a unique name, "keep one owner") could race."""
+    with sessions() as session, session.begin():
+        session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
+        yield session
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

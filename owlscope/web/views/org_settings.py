@@ -24,8 +24,9 @@ from owlscope.accounts.orgs import (
 )
 from owlscope.accounts.users import make_set_password_token
 from owlscope.errors import OwlscopeError
+from owlscope.storage.oltp.db import write_transaction
 from owlscope.storage.oltp.models import Project, User
-from owlscope.web.context import OrgContext, OrgCtx, WebServices, require_role, session_secret, write_session
+from owlscope.web.context import OrgContext, OrgCtx, WebServices, require_role, session_secret
 from owlscope.web.session_data import flash
 from owlscope.web.templating import redirect, render
 
@@ -62,7 +63,7 @@ def org_settings(request: Request, ctx: OrgCtx, services: WebServices) -> Respon
 def org_rename(request: Request, ctx: OrgCtx, services: WebServices, name: FormStr = "") -> Response:
     require_role(ctx, "ADMIN")
     try:
-        with write_session(services) as session:
+        with write_transaction(services.sessions) as session:
             org = rename_organization(session, org_id=ctx.org.id, name=name)
     except OwlscopeError as exc:
         return _general_page(request, ctx, services, status=exc.status, name_error=exc.message, name_value=name)
@@ -74,7 +75,7 @@ def org_rename(request: Request, ctx: OrgCtx, services: WebServices, name: FormS
 def org_create_project(request: Request, ctx: OrgCtx, services: WebServices, name: FormStr = "") -> Response:
     require_role(ctx, "ADMIN")
     try:
-        with write_session(services) as session:
+        with write_transaction(services.sessions) as session:
             project = create_project(session, org_id=ctx.org.id, name=name)
     except OwlscopeError as exc:
         return _general_page(
@@ -114,7 +115,7 @@ def org_add_member(
 ) -> Response:
     require_role(ctx, "ADMIN")
     try:
-        with write_session(services) as session:
+        with write_transaction(services.sessions) as session:
             member, created = add_member(session, org_id=ctx.org.id, email=email, role=role, actor_role=ctx.role)
             invited = session.get(User, member.user_id) if created else None
             link = _invite_link(request, services, invited) if invited is not None else None
@@ -135,7 +136,7 @@ def org_change_role(
 ) -> Response:
     require_role(ctx, "ADMIN")
     try:
-        with write_session(services) as session:
+        with write_transaction(services.sessions) as session:
             membership = change_member_role(
                 session, org_id=ctx.org.id, membership_id=membership_id, role=role, actor_role=ctx.role
             )
@@ -150,7 +151,7 @@ def org_change_role(
 def org_remove_member(request: Request, membership_id: str, ctx: OrgCtx, services: WebServices) -> Response:
     require_role(ctx, "VIEWER")  # anyone may leave; removing others is checked in remove_member
     try:
-        with write_session(services) as session:
+        with write_transaction(services.sessions) as session:
             membership = remove_member(
                 session, org_id=ctx.org.id, membership_id=membership_id, actor_role=ctx.role,
                 actor_user_id=ctx.user.id,

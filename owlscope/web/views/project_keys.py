@@ -9,8 +9,9 @@ from starlette.responses import Response
 
 from owlscope.auth.keys import create_api_key, list_api_keys, revoke_api_key
 from owlscope.errors import NotFound
+from owlscope.storage.oltp.db import write_transaction
 from owlscope.web.caches import invalidate_api_keys
-from owlscope.web.context import ProjectContext, ProjectCtx, WebServices, require_role, write_session
+from owlscope.web.context import ProjectContext, ProjectCtx, WebServices, require_role
 from owlscope.web.session_data import flash
 from owlscope.web.templating import is_htmx, redirect, render
 
@@ -39,7 +40,7 @@ def api_keys(request: Request, ctx: ProjectCtx, services: WebServices) -> Respon
 def api_key_create(request: Request, ctx: ProjectCtx, services: WebServices, note: FormStr = "") -> Response:
     require_role(ctx, "ADMIN")
     clean_note = " ".join(note.split())[:MAX_NOTE_LENGTH] or None
-    with write_session(services) as session:
+    with write_transaction(services.sessions) as session:
         key, secret = create_api_key(
             session, project_id=ctx.project.id, salt=services.settings.salt or "", note=clean_note
         )
@@ -56,7 +57,7 @@ def api_key_create(request: Request, ctx: ProjectCtx, services: WebServices, not
 @router.post("/project/{project_id}/settings/api-keys/{key_id}/revoke")
 def api_key_revoke(request: Request, key_id: str, ctx: ProjectCtx, services: WebServices) -> Response:
     require_role(ctx, "ADMIN")
-    with write_session(services) as session:
+    with write_transaction(services.sessions) as session:
         found = revoke_api_key(session, project_id=ctx.project.id, key_id=key_id)
     if not found:
         raise NotFound("This API key does not exist (it may have been revoked already)")

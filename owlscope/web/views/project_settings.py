@@ -9,9 +9,10 @@ from starlette.responses import Response
 
 from owlscope.accounts.orgs import delete_project, rename_project
 from owlscope.errors import OwlscopeError
+from owlscope.storage.oltp.db import write_transaction
 from owlscope.storage.oltp.models import Project
 from owlscope.web.caches import invalidate_api_keys
-from owlscope.web.context import ProjectContext, ProjectCtx, WebServices, require_role, write_session
+from owlscope.web.context import ProjectContext, ProjectCtx, WebServices, require_role
 from owlscope.web.session_data import flash
 from owlscope.web.templating import redirect, render
 
@@ -37,7 +38,7 @@ def project_settings(request: Request, ctx: ProjectCtx) -> Response:
 def project_rename(request: Request, ctx: ProjectCtx, services: WebServices, name: FormStr = "") -> Response:
     require_role(ctx, "ADMIN")
     try:
-        with write_session(services) as session:
+        with write_transaction(services.sessions) as session:
             project = session.get(Project, ctx.project.id)
             assert project is not None
             rename_project(session, project=project, name=name)
@@ -51,7 +52,7 @@ def project_rename(request: Request, ctx: ProjectCtx, services: WebServices, nam
 def project_delete(request: Request, ctx: ProjectCtx, services: WebServices, confirm: FormStr = "") -> Response:
     require_role(ctx, "OWNER")
     try:
-        with write_session(services) as session:
+        with write_transaction(services.sessions) as session:
             project = session.get(Project, ctx.project.id)
             assert project is not None
             key_ids = delete_project(session, project=project, confirm_name=confirm)

@@ -15,7 +15,7 @@ from owlscope.web import present
 from owlscope.web.context import ProjectCtx, WebServices, require_role
 from owlscope.web.templating import render
 from owlscope.web.views.traces import cached_filter_options
-from owlscope.web.views.tracing_common import PRESETS, environment_filter, time_range, user_names, with_query
+from owlscope.web.views.tracing_common import PRESETS, environment_filter, time_range, user_names
 
 router = APIRouter(include_in_schema=False)
 
@@ -56,8 +56,6 @@ def scores(request: Request, ctx: ProjectCtx, services: WebServices, name: str =
         "sources": SOURCES, "data_types": DATA_TYPES, "ops": SCORE_OPERATORS, "filtered": filtered,
         "f": {"name": name, "source": source, "data_type": data_type, "op": op, "value": value, "trace": trace},
         "authors": user_names(services, {s["authorUserId"] for s in rows if s.get("authorUserId")}),
-        "prev_href": with_query(request, page=page - 1) if page > 1 else None,
-        "next_href": with_query(request, page=page + 1) if page < meta["totalPages"] else None,
         "active_nav": "scores",
     }
     return render(request, "scores/list.html", values)

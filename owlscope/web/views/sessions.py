@@ -19,7 +19,7 @@ from owlscope.web import present
 from owlscope.web.context import ProjectCtx, WebServices, require_role
 from owlscope.web.templating import render
 from owlscope.web.views.annotations import Subject, comments_context, panel_context
-from owlscope.web.views.tracing_common import PRESETS, environment_filter, time_range, with_query
+from owlscope.web.views.tracing_common import PRESETS, environment_filter, time_range
 
 router = APIRouter(include_in_schema=False)
 
@@ -42,8 +42,6 @@ def sessions(request: Request, ctx: ProjectCtx, services: WebServices, page: int
     meta = found["meta"]
     values = {
         "rows": rows, "meta": meta, "range": rng, "presets": PRESETS, "page": page,
-        "prev_href": with_query(request, page=page - 1) if page > 1 else None,
-        "next_href": with_query(request, page=page + 1) if page < meta["totalPages"] else None,
         "active_nav": "sessions",
     }
     return render(request, "sessions/list.html", values)

@@ -30,6 +30,7 @@ from owlscope.tracing.traces import get_trace
 from owlscope.web import present
 from owlscope.web.context import ProjectContext, ProjectCtx, WebServices, require_role
 from owlscope.web.templating import is_htmx, redirect, render
+from owlscope.web.urls import with_query
 from owlscope.web.views.annotations import Subject, comments_context, panel_context
 from owlscope.web.views.tracing_common import (
     PRESETS,
@@ -38,7 +39,6 @@ from owlscope.web.views.tracing_common import (
     multi,
     time_range,
     user_names,
-    with_query,
 )
 
 router = APIRouter(include_in_schema=False)

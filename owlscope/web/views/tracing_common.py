@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
-from urllib.parse import urlencode
 
 from fastapi import Request
 from sqlalchemy import select
@@ -75,20 +73,6 @@ def time_range(key: str | None, start: str | None = None, end: str | None = None
         key = default
     label, span = PRESETS[key]
     return TimeRange(key, now - span if span else None, None, label)
-
-
-def with_query(request: Request, drop: tuple[str, ...] = ("cursor", "page", "total", "n"), **changes: Any) -> str:
-    """The current path with its query string changed: `changes` set (None removes), `drop` removed."""
-    items = [(k, v) for k, v in request.query_params.multi_items() if k not in changes and k not in drop]
-    for k, v in changes.items():
-        if v is None:
-            continue
-        if isinstance(v, list | tuple):
-            items.extend((k, str(x)) for x in v)
-        else:
-            items.append((k, str(v)))
-    query = urlencode(items)
-    return request.url.path + (f"?{query}" if query else "")
 
 
 def user_names(services: Services, user_ids: set[str]) -> dict[str, str]:

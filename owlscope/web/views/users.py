@@ -11,7 +11,8 @@ from owlscope.tracing.trace_table import TraceFilters, list_trace_table
 from owlscope.tracing.users import ORDERS, get_user, list_users, user_sessions
 from owlscope.web.context import ProjectCtx, WebServices, require_role
 from owlscope.web.templating import render
-from owlscope.web.views.tracing_common import PRESETS, environment_filter, time_range, with_query
+from owlscope.web.urls import with_query
+from owlscope.web.views.tracing_common import PRESETS, environment_filter, time_range
 
 router = APIRouter(include_in_schema=False)
 
@@ -34,8 +35,6 @@ def users(request: Request, ctx: ProjectCtx, services: WebServices, q: str = "",
     values = {
         "rows": found["data"], "total": found["total"], "range": rng, "presets": PRESETS, "q": q, "sort": sort,
         "sorts": {k: with_query(request, sort=k) for k in ORDERS}, "page": page, "pages": pages,
-        "prev_href": with_query(request, page=page - 1) if page > 1 else None,
-        "next_href": with_query(request, page=page + 1) if page < pages else None,
         "active_nav": "users",
     }
     return render(request, "users/list.html", values)
