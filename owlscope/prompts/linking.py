@@ -10,12 +10,12 @@ deleted and then reused).
 from __future__ import annotations
 
 import threading
-import time
 from weakref import WeakKeyDictionary
 
 from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session, sessionmaker
 
+from owlscope.cache import TTLCache
 from owlscope.storage.oltp.prompt_models import Prompt
 
 PROMPT_ID_TTL = 60.0
@@ -24,15 +24,16 @@ _MAX_ENTRIES = 50_000
 _CHUNK = 200
 
 _Key = tuple[str, str, int]  # project_id, name, version
-_caches: WeakKeyDictionary[sessionmaker, dict[_Key, tuple[float, str | None]]] = WeakKeyDictionary()
+# The cached value is the prompt id, or "" for a pair known not to exist (for MISS_TTL).
+_caches: WeakKeyDictionary[sessionmaker, TTLCache[_Key, str]] = WeakKeyDictionary()
 _lock = threading.Lock()
 
 
-def _cache(sessions: sessionmaker[Session]) -> dict[_Key, tuple[float, str | None]]:
+def _cache(sessions: sessionmaker[Session]) -> TTLCache[_Key, str]:
     with _lock:
         cache = _caches.get(sessions)
         if cache is None:
-            cache = _caches[sessions] = {}
+            cache = _caches[sessions] = TTLCache(PROMPT_ID_TTL, _MAX_ENTRIES)
         return cache
 
 
@@ -41,16 +42,14 @@ def resolve_prompt_ids(
 ) -> dict[tuple[str, int], str]:
     """The id of each (name, version) that exists in the project; pairs not found are left out."""
     cache = _cache(sessions)
-    now = time.monotonic()
     found: dict[tuple[str, int], str] = {}
     missing: list[tuple[str, int]] = []
-    with _lock:
-        for pair in pairs:
-            hit = cache.get((project_id, *pair))
-            if hit is None or hit[0] < now:
-                missing.append(pair)
-            elif hit[1] is not None:
-                found[pair] = hit[1]
+    for pair in pairs:
+        hit = cache.get((project_id, *pair))
+        if hit is None:
+            missing.append(pair)
+        elif hit:
+            found[pair] = hit
     if not missing:
         return found
     fetched: dict[tuple[str, int], str] = {}
@@ -64,12 +63,9 @@ def resolve_prompt_ids(
                 )
             ).all()
             fetched.update({(r.name, r.version): r.id for r in rows})
-    with _lock:
-        if len(cache) > _MAX_ENTRIES:
-            cache.clear()
-        for pair in missing:
-            pid = fetched.get(pair)
-            cache[(project_id, *pair)] = (now + (PROMPT_ID_TTL if pid else MISS_TTL), pid)
+    for pair in missing:
+        pid = fetched.get(pair, "")
+        cache.put((project_id, *pair), pid, ttl_seconds=PROMPT_ID_TTL if pid else MISS_TTL)
     found.update(fetched)
     return found
 
@@ -78,6 +74,5 @@ def forget_prompt_ids(sessions: sessionmaker[Session], project_id: str) -> None:
     """Drop the cached ids of one project (called after every prompt write)."""
     with _lock:
         cache = _caches.get(sessions)
-        if cache:
-            for key in [k for k in cache if k[0] == project_id]:
-                del cache[key]
+    if cache is not None:
+        cache.pop_where(lambda key, _pid: key[0] == project_id)
