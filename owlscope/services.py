@@ -112,6 +112,10 @@ def build_services(settings: Settings, *, migrate: bool = True, olap_database: s
         prompts=PromptStore(sessions, build_prompt_cache(settings.redis_url, settings.prompt_cache_ttl_seconds)),
         judges=JudgePool(), after_flush=after_flush_hooks(),
     )
-    register_tasks(services)
-    init_from_settings(sessions, settings)
+    try:
+        register_tasks(services)
+        init_from_settings(sessions, settings)
+    except BaseException:
+        services.close()
+        raise
     return services

@@ -107,3 +107,14 @@ def test_list_templates_use_the_one_pager() -> None:
     hand_written = [str(p.relative_to(TEMPLATE_DIR)) for p in TEMPLATE_DIR.rglob("*.html")
                     if re.search(r'href="[^"]*[?&]page=', p.read_text())]
     assert hand_written == []
+
+
+def test_a_refused_headless_init_stops_the_start_and_releases_everything(make_settings) -> None:
+    from owlscope.config import ConfigError
+
+    settings = make_settings("embedded", init_org_id="org", init_user_email="a@example.com",
+                             init_user_password="short")
+    before = set(threading.enumerate())
+    with pytest.raises(ConfigError, match="LANGFUSE_INIT_USER_PASSWORD"):
+        build_services(settings)
+    assert _owned_threads(before) == []
