@@ -5,10 +5,15 @@ gRPC status code and stores nothing."""
 from __future__ import annotations
 
 import base64
+import os
+import signal
+import subprocess
+import sys
 import time
 import uuid
 
 import grpc
+import httpx
 import pytest
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
@@ -204,6 +209,48 @@ def test_unreachable_blob_store_is_unavailable(serve) -> None:
     assert err is not None and err.code() == grpc.StatusCode.UNAVAILABLE
     assert "google.rpc.retryinfo-bin" in dict(err.trailing_metadata())
     assert srv.services.queue.pending() == 0
+
+
+def test_serve_with_the_flag_receives_over_grpc_and_stops_cleanly(tmp_path) -> None:
+    port, grpc_port = free_port(), free_port()
+    pk, sk = "pk-lf-grpc-cli", "sk-lf-grpc-cli"
+    env = {**os.environ, "OWLSCOPE_DATA_DIR": str(tmp_path / "data"), "LANGFUSE_INIT_ORG_ID": "org-grpc",
+           "LANGFUSE_INIT_PROJECT_ID": "proj-grpc", "LANGFUSE_INIT_PROJECT_PUBLIC_KEY": pk,
+           "LANGFUSE_INIT_PROJECT_SECRET_KEY": sk}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "owlscope.cli.main", "serve", "--port", str(port), "--otlp-grpc-port", str(grpc_port)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+            try:
+                if httpx.get(f"{url}/api/public/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "serve did not become healthy"
+            time.sleep(0.1)
+        provider = TracerProvider()
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(
+            endpoint=f"127.0.0.1:{grpc_port}", insecure=True, headers=(("authorization", basic(pk, sk)),))))
+        with provider.get_tracer("cli").start_as_current_span("over-grpc") as span:
+            pass
+        assert provider.force_flush(30_000)
+        provider.shutdown()
+        trace_id = format(span.get_span_context().trace_id, "032x")
+        deadline = time.monotonic() + 30
+        while (r := httpx.get(f"{url}/api/public/traces/{trace_id}", auth=(pk, sk))).status_code != 200:
+            assert time.monotonic() < deadline, r.text
+            time.sleep(0.1)
+        assert r.json()["name"] == "over-grpc"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert f"OTLP gRPC on 127.0.0.1:{grpc_port}" in (proc.stdout.read() if proc.stdout else "")
 
 
 def test_receiver_is_off_by_default_and_set_by_flag_or_setting(monkeypatch, tmp_path) -> None:
