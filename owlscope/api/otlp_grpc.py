@@ -2,8 +2,11 @@
 
 Same contract as `POST /api/public/otel/v1/traces`: Basic auth with the project's keys in the
 `authorization` metadata, and the request goes through the same accept path (validated, stored as
-one blob before the answer, then processed by the worker). The handler takes the request as raw
-bytes, so the stored blob is exactly what the client sent, decoded once, as over HTTP.
+one blob before the answer, then processed by the worker). The service is the one described by
+opentelemetry-proto's `trace_service.proto`, but registered with a pass-through deserializer
+instead of the generated `add_TraceServiceServicer_to_server`: the accept path takes the message
+bytes (already decompressed by gRPC), validates them by decoding, and stores them as sent, exactly
+as over HTTP, without a parse and re-serialization in between.
 
 Domain errors become gRPC status codes. Backpressure (429/503 over HTTP) is RESOURCE_EXHAUSTED /
 UNAVAILABLE with a RetryInfo, in the status details (read by the Collector) and in the
