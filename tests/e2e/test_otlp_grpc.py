@@ -222,7 +222,7 @@ def test_serve_with_the_flag_receives_over_grpc_and_stops_cleanly(tmp_path) -> N
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180  # starting is fast, but not on a saturated machine
         while True:
             assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
             try:
@@ -240,7 +240,7 @@ def test_serve_with_the_flag_receives_over_grpc_and_stops_cleanly(tmp_path) -> N
         assert provider.force_flush(30_000)
         provider.shutdown()
         trace_id = format(span.get_span_context().trace_id, "032x")
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while (r := httpx.get(f"{url}/api/public/traces/{trace_id}", auth=(pk, sk))).status_code != 200:
             assert time.monotonic() < deadline, r.text
             time.sleep(0.1)
