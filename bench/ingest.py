@@ -6,6 +6,7 @@ export batch), gzip-compressed, from C concurrent clients.
 
     python bench/ingest.py --spans 20000 --clients 4
     python bench/ingest.py --spans 100000 --clients 4
+    python bench/ingest.py --spans 20000 --clients 4 --grpc   # the same over OTLP/gRPC
 
 Prints accepted spans/s (client side), the time until every span is queryable through the API,
 end-to-end spans/s, and the server's peak memory (VmHWM).
@@ -14,6 +15,7 @@ end-to-end spans/s, and the server's peak memory (VmHWM).
 from __future__ import annotations
 
 import argparse
+import base64
 import gzip
 import os
 import random
@@ -123,6 +125,8 @@ def main() -> None:
     ap.add_argument("--spans", type=int, default=20_000)
     ap.add_argument("--clients", type=int, default=4)
     ap.add_argument("--url", help="use a running server instead of starting one (needs the bench keys)")
+    ap.add_argument("--grpc", action="store_true", help="send over OTLP/gRPC (the server's --otlp-grpc-port)")
+    ap.add_argument("--grpc-target", help="host:port of a running server's gRPC receiver (with --url)")
     args = ap.parse_args()
 
     print(f"building {args.spans} spans ...", flush=True)
@@ -139,7 +143,10 @@ def main() -> None:
         env = {**os.environ, "OWLSCOPE_DATA_DIR": data_dir, "LANGFUSE_INIT_ORG_ID": "bench",
                "LANGFUSE_INIT_PROJECT_ID": "bench", "LANGFUSE_INIT_PROJECT_PUBLIC_KEY": PK,
                "LANGFUSE_INIT_PROJECT_SECRET_KEY": SK, "LOG_LEVEL": "warning"}
-        proc = subprocess.Popen([sys.executable, "-m", "owlscope.cli.main", "serve", "--port", str(port)], env=env)
+        grpc_port = _free_port()
+        args.grpc_target = f"127.0.0.1:{grpc_port}"
+        proc = subprocess.Popen([sys.executable, "-m", "owlscope.cli.main", "serve", "--port", str(port),
+                                 "--otlp-grpc-port", str(grpc_port)], env=env)
         deadline = time.monotonic() + 60
         while True:
             try:
@@ -159,7 +166,35 @@ def main() -> None:
     retries = [0]
     done_spans = [0]
 
+    def grpc_client() -> None:
+        import grpc
+
+        metadata = (("authorization", "Basic " + base64.b64encode(f"{PK}:{SK}".encode()).decode()),
+                    ("x-langfuse-sdk-version", "5.0.4"))
+        with grpc.insecure_channel(args.grpc_target, compression=grpc.Compression.Gzip) as channel:
+            export = channel.unary_unary("/opentelemetry.proto.collector.trace.v1.TraceService/Export")
+            while True:
+                with lock:
+                    if not todo:
+                        return
+                    i = todo.pop()
+                raw = gzip.decompress(bodies[i])  # gRPC compresses the message itself
+                while True:
+                    try:
+                        export(raw, metadata=metadata, timeout=60)
+                        break
+                    except grpc.RpcError as exc:
+                        if exc.code() not in (grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.UNAVAILABLE):
+                            raise
+                        with lock:
+                            retries[0] += 1
+                        time.sleep(1)
+                with lock:
+                    done_spans[0] += 512
+
     def client() -> None:
+        if args.grpc:
+            return grpc_client()
         with httpx.Client(auth=auth, timeout=60) as c:
             while True:
                 with lock:
@@ -186,8 +221,8 @@ def main() -> None:
         t.join()
     accepted_at = time.monotonic()
     n = args.spans
-    print(f"accepted {n} spans in {accepted_at - start:.2f}s: {n / (accepted_at - start):,.0f} spans/s "
-          f"({retries[0]} retries after 429/503)", flush=True)
+    print(f"accepted {n} spans over {'gRPC' if args.grpc else 'HTTP'} in {accepted_at - start:.2f}s: "
+          f"{n / (accepted_at - start):,.0f} spans/s ({retries[0]} retries after 429/503)", flush=True)
 
     last = -1
     with httpx.Client(auth=auth, timeout=30) as c:

@@ -84,9 +84,16 @@ def create_app(
         worker = svc.settings.run_worker if run_worker is None else run_worker
         if worker:
             start_worker(svc)
+        grpc_server = None
         try:
+            if svc.settings.otlp_grpc_port:
+                from owlscope.api.otlp_grpc import start_otlp_grpc
+
+                grpc_server = start_otlp_grpc(svc, host=svc.settings.host, port=svc.settings.otlp_grpc_port)
             yield
         finally:
+            if grpc_server is not None:
+                grpc_server.stop(grace=5).wait()
             if worker:
                 stop_worker(svc)
             if own:

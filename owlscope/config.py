@@ -27,6 +27,7 @@ FIXES: dict[str, str] = {
     "SESSION_SECRET": "generate one with: openssl rand -base64 32  (then export SESSION_SECRET=...)",
     "ENCRYPTION_KEY": "generate one with: openssl rand -hex 32  (then export ENCRYPTION_KEY=...)",
     "PORT": "set PORT to a number between 1 and 65535",
+    "OTLP_GRPC_PORT": "set OTLP_GRPC_PORT to a number between 1 and 65535 (usually 4317), or unset it",
     "S3_BUCKET": "set S3_BUCKET to the bucket name that holds raw events",
     "LANGFUSE_INIT_PROJECT_PUBLIC_KEY": "use a key that starts with pk-lf-",
     "LANGFUSE_INIT_PROJECT_SECRET_KEY": "use a key that starts with sk-lf-",
@@ -88,6 +89,7 @@ class Settings(BaseSettings):
     flush_interval_ms: int = Field(200, alias="INGEST_FLUSH_INTERVAL_MS", ge=10)
     prompt_cache_ttl_seconds: int = Field(300, alias="PROMPT_CACHE_TTL_SECONDS", ge=0)
     run_worker: bool = Field(True, alias="OWLSCOPE_RUN_WORKER")
+    otlp_grpc_port: int | None = Field(None, alias="OTLP_GRPC_PORT", ge=1, le=65535)
 
     init_org_id: str | None = Field(None, alias="LANGFUSE_INIT_ORG_ID")
     init_org_name: str | None = Field(None, alias="LANGFUSE_INIT_ORG_NAME")

@@ -27,8 +27,7 @@ class ProjectAuth:
     public_key: str
 
 
-def _credentials(request: Request) -> tuple[str, str]:
-    header = request.headers.get("authorization", "")
+def _credentials(header: str) -> tuple[str, str]:
     scheme, _, value = header.partition(" ")
     if scheme.lower() != "basic" or not value:
         raise Unauthorized(
@@ -44,12 +43,17 @@ def _credentials(request: Request) -> tuple[str, str]:
     return pk, sk
 
 
-def authenticate(request: Request, services: ServicesDep) -> ProjectAuth:
-    pk, sk = _credentials(request)
+def authenticate_header(services: Services, header: str) -> ProjectAuth:
+    """The project of an `Authorization: Basic` value (also the gRPC `authorization` metadata)."""
+    pk, sk = _credentials(header)
     key = services.keys.authenticate(pk, sk)
     if key is None:
         raise Unauthorized("Invalid credentials: unknown public key or wrong secret key")
     return ProjectAuth(project_id=key.project_id, org_id=key.org_id, key_id=key.key_id, public_key=pk)
+
+
+def authenticate(request: Request, services: ServicesDep) -> ProjectAuth:
+    return authenticate_header(services, request.headers.get("authorization", ""))
 
 
 AuthDep = Annotated[ProjectAuth, Depends(authenticate)]

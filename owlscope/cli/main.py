@@ -23,6 +23,8 @@ def _settings(args: argparse.Namespace, **extra: Any) -> Settings:
         overrides["port"] = args.port
     if getattr(args, "data_dir", None):
         overrides["data_dir"] = args.data_dir
+    if getattr(args, "otlp_grpc_port", None):
+        overrides["otlp_grpc_port"] = args.otlp_grpc_port
     try:
         return load_settings(**overrides)
     except ConfigError as exc:
@@ -67,6 +69,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     services = _services(settings)
     print(f"Owlscope {__version__}: data in {settings.data_dir}")
     print(f"Listening on http://{settings.host}:{settings.port}  (UI, API and worker in one process)")
+    if settings.otlp_grpc_port:
+        print(f"OTLP gRPC on {settings.host}:{settings.otlp_grpc_port}")
     try:
         _run_uvicorn(create_app(settings, services=services, run_worker=True), settings)
     finally:
@@ -207,6 +211,8 @@ def build_parser() -> argparse.ArgumentParser:
         if server:
             sp.add_argument("--host", help="interface to listen on (HOST, default 127.0.0.1)")
             sp.add_argument("--port", type=int, help="port to listen on (PORT, default 3000)")
+            sp.add_argument("--otlp-grpc-port", type=int,
+                            help="also receive OTLP traces over gRPC on this port (OTLP_GRPC_PORT, e.g. 4317)")
 
     sp = sub.add_parser("serve", help="web UI, API and worker in one process on embedded storage")
     common(sp, server=True)
