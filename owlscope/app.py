@@ -90,6 +90,9 @@ def create_app(
     app = FastAPI(title="Owlscope", version=__version__, lifespan=lifespan, docs_url="/api/docs",
                   openapi_url="/api/openapi.json", redoc_url=None)
     install_error_handlers(app)
+    from owlscope.ops.metrics import MetricsMiddleware
+
+    app.add_middleware(MetricsMiddleware)
     from owlscope.api import routers
 
     for router in routers():

@@ -30,11 +30,13 @@ def _settings(args: argparse.Namespace, **extra: Any) -> Settings:
         raise SystemExit(1) from None
 
 
+log = logging.getLogger("owlscope")
+
+
 def _logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    logging.getLogger("huey").setLevel(logging.WARNING)
+    from owlscope.ops.logs import configure_logging
+
+    configure_logging(settings)
 
 
 def _run_uvicorn(app: Any, settings: Settings, **kwargs: Any) -> None:
@@ -54,7 +56,7 @@ def _run_uvicorn(app: Any, settings: Settings, **kwargs: Any) -> None:
     Server.capture_signals = contextmanager(Server.capture_signals)  # type: ignore[method-assign]
     config = uvicorn.Config(
         app, host=settings.host, port=settings.port, log_level="warning", timeout_graceful_shutdown=10,
-        proxy_headers=True, **kwargs,
+        proxy_headers=True, log_config=None, **kwargs,
     )
     Server(config).run()
 
@@ -65,8 +67,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from owlscope.app import create_app
 
     services = _services(settings)
-    print(f"Owlscope {__version__}: data in {settings.data_dir}")
-    print(f"Listening on http://{settings.host}:{settings.port}  (UI, API and worker in one process)")
+    log.info("listening on http://%s:%s (UI, API and worker in one process)", settings.host, settings.port,
+             extra={"port": settings.port})
     try:
         _run_uvicorn(create_app(settings, services=services, run_worker=True), settings)
     finally:
@@ -77,10 +79,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def _services(settings: Settings) -> Any:
     """Connect and migrate before listening, so a bad setup is reported plainly, not as a
     failed ASGI startup."""
-    from owlscope.services import build_services
+    from owlscope.ops.startup import build_and_report
 
     try:
-        return build_services(settings)
+        return build_and_report(settings)
     except ConfigError as exc:
         print(str(exc), file=sys.stderr)
         raise SystemExit(1) from None
@@ -120,7 +122,12 @@ def cmd_worker(args: argparse.Namespace) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: done.set())
     start_worker(services)
-    print(f"Owlscope worker {__version__}: {settings.worker_threads} threads on the {services.queue.backend} queue")
+    if settings.metrics_port:
+        from owlscope.ops.metrics import serve_worker_metrics
+
+        serve_worker_metrics(services, settings.metrics_port)
+    log.info("worker: %d threads on the %s queue%s", settings.worker_threads, services.queue.backend,
+             f", metrics on :{settings.metrics_port}/metrics" if settings.metrics_port else "")
     done.wait()
     stop_worker(services)
     services.close()
