@@ -69,8 +69,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     services = _services(settings)
     log.info("listening on http://%s:%s (UI, API and worker in one process)", settings.host, settings.port,
              extra={"port": settings.port})
+    from owlscope.ops.runfile import recorded
+
     try:
-        _run_uvicorn(create_app(settings, services=services, run_worker=True), settings)
+        with recorded(settings):
+            _run_uvicorn(create_app(settings, services=services, run_worker=True), settings)
     finally:
         services.close()
     return 0
@@ -171,7 +174,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(str(exc))
         return 1
-    return run_doctor(settings)
+    return run_doctor(settings, server_url=args.url)
 
 
 def cmd_init(args: argparse.Namespace) -> int:
@@ -221,8 +224,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("migrate", help="apply database migrations and exit")
     common(sp)
     sp.set_defaults(func=cmd_migrate)
-    sp = sub.add_parser("doctor", help="check configuration and every storage seam without starting")
+    sp = sub.add_parser("doctor", help="check configuration, every storage seam and a running server")
     common(sp)
+    sp.add_argument("--url", help="also check this running server's health and queue backlog "
+                    "(found by itself for `serve` on the same data directory)")
     sp.set_defaults(func=cmd_doctor)
     sp = sub.add_parser("init", help="create an organization, project, user and API key pair")
     common(sp)

@@ -1,0 +1,63 @@
+"""`<data dir>/serve.json`: where a running `owlscope serve` can be asked.
+
+chDB allows one process per data directory, so a second command on the same directory (`doctor`,
+`backup`) must not open the OLAP store while `serve` runs. `serve` records its pid and loopback
+URL here while it runs; other commands find it and ask it over HTTP instead.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from owlscope.config import Settings
+
+FILENAME = "serve.json"
+
+
+@dataclass(frozen=True)
+class RunningServer:
+    pid: int
+    url: str
+
+
+def _path(settings: Settings) -> Path:
+    return settings.data_dir / FILENAME
+
+
+@contextmanager
+def recorded(settings: Settings) -> Iterator[None]:
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+    path = _path(settings)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"pid": os.getpid(), "url": f"http://{host}:{settings.port}"}))
+    tmp.replace(path)
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def running_server(settings: Settings) -> RunningServer | None:
+    """The `serve` process that holds this data directory, if one runs (a stale file is ignored)."""
+    try:
+        info = json.loads(_path(settings).read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+    if info.get("pid") == os.getpid() or not _alive(int(info["pid"])):
+        return None
+    return RunningServer(pid=int(info["pid"]), url=str(info["url"]))
