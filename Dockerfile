@@ -6,7 +6,8 @@ ARG BASE_IMAGE=python:3.12-slim-bookworm
 
 FROM ${BASE_IMAGE} AS build
 # Optional, for builds behind a package mirror or a TLS-intercepting proxy.
-ARG PIP_INDEX_URL PIP_CERT
+ARG PIP_INDEX_URL
+ARG PIP_CERT
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
 RUN python3 -m venv /opt/owlscope
@@ -19,7 +20,8 @@ RUN /opt/owlscope/bin/pip wheel --no-deps --wheel-dir /wheels . \
  && find /opt/owlscope -type d -name tests -path '*/site-packages/*/tests' -prune -exec rm -rf {} +
 
 FROM ${BASE_IMAGE}
-RUN useradd --system --uid 10001 --user-group --home-dir /data --shell /usr/sbin/nologin owlscope \
+RUN groupadd --system --gid 10001 owlscope \
+ && useradd --system --uid 10001 --gid 10001 --home-dir /data --shell /usr/sbin/nologin owlscope \
  && mkdir -p /data && chown owlscope:owlscope /data
 COPY --from=build /opt/owlscope /opt/owlscope
 ENV PATH=/opt/owlscope/bin:$PATH \

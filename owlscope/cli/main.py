@@ -237,9 +237,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--password", help="password for a new user")
     sp.add_argument("--name", help="display name for a new user")
     sp.set_defaults(func=cmd_init)
-    from owlscope.cli import healthcheck
+    from owlscope.cli import backup, healthcheck
 
-    for module in (healthcheck,):
+    for module in (healthcheck, backup):
         module.register(sub)
     return p
 

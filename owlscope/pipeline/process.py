@@ -11,6 +11,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import orjson
@@ -123,6 +125,13 @@ class IngestProcessor:
             self.flushed_rows += len(rows)
             self._after_flush(rows)
             return len(rows)
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        """No insert starts while inside (accepting and buffering go on): a consistent cut of the
+        OLAP tables for a backup."""
+        with self._flush_lock:
+            yield
 
     def _after_flush(self, rows: Rows) -> None:
         """Hooks that react to newly stored rows (evaluators on new traces, dataset runs from
