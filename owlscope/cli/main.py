@@ -237,9 +237,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--password", help="password for a new user")
     sp.add_argument("--name", help="display name for a new user")
     sp.set_defaults(func=cmd_init)
-    from owlscope.cli import backup, healthcheck
+    from owlscope.cli import backup, healthcheck, transfer
 
-    for module in (healthcheck, backup):
+    for module in (healthcheck, backup, transfer):
         module.register(sub)
     return p
 
