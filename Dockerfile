@@ -5,8 +5,7 @@
 ARG BASE_IMAGE=python:3.12-slim-bookworm
 
 FROM ${BASE_IMAGE} AS build
-# Optional, for builds behind a package mirror or a TLS-intercepting proxy.
-ARG PIP_INDEX_URL
+# Optional: the CA bundle for pip behind a TLS-intercepting proxy.
 ARG PIP_CERT
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src

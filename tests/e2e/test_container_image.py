@@ -72,8 +72,9 @@ def test_image_serves_the_sdk_as_a_non_root_user(container) -> None:
     name, url = container
     assert podman("exec", name, "id", "-u").stdout.strip() == "10001"
     assert podman("exec", name, "owlscope", "healthcheck").returncode == 0
-    config = podman("image", "inspect", IMAGE, "--format", "{{.Config.Entrypoint}} {{.Config.Cmd}}").stdout
-    assert "owlscope" in config and "serve" in config
+    config = podman("image", "inspect", IMAGE, "--format",
+                    "{{.Config.Entrypoint}} {{.Config.Cmd}} {{.Config.Healthcheck.Test}}").stdout
+    assert "[owlscope] [serve]" in config and "healthcheck" in config
 
     env = {**os.environ, "LANGFUSE_PUBLIC_KEY": PK, "LANGFUSE_SECRET_KEY": SK, "LANGFUSE_HOST": url,
            "LANGFUSE_BASE_URL": url}

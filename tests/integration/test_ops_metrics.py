@@ -12,7 +12,7 @@ import httpx
 from integration.test_evals_execution import faithfulness, live
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import LiveServer, create_project_key
+from conftest import LiveServer, create_project_key, free_port
 from owlscope.worker.tasks import start_worker
 
 
@@ -94,3 +94,26 @@ def test_evaluator_executions_are_counted_by_status(make_settings) -> None:
         after = scrape(env.srv.url)
         assert value(after, "owlscope_evaluator_executions_total", status="completed") \
             - value(before, "owlscope_evaluator_executions_total", status="completed") == 2
+
+
+def test_worker_metrics_port_and_the_container_health_check(make_settings, monkeypatch) -> None:
+    from owlscope.cli.main import main
+    from owlscope.ops.metrics import serve_worker_metrics
+
+    with LiveServer(make_settings(), run_worker=False) as srv:
+        monkeypatch.setenv("PORT", str(srv.port))
+        assert main(["healthcheck"]) == 0  # the web process answers
+        port = free_port()
+        server = serve_worker_metrics(srv.services, port)
+        try:
+            samples = scrape(f"http://127.0.0.1:{port}")
+            assert ("owlscope_queue_depth", (("backend", "sqlite"),)) in samples
+            assert any(name == "owlscope_olap_rows_inserted_total" or name.startswith("python_")
+                       for name, _ in samples)
+            # a worker has no web port: the check falls back to its metrics port
+            monkeypatch.setenv("PORT", str(free_port()))
+            monkeypatch.setenv("METRICS_PORT", str(port))
+            assert main(["healthcheck"]) == 0
+        finally:
+            server.shutdown()
+        assert main(["healthcheck"]) == 1  # nothing answers any more
