@@ -26,7 +26,7 @@ import psycopg
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "bench")]
 
-from ingest import PK, SK, _free_port, _peak_rss_mb, build_requests  # noqa: E402
+from ingest import PK, SK, _free_port, _peak_rss_mb, build_requests, wait_healthy  # noqa: E402
 
 from fixtures.servers import create_s3_bucket, start_chdb_http_server, start_moto_s3, stop_process  # noqa: E402
 
@@ -60,15 +60,7 @@ def main() -> None:
     url = f"http://127.0.0.1:{port}"
     procs: list[subprocess.Popen] = [web]
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if httpx.get(f"{url}/api/public/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "web did not start"
-            time.sleep(0.2)
+        wait_healthy(url)
         bodies = build_requests(args.spans)
         headers = {"content-type": "application/x-protobuf", "content-encoding": "gzip",
                    "x-langfuse-sdk-version": "5.0.4"}
