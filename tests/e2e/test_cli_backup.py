@@ -111,3 +111,11 @@ def test_backup_while_serving_and_restore(tmp_path: Path) -> None:
         assert total(url2, "after") == 0
     finally:
         stop(proc)
+
+
+def test_backup_refuses_a_scale_out_setup(tmp_path: Path) -> None:
+    out = subprocess.run([sys.executable, "-m", "owlscope.cli.main", "backup", str(tmp_path / "b")],
+                         env={**os.environ, "OWLSCOPE_DATA_DIR": str(tmp_path), "CLICKHOUSE_URL": "http://127.0.0.1:1"},
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 1 and "owlscope transfer" in out.stderr
+    assert not (tmp_path / "b").exists()
