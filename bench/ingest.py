@@ -120,6 +120,19 @@ def _peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def wait_healthy(url: str, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(f"{url}/api/public/health", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise SystemExit(f"{url} did not become healthy")
+        time.sleep(0.1)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--spans", type=int, default=20_000)
@@ -147,16 +160,7 @@ def main() -> None:
         args.grpc_target = f"127.0.0.1:{grpc_port}"
         proc = subprocess.Popen([sys.executable, "-m", "owlscope.cli.main", "serve", "--port", str(port),
                                  "--otlp-grpc-port", str(grpc_port)], env=env)
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/api/public/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise SystemExit("server did not start")
-            time.sleep(0.1)
+        wait_healthy(url)
 
     auth = (PK, SK)
     headers = {"content-type": "application/x-protobuf", "content-encoding": "gzip",

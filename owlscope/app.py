@@ -16,6 +16,7 @@ from owlscope import __version__
 from owlscope.api.routes import ROUTERS as API_ROUTERS
 from owlscope.config import Settings, load_settings
 from owlscope.errors import OwlscopeError
+from owlscope.ops.metrics import MetricsMiddleware
 from owlscope.services import Services, build_services
 from owlscope.web import install_ui
 from owlscope.web.errors import ui_error_handler, ui_http_handler
@@ -102,6 +103,7 @@ def create_app(
     app = FastAPI(title="Owlscope", version=__version__, lifespan=lifespan, docs_url="/api/docs",
                   openapi_url="/api/openapi.json", redoc_url=None)
     install_error_handlers(app, error_page=ui_error_handler, http_error_page=ui_http_handler)
+    app.add_middleware(MetricsMiddleware)
     for router in API_ROUTERS:
         app.include_router(router)
     install_ui(app)

@@ -28,6 +28,7 @@ FIXES: dict[str, str] = {
     "ENCRYPTION_KEY": "generate one with: openssl rand -hex 32  (then export ENCRYPTION_KEY=...)",
     "PORT": "set PORT to a number between 1 and 65535",
     "OTLP_GRPC_PORT": "set OTLP_GRPC_PORT to a number between 1 and 65535 (usually 4317), or unset it",
+    "LOG_FORMAT": "set LOG_FORMAT=text (for people) or LOG_FORMAT=json (for log collectors)",
     "S3_BUCKET": "set S3_BUCKET to the bucket name that holds raw events",
     "LANGFUSE_INIT_PROJECT_PUBLIC_KEY": "use a key that starts with pk-lf-",
     "LANGFUSE_INIT_PROJECT_SECRET_KEY": "use a key that starts with sk-lf-",
@@ -54,6 +55,8 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", alias="HOST")
     port: int = Field(3000, alias="PORT", ge=1, le=65535)
     log_level: str = Field("info", alias="LOG_LEVEL")
+    log_format: str = Field("text", alias="LOG_FORMAT", pattern="^(text|json)$")
+    metrics_port: int | None = Field(None, alias="METRICS_PORT", ge=1, le=65535)
     public_url: str | None = Field(None, alias="OWLSCOPE_PUBLIC_URL")
 
     database_url: str | None = Field(None, alias="DATABASE_URL")

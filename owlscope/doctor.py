@@ -93,12 +93,66 @@ def _safe(url: str | None) -> str:
     return url
 
 
-def run_doctor(settings: Settings) -> int:
+# A backlog older than this means nothing is working it off (no worker, or workers stuck).
+STALE_BACKLOG_SECONDS = 300
+
+
+def _server_metrics(url: str) -> dict[str, float]:
+    import httpx
+    from prometheus_client.parser import text_string_to_metric_families
+
+    r = httpx.get(f"{url}/metrics", timeout=10)
+    r.raise_for_status()
+    return {s.name: s.value for fam in text_string_to_metric_families(r.text) for s in fam.samples
+            if s.name.startswith(("owlscope_queue", "owlscope_ingest_pending"))}
+
+
+def check_server(url: str, *, pid: int | None = None) -> tuple[bool, str]:
+    """A running server's health, and the backlog it reports (jobs queued, oldest unprocessed batch)."""
+    import httpx
+
+    try:
+        health = httpx.get(f"{url}/api/public/health", timeout=10)
+    except httpx.HTTPError as exc:
+        return False, f"{url} not answering ({type(exc).__name__})"
+    who = f"{url}" + (f" (owlscope serve, pid {pid})" if pid else "")
+    if health.status_code != 200:
+        return False, f"{who} unhealthy: {health.status_code} {health.text[:200]}"
+    version = health.json().get("version")
+    m = _server_metrics(url)
+    depth, age = int(m.get("owlscope_queue_depth", 0)), m.get("owlscope_queue_oldest_job_age_seconds", 0.0)
+    backlog = f"{depth} job(s) queued, {int(m.get('owlscope_ingest_pending_blobs', 0))} batch(es) pending"
+    backlog += f", oldest {age:.0f}s" if age else ""
+    if age > STALE_BACKLOG_SECONDS:
+        return False, f"{who} healthy, version {version}, but the backlog is stale: {backlog}: are workers running?"
+    return True, f"{who} healthy, version {version}, {backlog}"
+
+
+def check_olap_via_server(url: str, pid: int) -> tuple[bool, str]:
+    """chDB allows one process per directory: while `serve` holds it, ask the server instead."""
+    import httpx
+
+    r = httpx.get(f"{url}/api/public/health", timeout=10)
+    ok = r.status_code == 200
+    state = "reachable through it" if ok else f"not available ({r.json().get('status')})"
+    return ok, f"chDB (embedded) held by owlscope serve (pid {pid}) at {url}: {state}, migrated at its start"
+
+
+def run_doctor(settings: Settings, *, server_url: str | None = None) -> int:
+    from owlscope.ops.runfile import running_server
+
     print("Configuration: ok" + (" (embedded mode)" if settings.is_embedded else " (scale-out mode)"))
+    running = running_server(settings) if settings.uses_chdb else None
+    olap_check: Callable[[Settings], tuple[bool, str]] = check_olap
+    if running is not None:
+        olap_check = lambda _s: check_olap_via_server(running.url, running.pid)  # noqa: E731
     checks: list[tuple[str, Callable[[Settings], tuple[bool, str]]]] = [
-        ("oltp", check_oltp), ("olap", check_olap), ("queue", check_queue), ("blob", check_blob),
+        ("oltp", check_oltp), ("olap", olap_check), ("queue", check_queue), ("blob", check_blob),
         ("keys", check_secrets),
     ]
+    url = server_url or (running.url if running else None)
+    if url:
+        checks.append(("server", lambda _s: check_server(url, pid=running.pid if running and not server_url else None)))
     failed = 0
     for name, fn in checks:
         try:

@@ -32,11 +32,13 @@ def _settings(args: argparse.Namespace, **extra: Any) -> Settings:
         raise SystemExit(1) from None
 
 
+log = logging.getLogger("owlscope")
+
+
 def _logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    logging.getLogger("huey").setLevel(logging.WARNING)
+    from owlscope.ops.logs import configure_logging
+
+    configure_logging(settings)
 
 
 def _run_uvicorn(app: Any, settings: Settings, **kwargs: Any) -> None:
@@ -56,7 +58,7 @@ def _run_uvicorn(app: Any, settings: Settings, **kwargs: Any) -> None:
     Server.capture_signals = contextmanager(Server.capture_signals)  # type: ignore[method-assign]
     config = uvicorn.Config(
         app, host=settings.host, port=settings.port, log_level="warning", timeout_graceful_shutdown=10,
-        proxy_headers=True, **kwargs,
+        proxy_headers=True, log_config=None, **kwargs,
     )
     Server(config).run()
 
@@ -67,12 +69,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from owlscope.app import create_app
 
     services = _services(settings)
-    print(f"Owlscope {__version__}: data in {settings.data_dir}")
-    print(f"Listening on http://{settings.host}:{settings.port}  (UI, API and worker in one process)")
+    log.info("listening on http://%s:%s (UI, API and worker in one process)", settings.host, settings.port,
+             extra={"port": settings.port})
     if settings.otlp_grpc_port:
-        print(f"OTLP gRPC on {settings.host}:{settings.otlp_grpc_port}")
+        log.info("OTLP gRPC on %s:%s", settings.host, settings.otlp_grpc_port)
+    from owlscope.ops.runfile import recorded
+
     try:
-        _run_uvicorn(create_app(settings, services=services, run_worker=True), settings)
+        with recorded(settings):
+            _run_uvicorn(create_app(settings, services=services, run_worker=True), settings)
     finally:
         services.close()
     return 0
@@ -81,10 +86,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def _services(settings: Settings) -> Any:
     """Connect and migrate before listening, so a bad setup is reported plainly, not as a
     failed ASGI startup."""
-    from owlscope.services import build_services
+    from owlscope.ops.startup import build_and_report
 
     try:
-        return build_services(settings)
+        return build_and_report(settings)
     except ConfigError as exc:
         print(str(exc), file=sys.stderr)
         raise SystemExit(1) from None
@@ -124,7 +129,12 @@ def cmd_worker(args: argparse.Namespace) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: done.set())
     start_worker(services)
-    print(f"Owlscope worker {__version__}: {settings.worker_threads} threads on the {services.queue.backend} queue")
+    if settings.metrics_port:
+        from owlscope.ops.metrics import serve_worker_metrics
+
+        serve_worker_metrics(services, settings.metrics_port)
+    log.info("worker: %d threads on the %s queue%s", settings.worker_threads, services.queue.backend,
+             f", metrics on :{settings.metrics_port}/metrics" if settings.metrics_port else "")
     done.wait()
     stop_worker(services)
     services.close()
@@ -168,7 +178,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(str(exc))
         return 1
-    return run_doctor(settings)
+    return run_doctor(settings, server_url=args.url)
 
 
 def cmd_init(args: argparse.Namespace) -> int:
@@ -226,8 +236,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("migrate", help="apply database migrations and exit")
     common(sp)
     sp.set_defaults(func=cmd_migrate)
-    sp = sub.add_parser("doctor", help="check configuration and every storage seam without starting")
+    sp = sub.add_parser("doctor", help="check configuration, every storage seam and a running server")
     common(sp)
+    sp.add_argument("--url", help="also check this running server's health and queue backlog "
+                    "(found by itself for `serve` on the same data directory)")
     sp.set_defaults(func=cmd_doctor)
     sp = sub.add_parser("init", help="create an organization, project, user and API key pair")
     common(sp)
@@ -237,6 +249,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--password", help="password for a new user")
     sp.add_argument("--name", help="display name for a new user")
     sp.set_defaults(func=cmd_init)
+    from owlscope.cli import backup, healthcheck, transfer
+
+    for module in (healthcheck, backup, transfer):
+        module.register(sub)
     return p
 
 

@@ -29,6 +29,7 @@ from owlscope.evals.judge import JudgeError, JudgeModel, JudgeResult, call_judge
 from owlscope.evals.matching import JUDGE_ENVIRONMENT
 from owlscope.evals.queueing import enqueue_execution
 from owlscope.ingestion.batch import validate_batch
+from owlscope.ops.metrics import EVAL_EXECUTIONS
 from owlscope.pipeline.accept import accept_events
 from owlscope.storage.oltp.base import utcnow
 from owlscope.storage.oltp.db import write_transaction
@@ -72,6 +73,7 @@ def claim(services: Services, execution_id: str) -> tuple[JobExecution, Evaluato
             return None
         if not ev.enabled:
             ex.status, ex.error, ex.finished_at = "cancelled", "the evaluator was disabled", now
+            EVAL_EXECUTIONS.labels("cancelled").inc()
             return None
         if ev.paused_reason:
             return None  # waits: resume_evaluator enqueues it again
@@ -144,6 +146,7 @@ def _finish(services: Services, ex: JobExecution, status: str, *, error: str | N
         s.execute(update(JobExecution).where(JobExecution.id == ex.id).values(
             status=status, error=error[:4000] if error else None, score_id=score_id, judge_trace_id=judge_trace_id,
             finished_at=now, updated_at=now))
+    EVAL_EXECUTIONS.labels(status).inc()
 
 
 def _retry_or_fail(services: Services, ex: JobExecution, message: str) -> None:

@@ -17,6 +17,7 @@ from owlscope.errors import InvalidRequest, PayloadTooLarge, ServiceUnavailable,
 from owlscope.ingestion.batch import validate_batch
 from owlscope.ingestion.errors import InvalidPayload
 from owlscope.ingestion.otel import decode_otlp, span_count
+from owlscope.ops.metrics import EVENTS_ACCEPTED
 from owlscope.pipeline import blobs
 from owlscope.storage.blob import BlobUnavailable
 
@@ -79,6 +80,7 @@ def accept_otlp(
         kind="otel", project_id=project_id, received_at=time.time(), payload=body,
         content_type=content_type, content_encoding=content_encoding, sdk_version=sdk_version,
     ))
+    EVENTS_ACCEPTED.labels("otel").inc(spans)
     return spans
 
 
@@ -92,6 +94,7 @@ def accept_batch(services: Services, *, project_id: str, batch: Any) -> BatchRes
         _store_and_enqueue(services, blobs.Envelope(
             kind="batch", project_id=project_id, received_at=time.time(), payload=orjson.dumps(accepted),
         ))
+        EVENTS_ACCEPTED.labels("batch").inc(len(accepted))
     successes = [{"id": ev["id"], "status": 201} for ev in accepted]
     return BatchResult(successes=successes, errors=errors)
 
@@ -104,3 +107,4 @@ def accept_events(services: Services, *, project_id: str, events: list[dict[str,
     _store_and_enqueue(services, blobs.Envelope(
         kind="batch", project_id=project_id, received_at=time.time(), payload=orjson.dumps(events),
     ))
+    EVENTS_ACCEPTED.labels("internal").inc(len(events))

@@ -11,6 +11,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import orjson
@@ -18,6 +20,7 @@ import orjson
 from owlscope.ingestion.batch import map_batch_events
 from owlscope.ingestion.otel import decode_otlp, map_otlp
 from owlscope.ingestion.rows import Rows, observations_table, scores_table, traces_table
+from owlscope.ops.metrics import observe_flush
 from owlscope.pipeline import blobs
 from owlscope.pipeline.enrich import Enricher
 
@@ -96,6 +99,7 @@ class IngestProcessor:
             if not keys:
                 return 0
             olap = self.services.olap
+            started = time.perf_counter()
             try:
                 if rows.observations:
                     olap.insert_arrow("observation_events", observations_table(rows.observations))
@@ -108,6 +112,9 @@ class IngestProcessor:
                 with self._lock:
                     self._inflight.difference_update(keys)
                 return 0
+            observe_flush(time.perf_counter() - started, {
+                "observation_events": len(rows.observations), "trace_events": len(rows.traces),
+                "scores": len(rows.scores)})
             for key in keys:
                 try:
                     self.services.blobs.rename(key, blobs.moved(key, blobs.PROCESSED))
@@ -118,6 +125,13 @@ class IngestProcessor:
             self.flushed_rows += len(rows)
             self._after_flush(rows)
             return len(rows)
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        """No insert starts while inside (accepting and buffering go on): a consistent cut of the
+        OLAP tables for a backup."""
+        with self._flush_lock:
+            yield
 
     def _after_flush(self, rows: Rows) -> None:
         """Hooks that react to newly stored rows (evaluators on new traces, dataset runs from

@@ -1,0 +1,1 @@
+"""Operating Owlscope: Prometheus metrics, structured logs, backups and transfers."""
