@@ -88,6 +88,8 @@ class Settings(BaseSettings):
     flush_interval_ms: int = Field(200, alias="INGEST_FLUSH_INTERVAL_MS", ge=10)
     prompt_cache_ttl_seconds: int = Field(300, alias="PROMPT_CACHE_TTL_SECONDS", ge=0)
     run_worker: bool = Field(True, alias="OWLSCOPE_RUN_WORKER")
+    media_max_mb: int = Field(1024, alias="MEDIA_MAX_MB", ge=1)
+    media_url_expiry_seconds: int = Field(3600, alias="MEDIA_URL_EXPIRY_SECONDS", ge=60, le=7 * 86400)
 
     init_org_id: str | None = Field(None, alias="LANGFUSE_INIT_ORG_ID")
     init_org_name: str | None = Field(None, alias="LANGFUSE_INIT_ORG_NAME")
@@ -164,6 +166,10 @@ class Settings(BaseSettings):
     @property
     def max_body_bytes(self) -> int:
         return self.ingest_max_body_mb * 1024 * 1024
+
+    @property
+    def media_max_bytes(self) -> int:
+        return self.media_max_mb * 1024 * 1024
 
     @property
     def base_url(self) -> str:

@@ -11,6 +11,7 @@ _MODULES = (
     "datasets", "dataset_items", "dataset_runs",
     "traces", "observations", "sessions", "scores_read", "metrics",
     "llm_connections", "evaluators",
+    "media",
 )
 
 

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Form, Request
 from starlette.responses import Response
 
 from owlscope.errors import OwlscopeError
+from owlscope.media import forget_project as forget_project_media
 from owlscope.storage.oltp.models import Project
 from owlscope.web.caches import invalidate_api_keys
 from owlscope.web.context import ProjectContext, ProjectCtx, WebServices, require_role, write_session
@@ -58,6 +59,7 @@ def project_delete(request: Request, ctx: ProjectCtx, services: WebServices, con
     except OwlscopeError as exc:
         return _general_page(request, ctx, status=exc.status, delete_error=exc.message)
     invalidate_api_keys(services, key_ids=key_ids, project_id=ctx.project.id)
+    forget_project_media(services, ctx.project.id)
     environment_cache(services).invalidate(ctx.project.id)
     flash(request, f"Project {ctx.project.name} was deleted.")
     return redirect(request, "/")
