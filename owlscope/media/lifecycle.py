@@ -7,6 +7,7 @@ import logging
 
 from sqlalchemy import delete, func, select
 
+from owlscope.datasets.common import writing
 from owlscope.media.content import project_prefix
 from owlscope.services import Services
 from owlscope.storage.oltp.media_models import Media, MediaReference
@@ -29,7 +30,7 @@ def forget_traces(services: Services, project_id: str, trace_ids: list[str]) -> 
     trace_ids = [t for t in dict.fromkeys(trace_ids) if t]
     if not trace_ids:
         return 0
-    with services.sessions() as session, session.begin():
+    with writing(services.sessions) as session:
         media_ids = set(session.scalars(select(MediaReference.media_id).where(
             MediaReference.project_id == project_id, MediaReference.trace_id.in_(trace_ids))))
         if not media_ids:
@@ -49,7 +50,7 @@ def forget_traces(services: Services, project_id: str, trace_ids: list[str]) -> 
 
 def forget_project(services: Services, project_id: str) -> int:
     """Delete every media of a project (rows and bytes, staged uploads included)."""
-    with services.sessions() as session, session.begin():
+    with writing(services.sessions) as session:
         count = session.scalar(select(func.count()).select_from(Media).where(Media.project_id == project_id)) or 0
         session.execute(delete(MediaReference).where(MediaReference.project_id == project_id))
         session.execute(delete(Media).where(Media.project_id == project_id))

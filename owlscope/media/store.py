@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from owlscope.datasets.common import writing
 from owlscope.errors import InvalidRequest, NotFound, PayloadTooLarge
 from owlscope.media import tokens
 from owlscope.media.content import (
@@ -95,7 +96,7 @@ def request_upload(services: Services, project_id: str, req: UploadRequest, *, b
     )
     for attempt in range(2):  # a concurrent request for the same bytes may insert the row first
         try:
-            with services.sessions() as session, session.begin():
+            with writing(services.sessions) as session:
                 media = session.get(Media, (project_id, media_id))
                 if media is None:
                     media = Media(project_id=project_id, id=media_id, sha256_hash=req.sha256_hash,
@@ -163,7 +164,7 @@ def _verify_stored(services: Services, media: Media) -> bool:
 
 
 def _update(services: Services, media: Media, **values: object) -> None:
-    with services.sessions() as session, session.begin():
+    with writing(services.sessions) as session:
         row = session.get(Media, (media.project_id, media.id))
         if row is not None:
             for name, value in values.items():

@@ -43,6 +43,7 @@
   function element(ref) {
     var url = mediaUrl(ref.id);
     var major = ref.type.split("/")[0];
+    if (major !== "image" && major !== "audio" && major !== "video") major = "file";
     var wrap = document.createElement("span");
     wrap.className = "media media-" + (url ? major : "none");
     wrap.dataset.mediaId = ref.id;
@@ -74,13 +75,15 @@
     link.className = "media-download small";
     link.href = url + (url.indexOf("?") < 0 ? "?" : "&") + "download=1";
     link.setAttribute("download", "");
-    link.textContent = (major === "image" || major === "audio" || major === "video" ? "Download" : "Download " + ref.type);
+    link.textContent = major === "file" ? "Download " + ref.type : "Download";
     wrap.appendChild(link);
     return wrap;
   }
 
   function replaceIn(node) {
     var text = node.nodeValue;
+    // a JSON string that is only a reference: show the media, not the quotes around it
+    if (/^"@@@langfuseMedia:[^@]+?@@@"$/.test(text)) text = text.slice(1, -1);
     REF.lastIndex = 0;
     if (!REF.test(text)) return;
     REF.lastIndex = 0;
@@ -106,7 +109,8 @@
       acceptNode: function (n) {
         if (n.nodeValue.indexOf("@@@langfuseMedia:") < 0) return NodeFilter.FILTER_REJECT;
         var p = n.parentNode;
-        if (!p || SKIP[p.nodeName] || p.closest(".media")) return NodeFilter.FILTER_REJECT;
+        // raw JSON views stay raw: what they show (and copy) is what was stored
+        if (!p || SKIP[p.nodeName] || p.closest(".media, .io-raw")) return NodeFilter.FILTER_REJECT;
         return NodeFilter.FILTER_ACCEPT;
       }
     });
