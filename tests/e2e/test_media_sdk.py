@@ -117,3 +117,44 @@ def test_media_flows_sdk_v4(sdk_server, llm) -> None:
     ids = _sdk4(sdk_server, "media", tag, llm.base_url)
     refs = _check(sdk_server, ids, tag)
     assert _sdk4(sdk_server, "resolve", json.dumps(refs))["resolved"] == EXPECTED
+
+
+@pytest.fixture(scope="module")
+def s3_server(tmp_path_factory, chdb_dir, s3_endpoint):
+    """A server whose blob store is S3 (the moto server): the SDK uploads to presigned URLs."""
+    from conftest import LiveServer, SdkServer, create_project_key, make_bucket
+    from owlscope.config import load_settings
+
+    settings = load_settings(
+        data_dir=tmp_path_factory.mktemp("s3-media"), clickhouse_url=f"chdb://{chdb_dir}",
+        clickhouse_db=f"s3m_{uuid.uuid4().hex[:10]}", flush_interval_ms=50, s3_bucket=make_bucket(s3_endpoint),
+        s3_endpoint=s3_endpoint, s3_access_key_id="testing", s3_secret_access_key="testing",
+        s3_force_path_style=True,
+    )
+    with LiveServer(settings) as server:
+        keys = create_project_key(server.services, org_name="s3-org", project_name="s3-project")
+        yield SdkServer(server, keys)
+
+
+def test_media_flows_on_s3_sdk_v5(s3_server, llm) -> None:
+    from langfuse import Langfuse
+    from langfuse._client.get_client import _set_current_public_key
+
+    assert s3_server.services.blobs.can_sign
+    client = Langfuse(public_key=s3_server.public_key, secret_key=s3_server.secret_key, base_url=s3_server.url,
+                      flush_interval=0.2)
+    tag = uuid.uuid4().hex[:8]
+    with _set_current_public_key(s3_server.public_key):
+        ids = media_flows.flow_media(tag, llm.base_url)
+        client.flush()
+        refs = _check(s3_server, ids, tag)
+        media = s3_server.get(f"/api/public/media/{parse_reference(refs['image']).media_id}").json()
+        assert "X-Amz-Signature=" in media["url"]  # a presigned S3 URL, not one served by Owlscope
+        assert media_flows.resolve(refs) == EXPECTED
+
+
+def test_media_flows_on_s3_sdk_v4(s3_server, llm) -> None:
+    tag = uuid.uuid4().hex[:8]
+    ids = _sdk4(s3_server, "media", tag, llm.base_url)
+    refs = _check(s3_server, ids, tag)
+    assert _sdk4(s3_server, "resolve", json.dumps(refs))["resolved"] == EXPECTED
