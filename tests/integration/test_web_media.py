@@ -91,3 +91,15 @@ def test_shared_links_read_media_only_while_shared(web) -> None:
     assert anyone.get(trace_url).status_code == 404
     assert anyone.get(session_url).status_code == 404
     assert anyone.get(f"/public/media/{image}").status_code == 404
+
+
+def test_deleting_the_project_deletes_its_media(web) -> None:
+    services, project, ada = web["services"], web["project"], web["ada"]
+    assert len(list(services.blobs.list(f"media/{project}/"))) == 2
+    r = ada.post(f"/project/{project}/settings/delete", {"confirm": "P"})
+    assert r.status_code == 303, r.text
+    assert list(services.blobs.list(f"media/{project}/")) == []
+    from owlscope.storage.oltp.media_models import Media
+
+    with services.sessions() as session:
+        assert session.query(Media).filter_by(project_id=project).count() == 0
