@@ -189,16 +189,22 @@ def media_info(services: Services, project_id: str, media_id: str, *, base_url: 
     media = _get(services, project_id, media_id)
     if media.uploaded_at is None and not (services.blobs.can_sign and _verify_stored(services, media)):
         raise NotFound(f"Media {media_id} has not been uploaded yet")
+    url, expiry = download_url(services, media, base_url=base_url)
+    assert media.uploaded_at is not None
+    return MediaInfo(media.id, media.content_type, media.content_length, media.uploaded_at, url, expiry)
+
+
+def download_url(services: Services, media: Media, *, base_url: str) -> tuple[str, datetime]:
+    """A time-limited URL of a stored media's bytes, and when it expires."""
     expires = int(services.settings.media_url_expiry_seconds)
-    expiry = time.time() + expires
+    expiry = int(time.time() + expires)
     if services.blobs.can_sign:
         url = services.blobs.sign_url(media.blob_key, "GET", expires)
     else:
-        token = tokens.sign(services.settings, DOWNLOAD, project_id=project_id, media_id=media_id, expires_at=expiry)
-        url = f"{base_url.rstrip('/')}/api/public/media/{media_id}/content?token={token}"
-    assert media.uploaded_at is not None
-    return MediaInfo(media.id, media.content_type, media.content_length, media.uploaded_at, url,
-                     datetime.fromtimestamp(int(expiry), UTC))
+        token = tokens.sign(services.settings, DOWNLOAD, project_id=media.project_id, media_id=media.id,
+                            expires_at=expiry)
+        url = f"{base_url.rstrip('/')}/api/public/media/{media.id}/content?token={token}"
+    return url, datetime.fromtimestamp(expiry, UTC)
 
 
 # ---- bytes through the web (local store uploads, downloads for the UI) -------------------------

@@ -108,8 +108,13 @@ def test_media_flows_sdk_v5(sdk_server, llm) -> None:
     refs = _check(sdk_server, ids, tag)
     assert media_flows.resolve(refs) == EXPECTED
     # the dataset item read through the SDK holds the reference too
-    item = get_client().get_dataset(ids["dataset"]).items[0]
-    assert item.input["image"] == refs["item"]
+    # ...and the SDK turns the item's media reference into a media object that fetches the bytes
+    from langfuse.media import LangfuseMediaReference
+
+    image = get_client().get_dataset(ids["dataset"]).items[0].input["image"]
+    assert isinstance(image, LangfuseMediaReference)
+    assert image.reference_string == refs["item"] and image.content_type == "image/png"
+    assert image.fetch_data_uri() == media_flows.PNG_URI
 
 
 def test_media_flows_sdk_v4(sdk_server, llm) -> None:

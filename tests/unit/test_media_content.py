@@ -10,6 +10,7 @@ import pytest
 from owlscope.errors import InvalidRequest
 from owlscope.ingestion.otel import META_RAW, _decode_meta
 from owlscope.media.content import blob_key, media_id_for, parse_reference, sha256_digest, split_references
+from owlscope.media.references import find_references
 
 REF = "@@@langfuseMedia:type=image/png|id=abcDEF_-123|source=base64_data_uri@@@"
 
@@ -45,3 +46,11 @@ def test_v4_metadata_media_is_a_reference_not_a_quoted_string() -> None:
     assert _decode_meta(f'"{REF}"', META_RAW) == REF
     assert _decode_meta('"hi"', META_RAW) == '"hi"'  # other quoted strings stay as sent
     assert _decode_meta(REF, META_RAW) == REF
+
+
+def test_dataset_item_references_have_the_sdks_json_paths() -> None:
+    value = {"image": REF, "pages": [{"scan": REF}, "text"], "note": f"inline {REF}", "n": 1}
+    assert list(find_references(value)) == [
+        ("$['image']", REF, "abcDEF_-123"), ("$['pages'][0]['scan']", REF, "abcDEF_-123")]
+    assert list(find_references(REF)) == [("$", REF, "abcDEF_-123")]
+    assert list(find_references(None)) == []
