@@ -116,8 +116,14 @@ def request_upload(services: Services, project_id: str, req: UploadRequest, *, b
             ref = MediaReference(**{c: getattr(ref, c) for c in
                                     ("project_id", "media_id", "trace_id", "observation_id", "dataset_item_id",
                                      "dataset_id", "field")})
-    if uploaded and services.blobs.exists(stored_key):
-        return media_id, None
+    if uploaded:
+        if services.blobs.exists(stored_key):
+            return media_id, None
+        # recorded as stored but the bytes are gone (removed from the store by hand): take them again
+        with writing(services.sessions) as session:
+            row = session.get(Media, (project_id, media_id))
+            if row is not None:
+                row.uploaded_at = None
     expires = int(services.settings.media_url_expiry_seconds)
     if services.blobs.can_sign:
         return media_id, services.blobs.sign_url(stored_key, "PUT", expires)

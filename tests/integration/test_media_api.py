@@ -130,6 +130,13 @@ def test_same_bytes_are_stored_once(api: Api) -> None:
     assert refs == {("trace-1", "input"), ("trace-2", "output")}
     assert len(list(api.services.blobs.list(f"media/{api.a['project_id']}/"))) == 1
 
+    # bytes lost from the store are taken again instead of being reported as stored
+    api.services.blobs.delete(f"media/{api.a['project_id']}/{hashlib.sha256(PNG).hexdigest()}")
+    lost = api.request_upload(PNG).json()
+    assert lost["uploadUrl"] and api.get(media_id).status_code == 404
+    assert api.put(lost["uploadUrl"], PNG).status_code == 200 and api.patch(media_id).status_code == 204
+    assert api.fetch(api.get(media_id).json()["url"]).content == PNG
+
 
 def test_wrong_bytes_are_refused_and_not_kept(api: Api) -> None:
     r = api.request_upload(PNG).json()
