@@ -81,3 +81,32 @@ def test_a_chunked_body_longer_than_declared_is_cut_off(server: LiveServer) -> N
     assert list(server.services.blobs.list(f"media/{keys['project_id']}/")) == []
     assert httpx.get(f"{server.url}/api/public/media/{ticket['mediaId']}",
                      auth=(keys["public_key"], keys["secret_key"]), timeout=30).status_code == 404
+
+
+@pytest.mark.parametrize("stack", ["scaleout", "embedded"])
+def test_two_web_processes_share_media(make_settings, stack: str) -> None:
+    """Scale-out: the upload URL handed out by one web process is accepted and reported through
+    another, and a third read serves it. With S3 the bytes go straight to the bucket; with a local
+    store the processes share its directory and the signing secret."""
+    settings = make_settings(stack)
+    with LiveServer(settings, run_worker=False) as one, LiveServer(settings, run_worker=False) as two:
+        keys = create_project_key(one.services)
+        auth = (keys["public_key"], keys["secret_key"])
+        data = os.urandom(CHUNK)
+        ticket = _ticket(one, keys, data)
+        url = ticket["uploadUrl"]
+        if stack == "embedded":  # sent to the other process
+            assert url.startswith(one.url)
+            url = url.replace(one.url, two.url)
+        else:
+            assert "X-Amz-Signature=" in url
+        assert httpx.put(url, content=data, headers={"Content-Type": "audio/wav"}, timeout=60).status_code == 200
+        patched = httpx.patch(f"{two.url}/api/public/media/{ticket['mediaId']}", auth=auth, timeout=30, json={
+            "uploadedAt": "2026-12-04T10:00:00Z", "uploadHttpStatus": 200})
+        assert patched.status_code == 204
+        info = httpx.get(f"{one.url}/api/public/media/{ticket['mediaId']}", auth=auth, timeout=30).json()
+        assert httpx.get(info["url"], timeout=60).content == data
+        again = httpx.post(f"{two.url}/api/public/media", auth=auth, timeout=30, json={
+            "traceId": "other", "field": "input", "contentType": "audio/wav", "contentLength": len(data),
+            "sha256Hash": base64.b64encode(hashlib.sha256(data).digest()).decode()}).json()
+        assert again == {"uploadUrl": None, "mediaId": ticket["mediaId"]}
