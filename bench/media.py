@@ -42,7 +42,7 @@ def start_server(max_mb: int) -> tuple[subprocess.Popen, str]:
            "LANGFUSE_INIT_PROJECT_PUBLIC_KEY": PK, "LANGFUSE_INIT_PROJECT_SECRET_KEY": SK, "LOG_LEVEL": "warning",
            "MEDIA_MAX_MB": str(max_mb)}
     proc = subprocess.Popen([sys.executable, "-m", "owlscope.cli.main", "serve", "--port", str(port)], env=env)
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 180  # a busy machine starts slowly
     while True:
         try:
             if httpx.get(f"{url}/api/public/health", timeout=1).status_code == 200:
