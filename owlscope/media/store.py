@@ -88,12 +88,13 @@ def request_upload(services: Services, project_id: str, req: UploadRequest, *, b
     _check(services, project_id, req)
     digest = sha256_digest(req.sha256_hash)
     media_id = media_id_for(digest)
-    ref = MediaReference(
-        project_id=project_id, media_id=media_id, trace_id=req.trace_id or "",
-        observation_id=(req.observation_id or "") if req.trace_id else "",
-        dataset_item_id=req.dataset_item_id or "" if not req.trace_id else "",
-        dataset_id=req.dataset_id or "" if not req.trace_id else "", field=req.field,
-    )
+    on_trace = bool(req.trace_id)
+    use = {  # '' for the parts that do not apply (see MediaReference)
+        "project_id": project_id, "media_id": media_id, "field": req.field, "trace_id": req.trace_id or "",
+        "observation_id": (req.observation_id or "") if on_trace else "",
+        "dataset_id": "" if on_trace else (req.dataset_id or ""),
+        "dataset_item_id": "" if on_trace else (req.dataset_item_id or ""),
+    }
     for attempt in range(2):  # a concurrent request for the same bytes may insert the row first
         try:
             with writing(services.sessions) as session:
@@ -104,18 +105,16 @@ def request_upload(services: Services, project_id: str, req: UploadRequest, *, b
                                   blob_key=blob_key(project_id, digest))
                     session.add(media)
                     session.flush()
-                key = (project_id, media_id, ref.trace_id, ref.observation_id, ref.dataset_item_id, ref.field)
+                key = (project_id, media_id, use["trace_id"], use["observation_id"], use["dataset_item_id"],
+                       req.field)
                 if session.get(MediaReference, key) is None:
-                    session.add(ref)
+                    session.add(MediaReference(**use))
                 uploaded = media.uploaded_at is not None
                 stored_key = media.blob_key
             break
         except IntegrityError:
             if attempt:
                 raise
-            ref = MediaReference(**{c: getattr(ref, c) for c in
-                                    ("project_id", "media_id", "trace_id", "observation_id", "dataset_item_id",
-                                     "dataset_id", "field")})
     if uploaded:
         if services.blobs.exists(stored_key):
             return media_id, None
