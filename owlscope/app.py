@@ -16,8 +16,8 @@ from owlscope import __version__
 from owlscope.api.routes import ROUTERS as API_ROUTERS
 from owlscope.config import Settings, load_settings
 from owlscope.errors import OwlscopeError
-from owlscope.ops.metrics import MetricsMiddleware
 from owlscope.services import Services, build_services
+from owlscope.telemetry import MetricsMiddleware
 from owlscope.web import install_ui
 from owlscope.web.errors import ui_error_handler, ui_http_handler
 from owlscope.worker.tasks import start_worker, stop_worker

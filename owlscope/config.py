@@ -93,6 +93,8 @@ class Settings(BaseSettings):
     prompt_cache_ttl_seconds: int = Field(300, alias="PROMPT_CACHE_TTL_SECONDS", ge=0)
     run_worker: bool = Field(True, alias="OWLSCOPE_RUN_WORKER")
     otlp_grpc_port: int | None = Field(None, alias="OTLP_GRPC_PORT", ge=1, le=65535)
+    media_max_mb: int = Field(1024, alias="MEDIA_MAX_MB", ge=1)
+    media_url_expiry_seconds: int = Field(3600, alias="MEDIA_URL_EXPIRY_SECONDS", ge=60, le=7 * 86400)
 
     init_org_id: str | None = Field(None, alias="LANGFUSE_INIT_ORG_ID")
     init_org_name: str | None = Field(None, alias="LANGFUSE_INIT_ORG_NAME")
@@ -171,6 +173,10 @@ class Settings(BaseSettings):
         return self.ingest_max_body_mb * 1024 * 1024
 
     @property
+    def media_max_bytes(self) -> int:
+        return self.media_max_mb * 1024 * 1024
+
+    @property
     def base_url(self) -> str:
         return self.public_url or f"http://{self.host}:{self.port}"
 
@@ -241,3 +247,13 @@ def load_settings(**overrides: Any) -> Settings:
         settings.session_secret = settings.session_secret or generated["SESSION_SECRET"]
         settings.encryption_key = settings.encryption_key or generated["ENCRYPTION_KEY"]
     return settings
+
+
+def redact_url(url: str | None) -> str:
+    """A connection URL fit for logs and reports: the credentials replaced by `***`."""
+    if not url:
+        return ""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return url

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from owlscope.config import Settings
+from owlscope.config import Settings, redact_url
 
 
 def _line(ok: bool, name: str, detail: str) -> str:
@@ -27,7 +27,7 @@ def check_oltp(settings: Settings) -> tuple[bool, str]:
                 version = f"PostgreSQL {version}"
         cur, head = current_revision(engine), head_revision()
         state = "migrated" if cur == head else f"at {cur or 'empty'}, head is {head}: run `owlscope migrate`"
-        return cur == head, f"{engine.dialect.name} {_safe(settings.db_url)} reachable, {version}, {state}"
+        return cur == head, f"{engine.dialect.name} {redact_url(settings.db_url)} reachable, {version}, {state}"
     finally:
         engine.dispose()
 
@@ -42,7 +42,7 @@ def check_olap(settings: Settings) -> tuple[bool, str]:
         todo = pending(olap)
         state = "migrated" if not todo else f"{len(todo)} migration(s) pending (head {head_version()}): run `owlscope migrate`"
         kind = "chDB (embedded)" if olap.embedded else "ClickHouse"
-        return not todo, f"{kind} {_safe(olap.url)} reachable, version {version}, {state}"
+        return not todo, f"{kind} {redact_url(olap.url)} reachable, version {version}, {state}"
     finally:
         olap.close()
 
@@ -52,7 +52,7 @@ def check_queue(settings: Settings) -> tuple[bool, str]:
 
     q = JobQueue(settings)
     ok = q.ping()
-    where = _safe(settings.redis_url) if settings.redis_url else str(settings.data_dir / "queue.db")
+    where = redact_url(settings.redis_url) if settings.redis_url else str(settings.data_dir / "queue.db")
     if not ok:
         return False, f"{q.backend} {where} unreachable"
     version = ""
@@ -82,15 +82,6 @@ def check_secrets(settings: Settings) -> tuple[bool, str]:
     if problems:
         return False, "; ".join(f"{name} {problem} (fix: {fix})" for name, problem, fix in problems)
     return True, "ENCRYPTION_KEY " + ("set" if settings.encryption_key else "not set (no LLM connections stored)")
-
-
-def _safe(url: str | None) -> str:
-    if not url:
-        return ""
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        return f"{scheme}://***@{rest.split('@', 1)[1]}"
-    return url
 
 
 # A backlog older than this means nothing is working it off (no worker, or workers stuck).

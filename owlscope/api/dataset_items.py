@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, StrictStr
 
 from owlscope.api.deps import AuthDep, ServicesDep
 from owlscope.datasets.common import Paging
 from owlscope.datasets.items import delete_item, get_item, list_items, upsert_item
+from owlscope.media.references import attach_item_media
 
 router = APIRouter(tags=["DatasetItems"])
 
@@ -29,17 +30,26 @@ class CreateDatasetItemBody(BaseModel):
 
 
 @router.post("/api/public/dataset-items")
-def dataset_items_create(body: CreateDatasetItemBody, auth: AuthDep, services: ServicesDep) -> dict[str, Any]:
-    return upsert_item(
+def dataset_items_create(body: CreateDatasetItemBody, request: Request, auth: AuthDep, services: ServicesDep
+                         ) -> dict[str, Any]:
+    item = upsert_item(
         services.sessions, project_id=auth.project_id, dataset_name=body.datasetName, item_id=body.id,
         input=body.input, expected_output=body.expectedOutput, metadata=body.metadata,
         source_trace_id=body.sourceTraceId, source_observation_id=body.sourceObservationId, status=body.status,
     )
+    return _with_media(request, services, auth.project_id, [item])[0]
+
+
+def _with_media(request: Request, services: ServicesDep, project_id: str, items: list[dict[str, Any]]
+                ) -> list[dict[str, Any]]:
+    attach_item_media(services, project_id, items, base_url=services.settings.public_url or str(request.base_url))
+    return items
 
 
 @router.get("/api/public/dataset-items")
 def dataset_items_list(
-    auth: AuthDep, services: ServicesDep, datasetName: str | None = None, sourceTraceId: str | None = None,
+    request: Request, auth: AuthDep, services: ServicesDep, datasetName: str | None = None,
+    sourceTraceId: str | None = None,
     sourceObservationId: str | None = None, version: str | None = None, page: int | None = None,
     limit: int | None = None,
 ) -> dict[str, Any]:
@@ -47,12 +57,13 @@ def dataset_items_list(
         services.sessions, project_id=auth.project_id, dataset_name=datasetName, source_trace_id=sourceTraceId,
         source_observation_id=sourceObservationId, version=version, paging=Paging.of(page, limit),
     )
-    return {"data": data, "meta": meta}
+    return {"data": _with_media(request, services, auth.project_id, data), "meta": meta}
 
 
 @router.get("/api/public/dataset-items/{id:path}")
-def dataset_items_get(id: str, auth: AuthDep, services: ServicesDep) -> dict[str, Any]:
-    return get_item(services.sessions, project_id=auth.project_id, item_id=id)
+def dataset_items_get(id: str, request: Request, auth: AuthDep, services: ServicesDep) -> dict[str, Any]:
+    item = get_item(services.sessions, project_id=auth.project_id, item_id=id)
+    return _with_media(request, services, auth.project_id, [item])[0]
 
 
 @router.delete("/api/public/dataset-items/{id:path}")

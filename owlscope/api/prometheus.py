@@ -7,7 +7,8 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 
 from owlscope.api.deps import ServicesDep
-from owlscope.ops.metrics import CONTENT_TYPE, render
+from owlscope.ops.metrics import render
+from owlscope.telemetry import CONTENT_TYPE
 
 router = APIRouter(include_in_schema=False)
 

@@ -16,9 +16,9 @@ from owlscope.config import Settings
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    from owlscope.cli.main import _settings as load
+    from owlscope.cli.common import settings_from_args
 
-    settings = load(args)
+    settings = settings_from_args(args)
     if not settings.is_embedded or not settings.uses_chdb or not settings.blob_location.startswith("file://"):
         print("backup and restore are for an embedded installation (SQLite, chDB, local blobs). For scale-out, "
               "use your stores' own backups (pg_dump, ClickHouse BACKUP, bucket versioning); to move an "

@@ -12,25 +12,8 @@ from contextlib import contextmanager
 from typing import Any
 
 from owlscope import __version__
+from owlscope.cli.common import settings_from_args as _settings
 from owlscope.config import ConfigError, Settings, load_settings
-
-
-def _settings(args: argparse.Namespace, **extra: Any) -> Settings:
-    overrides: dict[str, Any] = dict(extra)
-    if getattr(args, "host", None):
-        overrides["host"] = args.host
-    if getattr(args, "port", None):
-        overrides["port"] = args.port
-    if getattr(args, "data_dir", None):
-        overrides["data_dir"] = args.data_dir
-    if getattr(args, "otlp_grpc_port", None):
-        overrides["otlp_grpc_port"] = args.otlp_grpc_port
-    try:
-        return load_settings(**overrides)
-    except ConfigError as exc:
-        print(str(exc), file=sys.stderr)
-        raise SystemExit(1) from None
-
 
 log = logging.getLogger("owlscope")
 

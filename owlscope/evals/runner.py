@@ -29,11 +29,11 @@ from owlscope.evals.judge import JudgeError, JudgeModel, JudgeResult, call_judge
 from owlscope.evals.matching import JUDGE_ENVIRONMENT
 from owlscope.evals.queueing import enqueue_execution
 from owlscope.ingestion.batch import validate_batch
-from owlscope.ops.metrics import EVAL_EXECUTIONS
 from owlscope.pipeline.accept import accept_events
 from owlscope.storage.oltp.base import utcnow
 from owlscope.storage.oltp.db import write_transaction
 from owlscope.storage.oltp.eval_models import EvalTemplate, Evaluator, JobExecution
+from owlscope.telemetry import EVAL_EXECUTIONS
 
 if TYPE_CHECKING:
     from owlscope.services import Services

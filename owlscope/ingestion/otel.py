@@ -234,7 +234,9 @@ def _decode_meta(value: Any, mode: int) -> Any:
     if mode == META_RAW:
         # v4 sends strings raw and JSON-encodes dicts/lists: decode only objects and arrays
         s = value.lstrip()
-        if not s or s[0] not in "{[":
+        # ...and a LangfuseMedia object to a quoted reference string, which stands for the reference
+        media = s.startswith('"@@@langfuseMedia:') and s.endswith('@@@"')
+        if not s or (s[0] not in "{[" and not media):
             return value
     try:
         return _loads(value)

@@ -7,8 +7,7 @@ import logging
 import time
 
 from owlscope import __version__
-from owlscope.config import Settings
-from owlscope.doctor import _safe
+from owlscope.config import Settings, redact_url
 from owlscope.services import Services, build_services
 
 log = logging.getLogger("owlscope")
@@ -30,8 +29,8 @@ def build_and_report(settings: Settings) -> Services:
     log.info("owlscope %s (%s mode), data directory %s", __version__, mode, settings.data_dir,
              extra={"version": __version__, "mode": mode})
     oltp = f"migrated {before or 'empty'} -> {after}" if before != after else f"at {after}"
-    log.info("oltp: %s %s", _safe(settings.db_url), oltp)
-    log.info("olap: %s database %s", _safe(services.olap.url), services.olap.database)
-    log.info("queue: %s, blobs: %s", services.queue.backend, _safe(services.blobs.location))
+    log.info("oltp: %s %s", redact_url(settings.db_url), oltp)
+    log.info("olap: %s database %s", redact_url(services.olap.url), services.olap.database)
+    log.info("queue: %s, blobs: %s", services.queue.backend, redact_url(services.blobs.location))
     log.info("ready in %.1fs", time.monotonic() - started)
     return services

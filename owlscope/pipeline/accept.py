@@ -17,9 +17,9 @@ from owlscope.errors import InvalidRequest, PayloadTooLarge, ServiceUnavailable,
 from owlscope.ingestion.batch import validate_batch
 from owlscope.ingestion.errors import InvalidPayload
 from owlscope.ingestion.otel import decode_otlp, span_count
-from owlscope.ops.metrics import EVENTS_ACCEPTED
 from owlscope.pipeline import blobs
 from owlscope.storage.blob import BlobUnavailable
+from owlscope.telemetry import EVENTS_ACCEPTED
 
 if TYPE_CHECKING:
     from owlscope.services import Services

@@ -20,9 +20,9 @@ import orjson
 from owlscope.ingestion.batch import map_batch_events
 from owlscope.ingestion.otel import decode_otlp, map_otlp
 from owlscope.ingestion.rows import Rows, observations_table, scores_table, traces_table
-from owlscope.ops.metrics import observe_flush
 from owlscope.pipeline import blobs
 from owlscope.pipeline.enrich import Enricher
+from owlscope.telemetry import observe_flush
 
 if TYPE_CHECKING:
     from owlscope.services import Services

@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -91,6 +91,30 @@ class BlobStore:
 
     def sign_url(self, key: str, method: str = "GET", expires_seconds: int = 3600) -> str:
         return obstore.sign(self.store, method, key, timedelta(seconds=expires_seconds))
+
+    @property
+    def can_sign(self) -> bool:
+        """Whether clients can be sent straight to the store with a presigned URL (S3 can; a local
+        directory cannot, so the web serves those bytes itself)."""
+        return isinstance(self.store, S3Store)
+
+    # ---- streaming (async: large media never sits whole in memory or blocks the event loop) ----
+    async def put_stream(self, key: str, chunks: AsyncIterable[bytes]) -> None:
+        await obstore.put_async(self.store, key, chunks)
+
+    async def get_stream(self, key: str, chunk_size: int = 256 * 1024) -> tuple[int, AsyncIterator[bytes]]:
+        """(size, chunks) of a blob; FileNotFoundError when it does not exist."""
+        result = await obstore.get_async(self.store, key)
+        return result.meta["size"], aiter(result.stream(min_chunk_size=chunk_size))
+
+    async def rename_async(self, src: str, dst: str) -> None:
+        await obstore.rename_async(self.store, src, dst)
+
+    async def delete_async(self, key: str) -> None:
+        try:
+            await obstore.delete_async(self.store, key)
+        except FileNotFoundError:
+            pass
 
     def ping(self) -> bool:
         try:

@@ -166,6 +166,9 @@ def _content_html(content: Any) -> Markup:
             elif kind in ("image_url", "input_image"):
                 url = part.get("image_url")
                 url = url.get("url") if isinstance(url, dict) else url
+                if isinstance(url, str) and url.startswith("@@@langfuseMedia:"):  # shown by media.js
+                    parts.append(Markup('<div class="io-part">%s</div>') % url)
+                    continue
                 label = "image" if not isinstance(url, str) or url.startswith("data:") else url
                 parts.append(Markup('<div class="io-part muted small">[%s]</div>') % label[:200])
             else:

@@ -14,6 +14,7 @@ from owlscope.web.views import (
     experiments,
     home,
     llm_connections,
+    media,
     onboarding,
     org_settings,
     project_keys,
@@ -31,5 +32,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     auth.router, onboarding.router, org_settings.router, project_settings.router, project_keys.router,
     project_scores.router, dashboard.router, traces.router, sessions.router, users.router, scores.router,
     annotations.router, sharing.router, home.router, prompts.router, datasets.router, experiments.router,
-    llm_connections.router, evals.router,
+    llm_connections.router, evals.router, media.router,
 )

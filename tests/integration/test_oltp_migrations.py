@@ -95,6 +95,7 @@ def test_project_owned_indexes_lead_with_project_id(engine: Engine) -> None:
             continue
         leading = [ix["column_names"][0] for ix in insp.get_indexes(table)]
         leading += [uq["column_names"][0] for uq in insp.get_unique_constraints(table)]
+        leading += insp.get_pk_constraint(table)["constrained_columns"][:1]
         assert "project_id" in leading, f"{table} has no index that starts with project_id"
 
 

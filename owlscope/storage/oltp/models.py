@@ -304,3 +304,7 @@ TABLES = (*TABLES, *EVAL_TABLES)
 from owlscope.storage.oltp.ui_models import UI_TABLES  # noqa: E402
 
 TABLES = (*TABLES, *UI_TABLES)
+
+from owlscope.storage.oltp.media_models import MEDIA_TABLES  # noqa: E402
+
+TABLES = (*TABLES, *MEDIA_TABLES)

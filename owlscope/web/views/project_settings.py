@@ -9,6 +9,7 @@ from starlette.responses import Response
 
 from owlscope.accounts.orgs import delete_project, rename_project
 from owlscope.errors import OwlscopeError
+from owlscope.media import forget_project as forget_project_media
 from owlscope.storage.oltp.db import write_transaction
 from owlscope.storage.oltp.models import Project
 from owlscope.web.caches import invalidate_api_keys
@@ -59,6 +60,7 @@ def project_delete(request: Request, ctx: ProjectCtx, services: WebServices, con
     except OwlscopeError as exc:
         return _general_page(request, ctx, status=exc.status, delete_error=exc.message)
     invalidate_api_keys(services, key_ids=key_ids, project_id=ctx.project.id)
+    forget_project_media(services, ctx.project.id)
     services.read_caches.environments.pop(ctx.project.id)
     flash(request, f"Project {ctx.project.name} was deleted.")
     return redirect(request, "/")
