@@ -81,20 +81,21 @@ def ping(model: JudgeModel) -> str:
     """A tiny real call (a few output tokens); returns the model's text or raises JudgeError."""
     messages = [{"role": "user", "content": "Reply with the single word: ok"}]
     if model.adapter in OPENAI_ADAPTERS:
-        client = _openai_client(model)
+        client = openai_client(model)
         try:
             resp = client.chat.completions.create(model=model.model, messages=messages, max_tokens=5)
         except openai.OpenAIError as exc:
-            raise _openai_error(exc) from exc
+            raise openai_error(exc) from exc
         return (resp.choices[0].message.content or "") if resp.choices else ""
     if model.adapter == "anthropic":
-        data = _anthropic_post(model, {"model": model.model, "max_tokens": 5, "messages": messages})
+        data = anthropic_post(model, {"model": model.model, "max_tokens": 5, "messages": messages})
         return "".join(b.get("text", "") for b in data.get("content", []) if isinstance(b, dict))
     raise JudgeError("invalid", f"adapter {model.adapter!r} is not supported")
 
 
 # ---- OpenAI-compatible ----------------------------------------------------------------------------
-def _openai_client(model: JudgeModel) -> openai.OpenAI:
+def openai_client(model: JudgeModel) -> openai.OpenAI:
+    """The `openai` client of an OpenAI-compatible or Azure connection (no retries of its own)."""
     headers = dict(model.headers)
     if model.adapter == "azure":
         if not model.base_url:
@@ -108,7 +109,7 @@ def _openai_client(model: JudgeModel) -> openai.OpenAI:
 
 
 def _openai_judge(model: JudgeModel, prompt: str, schema: dict[str, Any]) -> JudgeResult:
-    client = _openai_client(model)
+    client = openai_client(model)
     messages: list[dict[str, Any]] = [{"role": "user", "content": prompt}]
     fmt: dict[str, Any] = {"type": "json_schema", "json_schema": {"name": "evaluation", "strict": True,
                                                                   "schema": schema}}
@@ -118,7 +119,7 @@ def _openai_judge(model: JudgeModel, prompt: str, schema: dict[str, Any]) -> Jud
         resp = client.chat.completions.create(model=model.model, messages=messages, response_format=fmt, **params)
     except openai.BadRequestError as exc:
         if "response_format" not in str(exc) and "json_schema" not in str(exc):
-            raise _openai_error(exc) from exc
+            raise openai_error(exc) from exc
         # Older vLLM/Ollama builds know only json_object: put the schema into the instructions.
         messages = [{"role": "system", "content": "Answer with a JSON object that follows this JSON schema:\n"
                      + json.dumps(schema)}, *messages]
@@ -126,9 +127,9 @@ def _openai_judge(model: JudgeModel, prompt: str, schema: dict[str, Any]) -> Jud
             resp = client.chat.completions.create(model=model.model, messages=messages,
                                                   response_format={"type": "json_object"}, **params)
         except openai.OpenAIError as exc2:
-            raise _openai_error(exc2) from exc2
+            raise openai_error(exc2) from exc2
     except openai.OpenAIError as exc:
-        raise _openai_error(exc) from exc
+        raise openai_error(exc) from exc
     ended = time.time()
     if not resp.choices:
         raise JudgeError("transient", "the model returned no choices")
@@ -141,7 +142,8 @@ def _openai_judge(model: JudgeModel, prompt: str, schema: dict[str, Any]) -> Jud
                        started_at=started, ended_at=ended)
 
 
-def _openai_error(exc: Exception) -> JudgeError:
+def openai_error(exc: Exception) -> JudgeError:
+    """An `openai` exception as a classified JudgeError."""
     if isinstance(exc, openai.APIStatusError):
         status = exc.status_code
         body = exc.body if isinstance(exc.body, dict) else {}
@@ -166,7 +168,8 @@ def _classify(status: int, code: str, message: str) -> JudgeError:
 
 
 # ---- Anthropic ------------------------------------------------------------------------------------
-def _anthropic_post(model: JudgeModel, payload: dict[str, Any]) -> dict[str, Any]:
+def anthropic_post(model: JudgeModel, payload: dict[str, Any]) -> dict[str, Any]:
+    """POST a Messages API payload; the answer, or a classified JudgeError."""
     url = (model.base_url or ANTHROPIC_URL).rstrip("/") + "/messages"
     headers = {"x-api-key": model.api_key, "anthropic-version": ANTHROPIC_VERSION,
                "content-type": "application/json", **model.headers}
@@ -199,7 +202,7 @@ def _anthropic_judge(model: JudgeModel, prompt: str, schema: dict[str, Any]) -> 
     if "temperature" in model.params:
         payload["temperature"] = model.params["temperature"]
     started = time.time()
-    data = _anthropic_post(model, payload)
+    data = anthropic_post(model, payload)
     ended = time.time()
     output: dict[str, Any] | None = None
     text = ""

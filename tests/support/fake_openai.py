@@ -5,7 +5,10 @@ to this server through the real `openai` client. Behaviour:
 
 - chat completions echo the last user message (`"echo: <text>"`), with usage counted in words;
   `stream=True` streams the same text in word chunks and a final usage chunk;
-- when `tools` are given, the first call answers with a call of the first tool;
+- when `tools` are given, the first call answers with a call of the first tool (streamed as
+  tool-call deltas when `stream=True`: the name, then the arguments in two pieces); once the last
+  message is a tool result, the answer is `"echo tool: <result>"`;
+- a model whose name starts with "slow" streams one chunk every 0.15 s (to watch streaming);
 - `response_format` json_schema (judge calls): returns `{"score": s, "reasoning": r}` where s is 0
   when the prompt says the answer contradicts its context (the text contains "CONTRADICTS"), or when
   it has a CONTEXT: and an ANSWER: section and the answer uses a word (4+ letters) the context does
@@ -60,6 +63,22 @@ def judge(prompt: str) -> dict[str, Any]:
     return {"score": 1, "reasoning": "The answer is supported by the provided context."}
 
 
+def _stream_deltas(text: str, tool_calls: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """The chunks' deltas: the text word by word, or each tool call as its name then its
+    arguments in two pieces (as OpenAI streams them)."""
+    if tool_calls:
+        out: list[dict[str, Any]] = [{"role": "assistant", "content": None}]
+        for i, call in enumerate(tool_calls):
+            args = call["function"]["arguments"]
+            half = len(args) // 2
+            out.append({"tool_calls": [{"index": i, "id": call["id"], "type": "function",
+                                        "function": {"name": call["function"]["name"], "arguments": ""}}]})
+            out += [{"tool_calls": [{"index": i, "function": {"arguments": piece}}]} for piece in (args[:half], args[half:])]
+        return out
+    pieces = text.split(" ") if text else [""]
+    return [{"role": "assistant", "content": w} if i == 0 else {"content": " " + w} for i, w in enumerate(pieces)]
+
+
 class Handler(BaseHTTPRequestHandler):
     server: FakeOpenAI  # type: ignore[assignment]
 
@@ -108,6 +127,9 @@ class Handler(BaseHTTPRequestHandler):
         if body.get("response_format", {}).get("type") in ("json_schema", "json_object"):
             text = json.dumps(judge(prompt))
             message = {"role": "assistant", "content": text}
+        elif messages and messages[-1].get("role") == "tool":
+            text = f"echo tool: {messages[-1].get('content')}"
+            message = {"role": "assistant", "content": text}
         elif body.get("tools") and not any(m.get("role") == "tool" for m in messages):
             fn = body["tools"][0]["function"]["name"]
             message = {"role": "assistant", "content": None, "tool_calls": [{
@@ -128,12 +150,11 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("content-type", "text/event-stream")
             self.end_headers()
             base = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": created, "model": model}
-            pieces = text.split(" ") if text else [""]
-            for i, w in enumerate(pieces):
-                delta = {"role": "assistant"} if i == 0 else {}
-                delta["content"] = w if i == 0 else " " + w
+            pause = 0.15 if str(model).startswith("slow") else 0.0
+            for delta in _stream_deltas(text, message.get("tool_calls")):
                 chunk = {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
                 self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+                time.sleep(pause)
             end = {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]}
             self.wfile.write(f"data: {json.dumps(end)}\n\n".encode())
             if body.get("stream_options", {}).get("include_usage"):

@@ -10,6 +10,7 @@ _MODULES = (
     "auth", "onboarding", "org_settings", "project_settings", "project_keys", "project_scores",
     "dashboard", "traces", "sessions", "users", "scores", "annotations", "sharing", "home",
     "prompts", "datasets", "experiments", "llm_connections", "evals",
+    "playground",
 )
 
 
