@@ -168,27 +168,42 @@ def _classify(status: int, code: str, message: str) -> JudgeError:
 
 
 # ---- Anthropic ------------------------------------------------------------------------------------
-def anthropic_post(model: JudgeModel, payload: dict[str, Any]) -> dict[str, Any]:
-    """POST a Messages API payload; the answer, or a classified JudgeError."""
+def anthropic_request(model: JudgeModel) -> tuple[str, dict[str, str]]:
+    """The Messages API URL and headers of an Anthropic connection."""
     url = (model.base_url or ANTHROPIC_URL).rstrip("/") + "/messages"
     headers = {"x-api-key": model.api_key, "anthropic-version": ANTHROPIC_VERSION,
                "content-type": "application/json", **model.headers}
-    try:
-        resp = httpx.post(url, json=payload, headers=headers, timeout=TIMEOUT_SECONDS)
-    except httpx.HTTPError as exc:
-        raise JudgeError("transient", f"cannot reach the LLM endpoint: {exc}") from exc
+    return url, headers
+
+
+def anthropic_error(resp: httpx.Response) -> JudgeError:
+    """A Messages API error response (read) as a classified JudgeError."""
     try:
         data = resp.json()
     except ValueError:
         data = {}
+    err = data.get("error") if isinstance(data, dict) else None
+    err = err if isinstance(err, dict) else {}
+    message = str(err.get("message") or resp.text[:300] or resp.reason_phrase)
+    kind = str(err.get("type") or "")
+    if resp.status_code == 529 or kind == "overloaded_error":
+        return JudgeError("transient", message, status=resp.status_code)
+    return _classify(resp.status_code, kind, message)
+
+
+def anthropic_post(model: JudgeModel, payload: dict[str, Any]) -> dict[str, Any]:
+    """POST a Messages API payload; the answer, or a classified JudgeError."""
+    url, headers = anthropic_request(model)
+    try:
+        resp = httpx.post(url, json=payload, headers=headers, timeout=TIMEOUT_SECONDS)
+    except httpx.HTTPError as exc:
+        raise JudgeError("transient", f"cannot reach the LLM endpoint: {exc}") from exc
     if resp.status_code >= 400:
-        err = data.get("error") if isinstance(data, dict) else None
-        err = err if isinstance(err, dict) else {}
-        message = str(err.get("message") or resp.text[:300] or resp.reason_phrase)
-        kind = str(err.get("type") or "")
-        if resp.status_code == 529 or kind == "overloaded_error":
-            raise JudgeError("transient", message, status=resp.status_code)
-        raise _classify(resp.status_code, kind, message)
+        raise anthropic_error(resp)
+    try:
+        data = resp.json()
+    except ValueError:
+        data = {}
     return data if isinstance(data, dict) else {}
 
 

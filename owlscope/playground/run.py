@@ -8,12 +8,13 @@ price it, and trace the call in the project (environment `langfuse-playground`).
 - `error` {message, kind, trace_id}: the provider refused or failed (the failed call is traced too).
 
 OpenAI-compatible and Azure connections stream token by token through the `openai` client built
-by owlscope.evals.judge; Anthropic connections answer in one piece through its Messages API.
+by owlscope.evals.judge; Anthropic connections through its Messages API's own event stream.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import time
 import uuid
 from collections.abc import Iterator
@@ -21,15 +22,18 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+import httpx
 import openai
 
 from owlscope.errors import InvalidRequest, OwlscopeError
 from owlscope.evals.connections import get_connection, judge_model
 from owlscope.evals.judge import (
     OPENAI_ADAPTERS,
+    TIMEOUT_SECONDS,
     JudgeError,
     JudgeModel,
-    anthropic_post,
+    anthropic_error,
+    anthropic_request,
     openai_client,
     openai_error,
 )
@@ -41,7 +45,9 @@ from owlscope.playground.spec import RunRequest, compile_messages
 if TYPE_CHECKING:
     from owlscope.services import Services
 
+log = logging.getLogger("owlscope.playground")
 PLAYGROUND_ENVIRONMENT = "langfuse-playground"
+STRUCTURED_TOOL = "structured_output"  # Anthropic: structured output is this forced tool's input
 TRACE_NAME = "playground"
 
 
@@ -184,33 +190,89 @@ def _anthropic_call(model: JudgeModel, req: RunRequest, messages: list[dict[str,
         payload["system"] = system
     tools = [{"name": t.name, "description": t.description, "input_schema": t.parameters} for t in req.tools]
     if req.output_schema is not None:  # structured output = a forced tool whose input is the answer
-        tools.append({"name": "structured_output", "description": "Answer in this structure.",
+        tools.append({"name": STRUCTURED_TOOL, "description": "Answer in this structure.",
                       "input_schema": req.output_schema})
-        payload["tool_choice"] = {"type": "tool", "name": "structured_output"}
+        payload["tool_choice"] = {"type": "tool", "name": STRUCTURED_TOOL}
     if tools:
         payload["tools"] = tools
-    data = anthropic_post(model, payload)
-    answer.first_token = time.time()
-    answer.model = str(data.get("model") or model.model)
-    u = data.get("usage") or {}
-    answer.usage = {"input": int(u.get("input_tokens") or 0), "output": int(u.get("output_tokens") or 0)}
-    answer.usage["total"] = answer.usage["input"] + answer.usage["output"]
-    for block in data.get("content") or []:
-        if not isinstance(block, dict):
-            continue
-        if block.get("type") == "text" and block.get("text"):
-            answer.text += block["text"]
-            yield {"event": "delta", "text": block["text"]}
-        elif block.get("type") == "tool_use" and block.get("name") == "structured_output" and req.output_schema:
-            text = json.dumps(block.get("input") or {})
-            answer.text += text
-            yield {"event": "delta", "text": text}
-        elif block.get("type") == "tool_use":
-            call = {"id": str(block.get("id") or ""), "type": "function",
-                    "function": {"name": str(block.get("name")), "arguments": json.dumps(block.get("input") or {})}}
-            answer.tool_calls.append(call)
-            yield {"event": "tool_call", "id": call["id"], "name": call["function"]["name"],
-                   "arguments": call["function"]["arguments"]}
+    payload["stream"] = True
+    url, headers = anthropic_request(model)
+    try:
+        with httpx.stream("POST", url, json=payload, headers=headers, timeout=TIMEOUT_SECONDS) as resp:
+            if resp.status_code >= 400:
+                resp.read()
+                raise anthropic_error(resp)
+            yield from _anthropic_events(_sse_events(resp.iter_lines()), req, answer)
+    except httpx.HTTPError as exc:
+        raise JudgeError("transient", f"cannot reach the LLM endpoint: {exc}") from exc
+
+
+def _sse_events(lines: Iterator[str]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(event name, JSON data) of a server-sent event stream."""
+    name, data = "message", ""
+    for line in lines:
+        if line.startswith("event:"):
+            name = line[6:].strip()
+        elif line.startswith("data:"):
+            data += line[5:].strip()
+        elif not line and data:
+            try:
+                yield name, json.loads(data)
+            except ValueError:
+                pass
+            name, data = "message", ""
+    if data:
+        try:
+            yield name, json.loads(data)
+        except ValueError:
+            pass
+
+
+def _anthropic_events(events: Iterator[tuple[str, dict[str, Any]]], req: RunRequest,
+                      answer: Answer) -> Iterator[dict[str, Any]]:
+    """Text deltas as they come; tool uses once their input is complete; usage from the start
+    and end events. Structured output arrives as the forced tool's input, shown as it streams."""
+    blocks: dict[int, dict[str, Any]] = {}
+    for name, data in events:
+        kind = data.get("type", name)
+        if kind == "message_start":
+            msg = data.get("message") or {}
+            answer.model = str(msg.get("model") or answer.model)
+            answer.usage["input"] = int((msg.get("usage") or {}).get("input_tokens") or 0)
+        elif kind == "content_block_start":
+            block = dict(data.get("content_block") or {})
+            block["json"] = ""
+            blocks[int(data.get("index", 0))] = block
+        elif kind == "content_block_delta":
+            block = blocks.setdefault(int(data.get("index", 0)), {"type": "text", "json": ""})
+            delta = data.get("delta") or {}
+            piece = delta.get("text") if delta.get("type") == "text_delta" else delta.get("partial_json")
+            if not piece:
+                continue
+            if answer.first_token is None:
+                answer.first_token = time.time()
+            structured = block.get("type") == "tool_use" and block.get("name") == STRUCTURED_TOOL and req.output_schema
+            if delta.get("type") == "text_delta" or structured:
+                answer.text += piece
+                yield {"event": "delta", "text": piece}
+            else:
+                block["json"] += piece
+        elif kind == "content_block_stop":
+            block = blocks.get(int(data.get("index", 0))) or {}
+            if block.get("type") == "tool_use" and block.get("name") != STRUCTURED_TOOL:
+                call = {"id": str(block.get("id") or ""), "type": "function",
+                        "function": {"name": str(block.get("name")), "arguments": block["json"] or "{}"}}
+                answer.tool_calls.append(call)
+                yield {"event": "tool_call", "id": call["id"], "name": call["function"]["name"],
+                       "arguments": call["function"]["arguments"]}
+        elif kind == "message_delta":
+            answer.usage["output"] = int((data.get("usage") or {}).get("output_tokens") or 0)
+        elif kind == "error":
+            err = data.get("error") or {}
+            raise JudgeError("transient" if err.get("type") == "overloaded_error" else "invalid",
+                             str(err.get("message") or "the provider ended the answer with an error"))
+    if answer.usage:
+        answer.usage["total"] = answer.usage.get("input", 0) + answer.usage.get("output", 0)
 
 
 def stream_run(services: Services, project_id: str, req: RunRequest, *,
@@ -236,6 +298,9 @@ def _events(services: Services, project_id: str, req: RunRequest, model: JudgeMo
             raise JudgeError("invalid", f"adapter {model.adapter!r} is not supported in the playground")
     except JudgeError as exc:
         error = exc
+    except Exception as exc:  # noqa: BLE001 - a stream cut mid-way ends in an error event, not a broken page
+        log.exception("playground call to %s/%s failed", model.provider, model.model)
+        error = JudgeError("transient", f"the answer stopped: {type(exc).__name__}: {exc}")
     answer.ended = time.time()
     cost = price_book(services, project_id).price(answer.model, answer.usage or None).cost_details
     traced = True

@@ -148,16 +148,34 @@ def test_structured_output(team: Team, llm: FakeOpenAI) -> None:
     assert fmt["type"] == "json_schema" and fmt["json_schema"]["schema"] == schema
 
 
-def test_anthropic_connection(team: Team, llm: FakeOpenAI) -> None:
+def test_anthropic_connection_streams_calls_tools_and_structures(team: Team, llm: FakeOpenAI) -> None:
     body = chat(("system", "Be brief."), ("user", "hello claude"))
     body["model"] = {"provider": "claude", "model": "claude-3-5-haiku-latest", "params": {"max_tokens": 100}}
     events = events_of(run(team, body).text)
+    assert [e["text"] for name, e in events if name == "delta"] == ["echo:", " hello", " claude"]
     assert events[-1][0] == "done", events
     assert events[-1][1]["text"] == "echo: hello claude"
     assert events[-1][1]["usage"] == {"input": 2, "output": 7, "total": 9}  # the system text is not a message
     sent = llm.requests[-1]
     assert sent["path"].endswith("/messages") and sent["body"]["system"] == "Be brief."
-    assert sent["body"]["max_tokens"] == 100
+    assert sent["body"]["max_tokens"] == 100 and sent["body"]["stream"] is True
+
+    events = events_of(run(team, {**body, "tools": TOOLS}).text)
+    calls = [e for name, e in events if name == "tool_call"]
+    assert calls == [{"id": "toolu_1", "name": "search", "arguments": json.dumps({"query": "hello claude"})}]
+    assert llm.requests[-1]["body"]["tools"][0]["input_schema"] == TOOLS[0]["parameters"]
+    body["messages"] += [{"role": "assistant", "content": "", "tool_calls": events[-1][1]["tool_calls"]},
+                         {"role": "tool", "tool_call_id": "toolu_1", "content": "found it"}]
+    events = events_of(run(team, {**body, "tools": TOOLS}).text)
+    assert events[-1][1]["text"] == "echo tool: found it"
+    sent = llm.requests[-1]["body"]["messages"]
+    assert sent[1]["content"][0] == {"type": "tool_use", "id": "toolu_1", "name": "search",
+                                     "input": {"query": "hello claude"}}
+    assert sent[2]["content"][0]["tool_use_id"] == "toolu_1"
+
+    schema = {"type": "object", "properties": {"score": {"type": "number"}}}
+    events = events_of(run(team, {**chat(("user", "judge")), "model": body["model"], "output_schema": schema}).text)
+    assert events[-1][1]["output"] == {"score": 1, "reasoning": "The answer is supported by the provided context."}
 
 
 def test_provider_errors_are_events_and_traced(team: Team) -> None:

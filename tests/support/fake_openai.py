@@ -16,7 +16,9 @@ to this server through the real `openai` client. Behaviour:
   "judge-auth" answers 401, "judge-quota" answers 429 insufficient_quota, "judge-flaky" answers 503
   to the first request for each prompt and normally afterwards;
 - POST /v1/messages speaks Anthropic's Messages API: with a forced tool it answers a `tool_use` block
-  whose input is the judge's verdict (same rules and error models), else an echo text block;
+  whose input is the judge's verdict (same rules and error models); with tools, a call of the first
+  one (then `"echo tool: <result>"` once a tool_result comes back); else an echo text block;
+  `stream=True` answers its event stream (text word by word, tool input in two pieces);
 - embeddings return a fixed-length vector derived from the input's length.
 """
 
@@ -197,15 +199,57 @@ class Handler(BaseHTTPRequestHandler):
         if self._judge_error(model, prompt, anthropic=True):
             return
         choice = body.get("tool_choice") or {}
+        last = messages[-1].get("content") if messages else None
+        result = next((b for b in last if isinstance(b, dict) and b.get("type") == "tool_result"), None) \
+            if isinstance(last, list) else None
         if choice.get("type") == "tool":
             content = [{"type": "tool_use", "id": "toolu_fake", "name": choice.get("name"), "input": judge(prompt)}]
+            stop = "tool_use"
+        elif result is not None:
+            content = [{"type": "text", "text": f"echo tool: {result.get('content')}"}]
+            stop = "end_turn"
+        elif body.get("tools"):
+            content = [{"type": "tool_use", "id": "toolu_1", "name": body["tools"][0]["name"],
+                        "input": {"query": _text(messages)}}]
             stop = "tool_use"
         else:
             content = [{"type": "text", "text": f"echo: {_text(messages)}"}]
             stop = "end_turn"
+        usage = {"input_tokens": _words(prompt), "output_tokens": 7}
+        if body.get("stream"):
+            self._anthropic_stream(model, content, stop, usage)
+            return
         self._send(200, {"id": "msg_fake", "type": "message", "role": "assistant", "model": model,
-                         "content": content, "stop_reason": stop,
-                         "usage": {"input_tokens": _words(prompt), "output_tokens": 7}})
+                         "content": content, "stop_reason": stop, "usage": usage})
+
+    def _anthropic_stream(self, model: str, content: list[dict[str, Any]], stop: str, usage: dict[str, int]) -> None:
+        """The Messages API's event stream: text word by word, tool input JSON in two pieces."""
+        self.send_response(200)
+        self.send_header("content-type", "text/event-stream")
+        self.end_headers()
+
+        def event(kind: str, data: dict[str, Any]) -> None:
+            self.wfile.write(f"event: {kind}\ndata: {json.dumps({'type': kind, **data})}\n\n".encode())
+
+        event("message_start", {"message": {"id": "msg_fake", "type": "message", "role": "assistant", "model": model,
+                                            "content": [], "usage": {"input_tokens": usage["input_tokens"],
+                                                                     "output_tokens": 1}}})
+        for i, block in enumerate(content):
+            if block["type"] == "text":
+                event("content_block_start", {"index": i, "content_block": {"type": "text", "text": ""}})
+                words = block["text"].split(" ")
+                for j, w in enumerate(words):
+                    event("content_block_delta", {"index": i, "delta": {"type": "text_delta",
+                                                                        "text": w if j == 0 else " " + w}})
+            else:
+                event("content_block_start", {"index": i, "content_block": {**block, "input": {}}})
+                args = json.dumps(block["input"])
+                for piece in (args[: len(args) // 2], args[len(args) // 2:]):
+                    event("content_block_delta", {"index": i, "delta": {"type": "input_json_delta",
+                                                                        "partial_json": piece}})
+            event("content_block_stop", {"index": i})
+        event("message_delta", {"delta": {"stop_reason": stop}, "usage": {"output_tokens": usage["output_tokens"]}})
+        event("message_stop", {})
 
 
 class FakeOpenAI(ThreadingHTTPServer):
