@@ -10,6 +10,7 @@ same request sent once per column with another model.
 from __future__ import annotations
 
 import json
+import math
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -91,10 +92,13 @@ def check_params(params: dict[str, Any]) -> dict[str, Any]:
             raise ValueError(f"unknown model parameter {key!r}; known: {', '.join(PARAMS)}")
         kind, low, high = PARAMS[key]
         try:
-            number = kind(float(value)) if kind is int else float(value)
+            as_float = float(value)
         except (TypeError, ValueError):
             raise ValueError(f"{key} must be a number") from None
-        if kind is int and float(value) != number:
+        if isinstance(value, bool) or not math.isfinite(as_float):
+            raise ValueError(f"{key} must be a number")
+        number = int(as_float) if kind is int else as_float
+        if kind is int and as_float != number:
             raise ValueError(f"{key} must be a whole number")
         if not low <= number <= high:
             raise ValueError(f"{key} must be between {low:g} and {high:g}")

@@ -59,6 +59,8 @@ def test_tool_messages_keep_their_ids() -> None:
     ({"max_tokens": 1.5}, "max_tokens must be a whole number"),
     ({"top_p": "x"}, "top_p must be a number"),
     ({"n": 2}, "unknown model parameter 'n'"),
+    ({"max_tokens": "Infinity"}, "max_tokens must be a number"),  # as the OpenAI integration records "no limit"
+    ({"temperature": True}, "temperature must be a number"),
 ])
 def test_parameters_are_checked(params: dict, message: str) -> None:
     with pytest.raises(InvalidRequest, match=message):
@@ -76,7 +78,7 @@ def test_replay_of_the_langfuse_openai_integration() -> None:
         {"messages": [{"role": "system", "content": "S"}, {"role": "user", "content": "U"}],
          "tools": [{"type": "function", "function": {"name": "f", "description": "d",
                                                      "parameters": {"type": "object"}}}]},
-        {"temperature": "0.3", "max_completion_tokens": "99", "stream": True,
+        {"temperature": "0.3", "max_completion_tokens": "99", "stream": True, "max_tokens": "Infinity",
          "response_format": json.dumps({"type": "json_schema", "json_schema": {"schema": {"type": "object"}}})},
         None)
     assert state["messages"] == [{"role": "system", "content": "S"}, {"role": "user", "content": "U"}]

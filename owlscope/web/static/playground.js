@@ -168,6 +168,9 @@
       input.value = v === undefined || v === null ? "" : String(v);
       input.setAttribute("aria-label", "Column " + n + " " + key.replace("_", " "));
     });
+    $("[data-pg-more]", el).open = ["frequency_penalty", "presence_penalty", "seed"].some(function (k) {
+      return settings.params && settings.params[k] !== undefined;
+    });
     $("[data-pg-output]", el).setAttribute("aria-label", "Column " + n + " answer");
     $("#pg-columns").appendChild(el);
     columns.push({ el: el, result: null });
