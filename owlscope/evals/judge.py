@@ -14,6 +14,7 @@ The clients never retry on their own: the job runner owns the retry policy.
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from dataclasses import dataclass, field
@@ -94,6 +95,19 @@ def ping(model: JudgeModel) -> str:
 
 
 # ---- OpenAI-compatible ----------------------------------------------------------------------------
+@functools.cache
+def _openai_http() -> httpx.Client:
+    # One pooled HTTP client for every call: building one loads the CA bundle (~150 ms on a busy
+    # 2-core box), which would otherwise be paid by each judge and playground call.
+    return openai.DefaultHttpxClient()
+
+
+@functools.cache
+def anthropic_http() -> httpx.Client:
+    """The pooled HTTP client of Messages API calls (see _openai_http)."""
+    return httpx.Client(timeout=TIMEOUT_SECONDS)
+
+
 def openai_client(model: JudgeModel) -> openai.OpenAI:
     """The `openai` client of an OpenAI-compatible or Azure connection (no retries of its own)."""
     headers = dict(model.headers)
@@ -103,9 +117,10 @@ def openai_client(model: JudgeModel) -> openai.OpenAI:
         return openai.AzureOpenAI(
             api_key=model.api_key, base_url=f"{model.base_url.rstrip('/')}/{model.model}",
             api_version=AZURE_API_VERSION, default_headers=headers, max_retries=0, timeout=TIMEOUT_SECONDS,
+            http_client=_openai_http(),
         )
     return openai.OpenAI(api_key=model.api_key, base_url=model.base_url or None, default_headers=headers,
-                         max_retries=0, timeout=TIMEOUT_SECONDS)
+                         max_retries=0, timeout=TIMEOUT_SECONDS, http_client=_openai_http())
 
 
 def _openai_judge(model: JudgeModel, prompt: str, schema: dict[str, Any]) -> JudgeResult:
@@ -195,7 +210,7 @@ def anthropic_post(model: JudgeModel, payload: dict[str, Any]) -> dict[str, Any]
     """POST a Messages API payload; the answer, or a classified JudgeError."""
     url, headers = anthropic_request(model)
     try:
-        resp = httpx.post(url, json=payload, headers=headers, timeout=TIMEOUT_SECONDS)
+        resp = anthropic_http().post(url, json=payload, headers=headers)
     except httpx.HTTPError as exc:
         raise JudgeError("transient", f"cannot reach the LLM endpoint: {exc}") from exc
     if resp.status_code >= 400:

@@ -29,10 +29,10 @@ from owlscope.errors import InvalidRequest, OwlscopeError
 from owlscope.evals.connections import get_connection, judge_model
 from owlscope.evals.judge import (
     OPENAI_ADAPTERS,
-    TIMEOUT_SECONDS,
     JudgeError,
     JudgeModel,
     anthropic_error,
+    anthropic_http,
     anthropic_request,
     openai_client,
     openai_error,
@@ -198,7 +198,7 @@ def _anthropic_call(model: JudgeModel, req: RunRequest, messages: list[dict[str,
     payload["stream"] = True
     url, headers = anthropic_request(model)
     try:
-        with httpx.stream("POST", url, json=payload, headers=headers, timeout=TIMEOUT_SECONDS) as resp:
+        with anthropic_http().stream("POST", url, json=payload, headers=headers) as resp:
             if resp.status_code >= 400:
                 resp.read()
                 raise anthropic_error(resp)

@@ -34,9 +34,8 @@ def llm() -> Iterator[FakeOpenAI]:
         yield server
 
 
-@pytest.fixture
-def team(make_settings, llm: FakeOpenAI) -> Iterator[Team]:
-    app = create_app(make_settings(), run_worker=True)
+def _team(settings: Any, llm: FakeOpenAI) -> Iterator[Team]:
+    app = create_app(settings, run_worker=True)
     with TestClient(app):
         t = make_team(app)
         for provider, adapter in (("local", "openai"), ("claude", "anthropic")):
@@ -45,6 +44,17 @@ def team(make_settings, llm: FakeOpenAI) -> Iterator[Team]:
                 "custom_models": "gpt-4o, slow-gpt"})
             assert r.status_code == 303, r.text
         yield t
+
+
+@pytest.fixture
+def team(make_settings, llm: FakeOpenAI) -> Iterator[Team]:
+    yield from _team(make_settings(), llm)
+
+
+@pytest.fixture
+def stack_team(make_settings, stack: str, llm: FakeOpenAI) -> Iterator[Team]:
+    """The same on both stacks: embedded, and PostgreSQL + ClickHouse over HTTP + Redis + S3."""
+    yield from _team(make_settings(stack, encryption_key="9a" * 32), llm)
 
 
 def events_of(text: str) -> list[tuple[str, dict[str, Any]]]:
@@ -83,7 +93,8 @@ def wait_trace(team: Team, trace_id: str, timeout: float = 30) -> dict[str, Any]
         time.sleep(0.1)
 
 
-def test_run_streams_tokens_with_usage_cost_latency_and_is_traced(team: Team, llm: FakeOpenAI) -> None:
+def test_run_streams_tokens_with_usage_cost_latency_and_is_traced(stack_team: Team, llm: FakeOpenAI) -> None:
+    team = stack_team
     r = run(team, chat(("system", "You answer briefly."), ("user", "Tell me about {{city}} in {{season}}"),
                        variables={"city": "Paris", "season": "spring"}))
     assert r.status_code == 200, r.text
