@@ -14,6 +14,7 @@ The clients never retry on their own: the job runner owns the retry policy.
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from dataclasses import dataclass, field
@@ -81,20 +82,34 @@ def ping(model: JudgeModel) -> str:
     """A tiny real call (a few output tokens); returns the model's text or raises JudgeError."""
     messages = [{"role": "user", "content": "Reply with the single word: ok"}]
     if model.adapter in OPENAI_ADAPTERS:
-        client = _openai_client(model)
+        client = openai_client(model)
         try:
             resp = client.chat.completions.create(model=model.model, messages=messages, max_tokens=5)
         except openai.OpenAIError as exc:
-            raise _openai_error(exc) from exc
+            raise openai_error(exc) from exc
         return (resp.choices[0].message.content or "") if resp.choices else ""
     if model.adapter == "anthropic":
-        data = _anthropic_post(model, {"model": model.model, "max_tokens": 5, "messages": messages})
+        data = anthropic_post(model, {"model": model.model, "max_tokens": 5, "messages": messages})
         return "".join(b.get("text", "") for b in data.get("content", []) if isinstance(b, dict))
     raise JudgeError("invalid", f"adapter {model.adapter!r} is not supported")
 
 
 # ---- OpenAI-compatible ----------------------------------------------------------------------------
-def _openai_client(model: JudgeModel) -> openai.OpenAI:
+@functools.cache
+def _openai_http() -> httpx.Client:
+    # One pooled HTTP client for every call: building one loads the CA bundle (~150 ms on a busy
+    # 2-core box), which would otherwise be paid by each judge and playground call.
+    return openai.DefaultHttpxClient()
+
+
+@functools.cache
+def anthropic_http() -> httpx.Client:
+    """The pooled HTTP client of Messages API calls (see _openai_http)."""
+    return httpx.Client(timeout=TIMEOUT_SECONDS)
+
+
+def openai_client(model: JudgeModel) -> openai.OpenAI:
+    """The `openai` client of an OpenAI-compatible or Azure connection (no retries of its own)."""
     headers = dict(model.headers)
     if model.adapter == "azure":
         if not model.base_url:
@@ -102,13 +117,14 @@ def _openai_client(model: JudgeModel) -> openai.OpenAI:
         return openai.AzureOpenAI(
             api_key=model.api_key, base_url=f"{model.base_url.rstrip('/')}/{model.model}",
             api_version=AZURE_API_VERSION, default_headers=headers, max_retries=0, timeout=TIMEOUT_SECONDS,
+            http_client=_openai_http(),
         )
     return openai.OpenAI(api_key=model.api_key, base_url=model.base_url or None, default_headers=headers,
-                         max_retries=0, timeout=TIMEOUT_SECONDS)
+                         max_retries=0, timeout=TIMEOUT_SECONDS, http_client=_openai_http())
 
 
 def _openai_judge(model: JudgeModel, prompt: str, schema: dict[str, Any]) -> JudgeResult:
-    client = _openai_client(model)
+    client = openai_client(model)
     messages: list[dict[str, Any]] = [{"role": "user", "content": prompt}]
     fmt: dict[str, Any] = {"type": "json_schema", "json_schema": {"name": "evaluation", "strict": True,
                                                                   "schema": schema}}
@@ -118,7 +134,7 @@ def _openai_judge(model: JudgeModel, prompt: str, schema: dict[str, Any]) -> Jud
         resp = client.chat.completions.create(model=model.model, messages=messages, response_format=fmt, **params)
     except openai.BadRequestError as exc:
         if "response_format" not in str(exc) and "json_schema" not in str(exc):
-            raise _openai_error(exc) from exc
+            raise openai_error(exc) from exc
         # Older vLLM/Ollama builds know only json_object: put the schema into the instructions.
         messages = [{"role": "system", "content": "Answer with a JSON object that follows this JSON schema:\n"
                      + json.dumps(schema)}, *messages]
@@ -126,9 +142,9 @@ def _openai_judge(model: JudgeModel, prompt: str, schema: dict[str, Any]) -> Jud
             resp = client.chat.completions.create(model=model.model, messages=messages,
                                                   response_format={"type": "json_object"}, **params)
         except openai.OpenAIError as exc2:
-            raise _openai_error(exc2) from exc2
+            raise openai_error(exc2) from exc2
     except openai.OpenAIError as exc:
-        raise _openai_error(exc) from exc
+        raise openai_error(exc) from exc
     ended = time.time()
     if not resp.choices:
         raise JudgeError("transient", "the model returned no choices")
@@ -141,7 +157,8 @@ def _openai_judge(model: JudgeModel, prompt: str, schema: dict[str, Any]) -> Jud
                        started_at=started, ended_at=ended)
 
 
-def _openai_error(exc: Exception) -> JudgeError:
+def openai_error(exc: Exception) -> JudgeError:
+    """An `openai` exception as a classified JudgeError."""
     if isinstance(exc, openai.APIStatusError):
         status = exc.status_code
         body = exc.body if isinstance(exc.body, dict) else {}
@@ -166,26 +183,42 @@ def _classify(status: int, code: str, message: str) -> JudgeError:
 
 
 # ---- Anthropic ------------------------------------------------------------------------------------
-def _anthropic_post(model: JudgeModel, payload: dict[str, Any]) -> dict[str, Any]:
+def anthropic_request(model: JudgeModel) -> tuple[str, dict[str, str]]:
+    """The Messages API URL and headers of an Anthropic connection."""
     url = (model.base_url or ANTHROPIC_URL).rstrip("/") + "/messages"
     headers = {"x-api-key": model.api_key, "anthropic-version": ANTHROPIC_VERSION,
                "content-type": "application/json", **model.headers}
-    try:
-        resp = httpx.post(url, json=payload, headers=headers, timeout=TIMEOUT_SECONDS)
-    except httpx.HTTPError as exc:
-        raise JudgeError("transient", f"cannot reach the LLM endpoint: {exc}") from exc
+    return url, headers
+
+
+def anthropic_error(resp: httpx.Response) -> JudgeError:
+    """A Messages API error response (read) as a classified JudgeError."""
     try:
         data = resp.json()
     except ValueError:
         data = {}
+    err = data.get("error") if isinstance(data, dict) else None
+    err = err if isinstance(err, dict) else {}
+    message = str(err.get("message") or resp.text[:300] or resp.reason_phrase)
+    kind = str(err.get("type") or "")
+    if resp.status_code == 529 or kind == "overloaded_error":
+        return JudgeError("transient", message, status=resp.status_code)
+    return _classify(resp.status_code, kind, message)
+
+
+def anthropic_post(model: JudgeModel, payload: dict[str, Any]) -> dict[str, Any]:
+    """POST a Messages API payload; the answer, or a classified JudgeError."""
+    url, headers = anthropic_request(model)
+    try:
+        resp = anthropic_http().post(url, json=payload, headers=headers)
+    except httpx.HTTPError as exc:
+        raise JudgeError("transient", f"cannot reach the LLM endpoint: {exc}") from exc
     if resp.status_code >= 400:
-        err = data.get("error") if isinstance(data, dict) else None
-        err = err if isinstance(err, dict) else {}
-        message = str(err.get("message") or resp.text[:300] or resp.reason_phrase)
-        kind = str(err.get("type") or "")
-        if resp.status_code == 529 or kind == "overloaded_error":
-            raise JudgeError("transient", message, status=resp.status_code)
-        raise _classify(resp.status_code, kind, message)
+        raise anthropic_error(resp)
+    try:
+        data = resp.json()
+    except ValueError:
+        data = {}
     return data if isinstance(data, dict) else {}
 
 
@@ -199,7 +232,7 @@ def _anthropic_judge(model: JudgeModel, prompt: str, schema: dict[str, Any]) -> 
     if "temperature" in model.params:
         payload["temperature"] = model.params["temperature"]
     started = time.time()
-    data = _anthropic_post(model, payload)
+    data = anthropic_post(model, payload)
     ended = time.time()
     output: dict[str, Any] | None = None
     text = ""

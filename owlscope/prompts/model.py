@@ -113,6 +113,11 @@ def variables(text: str) -> list[str]:
     return list(dict.fromkeys(_VARIABLE_RE.findall(text)))
 
 
+def fill_variables(text: str, values: dict[str, str]) -> str:
+    """`text` with each `{{name}}` that `values` has replaced by its value (others are kept)."""
+    return _VARIABLE_RE.sub(lambda m: values[m.group(1)] if m.group(1) in values else m.group(0), text)
+
+
 def validate_content(prompt_type: str, prompt: Any) -> Any:
     """A text prompt is a string; a chat prompt a list of messages and placeholders."""
     if prompt_type == "text":

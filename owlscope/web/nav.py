@@ -27,6 +27,7 @@ PROJECT_NAV: tuple[NavItem, ...] = (
     NavItem("prompts", "Prompts", "/prompts", "prompts", "engineering"),
     NavItem("datasets", "Datasets", "/datasets", "datasets", "engineering"),
     NavItem("evals", "Evaluators", "/evals", "evals", "engineering"),
+    NavItem("playground", "Playground", "/playground", "playground", "engineering", Role.MEMBER),
     NavItem("settings", "Settings", "/settings", "settings", "project"),
 )
 

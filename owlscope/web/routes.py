@@ -17,6 +17,7 @@ from owlscope.web.views import (
     media,
     onboarding,
     org_settings,
+    playground,
     project_keys,
     project_scores,
     project_settings,
@@ -32,5 +33,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     auth.router, onboarding.router, org_settings.router, project_settings.router, project_keys.router,
     project_scores.router, dashboard.router, traces.router, sessions.router, users.router, scores.router,
     annotations.router, sharing.router, home.router, prompts.router, datasets.router, experiments.router,
-    llm_connections.router, evals.router, media.router,
+    llm_connections.router, evals.router, media.router, playground.router,
 )

@@ -5,7 +5,10 @@ to this server through the real `openai` client. Behaviour:
 
 - chat completions echo the last user message (`"echo: <text>"`), with usage counted in words;
   `stream=True` streams the same text in word chunks and a final usage chunk;
-- when `tools` are given, the first call answers with a call of the first tool;
+- when `tools` are given, the first call answers with a call of the first tool (streamed as
+  tool-call deltas when `stream=True`: the name, then the arguments in two pieces); once the last
+  message is a tool result, the answer is `"echo tool: <result>"`;
+- a model whose name starts with "slow" streams one chunk every 0.15 s (to watch streaming);
 - `response_format` json_schema (judge calls): returns `{"score": s, "reasoning": r}` where s is 0
   when the prompt says the answer contradicts its context (the text contains "CONTRADICTS"), or when
   it has a CONTEXT: and an ANSWER: section and the answer uses a word (4+ letters) the context does
@@ -13,7 +16,9 @@ to this server through the real `openai` client. Behaviour:
   "judge-auth" answers 401, "judge-quota" answers 429 insufficient_quota, "judge-flaky" answers 503
   to the first request for each prompt and normally afterwards;
 - POST /v1/messages speaks Anthropic's Messages API: with a forced tool it answers a `tool_use` block
-  whose input is the judge's verdict (same rules and error models), else an echo text block;
+  whose input is the judge's verdict (same rules and error models); with tools, a call of the first
+  one (then `"echo tool: <result>"` once a tool_result comes back); else an echo text block;
+  `stream=True` answers its event stream (text word by word, tool input in two pieces);
 - embeddings return a fixed-length vector derived from the input's length.
 """
 
@@ -58,6 +63,22 @@ def judge(prompt: str) -> dict[str, Any]:
     if unsupported:
         return {"score": 0, "reasoning": f"The answer is not supported by the context: {', '.join(unsupported)}."}
     return {"score": 1, "reasoning": "The answer is supported by the provided context."}
+
+
+def _stream_deltas(text: str, tool_calls: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """The chunks' deltas: the text word by word, or each tool call as its name then its
+    arguments in two pieces (as OpenAI streams them)."""
+    if tool_calls:
+        out: list[dict[str, Any]] = [{"role": "assistant", "content": None}]
+        for i, call in enumerate(tool_calls):
+            args = call["function"]["arguments"]
+            half = len(args) // 2
+            out.append({"tool_calls": [{"index": i, "id": call["id"], "type": "function",
+                                        "function": {"name": call["function"]["name"], "arguments": ""}}]})
+            out += [{"tool_calls": [{"index": i, "function": {"arguments": piece}}]} for piece in (args[:half], args[half:])]
+        return out
+    pieces = text.split(" ") if text else [""]
+    return [{"role": "assistant", "content": w} if i == 0 else {"content": " " + w} for i, w in enumerate(pieces)]
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -108,6 +129,9 @@ class Handler(BaseHTTPRequestHandler):
         if body.get("response_format", {}).get("type") in ("json_schema", "json_object"):
             text = json.dumps(judge(prompt))
             message = {"role": "assistant", "content": text}
+        elif messages and messages[-1].get("role") == "tool":
+            text = f"echo tool: {messages[-1].get('content')}"
+            message = {"role": "assistant", "content": text}
         elif body.get("tools") and not any(m.get("role") == "tool" for m in messages):
             fn = body["tools"][0]["function"]["name"]
             message = {"role": "assistant", "content": None, "tool_calls": [{
@@ -128,12 +152,11 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("content-type", "text/event-stream")
             self.end_headers()
             base = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": created, "model": model}
-            pieces = text.split(" ") if text else [""]
-            for i, w in enumerate(pieces):
-                delta = {"role": "assistant"} if i == 0 else {}
-                delta["content"] = w if i == 0 else " " + w
+            pause = 0.15 if str(model).startswith("slow") else 0.0
+            for delta in _stream_deltas(text, message.get("tool_calls")):
                 chunk = {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
                 self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+                time.sleep(pause)
             end = {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]}
             self.wfile.write(f"data: {json.dumps(end)}\n\n".encode())
             if body.get("stream_options", {}).get("include_usage"):
@@ -176,15 +199,57 @@ class Handler(BaseHTTPRequestHandler):
         if self._judge_error(model, prompt, anthropic=True):
             return
         choice = body.get("tool_choice") or {}
+        last = messages[-1].get("content") if messages else None
+        result = next((b for b in last if isinstance(b, dict) and b.get("type") == "tool_result"), None) \
+            if isinstance(last, list) else None
         if choice.get("type") == "tool":
             content = [{"type": "tool_use", "id": "toolu_fake", "name": choice.get("name"), "input": judge(prompt)}]
+            stop = "tool_use"
+        elif result is not None:
+            content = [{"type": "text", "text": f"echo tool: {result.get('content')}"}]
+            stop = "end_turn"
+        elif body.get("tools"):
+            content = [{"type": "tool_use", "id": "toolu_1", "name": body["tools"][0]["name"],
+                        "input": {"query": _text(messages)}}]
             stop = "tool_use"
         else:
             content = [{"type": "text", "text": f"echo: {_text(messages)}"}]
             stop = "end_turn"
+        usage = {"input_tokens": _words(prompt), "output_tokens": 7}
+        if body.get("stream"):
+            self._anthropic_stream(model, content, stop, usage)
+            return
         self._send(200, {"id": "msg_fake", "type": "message", "role": "assistant", "model": model,
-                         "content": content, "stop_reason": stop,
-                         "usage": {"input_tokens": _words(prompt), "output_tokens": 7}})
+                         "content": content, "stop_reason": stop, "usage": usage})
+
+    def _anthropic_stream(self, model: str, content: list[dict[str, Any]], stop: str, usage: dict[str, int]) -> None:
+        """The Messages API's event stream: text word by word, tool input JSON in two pieces."""
+        self.send_response(200)
+        self.send_header("content-type", "text/event-stream")
+        self.end_headers()
+
+        def event(kind: str, data: dict[str, Any]) -> None:
+            self.wfile.write(f"event: {kind}\ndata: {json.dumps({'type': kind, **data})}\n\n".encode())
+
+        event("message_start", {"message": {"id": "msg_fake", "type": "message", "role": "assistant", "model": model,
+                                            "content": [], "usage": {"input_tokens": usage["input_tokens"],
+                                                                     "output_tokens": 1}}})
+        for i, block in enumerate(content):
+            if block["type"] == "text":
+                event("content_block_start", {"index": i, "content_block": {"type": "text", "text": ""}})
+                words = block["text"].split(" ")
+                for j, w in enumerate(words):
+                    event("content_block_delta", {"index": i, "delta": {"type": "text_delta",
+                                                                        "text": w if j == 0 else " " + w}})
+            else:
+                event("content_block_start", {"index": i, "content_block": {**block, "input": {}}})
+                args = json.dumps(block["input"])
+                for piece in (args[: len(args) // 2], args[len(args) // 2:]):
+                    event("content_block_delta", {"index": i, "delta": {"type": "input_json_delta",
+                                                                        "partial_json": piece}})
+            event("content_block_stop", {"index": i})
+        event("message_delta", {"delta": {"stop_reason": stop}, "usage": {"output_tokens": usage["output_tokens"]}})
+        event("message_stop", {})
 
 
 class FakeOpenAI(ThreadingHTTPServer):
