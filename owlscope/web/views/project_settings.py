@@ -8,6 +8,7 @@ from fastapi import APIRouter, Form, Request
 from starlette.responses import Response
 
 from owlscope.errors import OwlscopeError
+from owlscope.pipeline.failures import count_failures, list_failures
 from owlscope.storage.oltp.models import Project
 from owlscope.web.caches import invalidate_api_keys
 from owlscope.web.context import ProjectContext, ProjectCtx, WebServices, require_role, write_session
@@ -28,9 +29,13 @@ def _general_page(
 
 
 @router.get("/project/{project_id}/settings")
-def project_settings(request: Request, ctx: ProjectCtx) -> Response:
+def project_settings(request: Request, ctx: ProjectCtx, services: WebServices) -> Response:
     require_role(ctx, "VIEWER")
-    return _general_page(request, ctx)
+    extra: dict[str, Any] = {}
+    if ctx.can("ADMIN"):
+        extra["failures"] = list_failures(services, ctx.project.id)
+        extra["failure_count"] = count_failures(services, ctx.project.id)
+    return _general_page(request, ctx, **extra)
 
 
 @router.post("/project/{project_id}/settings/name")
