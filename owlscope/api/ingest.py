@@ -13,7 +13,7 @@ from owlscope.api.deps import AuthDep, ServicesDep
 from owlscope.errors import InvalidRequest, PayloadTooLarge
 from owlscope.ingestion.errors import InvalidPayload
 from owlscope.ingestion.scores import normalize_score_body
-from owlscope.pipeline.accept import accept_batch, accept_events, accept_otlp
+from owlscope.pipeline.accept import accept_batch, accept_events, accept_otlp, check_depth
 
 router = APIRouter()
 
@@ -65,6 +65,7 @@ async def ingestion(request: Request, auth: AuthDep, services: ServicesDep) -> J
 def _score_event(body: object) -> dict:
     if not isinstance(body, dict):
         raise InvalidRequest("each score must be a JSON object")
+    check_depth(body, "the score")
     try:
         score = normalize_score_body(body)
     except InvalidPayload as exc:

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import time
 
-from conftest import LiveServer, create_project_key
+from conftest import LiveServer
 from owlscope.pipeline import blobs
 from support.ingest_http import Api
 
 
-def project_api(srv: LiveServer, name: str = "proj", **kw) -> Api:
-    return Api(srv, create_project_key(srv.services, org_name=f"org-{name}", project_name=name, **kw))
+def project_api(srv: LiveServer, name: str = "proj", **user) -> Api:
+    """A project with an API key (and, given `email` and `password`, its owner)."""
+    from owlscope.bootstrap import create_org_project_user
+
+    return Api(srv, create_org_project_user(srv.services.sessions, srv.services.settings,
+                                            org_name=f"org-{name}", project_name=name, **user))
 
 
 def keys_under(services, prefix: str) -> list[str]:
