@@ -5,9 +5,8 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from reliability.helpers import pending_keys, project_api
-
 from owlscope.pipeline import blobs
+from reliability.helpers import pending_keys, project_api
 
 
 def test_a_failed_move_is_retried_and_the_after_flush_hooks_still_run(server, monkeypatch) -> None:

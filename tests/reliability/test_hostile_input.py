@@ -9,11 +9,11 @@ from datetime import UTC, datetime
 import httpx
 import orjson
 import pytest
-from reliability.helpers import project_api
-from support.web import PASSWORD, WebUser
 from unit.otlp_builders import make_request, make_span
 
 from owlscope.ingestion.limits import MAX_JSON_DEPTH, deep_dumps
+from reliability.helpers import project_api
+from support.web import PASSWORD, WebUser
 
 
 def nested(depth: int, leaf: object = "bottom") -> object:
