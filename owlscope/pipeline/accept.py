@@ -15,7 +15,7 @@ import orjson
 
 from owlscope.errors import InvalidRequest, PayloadTooLarge, ServiceUnavailable, TooManyRequests
 from owlscope.ingestion.batch import validate_batch
-from owlscope.ingestion.errors import InvalidPayload
+from owlscope.ingestion.errors import InvalidPayload, PayloadLimit
 from owlscope.ingestion.limits import depth_at_most
 from owlscope.ingestion.otel import decode_otlp, span_count
 from owlscope.pipeline import blobs
@@ -72,7 +72,10 @@ def accept_otlp(
     """Validate an OTLP export and store it; return the number of spans accepted."""
     _check_size(services, body)
     try:
-        request = decode_otlp(body, content_type or "application/x-protobuf", content_encoding)
+        request = decode_otlp(body, content_type or "application/x-protobuf", content_encoding,
+                              max_spans=services.settings.otlp_max_spans)
+    except PayloadLimit as exc:
+        raise PayloadTooLarge(f"{exc.message} (OTLP_MAX_SPANS, INGEST_MAX_BODY_MB)") from exc
     except InvalidPayload as exc:
         raise InvalidRequest(exc.message) from exc
     spans = span_count(request)

@@ -9,6 +9,7 @@ sweeper enqueues it again and the engine's merge makes the replay harmless.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 from typing import TYPE_CHECKING
@@ -33,7 +34,9 @@ MOVE_RETRY_SECONDS = 5.0
 def map_envelope(env: blobs.Envelope) -> Rows:
     """The rows of one blob, every value within the stored ranges (see ingestion.limits)."""
     if env.kind == "otel":
-        req = decode_otlp(env.payload, env.content_type or "application/x-protobuf", env.content_encoding)
+        # accepted by the web under its limits; a limit lowered since must not strand the blob
+        req = decode_otlp(env.payload, env.content_type or "application/x-protobuf", env.content_encoding,
+                          max_spans=sys.maxsize)
         return clamp_rows(map_otlp(req, env.project_id, env.sdk_version))
     if env.kind == "batch":
         events = orjson.loads(blobs.unpack(env.payload, env.content_encoding))

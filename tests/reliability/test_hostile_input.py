@@ -118,3 +118,40 @@ def test_bad_batch_shapes_are_a_400_not_a_500(server, payload) -> None:
             assert r.json()["successes"] == [] and r.json()["errors"]
         assert client.get("/api/public/health").status_code == 200
         assert r.headers.get("connection", "keep-alive").lower() != "close"
+
+
+def test_a_protobuf_bomb_is_refused_fast_with_413_naming_the_limit(server) -> None:
+    import gzip
+    import time
+
+    srv = server()
+    api = project_api(srv)
+    bomb = gzip.compress(b"\x0a\x00" * 30_000_000)  # 61 KB: 30 million empty ResourceSpans
+    started = time.monotonic()
+    r = api.post("/api/public/otel/v1/traces", content=bomb,
+                 headers={"content-type": "application/x-protobuf", "content-encoding": "gzip"})
+    elapsed = time.monotonic() - started
+    assert r.status_code == 413, r.text[:300]
+    assert "50000" in r.json()["message"] and r.json()["error"]
+    assert elapsed < 10  # before the limit: ~33 s of CPU (a bound, not a benchmark)
+    # a large but legitimate export still goes through
+    trace_id = uuid.uuid4().hex
+    spans = [make_span(f"s{i}", trace_id=trace_id, span_id=f"{i + 1:016x}") for i in range(2000)]
+    assert api.otlp(make_request(spans), gz=True).status_code == 200
+
+
+def test_too_many_spans_and_too_large_decoded_bodies_are_413(server) -> None:
+    import gzip
+
+    srv = server(otlp_max_spans=100)
+    api = project_api(srv)
+    trace_id = uuid.uuid4().hex
+    spans = [make_span(f"s{i}", trace_id=trace_id, span_id=f"{i + 1:016x}") for i in range(101)]
+    for fmt in ("protobuf", "json"):
+        r = api.otlp(make_request(spans), fmt=fmt)
+        assert r.status_code == 413 and "100 spans" in r.json()["message"], r.text[:300]
+    assert api.otlp(make_request(spans[:98])).status_code == 200  # 98 spans + 1 resource + 1 scope
+    zeros = gzip.compress(b"\x00" * (65 * 1024 * 1024))
+    r = api.post("/api/public/otel/v1/traces", content=zeros,
+                 headers={"content-type": "application/x-protobuf", "content-encoding": "gzip"})
+    assert r.status_code == 413 and "bytes" in r.json()["message"]
