@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from owlscope.auth.keys import ApiKeyCache
+from owlscope.auth.ratelimit import SignInLimiter
 from owlscope.config import Settings
 from owlscope.storage.blob import BlobStore
 from owlscope.storage.olap.client import Olap
@@ -38,6 +39,7 @@ class Services:
     # dataset runs from experiment spans); each must be idempotent.
     after_flush: list[Callable[[Services, Rows], None]] = field(default_factory=list)
     extras: dict = field(default_factory=dict)
+    sign_in_limiter: SignInLimiter = field(default_factory=SignInLimiter)
 
     def close(self) -> None:
         if self.processor is not None:

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from starlette.responses import Response
 
-from owlscope.errors import Conflict, InvalidRequest
+from owlscope.errors import Conflict, InvalidRequest, TooManyRequests
 from owlscope.web.accounts import authenticate_user, create_user, set_password, user_for_set_password_token
 from owlscope.web.context import (
     OptionalUser,
@@ -34,8 +34,15 @@ def sign_in_page(request: Request, user: OptionalUser, next: str = "") -> Respon
 def sign_in(
     request: Request, services: WebServices, email: FormStr = "", password: FormStr = "", next: FormStr = "",
 ) -> Response:
+    address = request.client.host if request.client else None
+    try:
+        services.sign_in_limiter.check(email, address)
+    except TooManyRequests as exc:
+        return render(request, "auth/sign_in.html", {"next": safe_next(next, ""), "email": email,
+                      "error": exc.message}, status_code=exc.status, headers=exc.headers)
     with services.sessions() as session, session.begin():
         user = authenticate_user(session, email=email, password=password)
+    services.sign_in_limiter.record(email, address, success=user is not None)
     if user is None:
         return render(
             request, "auth/sign_in.html",
