@@ -89,6 +89,8 @@ class Settings(BaseSettings):
     flush_interval_ms: int = Field(200, alias="INGEST_FLUSH_INTERVAL_MS", ge=10)
     prompt_cache_ttl_seconds: int = Field(300, alias="PROMPT_CACHE_TTL_SECONDS", ge=0)
     run_worker: bool = Field(True, alias="OWLSCOPE_RUN_WORKER")
+    auth_disable_signup: bool = Field(False, alias="AUTH_DISABLE_SIGNUP")
+    raw_events_retention_days: int = Field(7, alias="RAW_EVENTS_RETENTION_DAYS", ge=0)
 
     init_org_id: str | None = Field(None, alias="LANGFUSE_INIT_ORG_ID")
     init_org_name: str | None = Field(None, alias="LANGFUSE_INIT_ORG_NAME")

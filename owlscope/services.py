@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import Engine
@@ -49,6 +50,18 @@ class Services:
         self.db.dispose()
 
 
+def make_private(data_dir: Path) -> None:
+    """The data directory holds users, key hashes and raw events: only its owner may enter it, and
+    its top-level files (databases, secrets) are the owner's alone."""
+    try:
+        data_dir.chmod(0o700)
+        for path in data_dir.iterdir():
+            if path.is_file():
+                path.chmod(0o600)
+    except OSError as exc:  # e.g. a mounted volume owned by someone else: keep going, say so
+        log.warning("cannot restrict the permissions of %s: %s", data_dir, exc)
+
+
 def build_services(settings: Settings, *, migrate: bool = True, olap_database: str | None = None) -> Services:
     """Connect every seam, run pending migrations, and apply headless initialization."""
     from owlscope.bootstrap import init_from_settings
@@ -83,4 +96,5 @@ def build_services(settings: Settings, *, migrate: bool = True, olap_database: s
     services.processor = IngestProcessor(services)
     register_tasks(services)
     init_from_settings(sessions, settings)
+    make_private(settings.data_dir)
     return services

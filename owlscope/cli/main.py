@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -16,6 +17,7 @@ from owlscope.config import ConfigError, Settings, load_settings
 
 
 def _settings(args: argparse.Namespace, **extra: Any) -> Settings:
+    os.umask(0o077)  # files this process creates (databases, raw event blobs) are private
     overrides: dict[str, Any] = dict(extra)
     if getattr(args, "host", None):
         overrides["host"] = args.host
@@ -66,9 +68,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     services = _services(settings)
     print(f"Owlscope {__version__}: data in {settings.data_dir}")
-    print(f"Listening on http://{settings.host}:{settings.port}  (UI, API and worker in one process)")
+    what = "UI, API and worker in one process" if settings.run_worker else "UI and API; no worker (OWLSCOPE_RUN_WORKER=false)"
+    print(f"Listening on http://{settings.host}:{settings.port}  ({what})")
     try:
-        _run_uvicorn(create_app(settings, services=services, run_worker=True), settings)
+        _run_uvicorn(create_app(settings, services=services, run_worker=settings.run_worker), settings)
     finally:
         services.close()
     return 0
@@ -139,8 +142,18 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     print(f"OLTP {settings.db_url.split('@')[-1]}: at {before or 'empty'}, head {head_revision()}")
     upgrade(engine)
     print(f"OLTP: now at {current_revision(engine)}")
-    olap = Olap(settings)
-    todo = pending(olap)
+    try:
+        olap = Olap(settings)
+        todo = pending(olap)
+    except Exception as exc:  # noqa: BLE001 - reported plainly, not as a traceback
+        engine.dispose()
+        if settings.uses_chdb:
+            print(f"OLAP: the embedded store {settings.olap_url.split('@')[-1]} is in use by a running server "
+                  "(only one process may open it); `owlscope serve` applies pending migrations when it "
+                  "starts", file=sys.stderr)
+        else:
+            print(f"OLAP: cannot connect: {exc}", file=sys.stderr)
+        return 1
     print(f"OLAP {olap.url.split('@')[-1]} database {olap.database}: {len(todo)} migration(s) pending")
 
     def progress(m: Any, i: int, n: int) -> None:
@@ -218,7 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
     common(sp)
     sp.set_defaults(func=cmd_doctor)
     sp = sub.add_parser("init", help="create an organization, project, user and API key pair")
-    common(sp)
+    common(sp, server=True)  # --host/--port: the address printed as LANGFUSE_HOST
     sp.add_argument("--org-name", default="My Organization")
     sp.add_argument("--project-name", default="My Project")
     sp.add_argument("--email", help="create (or reuse) this user as the organization's OWNER")

@@ -96,6 +96,14 @@ def accept_batch(services: Services, *, project_id: str, batch: Any) -> BatchRes
     batch, too_deep = _split_too_deep(batch)
     accepted, errors = validate_batch(batch)
     errors.extend(too_deep)
+    unknown = unknown_score_configs(services, project_id, accepted)
+    if unknown:
+        errors.extend({"id": ev["id"], "status": 400, "error": "InvalidRequestError",
+                       "message": f"Invalid request data: body.configId {ev['body']['configId']!r} is not a score "
+                                  "config of this project"}
+                      for ev in accepted if ev["type"] == "score-create" and ev["body"].get("configId") in unknown)
+        accepted = [ev for ev in accepted
+                    if not (ev["type"] == "score-create" and ev["body"].get("configId") in unknown)]
     if accepted:
         _check_capacity(services)
         _store_and_enqueue(services, blobs.Envelope(
@@ -103,6 +111,22 @@ def accept_batch(services: Services, *, project_id: str, batch: Any) -> BatchRes
         ))
     successes = [{"id": ev["id"], "status": 201} for ev in accepted]
     return BatchResult(successes=successes, errors=errors)
+
+
+def unknown_score_configs(services: Services, project_id: str, events: list[dict[str, Any]]) -> set[str]:
+    """The configIds named by score events that are not score configs of the project."""
+    wanted = {ev["body"]["configId"] for ev in events
+              if ev.get("type") == "score-create" and isinstance(ev["body"].get("configId"), str)}
+    if not wanted:
+        return set()
+    from sqlalchemy import select
+
+    from owlscope.storage.oltp.models import ScoreConfig
+
+    with services.sessions() as session:
+        found = set(session.scalars(select(ScoreConfig.id).where(
+            ScoreConfig.project_id == project_id, ScoreConfig.id.in_(wanted))))
+    return wanted - found
 
 
 def check_depth(value: Any, what: str) -> None:

@@ -22,6 +22,7 @@ from owlscope.ingestion.otel import decode_otlp, map_otlp
 from owlscope.ingestion.rows import Rows, observations_table, scores_table, traces_table
 from owlscope.pipeline import blobs
 from owlscope.pipeline.enrich import Enricher
+from owlscope.pipeline.retention import purge_processed
 
 if TYPE_CHECKING:
     from owlscope.services import Services
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("owlscope.worker")
 FLUSH_ROWS = 20_000
 MOVE_RETRY_SECONDS = 5.0
+PURGE_INTERVAL_SECONDS = 600.0
 
 
 def map_envelope(env: blobs.Envelope) -> Rows:
@@ -262,11 +264,18 @@ class IngestProcessor:
                 log.exception("flush failed")
 
     def _sweep_loop(self) -> None:
+        purged_at = 0.0
         while not self._stop.wait(min(5.0, self.services.settings.sweeper_grace_seconds / 2)):
             try:
                 self.sweep()
             except Exception:  # noqa: BLE001
                 log.exception("sweep failed")
+            if time.monotonic() - purged_at > PURGE_INTERVAL_SECONDS:
+                purged_at = time.monotonic()
+                try:
+                    purge_processed(self.services)
+                except Exception:  # noqa: BLE001
+                    log.exception("purging processed raw events failed")
 
     def sweep(self, grace_seconds: float | None = None, *, before: float | None = None) -> int:
         """Enqueue blobs still pending after the grace period (their job was lost), or every

@@ -38,6 +38,14 @@ SECURITY_HEADERS = {
 }
 
 
+HSTS = "max-age=31536000; includeSubDomains"
+
+
+def _https(scope: Scope) -> bool:
+    services = getattr(scope["app"].state, "services", None)
+    return services is not None and services.settings.base_url.startswith("https://")
+
+
 def is_ui_path(path: str) -> bool:
     return not path.startswith(EXEMPT_PREFIXES) and path != "/api"
 
@@ -88,6 +96,8 @@ class UIGuardMiddleware:
                 for name, value in SECURITY_HEADERS.items():
                     if name not in headers:
                         headers[name] = value
+                if _https(scope):  # browsers then refuse plain http for this host
+                    headers.setdefault("strict-transport-security", HSTS)
             await send(message)
 
         try:

@@ -6,6 +6,7 @@ from importlib import import_module
 from importlib.util import find_spec
 from typing import TYPE_CHECKING
 
+from owlscope.pipeline import retention
 from owlscope.pipeline.accept import INGEST_TASK
 
 if TYPE_CHECKING:
@@ -18,6 +19,7 @@ def register_tasks(services: Services) -> None:
         services.processor.process_key(key)
 
     services.queue.register(INGEST_TASK, ingest_blob)
+    retention.register(services)
     for module in _DOMAIN_TASK_MODULES:
         if find_spec(module.rsplit(".", 1)[0]) is None or find_spec(module) is None:
             continue  # that domain is not part of this build

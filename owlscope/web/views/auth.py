@@ -24,10 +24,11 @@ FormStr = Annotated[str, Form()]
 
 
 @router.get("/auth/sign-in")
-def sign_in_page(request: Request, user: OptionalUser, next: str = "") -> Response:
+def sign_in_page(request: Request, services: WebServices, user: OptionalUser, next: str = "") -> Response:
     if user is not None:
         return redirect(request, safe_next(next))
-    return render(request, "auth/sign_in.html", {"next": safe_next(next, ""), "email": ""})
+    return render(request, "auth/sign_in.html", {"next": safe_next(next, ""), "email": "",
+                                                  "signup_disabled": services.settings.auth_disable_signup})
 
 
 @router.post("/auth/sign-in")
@@ -54,9 +55,11 @@ def sign_in(
 
 
 @router.get("/auth/sign-up")
-def sign_up_page(request: Request, user: OptionalUser) -> Response:
+def sign_up_page(request: Request, services: WebServices, user: OptionalUser) -> Response:
     if user is not None:
         return redirect(request, "/")
+    if services.settings.auth_disable_signup:
+        return _sign_up_disabled(request)
     return render(request, "auth/sign_up.html", {"email": "", "name": ""})
 
 
@@ -64,6 +67,8 @@ def sign_up_page(request: Request, user: OptionalUser) -> Response:
 def sign_up(
     request: Request, services: WebServices, name: FormStr = "", email: FormStr = "", password: FormStr = "",
 ) -> Response:
+    if services.settings.auth_disable_signup:
+        return _sign_up_disabled(request)
     try:
         with services.sessions() as session, session.begin():
             user = create_user(session, email=email, password=password, name=name)
@@ -75,6 +80,14 @@ def sign_up(
     sign_in_session(request, user)
     flash(request, "Welcome to Owlscope! Create an organization and a project to get started.")
     return redirect(request, "/onboarding")
+
+
+def _sign_up_disabled(request: Request) -> Response:
+    """AUTH_DISABLE_SIGNUP: accounts come only from invitations (set-password links) and `init`."""
+    return render(request, "auth/sign_in.html", {
+        "next": "", "email": "", "signup_disabled": True,
+        "error": "Sign-up is disabled on this server: ask an organization owner to invite you.",
+    }, status_code=403)
 
 
 @router.post("/auth/sign-out")
