@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import os
 import signal
+import stat
 import subprocess
 import sys
 import threading
@@ -78,7 +79,7 @@ def test_acknowledged_events_are_readable_within_seconds_after_kill_9(tmp_path: 
         loaders = [threading.Thread(target=_load, args=(url, name, acknowledged, stop)) for _ in range(3)]
         for t in loaders:
             t.start()
-        time.sleep(4)
+        time.sleep(3)
         proc.send_signal(signal.SIGKILL)  # mid-load: requests, queued jobs and buffered rows in flight
         proc.wait(timeout=10)
         stop.set()
@@ -99,6 +100,12 @@ def test_acknowledged_events_are_readable_within_seconds_after_kill_9(tmp_path: 
                   f"restart-to-healthy={healthy - restarted:.1f}s healthy-to-readable={recovered - healthy:.1f}s")
         assert readable == len(acknowledged)  # nothing acknowledged is lost, nothing is doubled
         assert recovered - healthy <= RECOVERY_SECONDS
+        # what the server wrote is its own: the data directory, its databases and raw events
+        data = tmp_path / "data"
+        assert stat.S_IMODE(data.stat().st_mode) == 0o700
+        assert stat.S_IMODE((data / "owlscope.db").stat().st_mode) == 0o600
+        raw = next(p for p in (data / "blobs").rglob("*") if p.is_file())
+        assert stat.S_IMODE(raw.stat().st_mode) == 0o600
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
