@@ -153,3 +153,14 @@ def test_migrate_while_the_embedded_store_is_in_use_fails_plainly(server, tmp_pa
     assert done.returncode == 1
     assert "Traceback" not in done.stdout + done.stderr
     assert "in use by a running server" in done.stderr
+
+
+def test_timestamps_before_year_1000_read_back_as_iso_8601(server) -> None:
+    srv = server()
+    api = project_api(srv)
+    trace_id = str(uuid.uuid4())
+    api.ingest([{"id": str(uuid.uuid4()), "type": "trace-create", "timestamp": "0500-06-01T00:00:00.000Z",
+                 "body": {"id": trace_id, "name": "ancient", "timestamp": "0001-01-01T00:00:00Z"}}])
+    trace = api.trace(trace_id)
+    assert datetime.fromisoformat(trace["timestamp"].replace("Z", "+00:00")).year == 1900  # the stored range
+    assert trace["timestamp"].startswith("1900-01-01T")
