@@ -88,6 +88,7 @@ class Settings(BaseSettings):
     encryption_key: str | None = Field(None, alias="ENCRYPTION_KEY")
 
     ingest_max_body_mb: int = Field(16, alias="INGEST_MAX_BODY_MB", ge=1)
+    otlp_max_spans: int = Field(50_000, alias="OTLP_MAX_SPANS", ge=1)
     sweeper_grace_seconds: int = Field(60, alias="SWEEPER_GRACE_SECONDS", ge=1)
     flush_interval_ms: int = Field(200, alias="INGEST_FLUSH_INTERVAL_MS", ge=10)
     prompt_cache_ttl_seconds: int = Field(300, alias="PROMPT_CACHE_TTL_SECONDS", ge=0)
@@ -95,6 +96,8 @@ class Settings(BaseSettings):
     otlp_grpc_port: int | None = Field(None, alias="OTLP_GRPC_PORT", ge=1, le=65535)
     media_max_mb: int = Field(1024, alias="MEDIA_MAX_MB", ge=1)
     media_url_expiry_seconds: int = Field(3600, alias="MEDIA_URL_EXPIRY_SECONDS", ge=60, le=7 * 86400)
+    auth_disable_signup: bool = Field(False, alias="AUTH_DISABLE_SIGNUP")
+    raw_events_retention_days: int = Field(7, alias="RAW_EVENTS_RETENTION_DAYS", ge=0)
 
     init_org_id: str | None = Field(None, alias="LANGFUSE_INIT_ORG_ID")
     init_org_name: str | None = Field(None, alias="LANGFUSE_INIT_ORG_NAME")

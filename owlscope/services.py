@@ -11,12 +11,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from owlscope.auth.keys import ApiKeyCache
+from owlscope.auth.ratelimit import SignInLimiter
 from owlscope.cache import TTLCache
 from owlscope.config import Settings
 from owlscope.evals.queueing import JudgePool
@@ -56,6 +58,7 @@ class Services:
     judges: JudgePool
     after_flush: Sequence[AfterFlushHook] = ()
     read_caches: ReadCaches = field(default_factory=ReadCaches)
+    sign_in_limiter: SignInLimiter = field(default_factory=SignInLimiter)
     processor: IngestProcessor = field(init=False)
 
     def __post_init__(self) -> None:
@@ -78,6 +81,18 @@ def after_flush_hooks() -> tuple[AfterFlushHook, ...]:
     from owlscope.evals.jobs import schedule_new_targets
 
     return (schedule_new_targets, record_experiments)
+
+
+def make_private(data_dir: Path) -> None:
+    """The data directory holds users, key hashes and raw events: only its owner may enter it, and
+    its top-level files (databases, secrets) are the owner's alone."""
+    try:
+        data_dir.chmod(0o700)
+        for path in data_dir.iterdir():
+            if path.is_file():
+                path.chmod(0o600)
+    except OSError as exc:  # e.g. a mounted volume owned by someone else: keep going, say so
+        log.warning("cannot restrict the permissions of %s: %s", data_dir, exc)
 
 
 def build_services(settings: Settings, *, migrate: bool = True, olap_database: str | None = None) -> Services:
@@ -118,4 +133,5 @@ def build_services(settings: Settings, *, migrate: bool = True, olap_database: s
     except BaseException:
         services.close()
         raise
+    make_private(settings.data_dir)
     return services

@@ -13,7 +13,13 @@ from owlscope.api.deps import AuthDep, ServicesDep
 from owlscope.errors import InvalidRequest, PayloadTooLarge
 from owlscope.ingestion.errors import InvalidPayload
 from owlscope.ingestion.scores import normalize_score_body
-from owlscope.pipeline.accept import accept_batch, accept_events, accept_otlp
+from owlscope.pipeline.accept import (
+    accept_batch,
+    accept_events,
+    accept_otlp,
+    check_depth,
+    unknown_score_configs,
+)
 
 router = APIRouter()
 
@@ -65,6 +71,7 @@ async def ingestion(request: Request, auth: AuthDep, services: ServicesDep) -> J
 def _score_event(body: object) -> dict:
     if not isinstance(body, dict):
         raise InvalidRequest("each score must be a JSON object")
+    check_depth(body, "the score")
     try:
         score = normalize_score_body(body)
     except InvalidPayload as exc:
@@ -79,6 +86,9 @@ async def create_scores(request: Request, auth: AuthDep, services: ServicesDep) 
     body = _json(await _body(request, services.settings.max_body_bytes))
     many = isinstance(body, list)
     events = [_score_event(b) for b in (body if many else [body])]  # all valid, or none stored
+    unknown = await run_in_threadpool(unknown_score_configs, services, auth.project_id, events)
+    if unknown:
+        raise InvalidRequest(f"configId {sorted(unknown)[0]!r} is not a score config of this project")
     await run_in_threadpool(accept_events, services, project_id=auth.project_id, events=events)
     if many:
         return JSONResponse({"ids": [e["id"] for e in events]}, status_code=202)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Body, Query
 from owlscope import media, tracing
 from owlscope.api.deps import AuthDep, ServicesDep
 from owlscope.errors import InvalidRequest, NotFound
+from owlscope.pipeline.retention import forget_raw_events
 
 router = APIRouter(tags=["traces"])
 
@@ -48,6 +49,7 @@ def get_trace(trace_id: str, auth: AuthDep, services: ServicesDep, fields: str |
 def delete_trace(trace_id: str, auth: AuthDep, services: ServicesDep) -> dict[str, str]:
     tracing.delete_traces(services.olap, auth.project_id, [trace_id])
     media.forget_traces(services, auth.project_id, [trace_id])
+    forget_raw_events(services, auth.project_id, [trace_id])
     return {"message": "Trace deleted successfully"}
 
 
@@ -60,4 +62,5 @@ def delete_traces(auth: AuthDep, services: ServicesDep, body: Annotated[Any, Bod
         raise InvalidRequest("At most 1000 trace ids per request")
     tracing.delete_traces(services.olap, auth.project_id, ids)
     media.forget_traces(services, auth.project_id, ids)
+    forget_raw_events(services, auth.project_id, ids)
     return {"message": "Traces deleted successfully"}

@@ -7,20 +7,24 @@ from functools import cache
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from owlscope.auth.ratelimit import hashing_slot
+
 _hasher = PasswordHasher()
 
 
 @cache
 def _dummy_hash() -> str:
     # Verified when there is no hash (unknown user, SSO-only user) so the answer takes as long.
-    return _hasher.hash("owlscope-dummy-password")
+    with hashing_slot():
+        return _hasher.hash("owlscope-dummy-password")
 
 
 def hash_password(password: str) -> str:
     """An argon2id hash string (algorithm, parameters and salt included)."""
     if not password:
         raise ValueError("password must not be empty")
-    return _hasher.hash(password)
+    with hashing_slot():
+        return _hasher.hash(password)
 
 
 def verify_password(password: str, password_hash: str | None) -> bool:
@@ -41,6 +45,7 @@ def needs_rehash(password_hash: str) -> bool:
 
 def _verify_quietly(password_hash: str, password: str) -> bool:
     try:
-        return _hasher.verify(password_hash, password)
+        with hashing_slot():
+            return _hasher.verify(password_hash, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Any
 
@@ -12,6 +13,7 @@ from owlscope.config import ConfigError, Settings, load_settings
 def settings_from_args(args: argparse.Namespace, **extra: Any) -> Settings:
     """Settings with the command's --host/--port/--data-dir/--otlp-grpc-port applied; exits 1 with every
     problem at once when they are invalid."""
+    os.umask(0o077)  # files this process creates (databases, raw event blobs) are private
     overrides: dict[str, Any] = dict(extra)
     if getattr(args, "host", None):
         overrides["host"] = args.host

@@ -52,15 +52,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from owlscope.app import create_app
 
     services = _services(settings)
-    log.info("listening on http://%s:%s (UI, API and worker in one process)", settings.host, settings.port,
-             extra={"port": settings.port})
+    what = "UI, API and worker in one process" if settings.run_worker else "UI and API; no worker (OWLSCOPE_RUN_WORKER=false)"
+    log.info("listening on http://%s:%s (%s)", settings.host, settings.port, what, extra={"port": settings.port})
     if settings.otlp_grpc_port:
         log.info("OTLP gRPC on %s:%s", settings.host, settings.otlp_grpc_port)
     from owlscope.ops.runfile import recorded
 
     try:
         with recorded(settings):
-            _run_uvicorn(create_app(settings, services=services, run_worker=True), settings)
+            _run_uvicorn(create_app(settings, services=services, run_worker=settings.run_worker), settings)
     finally:
         services.close()
     return 0
@@ -136,8 +136,18 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     print(f"OLTP {settings.db_url.split('@')[-1]}: at {before or 'empty'}, head {head_revision()}")
     upgrade(engine)
     print(f"OLTP: now at {current_revision(engine)}")
-    olap = Olap(settings)
-    todo = pending(olap)
+    try:
+        olap = Olap(settings)
+        todo = pending(olap)
+    except Exception as exc:  # noqa: BLE001 - reported plainly, not as a traceback
+        engine.dispose()
+        if settings.uses_chdb:
+            print(f"OLAP: the embedded store {settings.olap_url.split('@')[-1]} is in use by a running server "
+                  "(only one process may open it); `owlscope serve` applies pending migrations when it "
+                  "starts", file=sys.stderr)
+        else:
+            print(f"OLAP: cannot connect: {exc}", file=sys.stderr)
+        return 1
     print(f"OLAP {olap.url.split('@')[-1]} database {olap.database}: {len(todo)} migration(s) pending")
 
     def progress(m: Any, i: int, n: int) -> None:
@@ -225,7 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "(found by itself for `serve` on the same data directory)")
     sp.set_defaults(func=cmd_doctor)
     sp = sub.add_parser("init", help="create an organization, project, user and API key pair")
-    common(sp)
+    common(sp, server=True)  # --host/--port: the address printed as LANGFUSE_HOST
     sp.add_argument("--org-name", default="My Organization")
     sp.add_argument("--project-name", default="My Project")
     sp.add_argument("--email", help="create (or reuse) this user as the organization's OWNER")

@@ -278,7 +278,7 @@ def _validate_event(raw: Any, index: int) -> dict:
     if not isinstance(raw, Mapping):
         raise InvalidPayload(f"Invalid request data: batch[{index}] must be an object")
     etype = raw.get("type")
-    if etype not in BODY_MODELS and etype != "score-create":
+    if not isinstance(etype, str) or (etype not in BODY_MODELS and etype != "score-create"):
         known = ", ".join(EVENT_TYPES)
         raise InvalidPayload(f"Invalid request data: unknown event type {etype!r} (expected one of: {known})")
     try:

@@ -15,3 +15,7 @@ class InvalidPayload(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+
+class PayloadLimit(InvalidPayload):
+    """The request is over a size limit (HTTP 413); the message names the limit."""

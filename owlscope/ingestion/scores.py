@@ -13,6 +13,7 @@ Two steps, so that reprocessing a stored blob is deterministic:
 from __future__ import annotations
 
 import math
+import re
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -28,6 +29,7 @@ from .timeparse import isoformat_z, parse_timestamp
 SCORE_DATA_TYPES = ("NUMERIC", "CATEGORICAL", "BOOLEAN", "TEXT", "CORRECTION")
 SCORE_SOURCES = ("API", "EVAL", "ANNOTATION")
 TEXT_SCORE_MAX_LEN = 500
+ENVIRONMENT_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")  # as the UI's environment filter accepts
 
 
 class ScoreBody(BaseModel):
@@ -131,6 +133,9 @@ def normalize_score_body(body: Any, *, now: datetime | None = None) -> dict[str,
     if isinstance(value, float) and not math.isfinite(value):
         raise InvalidPayload("Invalid score: value must be a finite number")
 
+    if m.environment is not None and not ENVIRONMENT_RE.match(m.environment):
+        raise InvalidPayload(f"Invalid score: environment must be 1-64 letters, digits, '.', '_' or '-' "
+                             f"(got {m.environment[:80]!r})")
     if not (m.traceId or m.sessionId or m.datasetRunId):
         raise InvalidPayload("Invalid score: provide traceId, sessionId or datasetRunId")
     if m.observationId and not m.traceId:

@@ -15,7 +15,8 @@ import orjson
 
 from owlscope.errors import InvalidRequest, PayloadTooLarge, ServiceUnavailable, TooManyRequests
 from owlscope.ingestion.batch import validate_batch
-from owlscope.ingestion.errors import InvalidPayload
+from owlscope.ingestion.errors import InvalidPayload, PayloadLimit
+from owlscope.ingestion.limits import depth_at_most
 from owlscope.ingestion.otel import decode_otlp, span_count
 from owlscope.pipeline import blobs
 from owlscope.storage.blob import BlobUnavailable
@@ -25,6 +26,9 @@ if TYPE_CHECKING:
     from owlscope.services import Services
 
 log = logging.getLogger("owlscope.ingest")
+# Deeper request values are refused: a blob is a JSON list of events (orjson writes at most 254
+# levels), and what is stored is capped at ingestion.limits.MAX_JSON_DEPTH anyway.
+MAX_REQUEST_DEPTH = 250
 INGEST_TASK = "ingest_blob"
 
 
@@ -69,7 +73,10 @@ def accept_otlp(
     """Validate an OTLP export and store it; return the number of spans accepted."""
     _check_size(services, body)
     try:
-        request = decode_otlp(body, content_type or "application/x-protobuf", content_encoding)
+        request = decode_otlp(body, content_type or "application/x-protobuf", content_encoding,
+                              max_spans=services.settings.otlp_max_spans)
+    except PayloadLimit as exc:
+        raise PayloadTooLarge(f"{exc.message} (OTLP_MAX_SPANS, INGEST_MAX_BODY_MB)") from exc
     except InvalidPayload as exc:
         raise InvalidRequest(exc.message) from exc
     spans = span_count(request)
@@ -88,7 +95,17 @@ def accept_batch(services: Services, *, project_id: str, batch: Any) -> BatchRes
     """Validate legacy ingestion events one by one; store the valid ones as one blob."""
     if not isinstance(batch, list):
         raise InvalidRequest("body.batch must be a list of events")
+    batch, too_deep = _split_too_deep(batch)
     accepted, errors = validate_batch(batch)
+    errors.extend(too_deep)
+    unknown = unknown_score_configs(services, project_id, accepted)
+    if unknown:
+        errors.extend({"id": ev["id"], "status": 400, "error": "InvalidRequestError",
+                       "message": f"Invalid request data: body.configId {ev['body']['configId']!r} is not a score "
+                                  "config of this project"}
+                      for ev in accepted if ev["type"] == "score-create" and ev["body"].get("configId") in unknown)
+        accepted = [ev for ev in accepted
+                    if not (ev["type"] == "score-create" and ev["body"].get("configId") in unknown)]
     if accepted:
         _check_capacity(services)
         _store_and_enqueue(services, blobs.Envelope(
@@ -97,6 +114,45 @@ def accept_batch(services: Services, *, project_id: str, batch: Any) -> BatchRes
         EVENTS_ACCEPTED.labels("batch").inc(len(accepted))
     successes = [{"id": ev["id"], "status": 201} for ev in accepted]
     return BatchResult(successes=successes, errors=errors)
+
+
+def unknown_score_configs(services: Services, project_id: str, events: list[dict[str, Any]]) -> set[str]:
+    """The configIds named by score events that are not score configs of the project."""
+    wanted = {ev["body"]["configId"] for ev in events
+              if ev.get("type") == "score-create" and isinstance(ev["body"].get("configId"), str)}
+    if not wanted:
+        return set()
+    from sqlalchemy import select
+
+    from owlscope.storage.oltp.models import ScoreConfig
+
+    with services.sessions() as session:
+        found = set(session.scalars(select(ScoreConfig.id).where(
+            ScoreConfig.project_id == project_id, ScoreConfig.id.in_(wanted))))
+    return wanted - found
+
+
+def check_depth(value: Any, what: str) -> None:
+    """InvalidRequest when `value` nests deeper than MAX_REQUEST_DEPTH levels."""
+    if not depth_at_most(value, MAX_REQUEST_DEPTH):
+        raise InvalidRequest(f"{what} is nested deeper than {MAX_REQUEST_DEPTH} levels")
+
+
+def _split_too_deep(batch: list) -> tuple[list, list[dict[str, Any]]]:
+    """Events nested deeper than MAX_REQUEST_DEPTH become 400 entries of the 207 (one check of
+    the whole batch first: the common case costs one serialisation in C)."""
+    if depth_at_most(batch, MAX_REQUEST_DEPTH + 1):
+        return batch, []
+    kept, errors = [], []
+    for raw in batch:
+        if depth_at_most(raw, MAX_REQUEST_DEPTH):
+            kept.append(raw)
+            continue
+        event_id = raw.get("id") if isinstance(raw, dict) else None
+        errors.append({"id": event_id if isinstance(event_id, str) and event_id else "unknown", "status": 400,
+                       "message": f"Invalid request data: the event is nested deeper than {MAX_REQUEST_DEPTH} levels",
+                       "error": "InvalidRequestError"})
+    return kept, errors
 
 
 def accept_events(services: Services, *, project_id: str, events: list[dict[str, Any]]) -> None:

@@ -50,13 +50,47 @@ def encode(env: Envelope) -> bytes:
 
 
 def decode(data: bytes) -> Envelope:
+    """Parse a stored blob; ValueError when its header is not what `encode` writes."""
     head, _, payload = data.partition(b"\n")
     h = orjson.loads(head)
+    if not isinstance(h, dict):
+        raise ValueError("blob header is not an object")
+    for name, types in _HEADER_TYPES.items():
+        if not isinstance(h.get(name), types) or isinstance(h.get(name), bool):
+            raise ValueError(f"blob header field {name!r} has the wrong type: {type(h.get(name)).__name__}")
     return Envelope(
         kind=h["kind"], project_id=h["project_id"], received_at=h["received_at"], payload=payload,
         content_type=h.get("content_type"), content_encoding=h.get("content_encoding"),
         sdk_version=h.get("sdk_version"),
     )
+
+
+_HEADER_TYPES: dict[str, tuple[type, ...]] = {
+    "kind": (str,), "project_id": (str,), "received_at": (int, float),
+    "content_type": (str, type(None)), "content_encoding": (str, type(None)), "sdk_version": (str, type(None)),
+}
+
+
+def with_error(data: bytes, reason: str) -> bytes:
+    """The blob with `error` (why it was parked in failed/) and `failed_at` added to its header."""
+    head, _, payload = data.partition(b"\n")
+    try:
+        header = orjson.loads(head)
+    except orjson.JSONDecodeError:
+        header = None
+    if not isinstance(header, dict):
+        header = {"raw_header": head.decode("utf-8", "replace")[:1000]}
+    header.update(error=reason[:2000], failed_at=time.time())
+    return orjson.dumps(header) + b"\n" + payload
+
+
+def failure(data: bytes) -> dict:
+    """The header of a parked blob: `error`, `failed_at`, `kind`... (empty when unreadable)."""
+    try:
+        header = orjson.loads(data.partition(b"\n")[0])
+    except orjson.JSONDecodeError:
+        return {}
+    return header if isinstance(header, dict) else {}
 
 
 def unpack(payload: bytes, encoding: str | None) -> bytes:

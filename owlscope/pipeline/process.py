@@ -9,6 +9,7 @@ sweeper enqueues it again and the engine's merge makes the replay harmless.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -18,10 +19,12 @@ from typing import TYPE_CHECKING
 import orjson
 
 from owlscope.ingestion.batch import map_batch_events
+from owlscope.ingestion.limits import clamp_rows
 from owlscope.ingestion.otel import decode_otlp, map_otlp
 from owlscope.ingestion.rows import Rows, observations_table, scores_table, traces_table
 from owlscope.pipeline import blobs
 from owlscope.pipeline.enrich import Enricher
+from owlscope.pipeline.retention import purge_processed
 from owlscope.telemetry import observe_flush
 
 if TYPE_CHECKING:
@@ -29,35 +32,57 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("owlscope.worker")
 FLUSH_ROWS = 20_000
+MOVE_RETRY_SECONDS = 5.0
+PURGE_INTERVAL_SECONDS = 600.0
 
 
 def map_envelope(env: blobs.Envelope) -> Rows:
+    """The rows of one blob, every value within the stored ranges (see ingestion.limits)."""
     if env.kind == "otel":
-        req = decode_otlp(env.payload, env.content_type or "application/x-protobuf", env.content_encoding)
-        return map_otlp(req, env.project_id, env.sdk_version)
+        # accepted by the web under its limits; a limit lowered since must not strand the blob
+        req = decode_otlp(env.payload, env.content_type or "application/x-protobuf", env.content_encoding,
+                          max_spans=sys.maxsize)
+        return clamp_rows(map_otlp(req, env.project_id, env.sdk_version))
     if env.kind == "batch":
         events = orjson.loads(blobs.unpack(env.payload, env.content_encoding))
-        return map_batch_events(events, env.project_id)
+        return clamp_rows(map_batch_events(events, env.project_id))
     raise ValueError(f"unknown blob kind {env.kind!r}")
+
+
+def _groups(pending: list[tuple[str, Rows]], max_rows: int) -> list[list[tuple[str, Rows]]]:
+    """Consecutive blobs grouped into inserts of about max_rows rows (a bigger blob alone)."""
+    groups: list[list[tuple[str, Rows]]] = []
+    size = 0
+    for item in pending:
+        n = len(item[1])
+        if not groups or size + n > max_rows:
+            groups.append([])
+            size = 0
+        groups[-1].append(item)
+        size += n
+    return groups
 
 
 class IngestProcessor:
     def __init__(self, services: Services):
         self.services = services
         self.enricher = Enricher(services)
-        self._lock = threading.Lock()  # guards the buffer
+        self._lock = threading.Lock()  # guards the buffer and the key sets
         self._flush_lock = threading.Lock()  # one insert at a time
-        self._rows = Rows()
-        self._keys: list[str] = []
+        self._pending: list[tuple[str, Rows]] = []  # (blob key, its rows), in arrival order
+        self._buffered_rows = 0
         self._inflight: set[str] = set()
+        self._unmoved: dict[str, float] = {}  # rows in, move to processed/ failed: key -> next retry
+        self._swept: dict[str, float] = {}  # key -> when the sweeper last enqueued it
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self.flushed_rows = 0
+        self.failed_blobs = 0  # blobs parked in failed/ by this process (a metric)
 
     # ---- jobs ---------------------------------------------------------------------------
     def process_key(self, key: str) -> None:
         with self._lock:
-            if key in self._inflight:
+            if key in self._inflight or key in self._unmoved:
                 return
             self._inflight.add(key)
         try:
@@ -68,10 +93,10 @@ class IngestProcessor:
             return  # already processed by another worker
         try:
             rows = map_envelope(blobs.decode(data))
-        except Exception:
+        except Exception as exc:
             # The web validated this payload, so it cannot be mapped on any retry: park it.
             log.exception("cannot map blob %s; moved to %s", key, blobs.FAILED)
-            self.services.blobs.rename(key, blobs.moved(key, blobs.FAILED))
+            self._park(key, data, f"cannot map: {exc}")
             with self._lock:
                 self._inflight.discard(key)
             return
@@ -85,46 +110,125 @@ class IngestProcessor:
                 self._inflight.discard(key)
             return
         with self._lock:
-            self._rows.extend(rows)
-            self._keys.append(key)
-            big = len(self._rows) >= FLUSH_ROWS
+            self._pending.append((key, rows))
+            self._buffered_rows += len(rows)
+            big = self._buffered_rows >= FLUSH_ROWS
         if big:
             self.flush()
 
     def flush(self) -> int:
         with self._flush_lock:
             with self._lock:
-                rows, keys = self._rows, self._keys
-                self._rows, self._keys = Rows(), []
-            if not keys:
+                pending = self._pending
+                self._pending, self._buffered_rows = [], 0
+            self._retry_moves()
+            if not pending:
                 return 0
-            olap = self.services.olap
             started = time.perf_counter()
-            try:
-                if rows.observations:
-                    olap.insert_arrow("observation_events", observations_table(rows.observations))
-                if rows.traces:
-                    olap.insert_arrow("trace_events", traces_table(rows.traces))
-                if rows.scores:
-                    olap.insert_arrow("scores", scores_table(rows.scores))
-            except Exception:
-                log.exception("insert failed for %d blobs; they stay pending for the sweeper", len(keys))
-                with self._lock:
-                    self._inflight.difference_update(keys)
-                return 0
+            inserted: list[tuple[str, Rows]] = []
+            for group in _groups(pending, FLUSH_ROWS):
+                inserted.extend(self._insert_group(group))
+            done = Rows()
+            for _key, rows in inserted:
+                done.extend(rows)
             observe_flush(time.perf_counter() - started, {
-                "observation_events": len(rows.observations), "trace_events": len(rows.traces),
-                "scores": len(rows.scores)})
-            for key in keys:
-                try:
-                    self.services.blobs.rename(key, blobs.moved(key, blobs.PROCESSED))
-                except FileNotFoundError:
-                    pass
+                "observation_events": len(done.observations), "trace_events": len(done.traces),
+                "scores": len(done.scores)})
+            self._move_processed([key for key, _ in inserted])
+            self.flushed_rows += len(done)
+            if len(done):
+                self._after_flush(done)
+            return len(done)
+
+    def _insert(self, rows: Rows) -> None:
+        """Insert rows in slices of at most FLUSH_ROWS per table: memory per insert is bounded
+        whatever the size of one request."""
+        olap = self.services.olap
+        for table, items, to_arrow in (
+            ("observation_events", rows.observations, observations_table),
+            ("trace_events", rows.traces, traces_table),
+            ("scores", rows.scores, scores_table),
+        ):
+            for i in range(0, len(items), FLUSH_ROWS):
+                olap.insert_arrow(table, to_arrow(items[i : i + FLUSH_ROWS]))
+
+    def _insert_group(self, group: list[tuple[str, Rows]]) -> list[tuple[str, Rows]]:
+        """Insert the rows of several blobs at once; on failure, split the group in halves so the
+        good blobs land and a poison blob is parked in failed/ with the reason. When the store
+        itself is down, nothing is parked: the blobs stay pending for the sweeper."""
+        merged = Rows()
+        for _, rows in group:
+            merged.extend(rows)
+        try:
+            self._insert(merged)
+            return group
+        except Exception as exc:  # noqa: BLE001 - classified below
+            error = exc
+        if not self._olap_healthy():
+            log.error("insert failed and the OLAP store is unreachable (%s); %d blobs stay pending",
+                      error, len(group))
+            self._release([key for key, _ in group])
+            return []
+        if len(group) == 1:
+            key = group[0][0]
+            log.error("insert of blob %s failed (%s); moved to %s", key, error, blobs.FAILED)
+            try:
+                data = self.services.blobs.get(key)
+            except Exception:  # noqa: BLE001 - gone or unreadable: nothing to park
+                data = None
+            if data is not None:
+                self._park(key, data, f"cannot insert: {error}")
+            self._release([key])
+            return []
+        half = len(group) // 2
+        return self._insert_group(group[:half]) + self._insert_group(group[half:])
+
+    def _olap_healthy(self) -> bool:
+        try:
+            return bool(self.services.olap.ping())
+        except Exception:  # noqa: BLE001
+            return False
+
+    def _park(self, key: str, data: bytes, reason: str) -> None:
+        """Move a blob that can never be stored to failed/, with the reason in its header."""
+        try:
+            self.services.blobs.put(blobs.moved(key, blobs.FAILED), blobs.with_error(data, reason))
+            self.services.blobs.delete(key)
+        except Exception:  # noqa: BLE001 - it stays pending and is retried; logged
+            log.exception("cannot move blob %s to %s", key, blobs.FAILED)
+            return
+        self.failed_blobs += 1
+
+    def _release(self, keys: list[str]) -> None:
+        with self._lock:
+            self._inflight.difference_update(keys)
+
+    def _move_processed(self, keys: list[str]) -> None:
+        failed: list[str] = []
+        for key in keys:
+            try:
+                self.services.blobs.rename(key, blobs.moved(key, blobs.PROCESSED))
+            except FileNotFoundError:
+                pass
+            except Exception as exc:  # noqa: BLE001 - e.g. a read-only store: retried later
+                log.warning("cannot move %s to %s (%s); retrying later", key, blobs.PROCESSED, exc)
+                failed.append(key)
+        retry_at = time.monotonic() + MOVE_RETRY_SECONDS
+        with self._lock:
+            for key in failed:
+                self._unmoved[key] = retry_at
+            self._inflight.difference_update(keys)
+
+    def _retry_moves(self) -> None:
+        now = time.monotonic()
+        with self._lock:
+            due = [k for k, at in self._unmoved.items() if at <= now]
+            for k in due:
+                del self._unmoved[k]
+        if due:
             with self._lock:
-                self._inflight.difference_update(keys)
-            self.flushed_rows += len(rows)
-            self._after_flush(rows)
-            return len(rows)
+                self._inflight.update(due)
+            self._move_processed(due)
 
     @contextmanager
     def paused(self) -> Iterator[None]:
@@ -146,6 +250,13 @@ class IngestProcessor:
     # ---- background loops ---------------------------------------------------------------
     def start(self) -> None:
         self._stop.clear()
+        self._started_at = time.time()
+        # Crash recovery: blobs left pending by a previous process (their jobs died with it)
+        # are enqueued now, not after the sweeper's grace period.
+        try:
+            self.sweep(before=self._started_at)
+        except Exception:  # noqa: BLE001 - the sweeper loop retries
+            log.exception("startup sweep failed")
         for target in (self._flush_loop, self._sweep_loop):
             t = threading.Thread(target=target, name=f"owlscope-{target.__name__}", daemon=True)
             t.start()
@@ -167,25 +278,39 @@ class IngestProcessor:
                 log.exception("flush failed")
 
     def _sweep_loop(self) -> None:
-        while not self._stop.wait(min(15.0, self.services.settings.sweeper_grace_seconds / 2)):
+        purged_at = 0.0
+        while not self._stop.wait(min(5.0, self.services.settings.sweeper_grace_seconds / 2)):
             try:
                 self.sweep()
             except Exception:  # noqa: BLE001
                 log.exception("sweep failed")
+            if time.monotonic() - purged_at > PURGE_INTERVAL_SECONDS:
+                purged_at = time.monotonic()
+                try:
+                    purge_processed(self.services)
+                except Exception:  # noqa: BLE001
+                    log.exception("purging processed raw events failed")
 
-    def sweep(self, grace_seconds: float | None = None) -> int:
-        """Enqueue blobs still pending after the grace period (their job was lost)."""
+    def sweep(self, grace_seconds: float | None = None, *, before: float | None = None) -> int:
+        """Enqueue blobs still pending after the grace period (their job was lost), or every
+        blob written before `before` (at startup).
+
+        It runs whether or not the queue is empty: under steady load the queue never is, and a
+        stranded blob must still be found. A blob is enqueued again at most once per grace period
+        (a blob still waiting in a long backlog is then processed twice, which is harmless)."""
         grace = self.services.settings.sweeper_grace_seconds if grace_seconds is None else grace_seconds
-        if self.services.queue.pending() > 0 and grace_seconds is None:
-            return 0  # a backlog is being worked off: its blobs are not lost
-        cutoff = time.time() - grace
+        now = time.time()
+        cutoff = before if before is not None else now - grace
         count = 0
+        with self._lock:
+            self._swept = {k: t for k, t in self._swept.items() if now - t < grace}
         for info in self.services.blobs.list(blobs.PENDING):
             if info.last_modified.timestamp() > cutoff:
                 continue
             with self._lock:
-                if info.key in self._inflight:
+                if info.key in self._inflight or info.key in self._unmoved or info.key in self._swept:
                     continue
+                self._swept[info.key] = now
             self.services.queue.enqueue("ingest_blob", info.key, check_full=False)
             count += 1
         if count:

@@ -17,6 +17,7 @@ import orjson
 from clickhouse_connect.driver.binding import format_str
 
 from owlscope.errors import InvalidRequest
+from owlscope.ingestion.limits import cap_json_depth
 from owlscope.ingestion.timeparse import parse_timestamp
 
 EPOCH_NAIVE = datetime(1970, 1, 1)
@@ -179,7 +180,7 @@ def parse_json(text: str | None) -> Any:
     if text is None or text == "":
         return None
     try:
-        return orjson.loads(text)
+        return orjson.loads(cap_json_depth(text))  # any reader can serialise it again
     except orjson.JSONDecodeError:
         return text
 

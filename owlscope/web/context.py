@@ -23,15 +23,17 @@ from fastapi import Depends, Request
 
 from owlscope.accounts.orgs import list_user_projects, org_role, project_role, role_at_least
 from owlscope.accounts.users import password_fingerprint
+from owlscope.auth.sessions import is_revoked, new_session_id, revoke
 from owlscope.errors import Forbidden, NotFound, Unauthorized
 from owlscope.services import Services
 from owlscope.storage.oltp.models import Organization, Project, Role, User
 from owlscope.web.environments import current_environment, list_environments
 from owlscope.web.nav import org_nav, project_nav
-from owlscope.web.session_data import csrf_token, pop_flashes
+from owlscope.web.session_data import SESSION_MAX_AGE, csrf_token, pop_flashes
 
 SESSION_USER = "uid"
 SESSION_FINGERPRINT = "pf"
+SESSION_ID = "sid"
 SESSION_SEEN = "seen"
 SESSION_LAST_PROJECT = "lp"
 # Re-sign the session cookie at most this often, so an active user's session keeps rolling.
@@ -65,12 +67,14 @@ def sign_in_session(request: Request, user: User) -> None:
     request.session[SESSION_USER] = user.id
     request.session[SESSION_FINGERPRINT] = password_fingerprint(session_secret(services), user.password_hash)
     request.session[SESSION_SEEN] = int(time.time())
+    request.session[SESSION_ID] = new_session_id()
     if last_project:
         request.session[SESSION_LAST_PROJECT] = last_project
     request.state.user = user
 
 
 def sign_out_session(request: Request) -> None:
+    revoke(get_services(request).sessions, request.session.get(SESSION_ID), max_age_seconds=SESSION_MAX_AGE)
     request.session.clear()
     request.state.user = None
 
@@ -87,6 +91,8 @@ def optional_user(request: Request) -> User | None:
             services = get_services(request)
             with services.sessions() as session:
                 found = session.get(User, str(uid))
+                if found is not None and is_revoked(session, request.session.get(SESSION_ID)):
+                    found = None  # signed out (or a cookie from before session ids)
             fingerprint = request.session.get(SESSION_FINGERPRINT, "")
             if found is not None and found.password_hash and fingerprint == password_fingerprint(
                 session_secret(services), found.password_hash

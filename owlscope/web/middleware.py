@@ -14,14 +14,13 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from owlscope.web.session_data import CSRF_FORM_FIELD, CSRF_HEADER, csrf_valid
+from owlscope.web.session_data import CSRF_FORM_FIELD, CSRF_HEADER, SESSION_MAX_AGE, csrf_valid
 
 log = logging.getLogger(__name__)
 
 EXEMPT_PREFIXES = ("/api/", "/static/")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 SESSION_COOKIE = "owlscope_session"
-SESSION_MAX_AGE = 14 * 24 * 3600
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 SECURITY_HEADERS = {
@@ -36,6 +35,14 @@ SECURITY_HEADERS = {
     ),
     "cache-control": "no-store",
 }
+
+
+HSTS = "max-age=31536000; includeSubDomains"
+
+
+def _https(scope: Scope) -> bool:
+    services = getattr(scope["app"].state, "services", None)
+    return services is not None and services.settings.base_url.startswith("https://")
 
 
 def is_ui_path(path: str) -> bool:
@@ -88,6 +95,8 @@ class UIGuardMiddleware:
                 for name, value in SECURITY_HEADERS.items():
                     if name not in headers:
                         headers[name] = value
+                if _https(scope):  # browsers then refuse plain http for this host
+                    headers.setdefault("strict-transport-security", HSTS)
             await send(message)
 
         try:

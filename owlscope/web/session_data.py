@@ -11,6 +11,7 @@ from fastapi import Request
 CSRF_SESSION_KEY = "csrf"
 CSRF_FORM_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
+SESSION_MAX_AGE = 14 * 24 * 3600  # a signed-in session lasts two weeks
 FLASH_SESSION_KEY = "_flashes"
 FLASH_CATEGORIES = ("success", "info", "warning", "error")
 

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from owlscope.datasets import jobs as dataset_jobs
 from owlscope.evals import jobs as eval_jobs
+from owlscope.pipeline import retention
 from owlscope.pipeline.accept import INGEST_TASK
 
 if TYPE_CHECKING:
@@ -18,6 +19,7 @@ def register_tasks(services: Services) -> None:
     services.queue.register(INGEST_TASK, services.processor.process_key)
     eval_jobs.register(services)
     dataset_jobs.register(services)
+    retention.register(services)
 
 
 def start_worker(services: Services) -> None:

@@ -182,22 +182,31 @@ def test_blob_processed_twice_leaves_no_duplicates(api: Api) -> None:
 def test_sweeper_reenqueues_a_blob_whose_job_was_lost(serve) -> None:
     from owlscope.worker.tasks import start_worker, stop_worker
 
-    srv = serve(run_worker=False)
+    srv = serve(run_worker=False, sweeper_grace_seconds=1)
     api = Api(srv, create_project_key(srv.services))
     services = srv.services
     trace_id = str(uuid.uuid4())
-    api.ingest([event("trace-create", {"id": trace_id, "name": "swept"})])
+    api.ingest([event("trace-create", {"id": trace_id, "name": "recovered"})])
     assert len(pending_blobs(services, api.project_id)) == 1  # durable before the answer
     services.queue.flush()  # the job is lost (huey's dequeue is destructive)
     time.sleep(0.15)  # the pending count is cached for 100 ms
     assert services.queue.pending() == 0
-    start_worker(services)
+    start_worker(services)  # a worker that starts enqueues what an earlier one left pending
     try:
-        time.sleep(0.3)
-        assert api.get(f"/api/public/traces/{trace_id}").status_code == 404  # nothing will process it...
-        assert services.processor.sweep(grace_seconds=0) == 1  # ...until the sweeper finds the blob
-        assert api.trace(trace_id)["name"] == "swept"
+        assert api.trace(trace_id)["name"] == "recovered"
         wait_processed(services, api.project_id, 1)
+        services.queue.stop_consumer()
+        swept_id = str(uuid.uuid4())
+        api.ingest([event("trace-create", {"id": swept_id, "name": "swept"})])
+        services.queue.flush()  # its job is lost...
+        services.queue.enqueue("ingest_blob", "events/pending/none/0-x.batch")  # ...under a backlog
+        time.sleep(1.2)
+        assert services.queue.pending() > 0
+        assert services.processor.sweep() == 1  # a non-empty queue does not stop the sweeper
+        assert services.processor.sweep() == 0  # enqueued once per grace period
+        services.queue.start_consumer(1)
+        assert api.trace(swept_id)["name"] == "swept"
+        wait_processed(services, api.project_id, 2)
         assert services.processor.sweep(grace_seconds=0) == 0
     finally:
         stop_worker(services)

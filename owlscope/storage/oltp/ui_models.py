@@ -5,6 +5,7 @@
   switch lives here: a row with `shared` true makes the object readable by anyone with its link;
   a row with `shared` false is an explicit revoke that also overrides a trace the SDK marked
   public. Without a row, a trace is public exactly when the SDK said so; a session never is.
+- `revoked_sessions`: ids of signed-out browser sessions (kept as long as a cookie can live).
 """
 
 from __future__ import annotations
@@ -44,4 +45,13 @@ class PublicShare(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
 
 
-UI_TABLES = ("public_shares",)
+class RevokedSession(Base):
+    """A signed-out browser session: its cookie is refused even though its signature is valid."""
+
+    __tablename__ = "revoked_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    revoked_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow, index=True)
+
+
+UI_TABLES = ("public_shares", "revoked_sessions")

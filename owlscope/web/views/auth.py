@@ -8,7 +8,7 @@ from fastapi import APIRouter, Form, Request
 from starlette.responses import Response
 
 from owlscope.accounts.users import authenticate_user, create_user, set_password, user_for_set_password_token
-from owlscope.errors import Conflict, InvalidRequest
+from owlscope.errors import Conflict, InvalidRequest, TooManyRequests
 from owlscope.web.context import (
     OptionalUser,
     WebServices,
@@ -25,18 +25,26 @@ FormStr = Annotated[str, Form()]
 
 
 @router.get("/auth/sign-in")
-def sign_in_page(request: Request, user: OptionalUser, next: str = "") -> Response:
+def sign_in_page(request: Request, services: WebServices, user: OptionalUser, next: str = "") -> Response:
     if user is not None:
         return redirect(request, safe_next(next))
-    return render(request, "auth/sign_in.html", {"next": safe_next(next, ""), "email": ""})
+    return render(request, "auth/sign_in.html", {"next": safe_next(next, ""), "email": "",
+                                                  "signup_disabled": services.settings.auth_disable_signup})
 
 
 @router.post("/auth/sign-in")
 def sign_in(
     request: Request, services: WebServices, email: FormStr = "", password: FormStr = "", next: FormStr = "",
 ) -> Response:
+    address = request.client.host if request.client else None
+    try:
+        services.sign_in_limiter.check(email, address)
+    except TooManyRequests as exc:
+        return render(request, "auth/sign_in.html", {"next": safe_next(next, ""), "email": email,
+                      "error": exc.message}, status_code=exc.status, headers=exc.headers)
     with services.sessions() as session, session.begin():
         user = authenticate_user(session, email=email, password=password)
+    services.sign_in_limiter.record(email, address, success=user is not None)
     if user is None:
         return render(
             request, "auth/sign_in.html",
@@ -48,9 +56,11 @@ def sign_in(
 
 
 @router.get("/auth/sign-up")
-def sign_up_page(request: Request, user: OptionalUser) -> Response:
+def sign_up_page(request: Request, services: WebServices, user: OptionalUser) -> Response:
     if user is not None:
         return redirect(request, "/")
+    if services.settings.auth_disable_signup:
+        return _sign_up_disabled(request)
     return render(request, "auth/sign_up.html", {"email": "", "name": ""})
 
 
@@ -58,6 +68,8 @@ def sign_up_page(request: Request, user: OptionalUser) -> Response:
 def sign_up(
     request: Request, services: WebServices, name: FormStr = "", email: FormStr = "", password: FormStr = "",
 ) -> Response:
+    if services.settings.auth_disable_signup:
+        return _sign_up_disabled(request)
     try:
         with services.sessions() as session, session.begin():
             user = create_user(session, email=email, password=password, name=name)
@@ -69,6 +81,14 @@ def sign_up(
     sign_in_session(request, user)
     flash(request, "Welcome to Owlscope! Create an organization and a project to get started.")
     return redirect(request, "/onboarding")
+
+
+def _sign_up_disabled(request: Request) -> Response:
+    """AUTH_DISABLE_SIGNUP: accounts come only from invitations (set-password links) and `init`."""
+    return render(request, "auth/sign_in.html", {
+        "next": "", "email": "", "signup_disabled": True,
+        "error": "Sign-up is disabled on this server: ask an organization owner to invite you.",
+    }, status_code=403)
 
 
 @router.post("/auth/sign-out")

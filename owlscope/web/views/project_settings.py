@@ -10,6 +10,7 @@ from starlette.responses import Response
 from owlscope.accounts.orgs import delete_project, rename_project
 from owlscope.errors import OwlscopeError
 from owlscope.media import forget_project as forget_project_media
+from owlscope.pipeline.failures import count_failures, list_failures
 from owlscope.storage.oltp.db import write_transaction
 from owlscope.storage.oltp.models import Project
 from owlscope.web.caches import invalidate_api_keys
@@ -30,9 +31,13 @@ def _general_page(
 
 
 @router.get("/project/{project_id}/settings")
-def project_settings(request: Request, ctx: ProjectCtx) -> Response:
+def project_settings(request: Request, ctx: ProjectCtx, services: WebServices) -> Response:
     require_role(ctx, "VIEWER")
-    return _general_page(request, ctx)
+    extra: dict[str, Any] = {}
+    if ctx.can("ADMIN"):
+        extra["failures"] = list_failures(services, ctx.project.id)
+        extra["failure_count"] = count_failures(services, ctx.project.id)
+    return _general_page(request, ctx, **extra)
 
 
 @router.post("/project/{project_id}/settings/name")
