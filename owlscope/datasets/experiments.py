@@ -8,7 +8,6 @@ observation (or its trace) in the OLAP store, read for one page at a time.
 
 from __future__ import annotations
 
-import base64
 from datetime import datetime
 from typing import Any
 
@@ -16,13 +15,14 @@ import orjson
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from owlscope.datasets.common import iso, parse_time
+from owlscope.datasets.common import parse_time
 from owlscope.datasets.items import item_at
 from owlscope.datasets.olap_reads import observations_by_key, trace_summaries
 from owlscope.errors import InvalidRequest
 from owlscope.storage.olap.client import Olap
 from owlscope.storage.oltp.dataset_models import DatasetRun, DatasetRunItem
-from owlscope.tracing.scores import SCORE_COLUMNS, score_v3
+from owlscope.tracing.scores import score_v3, scores_by
+from owlscope.wire import decode_cursor, encode_cursor, iso
 
 EXPERIMENT_GROUPS = ("core", "metadata", "scores")
 ITEM_GROUPS = ("core", "dataset", "io", "metadata", "itemMetadata", "experimentMetadata", "scores")
@@ -53,23 +53,17 @@ def _csv(value: str | None) -> list[str]:
 
 
 def _encode_cursor(ts: datetime, key: str) -> str:
-    raw = orjson.dumps(["v1", ts.isoformat(), key])
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return encode_cursor([ts.isoformat(), key])
 
 
 def _decode_cursor(cursor: str | None) -> tuple[datetime, str] | None:
     if not cursor:
         return None
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        version, ts, key = orjson.loads(raw)
-        if version != "v1":
-            raise ValueError(version)
-        parsed = parse_time(ts, "cursor")
-        assert parsed is not None
-        return parsed, str(key)
-    except Exception as exc:  # noqa: BLE001 - any malformed cursor is the client's error
-        raise InvalidRequest("cursor is not a cursor returned by this endpoint") from exc
+    ts, key = decode_cursor(cursor, (str, str))
+    parsed = parse_time(ts, "cursor")
+    if parsed is None:
+        raise InvalidRequest("Invalid cursor")
+    return parsed, key
 
 
 _STRING_OPS = ("=", "!=", "contains", "does not contain", "starts with", "ends with")
@@ -107,19 +101,6 @@ def _filter_conditions(text: str | None, columns: dict[str, Any]) -> list[Any]:
             }[op](col, value))
         else:
             raise InvalidRequest(f"filter[{i}].operator must be one of {', '.join(_STRING_OPS + _LIST_OPS)}")
-    return out
-
-
-def _score_rows(olap: Olap, project_id: str, column: str, ids: list[str]) -> dict[str, list[dict]]:
-    out: dict[str, list[dict]] = {}
-    if not ids:
-        return out
-    rows = olap.query_dicts(
-        f"SELECT {SCORE_COLUMNS} FROM {{db}}.scores FINAL WHERE project_id = {{p:String}}"
-        f" AND {column} IN {{ids:Array(String)}} ORDER BY timestamp DESC, id", {"p": project_id, "ids": ids},
-    )
-    for r in rows:
-        out.setdefault(r[column], []).append(r)
     return out
 
 
@@ -175,7 +156,7 @@ def list_experiments(
             found = [summaries[t]["end"] for t in ts if t in summaries and summaries[t]["end"] is not None]
             if found:
                 ends[run_id] = max(found)
-    scores = _score_rows(olap, project_id, "dataset_run_id", [r[0].id for r in page]) \
+    scores = scores_by(olap, project_id, "dataset_run_id", [r[0].id for r in page], newest_first=True) \
         if "scores" in groups and olap is not None else {}
     data = []
     for r, first, last, count in page:
@@ -240,7 +221,7 @@ def list_experiment_items(
     obs = observations_by_key(olap, project_id, [(r.trace_id, r.observation_id) for r, _ in page
                                                  if r.observation_id]) if olap is not None and page else {}
     traces = trace_summaries(olap, project_id, [r.trace_id for r, _ in page]) if olap is not None and page else {}
-    scores = _score_rows(olap, project_id, "trace_id", sorted({r.trace_id for r, _ in page})) \
+    scores = scores_by(olap, project_id, "trace_id", [r.trace_id for r, _ in page], newest_first=True) \
         if "scores" in groups and olap is not None else {}
     data = [_experiment_item(project_id, r, rn, obs, traces, versions, scores, groups, slim) for r, rn in page]
     meta: dict[str, Any] = {}

@@ -26,11 +26,12 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from sqlalchemy import select
 
-from owlscope.datasets.common import iso, writing
+from owlscope.datasets.common import writing
 from owlscope.datasets.runs import ensure_run, find_run, record_run_item
 from owlscope.datasets.store import find_dataset
 from owlscope.errors import InvalidRequest, NotFound
 from owlscope.storage.oltp.dataset_models import DatasetItem, DatasetRunItem
+from owlscope.wire import iso
 
 if TYPE_CHECKING:
     from owlscope.services import Services

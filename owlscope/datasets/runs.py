@@ -15,10 +15,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from owlscope.datasets.common import (
-    Paging,
     check_length,
     experiment_run_id,
-    iso,
     parse_time,
     stable_id,
     writing,
@@ -35,6 +33,7 @@ from owlscope.storage.oltp.dataset_models import (
     DatasetRun,
     DatasetRunItem,
 )
+from owlscope.wire import PageRequest, iso
 
 DEPRECATION = {
     "message": "Dataset runs are replaced by experiments (GET /api/public/experiments).",
@@ -171,7 +170,7 @@ def create_run_item(
 
 
 def list_run_items(
-    sessions: sessionmaker[Session], *, project_id: str, dataset_id: str, run_name: str, paging: Paging = Paging(),
+    sessions: sessionmaker[Session], *, project_id: str, dataset_id: str, run_name: str, paging: PageRequest = PageRequest(),
 ) -> tuple[list[dict[str, Any]], dict[str, int]]:
     with sessions() as session:
         run = find_run(session, project_id, dataset_id, run_name)
@@ -185,7 +184,7 @@ def list_run_items(
 
 
 def list_runs(
-    sessions: sessionmaker[Session], *, project_id: str, dataset_name: str, paging: Paging = Paging(),
+    sessions: sessionmaker[Session], *, project_id: str, dataset_name: str, paging: PageRequest = PageRequest(),
 ) -> tuple[list[dict[str, Any]], dict[str, int]]:
     """A dataset's runs, newest first; returns (data, meta)."""
     with sessions() as session:

@@ -25,7 +25,8 @@ from owlscope.evals.variables import extract_variables, fill_prompt, resolve_val
 from owlscope.services import Services
 from owlscope.storage.oltp.base import utcnow
 from owlscope.storage.oltp.eval_models import EvalTemplate, Evaluator, JobExecution
-from owlscope.tracing_config.common import Page, PageRequest, iso, parse_input
+from owlscope.tracing_config.common import parse_input
+from owlscope.wire import Page, PageRequest, iso
 
 NOT_FOUND = "Evaluation rule not found within authorized project"
 MAX_DELAY_SECONDS = 7 * 24 * 3600

@@ -17,6 +17,7 @@ import orjson
 
 from owlscope.errors import InvalidRequest
 from owlscope.tracing.common import Params, parse_time_param
+from owlscope.tracing.model import KEY
 
 FILTER_TYPES = {
     "datetime", "string", "number", "stringOptions", "categoryOptions", "arrayOptions", "stringObject",
@@ -206,10 +207,11 @@ def bool_sql(expr: str, cond: Condition, p: Params) -> str:
 
 
 def object_sql(expr: str, cond: Condition, p: Params) -> str:
-    """A key of a JSON object stored as text (metadata)."""
+    """A key of a JSON object stored as text (metadata), or of the text a by-key expression picks."""
     if not cond.key:
         raise InvalidRequest(f"Invalid filter on {cond.column}: 'key' is required")
     k = p.text(cond.key)
+    expr = expr.replace(KEY, k)  # a by-key expression (model.metadata_by_key)
     as_string = f"if(JSONType({expr}, {k}) = 'String', JSONExtractString({expr}, {k}), JSONExtractRaw({expr}, {k}))"
     if cond.type == "numberObject" or (cond.type is None and isinstance(cond.value, int | float)
                                       and not isinstance(cond.value, bool)):

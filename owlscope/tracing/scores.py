@@ -14,14 +14,10 @@ from owlscope.errors import InvalidRequest
 from owlscope.storage.olap.client import Olap
 from owlscope.tracing.common import (
     Params,
-    check_page,
     csv_list,
-    decode_cursor,
-    encode_cursor,
     epoch_ms,
     field_groups,
     iso,
-    page_meta,
     parse_json,
     parse_time_param,
 )
@@ -33,11 +29,14 @@ from owlscope.tracing.filters import (
     parse_filter,
     resolve,
 )
+from owlscope.tracing.model import TRACE, select_list
+from owlscope.wire import PageRequest, decode_cursor, encode_cursor
 
 SCORE_COLUMNS = (
     "id, timestamp, event_ts, name, data_type, source, value, string_value, trace_id, observation_id,"
     " session_id, dataset_run_id, comment, config_id, author_user_id, queue_id, environment, metadata"
 )
+
 DATA_TYPES = ("NUMERIC", "BOOLEAN", "CATEGORICAL", "TEXT", "CORRECTION")
 SOURCES = ("API", "EVAL", "ANNOTATION")
 V3_GROUPS = ("details", "subject", "annotation")
@@ -157,6 +156,23 @@ def _select(olap: Olap, where: str, params: dict[str, Any], tail: str = "") -> l
     )
 
 
+def scores_by(olap: Olap, project_id: str, column: str, ids: list[str], *,
+              newest_first: bool = False) -> dict[str, list[dict[str, Any]]]:
+    """Score rows (SCORE_COLUMNS) whose `column` (trace_id, observation_id, session_id or
+    dataset_run_id) is one of `ids`, grouped by it; oldest first (or newest first), then by id."""
+    if column not in ("trace_id", "observation_id", "session_id", "dataset_run_id"):
+        raise ValueError(column)
+    if not ids:
+        return {}
+    p = Params(project_id=project_id)
+    rows = _select(olap, f"{column} IN {p.ids(sorted(set(ids)))}", p.values,
+                   f"ORDER BY timestamp {'DESC' if newest_first else 'ASC'}, id")
+    out: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        out.setdefault(r[column], []).append(r)
+    return out
+
+
 def score_ids_by_trace(olap: Olap, project_id: str, trace_ids: list[str]) -> dict[str, list[str]]:
     p = Params(p=project_id)
     rows = olap.query(
@@ -208,7 +224,7 @@ def _traces_matching(p: Params, user_id: str | None, tags: list[str] | None) -> 
     if user_id is not None:
         u = p.text(user_id)
         pre.append(f"finalizeAggregation(user_id) = {u}")
-        having.append(f"argMaxIfMerge(user_id) = {u}")
+        having.append(f"{TRACE['t_user']} = {u}")
     if tags:
         t = p.texts(tags)
         pre.append(f"hasAny(tags, {t})")
@@ -224,14 +240,14 @@ def _trace_data(olap: Olap, project_id: str, trace_ids: set[str]) -> dict[str, d
     if not trace_ids:
         return {}
     p = Params(p=project_id)
-    rows = olap.query(
-        "SELECT id, argMaxIfMerge(user_id), arraySort(groupUniqArrayArray(tags)), argMaxIfMerge(environment),"
-        f" argMaxIfMerge(session_id) FROM {{db}}.traces WHERE project_id = {{p:String}} AND id IN {p.ids(sorted(trace_ids))}"
+    rows = olap.query_dicts(
+        f"SELECT id{select_list({'t_user', 't_tags', 't_env', 't_session'}, TRACE)} FROM {{db}}.traces"
+        f" WHERE project_id = {{p:String}} AND id IN {p.ids(sorted(trace_ids))}"
         " GROUP BY id",
         p.values,
     )
-    return {r[0]: {"userId": r[1] or None, "tags": list(r[2]), "environment": r[3] or "default",
-                   "sessionId": r[4] or None} for r in rows}
+    return {r["id"]: {"userId": r["t_user"] or None, "tags": list(r["t_tags"]), "environment": r["t_env"] or "default",
+                      "sessionId": r["t_session"] or None} for r in rows}
 
 
 # ---- public functions ------------------------------------------------------------------------
@@ -246,7 +262,8 @@ def list_scores_v2(
 ) -> dict[str, Any]:
     """GET /api/public/v2/scores: scores newest first, each with its trace's userId/tags/environment/
     sessionId under `trace` (field group 'trace', default on), and page meta."""
-    page, limit = check_page(page, limit, maximum=100)
+    req = PageRequest.of(page, limit, maximum=100)
+    page, limit = req.page, req.limit
     groups = field_groups(fields, ("score", "trace"), ("score", "trace"))
     if (user_id is not None or trace_tags) and "trace" not in groups:
         raise InvalidRequest("Filtering by userId or traceTags needs the 'trace' field group in fields")
@@ -290,7 +307,7 @@ def list_scores_v2(
         if "trace" in groups:
             item["trace"] = traces.get(r["trace_id"]) if r["trace_id"] else None
         data.append(item)
-    return {"data": data, "meta": page_meta(page, limit, int(total))}
+    return {"data": data, "meta": req.meta(int(total))}
 
 
 def get_score(olap: Olap, project_id: str, score_id: str) -> dict[str, Any] | None:

@@ -12,6 +12,7 @@ from typing import Any
 
 from owlscope.storage.olap.client import Olap
 from owlscope.tracing.common import parallel, utc
+from owlscope.tracing.model import TRACE, select_list
 from owlscope.tracing.trace_table import summarize_scores, trace_aggregates
 
 
@@ -20,8 +21,8 @@ def session_traces(olap: Olap, project_id: str, session_ids: list[str]) -> list[
     if not session_ids:
         return []
     return olap.query_dicts(
-        "SELECT id, min(timestamp) AS t_ts, argMaxIfMerge(session_id) AS t_session, argMaxIfMerge(user_id) AS t_user,"
-        " argMaxIfMerge(environment) AS t_env FROM {db}.traces WHERE project_id = {p:String}"
+        f"SELECT id{select_list({'t_ts', 't_session', 't_user', 't_env'}, TRACE)} FROM {{db}}.traces"
+        " WHERE project_id = {p:String}"
         " AND id IN (SELECT id FROM {db}.traces WHERE project_id = {p:String}"
         " AND finalizeAggregation(session_id) IN {sids:Array(String)})"
         " GROUP BY id HAVING t_session IN {sids:Array(String)}",

@@ -2,7 +2,7 @@
 (latency, tokens, cost, level, scores) for one page.
 
 Built on `traces.select_trace_ids` (which chooses a page of ids without merging every trace) and
-the per-trace observation aggregates of `obs_select`. Paging is by cursor:
+the per-trace observation aggregates of `obs_select`. PageRequest is by cursor:
 
 - newest first (the default and the order that must stay fast): a keyset cursor, the last row's
   (start, id). The next page is the same query with `timestamp <= start`, which keeps the
@@ -22,15 +22,14 @@ from typing import Any
 from owlscope.errors import InvalidRequest
 from owlscope.storage.olap.client import Olap
 from owlscope.tracing.common import (
-    decode_cursor,
-    encode_cursor,
     epoch_ms,
     parallel,
     utc,
 )
 from owlscope.tracing.filters import Condition
-from owlscope.tracing.obs_select import rollups_fast, trace_aggregates_sql
+from owlscope.tracing.model import rollups_fast, trace_aggregates_sql
 from owlscope.tracing.traces import fetch_traces, parse_order, select_trace_ids, trace_exists
+from owlscope.wire import decode_cursor, encode_cursor
 
 LEVELS = ("DEBUG", "DEFAULT", "WARNING", "ERROR")
 SORTABLE = ("timestamp", "name", "userId", "sessionId", "release", "version")

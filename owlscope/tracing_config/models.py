@@ -27,7 +27,8 @@ from owlscope.ingestion.pricing import ModelPrice, condition_from_dict, load_def
 from owlscope.storage.oltp.base import new_id
 from owlscope.storage.oltp.models import Model, Price, PricingTier
 from owlscope.storage.oltp.pricing import load_project_models, model_price_from_row
-from owlscope.tracing_config.common import ApiInput, Page, PageRequest, parse_input
+from owlscope.tracing_config.common import ApiInput, parse_input
+from owlscope.wire import Page, PageRequest
 
 ModelUsageUnit = Literal["CHARACTERS", "TOKENS", "MILLISECONDS", "SECONDS", "IMAGES", "REQUESTS"]
 

@@ -38,10 +38,10 @@ from owlscope.evals.templates import (
     list_template_versions,
     list_templates,
 )
-from owlscope.tracing_config.common import PageRequest
 from owlscope.web.context import ProjectContext, ProjectCtx, WebServices, require_role
 from owlscope.web.templating import flash, redirect, render
 from owlscope.web.views import eval_parts as parts
+from owlscope.wire import PageRequest
 
 router = APIRouter(include_in_schema=False)
 
