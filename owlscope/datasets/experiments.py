@@ -21,6 +21,7 @@ from owlscope.datasets.olap_reads import observations_by_key, trace_summaries
 from owlscope.errors import InvalidRequest
 from owlscope.storage.olap.client import Olap
 from owlscope.storage.oltp.dataset_models import DatasetRun, DatasetRunItem
+from owlscope.tracing.common import csv_list
 from owlscope.tracing.scores import score_v3, scores_by
 from owlscope.wire import decode_cursor, encode_cursor, iso
 
@@ -46,10 +47,6 @@ def _limit(value: int | None, name: str, default: int, maximum: int) -> int:
     if not 1 <= v <= maximum:
         raise InvalidRequest(f"{name} must be from 1 to {maximum}, not {v}")
     return v
-
-
-def _csv(value: str | None) -> list[str]:
-    return [v.strip() for v in (value or "").split(",") if v.strip()]
 
 
 def _encode_cursor(ts: datetime, key: str) -> str:
@@ -104,6 +101,22 @@ def _filter_conditions(text: str | None, columns: dict[str, Any]) -> list[Any]:
     return out
 
 
+def _window(project_id: str, from_start_time: Any, to_start_time: Any, limit: int | None, score_limit: int | None,
+            cursor: str | None) -> tuple[datetime, list[Any], int, int, tuple[datetime, str] | None]:
+    """The run items of the time window (fromStartTime required), the page size, the score limit and
+    the cursor position."""
+    start = parse_time(from_start_time, "fromStartTime")
+    if start is None:
+        raise InvalidRequest("fromStartTime is required")
+    end = parse_time(to_start_time, "toStartTime")
+    ri = DatasetRunItem
+    conds = [ri.project_id == project_id, ri.created_at >= start]
+    if end is not None:
+        conds.append(ri.created_at < end)
+    return (start, conds, _limit(limit, "limit", 50, 100), _limit(score_limit, "scoreLimit", 50, 50),
+            _decode_cursor(cursor))
+
+
 # ---- experiments ---------------------------------------------------------------------------------
 
 def list_experiments(
@@ -112,25 +125,16 @@ def list_experiments(
     cursor: str | None = None, ids: str | None = None, names: str | None = None, dataset_ids: str | None = None,
     filter: str | None = None,
 ) -> dict[str, Any]:
-    start = parse_time(from_start_time, "fromStartTime")
-    if start is None:
-        raise InvalidRequest("fromStartTime is required")
-    end = parse_time(to_start_time, "toStartTime")
+    start, conds, lim, slim, after = _window(project_id, from_start_time, to_start_time, limit, score_limit, cursor)
     groups = _groups(fields, EXPERIMENT_GROUPS, ("core",))
-    lim = _limit(limit, "limit", 50, 100)
-    slim = _limit(score_limit, "scoreLimit", 50, 50)
-    after = _decode_cursor(cursor)
     ri, run = DatasetRunItem, DatasetRun
-    conds = [ri.project_id == project_id, ri.created_at >= start]
-    if end is not None:
-        conds.append(ri.created_at < end)
     run_conds = [run.project_id == project_id]
     if ids:
-        run_conds.append(run.id.in_(_csv(ids)))
+        run_conds.append(run.id.in_(csv_list(ids)))
     if names:
-        run_conds.append(run.name.in_(_csv(names)))
+        run_conds.append(run.name.in_(csv_list(names)))
     if dataset_ids:
-        run_conds.append(run.dataset_id.in_(_csv(dataset_ids)))
+        run_conds.append(run.dataset_id.in_(csv_list(dataset_ids)))
     run_conds += _filter_conditions(filter, {"id": run.id, "name": run.name, "datasetId": run.dataset_id})
     activity = func.max(ri.created_at)
     q = (
@@ -184,26 +188,17 @@ def list_experiment_items(
     cursor: str | None = None, experiment_ids: str | None = None, experiment_names: str | None = None,
     item_ids: str | None = None, dataset_ids: str | None = None, filter: str | None = None,
 ) -> dict[str, Any]:
-    start = parse_time(from_start_time, "fromStartTime")
-    if start is None:
-        raise InvalidRequest("fromStartTime is required")
-    end = parse_time(to_start_time, "toStartTime")
+    _, conds, lim, slim, after = _window(project_id, from_start_time, to_start_time, limit, score_limit, cursor)
     groups = _groups(fields, ITEM_GROUPS, ("core", "dataset"))
-    lim = _limit(limit, "limit", 50, 100)
-    slim = _limit(score_limit, "scoreLimit", 50, 50)
-    after = _decode_cursor(cursor)
     ri, run = DatasetRunItem, DatasetRun
-    conds = [ri.project_id == project_id, ri.created_at >= start]
-    if end is not None:
-        conds.append(ri.created_at < end)
     if experiment_ids:
-        conds.append(ri.run_id.in_(_csv(experiment_ids)))
+        conds.append(ri.run_id.in_(csv_list(experiment_ids)))
     if experiment_names:
-        conds.append(run.name.in_(_csv(experiment_names)))
+        conds.append(run.name.in_(csv_list(experiment_names)))
     if item_ids:
-        conds.append(ri.item_key.in_(_csv(item_ids)))
+        conds.append(ri.item_key.in_(csv_list(item_ids)))
     if dataset_ids:
-        conds.append(run.dataset_id.in_(_csv(dataset_ids)))
+        conds.append(run.dataset_id.in_(csv_list(dataset_ids)))
     conds += _filter_conditions(filter, {"experimentId": ri.run_id, "experimentName": run.name,
                                          "experimentItemId": ri.item_key, "datasetId": run.dataset_id})
     if after is not None:

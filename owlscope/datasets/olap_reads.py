@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from owlscope.storage.olap.client import Olap
 from owlscope.tracing import obs_select, traces
 from owlscope.tracing.common import merge_metadata, parse_json, seconds_between, utc
-from owlscope.tracing.model import obs_model, rollups_fast, trace_aggregates_sql
+from owlscope.tracing.model import aggregate_traces, obs_model
 from owlscope.tracing.scores import score_v2, scores_by
 
 _CHUNK = 2000
@@ -49,16 +49,12 @@ def trace_summaries(olap: Olap, project_id: str, trace_ids: Iterable[str]) -> di
     """trace_id -> input, output (explicit, else the root span's), start, end (over the trace's
     observations), latency in seconds and total cost."""
     out: dict[str, dict] = {}
-    fast = rollups_fast(olap, project_id)
     for tids in _chunks(trace_ids):
         for tid, r in traces.fetch_traces(olap, project_id, tids, aliases={"t_input", "t_output", "t_ts"}).items():
             out[tid] = {"input": parse_json(r["t_input"]), "output": parse_json(r["t_output"]),
                         "start": utc(r["t_ts"]), "end": None, "latency": None, "cost": None}
-        for tid, start, end, cost in olap.query(
-            "SELECT trace_id, a_start, a_end, a_total_cost FROM (%s)"
-            % trace_aggregates_sql("trace_id IN {t:Array(String)}", {"a_start", "a_end", "a_total_cost"}, fast=fast),
-            {"project_id": project_id, "t": tids},
-        ):
+        for tid, agg in aggregate_traces(olap, project_id, tids, {"a_start", "a_end", "a_total_cost"}).items():
+            start, end, cost = agg["a_start"], agg["a_end"], agg["a_total_cost"]
             rec = out.setdefault(tid, {"input": None, "output": None, "start": None, "end": None,
                                        "latency": None, "cost": None})
             start, end = utc(start), utc(end)
@@ -85,12 +81,3 @@ def _scores(olap: Olap, project_id: str, column: str, ids: Iterable[str]) -> dic
         for key, rows in scores_by(olap, project_id, column, chunk).items():
             out.setdefault(key, []).extend(score_v2(r) for r in rows)
     return out
-
-
-def observation_trace(olap: Olap, project_id: str, observation_id: str) -> str | None:
-    """The trace of an observation (to infer a run item's traceId from its observationId)."""
-    rows = olap.query(
-        "SELECT trace_id FROM {db}.observations WHERE project_id = {p:String} AND id = {o:String} LIMIT 1",
-        {"p": project_id, "o": observation_id},
-    )
-    return rows[0][0] if rows else None

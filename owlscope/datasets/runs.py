@@ -21,7 +21,7 @@ from owlscope.datasets.common import (
     stable_id,
     writing,
 )
-from owlscope.datasets.olap_reads import observation_trace, scores_for_runs
+from owlscope.datasets.olap_reads import scores_for_runs
 from owlscope.datasets.store import find_dataset
 from owlscope.errors import InvalidRequest, NotFound
 from owlscope.storage.olap.client import Olap
@@ -33,6 +33,7 @@ from owlscope.storage.oltp.dataset_models import (
     DatasetRun,
     DatasetRunItem,
 )
+from owlscope.tracing.obs_select import observation_trace
 from owlscope.wire import PageRequest, iso
 
 DEPRECATION = {

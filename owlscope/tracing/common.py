@@ -124,6 +124,15 @@ def restrict_traces(olap: Any, p: Params, conds: Iterable[Any], states: Mapping[
     return None if found is None else TraceRestriction(found, subqueries, p)
 
 
+def kth_newest(olap: Any, table: str, column: str, where: str, k: int, params: Mapping[str, Any]) -> Any:
+    """The value of `column` (a time) on the K-th newest row of `table` matching `where`, None when
+    fewer rows match: one column read, the bound of the latest-rows paths (rows above it are the
+    candidates, kept in SQL rather than shipped back as ids)."""
+    rows = olap.query(
+        f"SELECT {column} FROM {{db}}.{table} WHERE {where} ORDER BY {column} DESC LIMIT 1 OFFSET {k - 1}", params)
+    return rows[0][0] if rows else None
+
+
 # ---- time ------------------------------------------------------------------------------------
 def epoch_ms(value: datetime) -> int:
     if value.tzinfo is None:

@@ -28,6 +28,8 @@ from owlscope.tracing.filters import Column, compile_condition, conditions_from_
 from owlscope.tracing.model import OBS as OBS_MERGED
 from owlscope.tracing.model import obs_exprs, rollups_fast, trace_aggregates_sql
 from owlscope.tracing.obs_select import TRACE_MERGED
+from owlscope.tracing.traces import COLUMNS as TRACE_COLUMNS
+from owlscope.tracing.traces import trace_conditions
 from owlscope.wire import PageRequest
 
 _MS = "toUnixTimestamp64Milli"
@@ -357,15 +359,9 @@ def metrics_daily(
     p = Params(project_id=project_id)
     start = parse_time_param(from_timestamp, "fromTimestamp")
     end = parse_time_param(to_timestamp, "toTimestamp")
-    trace_having = []
-    if trace_name is not None:
-        trace_having.append(f"t_name = {p.text(trace_name)}")
-    if user_id is not None:
-        trace_having.append(f"t_user = {p.text(user_id)}")
-    if tags:
-        trace_having.append(f"hasAll(t_tags, {p.texts(tags)})")
-    if environment:
-        trace_having.append(f"if(t_env = '', 'default', t_env) IN {p.texts(environment)}")
+    # The trace filters of GET /traces, compiled on its columns.
+    trace_having = [compile_condition(c, TRACE_COLUMNS[c.column], p) for c in trace_conditions(
+        name=trace_name, user_id=user_id, tags=tags, environment=environment)]
     range_t = []
     if start is not None:
         range_t.append(f"t_ts >= {p.time(start)}")

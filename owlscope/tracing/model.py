@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 from owlscope.storage.olap.client import Olap
 
@@ -201,3 +202,16 @@ def trace_aggregates_sql(restrict: str, only: set[str] | None = None, *, fast: b
     ) % (select_list(aliases_in(exprs, merged), merged), restrict)
     cols = ", ".join(f"{e} AS {n}" for n, e in zip(names, exprs, strict=True))
     return f"SELECT trace_id, {cols} FROM ({inner}) GROUP BY trace_id"
+
+
+def aggregate_traces(olap: Olap, project_id: str, trace_ids: Iterable[str], names: set[str]) -> dict[str, dict[str, Any]]:
+    """The AGGREGATES `names` of each of the traces (that has observations), by trace id."""
+    ids = sorted(set(trace_ids))
+    if not ids:
+        return {}
+    rows = olap.query_dicts(
+        "SELECT * FROM (%s)" % trace_aggregates_sql("trace_id IN {tids:Array(String)}", names,
+                                                   fast=rollups_fast(olap, project_id)),
+        {"project_id": project_id, "tids": ids},
+    )
+    return {r["trace_id"]: r for r in rows}

@@ -19,12 +19,12 @@ The page is ordered by (start, trace id, id) descending; v2's cursor is the last
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from owlscope.storage.olap.client import Olap
-from owlscope.tracing.common import Params, TraceRestriction, restrict_traces
+from owlscope.tracing.common import Params, TraceRestriction, kth_newest, restrict_traces
 from owlscope.tracing.filters import Column, Condition, compile_condition, resolve
 from owlscope.tracing.model import (
     LATENCY,
@@ -45,6 +45,20 @@ from owlscope.tracing.model import (
 MERGED = OBS
 TRACE_MERGED: dict[str, str] = {a: TRACE[a] for a in (
     "t_name", "t_user", "t_session", "t_tags", "t_env", "t_release", "t_version", "t_public", "t_bookmarked")}
+
+# A trace's own attributes as filter columns (on its merged row): traces.COLUMNS, and the trace
+# columns of observations.
+TRACE_ATTRIBUTES: dict[str, Column] = {
+    "name": Column("string", "t_name"),
+    "userId": Column("string", "t_user"),
+    "sessionId": Column("string", "t_session"),
+    "environment": Column("string", TRACE_ENV),
+    "version": Column("string", "t_version"),
+    "release": Column("string", "t_release"),
+    "tags": Column("array", "t_tags"),
+    "bookmarked": Column("bool", "t_bookmarked"),
+    "public": Column("bool", "t_public"),
+}
 
 COLUMNS: dict[str, Column] = {
     "id": Column("string", "id"),
@@ -77,15 +91,11 @@ COLUMNS: dict[str, Column] = {
     "input": Column("string", "o_input"),
     "output": Column("string", "o_output"),
     "metadata": Column("object", OBS_METADATA),
-    "userId": Column("string", "t_user", scope="trace"),
-    "sessionId": Column("string", "t_session", scope="trace"),
-    "traceName": Column("string", "t_name", scope="trace"),
-    "traceTags": Column("array", "t_tags", scope="trace"),
-    "tags": Column("array", "t_tags", scope="trace"),
-    "traceEnvironment": Column("string", TRACE_ENV, scope="trace"),
-    "release": Column("string", "t_release", scope="trace"),
-    "traceRelease": Column("string", "t_release", scope="trace"),
-    "traceVersion": Column("string", "t_version", scope="trace"),
+    # attributes of the observation's trace (TRACE_ATTRIBUTES), under these names
+    **{name: replace(TRACE_ATTRIBUTES[attr], scope="trace") for name, attr in (
+        ("userId", "userId"), ("sessionId", "sessionId"), ("traceName", "name"), ("traceTags", "tags"),
+        ("tags", "tags"), ("traceEnvironment", "environment"), ("release", "release"), ("traceRelease", "release"),
+        ("traceVersion", "version"))},
 }
 
 _FIRST_K, _K_FACTOR, _GROWTH = 200, 4, 8  # candidate rows: max(_FIRST_K, _K_FACTOR * wanted), × _GROWTH
@@ -192,13 +202,7 @@ def _latest_keys(olap: Olap, q: ObsQuery, after: Key | None, want: int) -> list[
     where = " AND ".join(["project_id = {project_id:String}", *bounds])
     k = max(_K_FACTOR * want, _FIRST_K)
     while k <= _MAX_CANDIDATES:
-        # The K-th newest row's start (one column read); the candidates are the rows above it, kept in
-        # SQL (subqueries) rather than shipped back as lists of ids.
-        kth = olap.query(
-            f"SELECT sort_ts FROM {{db}}.observations WHERE {where} ORDER BY sort_ts DESC LIMIT 1 OFFSET {k - 1}",
-            p.values,
-        )
-        bound = kth[0][0] if kth else None
+        bound = kth_newest(olap, "observations", "sort_ts", where, k, p.values)
         having = _cursor_having(q, after)
         cand = where
         if bound is not None:
@@ -315,6 +319,15 @@ def latest_observations(
            f" HAVING {' AND '.join(having)}" if having else "", int(limit)),
         p.values,
     )
+
+
+def observation_trace(olap: Olap, project_id: str, observation_id: str) -> str | None:
+    """The trace of an observation (None when the project has no such observation)."""
+    rows = olap.query(
+        "SELECT trace_id FROM {db}.observations WHERE project_id = {p:String} AND id = {o:String} LIMIT 1",
+        {"p": project_id, "o": observation_id},
+    )
+    return rows[0][0] if rows else None
 
 
 # ---- per-trace aggregates (model.AGGREGATES) as filterable trace columns -----------------------

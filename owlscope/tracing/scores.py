@@ -158,9 +158,9 @@ def _select(olap: Olap, where: str, params: dict[str, Any], tail: str = "") -> l
 
 def scores_by(olap: Olap, project_id: str, column: str, ids: list[str], *,
               newest_first: bool = False) -> dict[str, list[dict[str, Any]]]:
-    """Score rows (SCORE_COLUMNS) whose `column` (trace_id, observation_id, session_id or
+    """Score rows (SCORE_COLUMNS) whose `column` (id, trace_id, observation_id, session_id or
     dataset_run_id) is one of `ids`, grouped by it; oldest first (or newest first), then by id."""
-    if column not in ("trace_id", "observation_id", "session_id", "dataset_run_id"):
+    if column not in ("id", "trace_id", "observation_id", "session_id", "dataset_run_id"):
         raise ValueError(column)
     if not ids:
         return {}
@@ -250,6 +250,16 @@ def _trace_data(olap: Olap, project_id: str, trace_ids: set[str]) -> dict[str, d
                       "sessionId": r["t_session"] or None} for r in rows}
 
 
+def _time_range(p: Params, from_timestamp: Any, to_timestamp: Any) -> list[str]:
+    """Conditions for `fromTimestamp <= timestamp < toTimestamp` (either bound optional)."""
+    out = []
+    for value, name, op in ((from_timestamp, "fromTimestamp", ">="), (to_timestamp, "toTimestamp", "<")):
+        when = parse_time_param(value, name)
+        if when is not None:
+            out.append(f"timestamp {op} {p.time(when)}")
+    return out
+
+
 # ---- public functions ------------------------------------------------------------------------
 def list_scores_v2(
     olap: Olap, project_id: str, *, page: int | None = 1, limit: int | None = 50, user_id: str | None = None,
@@ -280,12 +290,7 @@ def list_scores_v2(
         where.append(f"id IN {p.texts(csv_list(score_ids))}")
     if observation_id:
         where.append(f"observation_id IN {p.texts(csv_list(observation_id))}")
-    start = parse_time_param(from_timestamp, "fromTimestamp")
-    end = parse_time_param(to_timestamp, "toTimestamp")
-    if start is not None:
-        where.append(f"timestamp >= {p.time(start)}")
-    if end is not None:
-        where.append(f"timestamp < {p.time(end)}")
+    where += _time_range(p, from_timestamp, to_timestamp)
     if value is not None or operator is not None:
         if value is None or operator is None:
             raise InvalidRequest("operator and value must be given together")
@@ -385,12 +390,7 @@ def list_scores_v3(
                 if not math.isfinite(bound):
                     raise InvalidRequest("valueMin and valueMax must be finite numbers")
                 where.append(f"value {op} {p.number(bound)}")
-    start = parse_time_param(from_timestamp, "fromTimestamp")
-    end = parse_time_param(to_timestamp, "toTimestamp")
-    if start is not None:
-        where.append(f"timestamp >= {p.time(start)}")
-    if end is not None:
-        where.append(f"timestamp < {p.time(end)}")
+    where += _time_range(p, from_timestamp, to_timestamp)
     if cursor:
         ts_ms, sid = decode_cursor(cursor, (int, str))
         where.append("(timestamp, id) < (%s, %s)" % (p.time(datetime.fromtimestamp(ts_ms / 1000, tz=UTC)),

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from owlscope.storage.olap.client import Olap
-from owlscope.tracing.common import Params, iso, parallel, parse_time_param, utc
+from owlscope.tracing.common import Params, iso, kth_newest, parallel, parse_time_param, utc
 from owlscope.tracing.model import TRACE, select_list
 from owlscope.tracing.traces import fetch_traces, trace_shape
 from owlscope.wire import PageRequest
@@ -58,11 +58,7 @@ def _latest_sessions(olap: Olap, q: _Query, want: int) -> list[tuple] | None:
     where = "project_id = {project_id:String}" + (f" AND timestamp < {p.time(q.end)}" if q.end is not None else "")
     k = max(_K_FACTOR * want, _FIRST_K)
     while k <= _MAX_CANDIDATES:
-        kth = olap.query(
-            f"SELECT timestamp FROM {{db}}.traces WHERE {where} ORDER BY timestamp DESC LIMIT 1 OFFSET {k - 1}",
-            p.values,
-        )
-        bound: datetime | None = kth[0][0] if kth else None
+        bound: datetime | None = kth_newest(olap, "traces", "timestamp", where, k, p.values)
         cand, trace_bound, created_after = where, [], ()
         if bound is not None:
             b = p.time(bound)

@@ -27,7 +27,7 @@ from owlscope.tracing.common import (
     utc,
 )
 from owlscope.tracing.filters import Condition
-from owlscope.tracing.model import rollups_fast, trace_aggregates_sql
+from owlscope.tracing.model import aggregate_traces, trace_aggregates_sql
 from owlscope.tracing.traces import fetch_traces, parse_order, select_trace_ids, trace_exists
 from owlscope.wire import decode_cursor, encode_cursor
 
@@ -247,17 +247,9 @@ def trace_aggregates(olap: Olap, project_id: str, trace_ids: list[str]) -> dict[
     """Per trace: latency (s), tokens, cost, level and observation counts."""
     if not trace_ids:
         return {}
-    names = sorted(_ROW_AGGREGATES)
-    rows = olap.query(
-        f"SELECT trace_id, {', '.join(names)} FROM ("
-        + trace_aggregates_sql("trace_id IN {tids:Array(String)}", set(names),
-                               fast=rollups_fast(olap, project_id)) + ")",
-        {"project_id": project_id, "tids": list(trace_ids)},
-    )
     out = {}
-    for r in rows:
-        v = dict(zip(names, r[1:], strict=True))
-        out[r[0]] = {
+    for tid, v in aggregate_traces(olap, project_id, trace_ids, _ROW_AGGREGATES).items():
+        out[tid] = {
             "latency": float(v["a_latency"]), "total_tokens": int(v["a_total_tokens"]),
             "input_tokens": int(v["a_input_tokens"]), "output_tokens": int(v["a_output_tokens"]),
             "total_cost": float(v["a_total_cost"]), "level": v["a_level"], "count": int(v["a_count"]),

@@ -32,6 +32,7 @@ from owlscope.tracing.common import (
     Params,
     field_groups,
     iso,
+    kth_newest,
     merge_metadata,
     nz,
     parallel,
@@ -43,7 +44,6 @@ from owlscope.tracing.filters import Column, Condition, compile_condition, eq, p
 from owlscope.tracing.model import (
     AGGREGATES,
     TRACE,
-    TRACE_ENV,
     TRACE_IO,
     TRACE_METADATA,
     aliases_in,
@@ -63,16 +63,8 @@ IO_MERGED = TRACE_IO
 # obs (aggregate over the trace's observations, see obs_select.TRACE_AGGREGATES), score.
 COLUMNS: dict[str, Column] = {
     "id": Column("string", "id"),
-    "name": Column("string", "t_name"),
     "timestamp": Column("datetime", "t_ts"),
-    "userId": Column("string", "t_user"),
-    "sessionId": Column("string", "t_session"),
-    "environment": Column("string", TRACE_ENV),
-    "version": Column("string", "t_version"),
-    "release": Column("string", "t_release"),
-    "tags": Column("array", "t_tags"),
-    "bookmarked": Column("bool", "t_bookmarked"),
-    "public": Column("bool", "t_public"),
+    **obs_select.TRACE_ATTRIBUTES,
     "metadata": Column("object", TRACE_METADATA),
     **{name: Column(kind, expr, scope="obs") for name, (kind, expr) in obs_select.TRACE_AGGREGATES.items()},
     "scores_avg": Column("number", "", scope="score"),
@@ -178,13 +170,7 @@ def _latest_ids(olap: Olap, c: _Compiled, conds: list[Condition], p: Params, wan
     where = " AND ".join(["project_id = {project_id:String}", *row_filters])
     k = max(_K_FACTOR * want, _FIRST_K)
     while k <= _MAX_CANDIDATES:
-        # The K-th newest row's time (one column read); the candidates are the rows above it, kept in
-        # SQL (a subquery) rather than shipped back as a list of ids.
-        kth = olap.query(
-            f"SELECT timestamp FROM {{db}}.traces WHERE {where} ORDER BY timestamp DESC LIMIT 1 OFFSET {k - 1}",
-            p.values,
-        )
-        bound = kth[0][0] if kth else None
+        bound = kth_newest(olap, "traces", "timestamp", where, k, p.values)
         q = p.copy()
         having = list(c.having)
         cand = where
@@ -447,3 +433,19 @@ def trace_exists(olap: Olap, project_id: str, trace_id: str) -> bool:
         "SELECT count() FROM {db}.traces WHERE project_id = {p:String} AND id = {id:String}",
         {"p": project_id, "id": trace_id},
     )[0][0])
+
+
+def has_traces(olap: Olap, project_id: str) -> bool:
+    return bool(olap.query("SELECT 1 FROM {db}.traces WHERE project_id = {p:String} LIMIT 1", {"p": project_id}))
+
+
+def environments(olap: Olap, project_id: str, limit: int) -> list[str]:
+    """The project's environments (an unset one is "default"), sorted with "default" first. Partial
+    states are enough for a set of distinct values: no merge needed (a part holding only pieces
+    without an environment reads as "" and so adds "default")."""
+    rows = olap.query(
+        "SELECT DISTINCT finalizeAggregation(environment) AS env FROM {db}.traces"
+        " WHERE project_id = {project_id:String} LIMIT {limit:UInt32}",
+        {"project_id": project_id, "limit": limit},
+    )
+    return sorted({str(r[0]) or "default" for r in rows}, key=lambda e: (e != "default", e))

@@ -11,11 +11,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from owlscope.datasets.olap_reads import observations_by_key, trace_summaries
-from owlscope.evals.matching import match_traces, parse_conditions
+from owlscope.evals.matching import match_observations, match_traces, parse_conditions
 from owlscope.ingestion.rows import ObservationEvent, TraceEvent, observations_table, traces_table
 from owlscope.prompts import prompt_version_metrics
 from owlscope.storage.olap.client import Olap
-from owlscope.tracing import list_traces
+from owlscope.tracing import list_observations_v2, list_traces
 from owlscope.tracing.prompt_usage import linked_generations
 from owlscope.tracing.trace_table import TraceFilters, list_trace_table
 from read_fixtures import fixture_olap  # noqa: F401
@@ -47,13 +47,18 @@ def test_trace_level_with_debug_and_unlevelled_observations_is_default(olap: Ola
         assert _ids(list_traces(olap, "p", filter=conds)["data"]) == expected
 
 
-def test_dataset_reader_merges_observation_metadata_key_by_key(olap: Olap) -> None:
+def test_observation_metadata_is_merged_key_by_key_for_readers_and_filters(olap: Olap) -> None:
     for i, md in enumerate(['{"source": "docs"}', '{"tenant": "acme"}']):
         olap.insert_arrow("observation_events", observations_table([
             ObservationEvent("p", "o1", "t1", T0 + timedelta(seconds=i), type="GENERATION", start_time=T0,
                              metadata=md)]))
     found = observations_by_key(olap, "p", [("t1", "o1")])
     assert found[("t1", "o1")]["metadata"] == {"source": "docs", "tenant": "acme"}
+    # A filter on a key of an earlier piece finds it too, as the merged metadata shows it.
+    conds = parse_conditions([{"column": "metadata", "operator": "=", "value": "docs", "key": "source",
+                               "type": "stringObject"}], "observation")
+    assert match_observations(olap, "p", conds) == [("t1", "o1")]
+    assert [o["id"] for o in list_observations_v2(olap, "p", filter=conds)["data"]] == ["o1"]
 
 
 def test_totals_come_from_the_scalar_cost_column(olap: Olap) -> None:
