@@ -17,11 +17,10 @@ from owlscope.tracing.common import (
     merge_metadata,
     nz,
     parse_json,
-    parse_time_param,
     seconds_between,
     total_cost,
 )
-from owlscope.tracing.filters import Condition, eq, parse_filter
+from owlscope.tracing.filters import Condition, eq, parse_filter, time_range
 from owlscope.tracing.model import rollups_fast, trace_aggregates_sql
 from owlscope.tracing.obs_select import (
     MERGED,
@@ -80,12 +79,7 @@ def observation_conditions(
         conds.append(eq("isRootObservation", is_root_observation))
     if environment:
         conds.append(Condition("environment", "any of", list(environment)))
-    start = parse_time_param(from_start_time, "fromStartTime")
-    end = parse_time_param(to_start_time, "toStartTime")
-    if start is not None:
-        conds.append(Condition("startTime", ">=", start.isoformat()))
-    if end is not None:
-        conds.append(Condition("startTime", "<", end.isoformat()))
+    conds += time_range("startTime", from_start_time, to_start_time, ("fromStartTime", "toStartTime"))
     return conds
 
 

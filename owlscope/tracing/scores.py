@@ -7,6 +7,7 @@ FINAL (the latest version of each id); trace/session/run lookups use its bloom-f
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -250,6 +251,11 @@ def _trace_data(olap: Olap, project_id: str, trace_ids: set[str]) -> dict[str, d
                       "sessionId": r["t_session"] or None} for r in rows}
 
 
+def _in_lists(p: Params, pairs: Iterable[tuple[str, list[str]]]) -> list[str]:
+    """`expr IN (values)` for each pair with values."""
+    return [f"{expr} IN {p.texts(values)}" for expr, values in pairs if values]
+
+
 def _time_range(p: Params, from_timestamp: Any, to_timestamp: Any) -> list[str]:
     """Conditions for `fromTimestamp <= timestamp < toTimestamp` (either bound optional)."""
     out = []
@@ -284,12 +290,8 @@ def list_scores_v2(
                         ("dataType", data_type)):
         if val is not None:
             where.append(f"{COLUMNS[column].expr} = {p.text(val)}")
-    if environment:
-        where.append(f"environment IN {p.texts(environment)}")
-    if score_ids:
-        where.append(f"id IN {p.texts(csv_list(score_ids))}")
-    if observation_id:
-        where.append(f"observation_id IN {p.texts(csv_list(observation_id))}")
+    where += _in_lists(p, (("environment", environment or []), ("id", csv_list(score_ids)),
+                           ("observation_id", csv_list(observation_id))))
     where += _time_range(p, from_timestamp, to_timestamp)
     if value is not None or operator is not None:
         if value is None or operator is None:
@@ -366,18 +368,12 @@ def list_scores_v3(
 
     p = Params(project_id=project_id)
     where: list[str] = []
-    for expr, raw in (("id", id), ("name", name), ("environment", environment),
-                      ("ifNull(config_id, '')", config_id), ("ifNull(queue_id, '')", queue_id),
-                      ("ifNull(author_user_id, '')", author_user_id), ("ifNull(trace_id, '')", trace_id),
-                      ("ifNull(session_id, '')", session_id), ("ifNull(observation_id, '')", observation_id),
-                      ("ifNull(dataset_run_id, '')", experiment_id)):
-        values = csv_list(raw)
-        if values:
-            where.append(f"{expr} IN {p.texts(values)}")
-    if types:
-        where.append(f"data_type IN {p.texts(types)}")
-    if sources:
-        where.append(f"source IN {p.texts(sources)}")
+    where += _in_lists(p, [(expr, csv_list(raw)) for expr, raw in (
+        ("id", id), ("name", name), ("environment", environment), ("ifNull(config_id, '')", config_id),
+        ("ifNull(queue_id, '')", queue_id), ("ifNull(author_user_id, '')", author_user_id),
+        ("ifNull(trace_id, '')", trace_id), ("ifNull(session_id, '')", session_id),
+        ("ifNull(observation_id, '')", observation_id), ("ifNull(dataset_run_id, '')", experiment_id))]
+        + [("data_type", types), ("source", sources)])
     if value is not None:
         if len(types) != 1 or types[0] not in ("NUMERIC", "BOOLEAN", "CATEGORICAL"):
             raise InvalidRequest("value needs exactly one dataType: NUMERIC, BOOLEAN or CATEGORICAL")

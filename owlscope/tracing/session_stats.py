@@ -13,7 +13,7 @@ from typing import Any
 from owlscope.storage.olap.client import Olap
 from owlscope.tracing.common import parallel, utc
 from owlscope.tracing.model import TRACE, select_list
-from owlscope.tracing.trace_table import summarize_scores, trace_aggregates
+from owlscope.tracing.trace_table import score_summaries, trace_aggregates
 
 
 def session_traces(olap: Olap, project_id: str, session_ids: list[str]) -> list[dict[str, Any]]:
@@ -31,18 +31,8 @@ def session_traces(olap: Olap, project_id: str, session_ids: list[str]) -> list[
 
 
 def session_scores(olap: Olap, project_id: str, session_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
-    """Session-level scores, summarized per name, by session id."""
-    if not session_ids:
-        return {}
-    rows = olap.query(
-        "SELECT assumeNotNull(session_id), name, data_type, value, string_value FROM {db}.scores FINAL"
-        " WHERE project_id = {p:String} AND session_id IN {sids:Array(String)} ORDER BY timestamp",
-        {"p": project_id, "sids": list(session_ids)},
-    )
-    grouped: dict[str, list[tuple]] = {}
-    for sid, *rest in rows:
-        grouped.setdefault(sid, []).append(tuple(rest))
-    return {sid: summarize_scores(v) for sid, v in grouped.items()}
+    """Session-level scores by session id, summarized per score name."""
+    return score_summaries(olap, project_id, "session_id", session_ids)
 
 
 def session_summaries(olap: Olap, project_id: str, session_ids: list[str]) -> dict[str, dict[str, Any]]:

@@ -26,7 +26,7 @@ from owlscope.tracing.common import (
     parallel,
     utc,
 )
-from owlscope.tracing.filters import Condition
+from owlscope.tracing.filters import Condition, time_range
 from owlscope.tracing.model import aggregate_traces, trace_aggregates_sql
 from owlscope.tracing.traces import fetch_traces, parse_order, select_trace_ids, trace_exists
 from owlscope.wire import decode_cursor, encode_cursor
@@ -104,20 +104,12 @@ def table_conditions(olap: Olap, project_id: str, f: TraceFilters) -> list[Condi
             conds.append(Condition("id", "=", q))
         elif q:
             conds.append(Condition("name", "matches", q))
-    if f.name:
-        conds.append(Condition("name", "any of", list(f.name)))
-    if f.user_id:
-        conds.append(Condition("userId", "=", f.user_id))
-    if f.session_id:
-        conds.append(Condition("sessionId", "=", f.session_id))
-    if f.tags:
-        conds.append(Condition("tags", "all of", list(f.tags)))
-    if f.environment:
-        conds.append(Condition("environment", "any of", list(f.environment)))
-    if f.release:
-        conds.append(Condition("release", "=", f.release))
-    if f.version:
-        conds.append(Condition("version", "=", f.version))
+    for column, operator, value in (
+            ("name", "any of", list(f.name)), ("userId", "=", f.user_id), ("sessionId", "=", f.session_id),
+            ("tags", "all of", list(f.tags)), ("environment", "any of", list(f.environment)),
+            ("release", "=", f.release), ("version", "=", f.version)):
+        if value:
+            conds.append(Condition(column, operator, value))
     if f.level:
         bad = [lv for lv in f.level if lv not in LEVELS]
         if bad:
@@ -131,10 +123,7 @@ def table_conditions(olap: Olap, project_id: str, f: TraceFilters) -> list[Condi
         if f.score_op not in SCORE_OPERATORS or f.score_value is None:
             raise InvalidRequest("A score filter needs an operator (>=, <=, =, >, <, !=) and a number")
         conds.append(Condition("scores_avg", f.score_op, f.score_value, key=f.score_name))
-    if f.start is not None:
-        conds.append(Condition("timestamp", ">=", f.start.isoformat()))
-    if f.end is not None:
-        conds.append(Condition("timestamp", "<", f.end.isoformat()))
+    conds += time_range("timestamp", f.start, f.end)
     return conds
 
 
@@ -287,18 +276,24 @@ def summarize_scores(rows: list[tuple]) -> list[dict[str, Any]]:
 
 def trace_scores(olap: Olap, project_id: str, trace_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
     """Trace-level scores (not those of an observation) by trace id, summarized per score name."""
-    if not trace_ids:
+    return score_summaries(olap, project_id, "trace_id", trace_ids, " AND isNull(observation_id)")
+
+
+def score_summaries(olap: Olap, project_id: str, column: str, ids: list[str],
+                    extra: str = "") -> dict[str, list[dict[str, Any]]]:
+    """The scores whose `column` (trace_id, session_id) is one of `ids` (and `extra` holds), by that
+    id, summarized per score name (`summarize_scores`)."""
+    if not ids:
         return {}
     rows = olap.query(
-        "SELECT assumeNotNull(trace_id), name, data_type, value, string_value FROM {db}.scores FINAL"
-        " WHERE project_id = {p:String} AND trace_id IN {tids:Array(String)} AND isNull(observation_id)"
-        " ORDER BY timestamp",
-        {"p": project_id, "tids": list(trace_ids)},
+        f"SELECT assumeNotNull({column}), name, data_type, value, string_value FROM {{db}}.scores FINAL"
+        f" WHERE project_id = {{p:String}} AND {column} IN {{ids:Array(String)}}{extra} ORDER BY timestamp",
+        {"p": project_id, "ids": list(ids)},
     )
     grouped: dict[str, list[tuple]] = {}
-    for tid, *rest in rows:
-        grouped.setdefault(tid, []).append(tuple(rest))
-    return {tid: summarize_scores(v) for tid, v in grouped.items()}
+    for key, *rest in rows:
+        grouped.setdefault(key, []).append(tuple(rest))
+    return {key: summarize_scores(v) for key, v in grouped.items()}
 
 
 def filter_options(olap: Olap, project_id: str) -> dict[str, list[str]]:

@@ -37,10 +37,17 @@ from owlscope.tracing.common import (
     nz,
     parallel,
     parse_json,
-    parse_time_param,
     restrict_traces,
 )
-from owlscope.tracing.filters import Column, Condition, compile_condition, eq, parse_filter, resolve
+from owlscope.tracing.filters import (
+    Column,
+    Condition,
+    compile_condition,
+    eq,
+    parse_filter,
+    resolve,
+    time_range,
+)
 from owlscope.tracing.model import (
     AGGREGATES,
     TRACE,
@@ -99,12 +106,7 @@ def trace_conditions(
                           ("version", version), ("release", release)):
         if value is not None:
             conds.append(eq(column, value))
-    start = parse_time_param(from_timestamp, "fromTimestamp")
-    end = parse_time_param(to_timestamp, "toTimestamp")
-    if start is not None:
-        conds.append(Condition("timestamp", ">=", start.isoformat()))
-    if end is not None:
-        conds.append(Condition("timestamp", "<", end.isoformat()))
+    conds += time_range("timestamp", from_timestamp, to_timestamp, ("fromTimestamp", "toTimestamp"))
     if tags:
         conds.append(Condition("tags", "all of", list(tags)))
     if environment:
