@@ -8,7 +8,7 @@ from fastapi import APIRouter
 
 from owlscope.api.deps import AuthDep, ServicesDep
 from owlscope.tracing_config.comments import CreateCommentRequest, create_comment, get_comment, list_comments
-from owlscope.tracing_config.common import PageRequest
+from owlscope.wire import PageRequest
 
 router = APIRouter(tags=["Comments"])
 
@@ -31,7 +31,7 @@ def comments_list(
 ) -> dict[str, Any]:
     found = list_comments(
         services.sessions, project_id=auth.project_id, object_type_filter=objectType, object_id=objectId,
-        author_user_id=authorUserId, page=PageRequest.of(page, limit),
+        author_user_id=authorUserId, page=PageRequest.of(page, limit, maximum=100),
     )
     return {"data": found.data, "meta": found.meta()}
 

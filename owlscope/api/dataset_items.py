@@ -9,9 +9,9 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, StrictStr
 
 from owlscope.api.deps import AuthDep, ServicesDep
-from owlscope.datasets.common import Paging
 from owlscope.datasets.items import delete_item, get_item, list_items, upsert_item
 from owlscope.media.references import attach_item_media
+from owlscope.wire import PageRequest
 
 router = APIRouter(tags=["DatasetItems"])
 
@@ -55,7 +55,7 @@ def dataset_items_list(
 ) -> dict[str, Any]:
     data, meta = list_items(
         services.sessions, project_id=auth.project_id, dataset_name=datasetName, source_trace_id=sourceTraceId,
-        source_observation_id=sourceObservationId, version=version, paging=Paging.of(page, limit),
+        source_observation_id=sourceObservationId, version=version, paging=PageRequest.of(page, limit),
     )
     return {"data": _with_media(request, services, auth.project_id, data), "meta": meta}
 

@@ -10,7 +10,6 @@ from pydantic import BaseModel, ConfigDict, StrictStr
 
 from owlscope.api.datasets import path_names
 from owlscope.api.deps import AuthDep, ServicesDep
-from owlscope.datasets.common import Paging
 from owlscope.datasets.experiments import list_experiment_items, list_experiments
 from owlscope.datasets.runs import (
     DEPRECATION,
@@ -20,6 +19,7 @@ from owlscope.datasets.runs import (
     list_run_items,
     list_runs,
 )
+from owlscope.wire import PageRequest
 
 router = APIRouter(tags=["DatasetRuns"])
 _RUNS = "/api/public/datasets/"
@@ -52,7 +52,7 @@ def dataset_run_items_create(body: CreateRunItemBody, auth: AuthDep, services: S
 def dataset_run_items_list(auth: AuthDep, services: ServicesDep, datasetId: str, runName: str,
                            page: int | None = None, limit: int | None = None) -> dict[str, Any]:
     data, meta = list_run_items(services.sessions, project_id=auth.project_id, dataset_id=datasetId,
-                                run_name=runName, paging=Paging.of(page, limit))
+                                run_name=runName, paging=PageRequest.of(page, limit))
     return {"data": data, "meta": meta, "_deprecation": DEPRECATION}
 
 
@@ -61,7 +61,7 @@ def dataset_runs_list(datasetName: str, request: Request, auth: AuthDep, service
                       page: int | None = None, limit: int | None = None) -> dict[str, Any]:
     [name, _] = path_names(request, _RUNS, 2, [datasetName, "runs"])
     data, meta = list_runs(services.sessions, project_id=auth.project_id, dataset_name=name,
-                           paging=Paging.of(page, limit))
+                           paging=PageRequest.of(page, limit))
     return {"data": data, "meta": meta, "_deprecation": DEPRECATION}
 
 

@@ -12,8 +12,8 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, StrictStr
 
 from owlscope.api.deps import AuthDep, ServicesDep
-from owlscope.datasets.common import Paging
 from owlscope.datasets.store import create_dataset, get_dataset, list_datasets
+from owlscope.wire import PageRequest
 
 router = APIRouter(tags=["Datasets"])
 
@@ -47,7 +47,7 @@ class CreateDatasetBody(BaseModel):
 @router.get("/api/public/v2/datasets")
 def datasets_list(auth: AuthDep, services: ServicesDep, page: int | None = None,
                   limit: int | None = None) -> dict[str, Any]:
-    data, meta = list_datasets(services.sessions, project_id=auth.project_id, paging=Paging.of(page, limit))
+    data, meta = list_datasets(services.sessions, project_id=auth.project_id, paging=PageRequest.of(page, limit))
     return {"data": data, "meta": meta}
 
 

@@ -17,7 +17,7 @@ from fastapi.routing import APIRoute
 from owlscope.api.deps import AuthDep, ServicesDep
 from owlscope.errors import OwlscopeError
 from owlscope.evals import public_api
-from owlscope.tracing_config.common import PageRequest
+from owlscope.wire import PageRequest
 
 _CODES = {400: "invalid_body", 401: "authentication_failed", 403: "access_denied", 404: "resource_not_found",
           405: "method_not_allowed", 409: "conflict", 422: "unprocessable_content", 429: "rate_limited"}
@@ -59,7 +59,7 @@ def evaluators_create(auth: AuthDep, services: ServicesDep, body: Any = Body(...
 @router.get(EVALUATORS)
 def evaluators_list(auth: AuthDep, services: ServicesDep, page: int | None = None,
                     limit: int | None = None) -> dict[str, Any]:
-    return public_api.list_evaluators(services, auth.project_id, PageRequest.of(page, limit))
+    return public_api.list_evaluators(services, auth.project_id, PageRequest.of(page, limit, maximum=100))
 
 
 @router.get(EVALUATORS + "/{evaluatorId}")
@@ -80,7 +80,7 @@ def rules_create(auth: AuthDep, services: ServicesDep, body: Any = Body(...)) ->
 @router.get(RULES)
 def rules_list(auth: AuthDep, services: ServicesDep, page: int | None = None,
                limit: int | None = None) -> dict[str, Any]:
-    return public_api.list_rules(services, auth.project_id, PageRequest.of(page, limit))
+    return public_api.list_rules(services, auth.project_id, PageRequest.of(page, limit, maximum=100))
 
 
 @router.get(RULES + "/{evaluationRuleId}")

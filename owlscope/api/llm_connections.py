@@ -13,7 +13,7 @@ from owlscope.evals.connections import (
     list_connections,
     upsert_connection,
 )
-from owlscope.tracing_config.common import PageRequest
+from owlscope.wire import PageRequest
 
 router = APIRouter(tags=["LlmConnections"])
 
@@ -22,7 +22,7 @@ router = APIRouter(tags=["LlmConnections"])
 def llm_connections_list(
     auth: AuthDep, services: ServicesDep, page: int | None = None, limit: int | None = None
 ) -> dict[str, Any]:
-    found = list_connections(services.sessions, auth.project_id, PageRequest.of(page, limit))
+    found = list_connections(services.sessions, auth.project_id, PageRequest.of(page, limit, maximum=100))
     return {"data": found.data, "meta": found.meta()}
 
 

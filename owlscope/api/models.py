@@ -8,7 +8,6 @@ from fastapi import APIRouter, Response
 
 from owlscope.api.deps import AuthDep, ServicesDep
 from owlscope.services import Services
-from owlscope.tracing_config.common import PageRequest
 from owlscope.tracing_config.models import (
     CreateModelRequest,
     create_model,
@@ -16,6 +15,7 @@ from owlscope.tracing_config.models import (
     get_model,
     list_models,
 )
+from owlscope.wire import PageRequest
 
 router = APIRouter(tags=["Models"])
 
@@ -36,7 +36,7 @@ def models_create(body: CreateModelRequest, auth: AuthDep, services: ServicesDep
 def models_list(
     auth: AuthDep, services: ServicesDep, page: int | None = None, limit: int | None = None
 ) -> dict[str, Any]:
-    found = list_models(services.sessions, project_id=auth.project_id, page=PageRequest.of(page, limit))
+    found = list_models(services.sessions, project_id=auth.project_id, page=PageRequest.of(page, limit, maximum=100))
     return {"data": [m.to_dict() for m in found.data], "meta": found.meta()}
 
 

@@ -7,7 +7,6 @@ from typing import Any
 from fastapi import APIRouter
 
 from owlscope.api.deps import AuthDep, ServicesDep
-from owlscope.tracing_config.common import PageRequest
 from owlscope.tracing_config.score_configs import (
     CreateScoreConfigRequest,
     UpdateScoreConfigRequest,
@@ -16,6 +15,7 @@ from owlscope.tracing_config.score_configs import (
     list_score_configs,
     update_score_config,
 )
+from owlscope.wire import PageRequest
 
 router = APIRouter(tags=["ScoreConfigs"])
 
@@ -29,7 +29,7 @@ def score_configs_create(body: CreateScoreConfigRequest, auth: AuthDep, services
 def score_configs_list(
     auth: AuthDep, services: ServicesDep, page: int | None = None, limit: int | None = None
 ) -> dict[str, Any]:
-    found = list_score_configs(services.sessions, project_id=auth.project_id, page=PageRequest.of(page, limit))
+    found = list_score_configs(services.sessions, project_id=auth.project_id, page=PageRequest.of(page, limit, maximum=100))
     return {"data": found.data, "meta": found.meta()}
 
 

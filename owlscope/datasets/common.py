@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,46 +11,12 @@ from jsonschema import exceptions as js_exceptions
 from jsonschema import validators
 
 from owlscope.errors import InvalidRequest
-from owlscope.tracing.common import MAX_PAGE
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 1000
 STATUSES = ("ACTIVE", "ARCHIVED")
 
 
-@dataclass(frozen=True, slots=True)
-class Paging:
-    page: int = 1
-    limit: int = DEFAULT_LIMIT
-
-    @classmethod
-    def of(cls, page: int | None, limit: int | None, *, maximum: int = MAX_LIMIT) -> Paging:
-        """From optional query parameters; out-of-range values are a 400."""
-        p = 1 if page is None else page
-        lim = DEFAULT_LIMIT if limit is None else limit
-        if not 1 <= p <= MAX_PAGE:
-            raise InvalidRequest(f"page must be from 1 to {MAX_PAGE}, not {p}")
-        if not 1 <= lim <= maximum:
-            raise InvalidRequest(f"limit must be from 1 to {maximum}, not {lim}")
-        return cls(p, lim)
-
-    @property
-    def offset(self) -> int:
-        return (self.page - 1) * self.limit
-
-    def meta(self, total: int) -> dict[str, int]:
-        """The API's `utilsMetaResponse`."""
-        return {"page": self.page, "limit": self.limit, "totalItems": total,
-                "totalPages": math.ceil(total / self.limit) if total else 0}
-
-
-def iso(dt: datetime | None) -> str | None:
-    """ISO-8601 in UTC with milliseconds and a Z, as Langfuse writes timestamps."""
-    if dt is None:
-        return None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    return dt.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def parse_time(value: Any, name: str) -> datetime | None:

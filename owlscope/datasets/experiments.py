@@ -8,7 +8,6 @@ observation (or its trace) in the OLAP store, read for one page at a time.
 
 from __future__ import annotations
 
-import base64
 from datetime import datetime
 from typing import Any
 
@@ -16,13 +15,15 @@ import orjson
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from owlscope.datasets.common import iso, parse_time
+from owlscope.datasets.common import parse_time
 from owlscope.datasets.items import item_at
 from owlscope.datasets.olap_reads import observations_by_key, trace_summaries
 from owlscope.errors import InvalidRequest
 from owlscope.storage.olap.client import Olap
 from owlscope.storage.oltp.dataset_models import DatasetRun, DatasetRunItem
-from owlscope.tracing.scores import SCORE_COLUMNS, score_v3
+from owlscope.tracing.common import csv_list
+from owlscope.tracing.scores import score_v3, scores_by
+from owlscope.wire import decode_cursor, encode_cursor, iso
 
 EXPERIMENT_GROUPS = ("core", "metadata", "scores")
 ITEM_GROUPS = ("core", "dataset", "io", "metadata", "itemMetadata", "experimentMetadata", "scores")
@@ -48,28 +49,18 @@ def _limit(value: int | None, name: str, default: int, maximum: int) -> int:
     return v
 
 
-def _csv(value: str | None) -> list[str]:
-    return [v.strip() for v in (value or "").split(",") if v.strip()]
-
-
 def _encode_cursor(ts: datetime, key: str) -> str:
-    raw = orjson.dumps(["v1", ts.isoformat(), key])
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return encode_cursor([ts.isoformat(), key])
 
 
 def _decode_cursor(cursor: str | None) -> tuple[datetime, str] | None:
     if not cursor:
         return None
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        version, ts, key = orjson.loads(raw)
-        if version != "v1":
-            raise ValueError(version)
-        parsed = parse_time(ts, "cursor")
-        assert parsed is not None
-        return parsed, str(key)
-    except Exception as exc:  # noqa: BLE001 - any malformed cursor is the client's error
-        raise InvalidRequest("cursor is not a cursor returned by this endpoint") from exc
+    ts, key = decode_cursor(cursor, (str, str))
+    parsed = parse_time(ts, "cursor")
+    if parsed is None:
+        raise InvalidRequest("Invalid cursor")
+    return parsed, key
 
 
 _STRING_OPS = ("=", "!=", "contains", "does not contain", "starts with", "ends with")
@@ -110,17 +101,20 @@ def _filter_conditions(text: str | None, columns: dict[str, Any]) -> list[Any]:
     return out
 
 
-def _score_rows(olap: Olap, project_id: str, column: str, ids: list[str]) -> dict[str, list[dict]]:
-    out: dict[str, list[dict]] = {}
-    if not ids:
-        return out
-    rows = olap.query_dicts(
-        f"SELECT {SCORE_COLUMNS} FROM {{db}}.scores FINAL WHERE project_id = {{p:String}}"
-        f" AND {column} IN {{ids:Array(String)}} ORDER BY timestamp DESC, id", {"p": project_id, "ids": ids},
-    )
-    for r in rows:
-        out.setdefault(r[column], []).append(r)
-    return out
+def _window(project_id: str, from_start_time: Any, to_start_time: Any, limit: int | None, score_limit: int | None,
+            cursor: str | None) -> tuple[datetime, list[Any], int, int, tuple[datetime, str] | None]:
+    """The run items of the time window (fromStartTime required), the page size, the score limit and
+    the cursor position."""
+    start = parse_time(from_start_time, "fromStartTime")
+    if start is None:
+        raise InvalidRequest("fromStartTime is required")
+    end = parse_time(to_start_time, "toStartTime")
+    ri = DatasetRunItem
+    conds = [ri.project_id == project_id, ri.created_at >= start]
+    if end is not None:
+        conds.append(ri.created_at < end)
+    return (start, conds, _limit(limit, "limit", 50, 100), _limit(score_limit, "scoreLimit", 50, 50),
+            _decode_cursor(cursor))
 
 
 # ---- experiments ---------------------------------------------------------------------------------
@@ -131,25 +125,16 @@ def list_experiments(
     cursor: str | None = None, ids: str | None = None, names: str | None = None, dataset_ids: str | None = None,
     filter: str | None = None,
 ) -> dict[str, Any]:
-    start = parse_time(from_start_time, "fromStartTime")
-    if start is None:
-        raise InvalidRequest("fromStartTime is required")
-    end = parse_time(to_start_time, "toStartTime")
+    start, conds, lim, slim, after = _window(project_id, from_start_time, to_start_time, limit, score_limit, cursor)
     groups = _groups(fields, EXPERIMENT_GROUPS, ("core",))
-    lim = _limit(limit, "limit", 50, 100)
-    slim = _limit(score_limit, "scoreLimit", 50, 50)
-    after = _decode_cursor(cursor)
     ri, run = DatasetRunItem, DatasetRun
-    conds = [ri.project_id == project_id, ri.created_at >= start]
-    if end is not None:
-        conds.append(ri.created_at < end)
     run_conds = [run.project_id == project_id]
     if ids:
-        run_conds.append(run.id.in_(_csv(ids)))
+        run_conds.append(run.id.in_(csv_list(ids)))
     if names:
-        run_conds.append(run.name.in_(_csv(names)))
+        run_conds.append(run.name.in_(csv_list(names)))
     if dataset_ids:
-        run_conds.append(run.dataset_id.in_(_csv(dataset_ids)))
+        run_conds.append(run.dataset_id.in_(csv_list(dataset_ids)))
     run_conds += _filter_conditions(filter, {"id": run.id, "name": run.name, "datasetId": run.dataset_id})
     activity = func.max(ri.created_at)
     q = (
@@ -175,7 +160,7 @@ def list_experiments(
             found = [summaries[t]["end"] for t in ts if t in summaries and summaries[t]["end"] is not None]
             if found:
                 ends[run_id] = max(found)
-    scores = _score_rows(olap, project_id, "dataset_run_id", [r[0].id for r in page]) \
+    scores = scores_by(olap, project_id, "dataset_run_id", [r[0].id for r in page], newest_first=True) \
         if "scores" in groups and olap is not None else {}
     data = []
     for r, first, last, count in page:
@@ -203,26 +188,17 @@ def list_experiment_items(
     cursor: str | None = None, experiment_ids: str | None = None, experiment_names: str | None = None,
     item_ids: str | None = None, dataset_ids: str | None = None, filter: str | None = None,
 ) -> dict[str, Any]:
-    start = parse_time(from_start_time, "fromStartTime")
-    if start is None:
-        raise InvalidRequest("fromStartTime is required")
-    end = parse_time(to_start_time, "toStartTime")
+    _, conds, lim, slim, after = _window(project_id, from_start_time, to_start_time, limit, score_limit, cursor)
     groups = _groups(fields, ITEM_GROUPS, ("core", "dataset"))
-    lim = _limit(limit, "limit", 50, 100)
-    slim = _limit(score_limit, "scoreLimit", 50, 50)
-    after = _decode_cursor(cursor)
     ri, run = DatasetRunItem, DatasetRun
-    conds = [ri.project_id == project_id, ri.created_at >= start]
-    if end is not None:
-        conds.append(ri.created_at < end)
     if experiment_ids:
-        conds.append(ri.run_id.in_(_csv(experiment_ids)))
+        conds.append(ri.run_id.in_(csv_list(experiment_ids)))
     if experiment_names:
-        conds.append(run.name.in_(_csv(experiment_names)))
+        conds.append(run.name.in_(csv_list(experiment_names)))
     if item_ids:
-        conds.append(ri.item_key.in_(_csv(item_ids)))
+        conds.append(ri.item_key.in_(csv_list(item_ids)))
     if dataset_ids:
-        conds.append(run.dataset_id.in_(_csv(dataset_ids)))
+        conds.append(run.dataset_id.in_(csv_list(dataset_ids)))
     conds += _filter_conditions(filter, {"experimentId": ri.run_id, "experimentName": run.name,
                                          "experimentItemId": ri.item_key, "datasetId": run.dataset_id})
     if after is not None:
@@ -240,7 +216,7 @@ def list_experiment_items(
     obs = observations_by_key(olap, project_id, [(r.trace_id, r.observation_id) for r, _ in page
                                                  if r.observation_id]) if olap is not None and page else {}
     traces = trace_summaries(olap, project_id, [r.trace_id for r, _ in page]) if olap is not None and page else {}
-    scores = _score_rows(olap, project_id, "trace_id", sorted({r.trace_id for r, _ in page})) \
+    scores = scores_by(olap, project_id, "trace_id", [r.trace_id for r, _ in page], newest_first=True) \
         if "scores" in groups and olap is not None else {}
     data = [_experiment_item(project_id, r, rn, obs, traces, versions, scores, groups, slim) for r, rn in page]
     meta: dict[str, Any] = {}

@@ -17,10 +17,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from owlscope.datasets.common import (
-    Paging,
     check_length,
     check_status,
-    iso,
     parse_time,
     validate_item_fields,
 )
@@ -29,6 +27,7 @@ from owlscope.errors import InvalidRequest, NotFound
 from owlscope.storage.oltp.base import utcnow
 from owlscope.storage.oltp.dataset_models import ITEM_ID_LENGTH, Dataset, DatasetItem, DatasetItemVersion
 from owlscope.storage.oltp.db import write_transaction
+from owlscope.wire import PageRequest, iso
 
 
 def item_to_api(item: DatasetItem | DatasetItemVersion, dataset_name: str) -> dict[str, Any]:
@@ -143,7 +142,7 @@ def get_item(sessions: sessionmaker[Session], *, project_id: str, item_id: str) 
 def list_items(
     sessions: sessionmaker[Session], *, project_id: str, dataset_name: str | None = None,
     source_trace_id: str | None = None, source_observation_id: str | None = None,
-    version: datetime | str | None = None, status: str | None = None, paging: Paging = Paging(),
+    version: datetime | str | None = None, status: str | None = None, paging: PageRequest = PageRequest(),
 ) -> tuple[list[dict[str, Any]], dict[str, int]]:
     """Items, newest first; with `version`, the dataset as it was at that time. Returns (data, meta)."""
     at = parse_time(version, "version")
@@ -175,7 +174,7 @@ def list_items(
 
 def _items_at(
     session: Session, ds: Dataset, at: datetime, source_trace_id: str | None, source_observation_id: str | None,
-    status: str | None, paging: Paging,
+    status: str | None, paging: PageRequest,
 ) -> tuple[list[dict[str, Any]], dict[str, int]]:
     v = DatasetItemVersion
     ranked = (

@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from sqlalchemy import select
 
-from owlscope.datasets.common import iso
 from owlscope.datasets.runs import ensure_run, find_run, record_run_item
 from owlscope.datasets.store import find_dataset
 from owlscope.errors import InvalidRequest, NotFound
@@ -35,6 +34,7 @@ from owlscope.evals.jobs import schedule
 from owlscope.storage.oltp.dataset_models import DatasetItem, DatasetRunItem
 from owlscope.storage.oltp.db import write_transaction
 from owlscope.storage.oltp.eval_models import Evaluator
+from owlscope.wire import iso
 
 if TYPE_CHECKING:
     from owlscope.services import Services

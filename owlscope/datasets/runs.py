@@ -15,14 +15,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from owlscope.datasets.common import (
-    Paging,
     check_length,
     experiment_run_id,
-    iso,
     parse_time,
     stable_id,
 )
-from owlscope.datasets.olap_reads import observation_trace, scores_for_runs
+from owlscope.datasets.olap_reads import scores_for_runs
 from owlscope.datasets.store import find_dataset
 from owlscope.errors import InvalidRequest, NotFound
 from owlscope.storage.olap.client import Olap
@@ -35,6 +33,8 @@ from owlscope.storage.oltp.dataset_models import (
     DatasetRunItem,
 )
 from owlscope.storage.oltp.db import write_transaction
+from owlscope.tracing.obs_select import observation_trace
+from owlscope.wire import PageRequest, iso
 
 DEPRECATION = {
     "message": "Dataset runs are replaced by experiments (GET /api/public/experiments).",
@@ -171,7 +171,7 @@ def create_run_item(
 
 
 def list_run_items(
-    sessions: sessionmaker[Session], *, project_id: str, dataset_id: str, run_name: str, paging: Paging = Paging(),
+    sessions: sessionmaker[Session], *, project_id: str, dataset_id: str, run_name: str, paging: PageRequest = PageRequest(),
 ) -> tuple[list[dict[str, Any]], dict[str, int]]:
     with sessions() as session:
         run = find_run(session, project_id, dataset_id, run_name)
@@ -185,7 +185,7 @@ def list_run_items(
 
 
 def list_runs(
-    sessions: sessionmaker[Session], *, project_id: str, dataset_name: str, paging: Paging = Paging(),
+    sessions: sessionmaker[Session], *, project_id: str, dataset_name: str, paging: PageRequest = PageRequest(),
 ) -> tuple[list[dict[str, Any]], dict[str, int]]:
     """A dataset's runs, newest first; returns (data, meta)."""
     with sessions() as session:

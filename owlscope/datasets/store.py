@@ -8,11 +8,12 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from owlscope.datasets.common import Paging, check_schema, iso, schema_errors
+from owlscope.datasets.common import check_schema, schema_errors
 from owlscope.errors import InvalidRequest, NotFound
 from owlscope.storage.oltp.base import utcnow
 from owlscope.storage.oltp.dataset_models import Dataset, DatasetItem
 from owlscope.storage.oltp.db import write_transaction
+from owlscope.wire import PageRequest, iso
 
 UNSET: Any = object()  # "leave as it is" for update_dataset
 
@@ -139,7 +140,7 @@ def get_dataset(sessions: sessionmaker[Session], *, project_id: str, name: str) 
 
 
 def list_datasets(
-    sessions: sessionmaker[Session], *, project_id: str, paging: Paging = Paging(),
+    sessions: sessionmaker[Session], *, project_id: str, paging: PageRequest = PageRequest(),
 ) -> tuple[list[dict[str, Any]], dict[str, int]]:
     """Newest first; returns (data, meta)."""
     with sessions() as session:

@@ -23,7 +23,8 @@ from owlscope.evals.errors import EvalInvalid, EvalNotFound
 from owlscope.evals.judge import ADAPTERS, DEFAULT_MODELS, JudgeError, JudgeModel, ping
 from owlscope.storage.oltp.db import write_transaction
 from owlscope.storage.oltp.eval_models import EvalDefaultModel, EvalTemplate, Evaluator, LlmConnection
-from owlscope.tracing_config.common import Page, PageRequest, iso, parse_input
+from owlscope.tracing_config.common import parse_input
+from owlscope.wire import Page, PageRequest, iso
 
 KNOWN_ADAPTERS = ("anthropic", "openai", "azure", "bedrock", "google-vertex-ai", "google-ai-studio")
 NOT_FOUND = "LLM connection not found within authorized project"

@@ -25,7 +25,8 @@ from owlscope.evals.variables import extract_variables, fill_prompt, resolve_val
 from owlscope.storage.oltp.base import utcnow
 from owlscope.storage.oltp.db import write_transaction
 from owlscope.storage.oltp.eval_models import EvalTemplate, Evaluator, JobExecution
-from owlscope.tracing_config.common import Page, PageRequest, iso, parse_input
+from owlscope.tracing_config.common import parse_input
+from owlscope.wire import Page, PageRequest, iso
 
 if TYPE_CHECKING:
     from owlscope.services import Services

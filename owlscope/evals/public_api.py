@@ -22,7 +22,7 @@ from owlscope.evals.errors import EvalConflict, EvalInvalid, EvalNotFound, Prefl
 from owlscope.evals.variables import extract_variables
 from owlscope.storage.oltp.db import write_transaction
 from owlscope.storage.oltp.eval_models import EvalDefaultModel, EvalTemplate, Evaluator
-from owlscope.tracing_config.common import PageRequest, iso
+from owlscope.wire import PageRequest, iso
 
 if TYPE_CHECKING:
     from owlscope.services import Services
@@ -102,7 +102,7 @@ def list_evaluators(services: Services, project_id: str, page: PageRequest) -> d
     with services.sessions() as s:
         counts = templates.evaluator_counts(s, project_id, [r.family_id for r in rows])
     return {"data": [evaluator_shape(r, counts.get(r.family_id, 0)) for r in rows],
-            "meta": _meta(page, total)}
+            "meta": page.meta(total)}
 
 
 def get_evaluator(services: Services, project_id: str, evaluator_id: str) -> dict[str, Any]:
@@ -115,11 +115,6 @@ def get_evaluator(services: Services, project_id: str, evaluator_id: str) -> dic
 def delete_evaluator(services: Services, project_id: str, evaluator_id: str) -> dict[str, str]:
     templates.delete_template_family(services.sessions, project_id, evaluator_id)
     return {"message": "Evaluator successfully deleted"}
-
-
-def _meta(page: PageRequest, total: int) -> dict[str, int]:
-    return {"page": page.page, "limit": page.limit, "totalItems": total,
-            "totalPages": (total + page.limit - 1) // page.limit}
 
 
 # ---- evaluation rules (evaluators) -------------------------------------------------------------------------
@@ -234,7 +229,7 @@ def list_rules(services: Services, project_id: str, page: PageRequest) -> dict[s
     with services.sessions() as s:
         fams = {r.template_family_id for r in rows}
         latest = {fid: templates.latest_by_family(s, project_id, fid) for fid in fams}
-    return {"data": [rule_shape(r, latest.get(r.template_family_id)) for r in rows], "meta": _meta(page, total)}
+    return {"data": [rule_shape(r, latest.get(r.template_family_id)) for r in rows], "meta": page.meta(total)}
 
 
 def get_rule(services: Services, project_id: str, rule_id: str) -> dict[str, Any]:

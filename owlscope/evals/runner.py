@@ -34,6 +34,7 @@ from owlscope.storage.oltp.base import utcnow
 from owlscope.storage.oltp.db import write_transaction
 from owlscope.storage.oltp.eval_models import EvalTemplate, Evaluator, JobExecution
 from owlscope.telemetry import EVAL_EXECUTIONS
+from owlscope.wire import iso
 
 if TYPE_CHECKING:
     from owlscope.services import Services
@@ -51,10 +52,6 @@ def derived_id(kind: str, execution_id: str) -> str:
 
 def lease_seconds(services: Services) -> float:
     return float(services.settings.sweeper_grace_seconds)
-
-
-def _iso(dt: datetime) -> str:
-    return dt.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class _Fail(Exception):
@@ -202,14 +199,14 @@ def _write(services: Services, ex: JobExecution, ev: Evaluator, template: EvalTe
             "template": template.name, "template_version": template.version}
     events: list[dict[str, Any]] = [
         _event("trace-create", ex.id, now, {
-            "id": trace_id, "timestamp": _iso(datetime.fromtimestamp(result.started_at, UTC)),
+            "id": trace_id, "timestamp": iso(datetime.fromtimestamp(result.started_at, UTC)),
             "name": f"Execute evaluator: {ev.name}", "environment": JUDGE_ENVIRONMENT, "input": messages,
             "output": result.output, "metadata": meta,
         }),
         _event("generation-create", ex.id, now, {
             "id": gen_id, "traceId": trace_id, "name": f"{template.name} judge", "environment": JUDGE_ENVIRONMENT,
-            "startTime": _iso(datetime.fromtimestamp(result.started_at, UTC)),
-            "endTime": _iso(datetime.fromtimestamp(result.ended_at, UTC)), "model": result.model,
+            "startTime": iso(datetime.fromtimestamp(result.started_at, UTC)),
+            "endTime": iso(datetime.fromtimestamp(result.ended_at, UTC)), "model": result.model,
             "modelParameters": {k: v for k, v in model.params.items() if isinstance(v, str | int | float | bool)},
             "input": messages, "output": result.output, "usageDetails": result.usage, "metadata": meta,
         }),
@@ -221,7 +218,7 @@ def _write(services: Services, ex: JobExecution, ev: Evaluator, template: EvalTe
         score_ids.append(sid)
         body: dict[str, Any] = {
             "id": sid, "traceId": ex.trace_id, "name": ev.score_name, "value": value, "dataType": data_type,
-            "source": "EVAL", "comment": reasoning, "environment": environment, "timestamp": _iso(now),
+            "source": "EVAL", "comment": reasoning, "environment": environment, "timestamp": iso(now),
             "metadata": {"evaluator_id": ev.id, "execution_id": ex.id, "judge_trace_id": trace_id},
         }
         if ex.observation_id:
@@ -235,4 +232,4 @@ def _write(services: Services, ex: JobExecution, ev: Evaluator, template: EvalTe
 
 
 def _event(kind: str, key: str, now: datetime, body: dict[str, Any]) -> dict[str, Any]:
-    return {"id": str(uuid.uuid5(_NS, f"{kind}:{key}")), "type": kind, "timestamp": _iso(now), "body": body}
+    return {"id": str(uuid.uuid5(_NS, f"{kind}:{key}")), "type": kind, "timestamp": iso(now), "body": body}

@@ -41,6 +41,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from owlscope.wire import iso
+
 PRICES_FILE = Path(__file__).with_name("model_prices.json")
 
 _OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
@@ -62,12 +64,6 @@ def _parse_dt(value: Any) -> datetime | None:
     else:
         dt = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     return dt if dt.tzinfo is not None else dt.replace(tzinfo=UTC)
-
-
-def _iso(dt: datetime | None) -> str | None:
-    if dt is None:
-        return None
-    return dt.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _number(value: Any) -> float | int | None:
@@ -327,7 +323,7 @@ class ModelPrice:
             "id": self.id,
             "modelName": self.model_name,
             "matchPattern": self.match_pattern,
-            "startDate": _iso(self.start_date),
+            "startDate": iso(self.start_date),
             "unit": self.unit,
             "inputPrice": prices.get("input"),
             "outputPrice": prices.get("output"),
@@ -335,7 +331,7 @@ class ModelPrice:
             "tokenizerId": self.tokenizer_id,
             "tokenizerConfig": dict(self.tokenizer_config) if self.tokenizer_config is not None else None,
             "isLangfuseManaged": self.project_id is None,
-            "createdAt": _iso(self.created_at),
+            "createdAt": iso(self.created_at),
             "prices": {k: {"price": v} for k, v in prices.items()},
             "pricingTiers": [t.to_dict() for t in self.pricing_tiers],
         }

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from owlscope.ingestion.pricing import PriceBook, load_default_models
 from owlscope.ingestion.rows import Rows
+from owlscope.tracing.obs_select import fetch_merged
 
 if TYPE_CHECKING:
     from owlscope.services import Services
@@ -78,11 +79,8 @@ class Enricher:
         for o in need:
             by_project.setdefault(o.project_id, []).append(o)
         for project_id, obs in by_project.items():
-            found = dict(self.services.olap.query(
-                "SELECT id, argMaxIfMerge(model) FROM {db}.observations WHERE project_id = {p:String} "
-                "AND trace_id IN {t:Array(String)} AND id IN {i:Array(String)} GROUP BY id",
-                {"p": project_id, "t": sorted({o.trace_id for o in obs}), "i": [o.id for o in obs]},
-            ))
+            found = fetch_merged(self.services.olap, project_id, [(o.trace_id, o.id) for o in obs], {"o_model"})
             for o in obs:
-                if found.get(o.id):
-                    o.model = found[o.id]
+                model = found.get((o.trace_id, o.id), {}).get("o_model")
+                if model:
+                    o.model = model

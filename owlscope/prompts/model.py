@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from owlscope.errors import InvalidRequest
+from owlscope.wire import iso
 
 LATEST = "latest"
 PRODUCTION = "production"
@@ -174,10 +174,6 @@ def parse_create(body: Any) -> PromptInput:
     )
 
 
-def _iso(ts: datetime) -> str:
-    return ts.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 def to_api(row: Any, *, prompt: Any = None, resolution_graph: dict | None = None) -> dict[str, Any]:
     """The OpenAPI `Prompt` (TextPrompt | ChatPrompt) for a stored version; `prompt` overrides the
     stored content with its resolved form."""
@@ -194,6 +190,6 @@ def to_api(row: Any, *, prompt: Any = None, resolution_graph: dict | None = None
         "resolutionGraph": resolution_graph,
         "projectId": row.project_id,
         "createdBy": row.created_by,
-        "createdAt": _iso(row.created_at),
-        "updatedAt": _iso(row.updated_at),
+        "createdAt": iso(row.created_at),
+        "updatedAt": iso(row.updated_at),
     }

@@ -26,9 +26,9 @@ from owlscope.prompts.model import LATEST, PRODUCTION, PromptInput, to_api, vali
 from owlscope.storage.oltp.base import new_id
 from owlscope.storage.oltp.db import write_transaction
 from owlscope.storage.oltp.prompt_models import Prompt
+from owlscope.wire import PageRequest, iso
 
 DEFAULT_LIMIT = 50
-MAX_LIMIT = 1000
 
 
 def _node(row: Prompt) -> PromptNode:
@@ -235,10 +235,7 @@ class PromptStore:
         page: int = 1, limit: int = DEFAULT_LIMIT,
     ) -> dict[str, Any]:
         """`PromptMetaListResponse`: one entry per name, built from the versions that match the filters."""
-        if page < 1:
-            raise InvalidRequest("page must be 1 or more")
-        if not 1 <= limit <= MAX_LIMIT:
-            raise InvalidRequest(f"limit must be between 1 and {MAX_LIMIT}")
+        req = PageRequest.of(page, limit)
         q = select(Prompt.name, Prompt.version, Prompt.type, Prompt.labels, Prompt.tags, Prompt.config,
                    Prompt.updated_at).where(Prompt.project_id == project_id)
         if name is not None:
@@ -259,7 +256,7 @@ class PromptStore:
         names = sorted(groups)
         total = len(names)
         data = []
-        for n in names[(page - 1) * limit: page * limit]:
+        for n in names[req.offset: req.offset + req.limit]:
             vs = groups[n]  # newest first
             data.append({
                 "name": n,
@@ -267,9 +264,7 @@ class PromptStore:
                 "versions": sorted(v.version for v in vs),
                 "labels": sorted({lb for v in vs for lb in v.labels or []}),
                 "tags": list(vs[0].tags or []),
-                "lastUpdatedAt": max(v.updated_at for v in vs).isoformat(timespec="milliseconds")
-                .replace("+00:00", "Z"),
+                "lastUpdatedAt": iso(max(v.updated_at for v in vs)),
                 "lastConfig": vs[0].config if vs[0].config is not None else {},
             })
-        return {"data": data, "meta": {"page": page, "limit": limit, "totalItems": total,
-                                        "totalPages": (total + limit - 1) // limit}}
+        return {"data": data, "meta": req.meta(total)}

@@ -1,4 +1,5 @@
-"""Helpers shared by the read-side queries: SQL parameters, time and JSON conversion, paging, cursors.
+"""Helpers shared by the read-side queries: SQL parameters, time and JSON conversion (pages and cursors:
+`owlscope.wire`).
 
 Conventions of the OLAP tables (see migrations/0001 and 0002): an unset merged String is '' and an unset
 merged DateTime64 is the epoch; both read as None here. Datetimes come back naive in UTC.
@@ -6,7 +7,6 @@ merged DateTime64 is the epoch; both read as None here. Datetimes come back naiv
 
 from __future__ import annotations
 
-import base64
 import math
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -19,6 +19,7 @@ from clickhouse_connect.driver.binding import format_str
 from owlscope.errors import InvalidRequest
 from owlscope.ingestion.limits import cap_json_depth
 from owlscope.ingestion.timeparse import parse_timestamp
+from owlscope.wire import iso as iso  # the one iso(): unset OLAP times (the epoch) are None
 
 EPOCH_NAIVE = datetime(1970, 1, 1)
 
@@ -124,6 +125,15 @@ def restrict_traces(olap: Any, p: Params, conds: Iterable[Any], states: Mapping[
     return None if found is None else TraceRestriction(found, subqueries, p)
 
 
+def kth_newest(olap: Any, table: str, column: str, where: str, k: int, params: Mapping[str, Any]) -> Any:
+    """The value of `column` (a time) on the K-th newest row of `table` matching `where`, None when
+    fewer rows match: one column read, the bound of the latest-rows paths (rows above it are the
+    candidates, kept in SQL rather than shipped back as ids)."""
+    rows = olap.query(
+        f"SELECT {column} FROM {{db}}.{table} WHERE {where} ORDER BY {column} DESC LIMIT 1 OFFSET {k - 1}", params)
+    return rows[0][0] if rows else None
+
+
 # ---- time ------------------------------------------------------------------------------------
 def epoch_ms(value: datetime) -> int:
     if value.tzinfo is None:
@@ -152,14 +162,6 @@ def utc(value: datetime | None) -> datetime | None:
     if value.timestamp() == 0:
         return None
     return value.astimezone(UTC)
-
-
-def iso(value: datetime | None) -> str | None:
-    """`2025-01-01T12:00:00.123Z` (Langfuse's format); None stays None."""
-    value = utc(value)
-    if value is None:
-        return None
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
 
 
 def seconds_between(start: datetime | None, end: datetime | None) -> float | None:
@@ -234,41 +236,7 @@ def csv_list(value: str | None) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
 
 
-# ---- paging ----------------------------------------------------------------------------------
-MAX_PAGE = 1_000_000_000  # keeps OFFSET (page × limit) within a 64-bit integer
-
-
-def check_page(page: int | None, limit: int | None, *, default: int = 50, maximum: int = 1000) -> tuple[int, int]:
-    page = 1 if page is None else page
-    limit = default if limit is None else limit
-    if not 1 <= page <= MAX_PAGE:
-        raise InvalidRequest(f"page must be from 1 to {MAX_PAGE}")
-    if limit < 1 or limit > maximum:
-        raise InvalidRequest(f"limit must be between 1 and {maximum}")
-    return page, limit
-
-
-def page_meta(page: int, limit: int, total: int) -> dict[str, int]:
-    return {"page": page, "limit": limit, "totalItems": total, "totalPages": math.ceil(total / limit)}
-
-
-def encode_cursor(values: list[Any]) -> str:
-    return base64.urlsafe_b64encode(orjson.dumps(values)).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str, shape: tuple[type, ...]) -> list[Any]:
-    """A cursor made by `encode_cursor`, checked against the expected element types."""
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        values = orjson.loads(raw)
-    except (ValueError, orjson.JSONDecodeError):
-        raise InvalidRequest("Invalid cursor") from None
-    if (not isinstance(values, list) or len(values) != len(shape)
-            or not all(isinstance(v, t) and not isinstance(v, bool) for v, t in zip(values, shape, strict=True))):
-        raise InvalidRequest("Invalid cursor")
-    return values
-
-
+# ---- field groups ----------------------------------------------------------------------------
 def field_groups(fields: str | None, allowed: Iterable[str], default: Iterable[str]) -> set[str]:
     """A comma-separated `fields` parameter as a set of known group names (400 on unknown ones)."""
     names = csv_list(fields)

@@ -14,7 +14,15 @@ from typing import Any
 from owlscope.errors import InvalidRequest
 from owlscope.storage.olap.client import Olap
 from owlscope.tracing.common import Params, finite, parallel, utc
-from owlscope.tracing.obs_select import obs_exprs, rollups_fast, trace_aggregates_sql
+from owlscope.tracing.model import (
+    OBS_ENV,
+    TRACE,
+    TRACE_ENV,
+    obs_exprs,
+    rollups_fast,
+    select_list,
+    trace_aggregates_sql,
+)
 from owlscope.tracing.users import user_usage
 
 MAX_SCORE_NAMES = 8
@@ -80,17 +88,17 @@ class _Sql:
                   f" AND (trace_id, id) NOT IN ({older})")
         several = (f"SELECT trace_id, id, min(sort_ts) AS o_sort{merged} FROM {{db}}.observations WHERE {p}"
                    f" AND (trace_id, id) IN ({multi}) GROUP BY trace_id, id HAVING o_sort >= {s} AND o_sort < {e}")
-        env = f" WHERE if(o_env = '', 'default', o_env) = {self.env}" if self.env else ""
+        env = f" WHERE {OBS_ENV} = {self.env}" if self.env else ""
         return f"SELECT * FROM ({single} UNION ALL {several}){env}"
 
     def traces(self) -> str:
         """Merged traces that start in the range (and are in the environment)."""
         having = [f"t_ts >= {self.s}", f"t_ts < {self.e}"]
         if self.env:
-            having.append(f"if(t_env = '', 'default', t_env) = {self.env}")
+            having.append(f"{TRACE_ENV} = {self.env}")
         return (
-            "SELECT id, min(timestamp) AS t_ts, argMaxIfMerge(user_id) AS t_user,"
-            " argMaxIfMerge(environment) AS t_env FROM {db}.traces WHERE project_id = {project_id:String}"
+            f"SELECT id{select_list({'t_ts', 't_user', 't_env'}, TRACE)} FROM {{db}}.traces"
+            " WHERE project_id = {project_id:String}"
             " AND id IN (SELECT id FROM {db}.traces WHERE project_id = {project_id:String}"
             f" AND timestamp >= {self.s} AND timestamp < {self.e}) GROUP BY id HAVING {' AND '.join(having)}"
         )

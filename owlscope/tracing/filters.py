@@ -17,6 +17,7 @@ import orjson
 
 from owlscope.errors import InvalidRequest
 from owlscope.tracing.common import Params, parse_time_param
+from owlscope.tracing.model import KEY
 
 FILTER_TYPES = {
     "datetime", "string", "number", "stringOptions", "categoryOptions", "arrayOptions", "stringObject",
@@ -130,6 +131,11 @@ def _bool(cond: Condition) -> bool:
     return v
 
 
+def _check(cond: Condition, allowed: set[str], kind: str) -> None:
+    if cond.operator not in allowed:
+        raise InvalidRequest(f"Invalid filter on {cond.column}: operator {cond.operator!r} does not apply to {kind}")
+
+
 def _cmp(op: str) -> str:
     return "!=" if op == "<>" else op
 
@@ -142,8 +148,7 @@ def string_sql(expr: str, cond: Condition, p: Params, *, case_insensitive_match:
         return sql if op == "any of" else f"NOT ({sql})"
     if op in NULL_OPS:
         return f"{expr} {'=' if op == 'is null' else '!='} ''"
-    if op not in STRING_OPS:
-        raise InvalidRequest(f"Invalid filter on {cond.column}: operator {op!r} does not apply to a string")
+    _check(cond, STRING_OPS, "a string")
     v = _string(cond)
     if op in ("=", "!=", "<>"):
         return f"{expr} {_cmp(op)} {p.text(v)}"
@@ -164,8 +169,7 @@ def number_sql(expr: str, cond: Condition, p: Params) -> str:
     op = cond.operator
     if op in NULL_OPS:
         return f"{'isNull' if op == 'is null' else 'isNotNull'}({expr})"
-    if op not in NUMBER_OPS:
-        raise InvalidRequest(f"Invalid filter on {cond.column}: operator {op!r} does not apply to a number")
+    _check(cond, NUMBER_OPS, "a number")
     return f"{expr} {_cmp(op)} {p.number(_number(cond))}"
 
 
@@ -173,8 +177,7 @@ def datetime_sql(expr: str, cond: Condition, p: Params) -> str:
     op = cond.operator
     if op in NULL_OPS:
         return f"toUnixTimestamp64Milli({expr}) {'=' if op == 'is null' else '!='} 0"
-    if op not in NUMBER_OPS:
-        raise InvalidRequest(f"Invalid filter on {cond.column}: operator {op!r} does not apply to a datetime")
+    _check(cond, NUMBER_OPS, "a datetime")
     when = parse_time_param(cond.value if isinstance(cond.value, str | int | float) else None,
                             f"filter value for {cond.column}")
     if when is None:
@@ -188,8 +191,7 @@ def array_sql(expr: str, cond: Condition, p: Params) -> str:
         return f"{'empty' if op == 'is null' else 'notEmpty'}({expr})"
     if op in ("=", "contains"):
         return f"has({expr}, {p.text(_string(cond))})"
-    if op not in ARRAY_OPS:
-        raise InvalidRequest(f"Invalid filter on {cond.column}: operator {op!r} does not apply to an array")
+    _check(cond, ARRAY_OPS, "an array")
     values = p.texts(_strings(cond))
     if op == "any of":
         return f"hasAny({expr}, {values})"
@@ -206,10 +208,11 @@ def bool_sql(expr: str, cond: Condition, p: Params) -> str:
 
 
 def object_sql(expr: str, cond: Condition, p: Params) -> str:
-    """A key of a JSON object stored as text (metadata)."""
+    """A key of a JSON object stored as text (metadata), or of the text a by-key expression picks."""
     if not cond.key:
         raise InvalidRequest(f"Invalid filter on {cond.column}: 'key' is required")
     k = p.text(cond.key)
+    expr = expr.replace(KEY, k)  # a by-key expression (model.metadata_by_key)
     as_string = f"if(JSONType({expr}, {k}) = 'String', JSONExtractString({expr}, {k}), JSONExtractRaw({expr}, {k}))"
     if cond.type == "numberObject" or (cond.type is None and isinstance(cond.value, int | float)
                                       and not isinstance(cond.value, bool)):
@@ -244,3 +247,14 @@ def compile_condition(cond: Condition, col: Column, p: Params, *, expr: str | No
 
 def eq(column: str, value: Any) -> Condition:
     return Condition(column=column, operator="=", value=value)
+
+
+def time_range(column: str, start: Any, end: Any, names: tuple[str, str] = ("start", "end")) -> list[Condition]:
+    """`start <= column < end` as conditions (either bound optional; a bound is an ISO-8601 string or
+    a datetime, InvalidRequest naming the parameter otherwise)."""
+    out = []
+    for value, name, op in ((start, names[0], ">="), (end, names[1], "<")):
+        when = parse_time_param(value, name)
+        if when is not None:
+            out.append(Condition(column, op, when.isoformat()))
+    return out

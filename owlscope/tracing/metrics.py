@@ -23,10 +23,14 @@ import orjson
 
 from owlscope.errors import InvalidRequest
 from owlscope.storage.olap.client import Olap
-from owlscope.tracing.common import Params, check_page, iso, page_meta, parse_time_param
+from owlscope.tracing.common import Params, iso, parse_time_param
 from owlscope.tracing.filters import Column, compile_condition, conditions_from_list
-from owlscope.tracing.obs_select import MERGED as OBS_MERGED
-from owlscope.tracing.obs_select import TRACE_MERGED, obs_exprs, rollups_fast, trace_aggregates_sql
+from owlscope.tracing.model import OBS as OBS_MERGED
+from owlscope.tracing.model import obs_exprs, rollups_fast, trace_aggregates_sql
+from owlscope.tracing.obs_select import TRACE_MERGED
+from owlscope.tracing.traces import COLUMNS as TRACE_COLUMNS
+from owlscope.tracing.traces import trace_conditions
+from owlscope.wire import PageRequest
 
 _MS = "toUnixTimestamp64Milli"
 AGGREGATIONS = {
@@ -350,19 +354,14 @@ def metrics_daily(
     """GET /api/public/metrics/daily: per UTC day (newest first) countTraces (by trace start),
     countObservations and totalCost (by observation start), and `usage` per model (observations
     that name a model): inputUsage, outputUsage, totalUsage, countObservations, countTraces, totalCost."""
-    page, limit = check_page(page, limit)
+    req = PageRequest.of(page, limit)
+    page, limit = req.page, req.limit
     p = Params(project_id=project_id)
     start = parse_time_param(from_timestamp, "fromTimestamp")
     end = parse_time_param(to_timestamp, "toTimestamp")
-    trace_having = []
-    if trace_name is not None:
-        trace_having.append(f"t_name = {p.text(trace_name)}")
-    if user_id is not None:
-        trace_having.append(f"t_user = {p.text(user_id)}")
-    if tags:
-        trace_having.append(f"hasAll(t_tags, {p.texts(tags)})")
-    if environment:
-        trace_having.append(f"if(t_env = '', 'default', t_env) IN {p.texts(environment)}")
+    # The trace filters of GET /traces, compiled on its columns.
+    trace_having = [compile_condition(c, TRACE_COLUMNS[c.column], p) for c in trace_conditions(
+        name=trace_name, user_id=user_id, tags=tags, environment=environment)]
     range_t = []
     if start is not None:
         range_t.append(f"t_ts >= {p.time(start)}")
@@ -416,4 +415,4 @@ def metrics_daily(
     for day, d in ordered[(page - 1) * limit: page * limit]:
         d["usage"].sort(key=lambda u: u["model"])
         data.append({"date": day.isoformat(), **d})
-    return {"data": data, "meta": page_meta(page, limit, len(ordered))}
+    return {"data": data, "meta": req.meta(len(ordered))}

@@ -18,103 +18,47 @@ The page is ordered by (start, trace id, id) descending; v2's cursor is the last
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from owlscope.storage.olap.client import Olap
-from owlscope.tracing.common import Params, TraceRestriction, restrict_traces
+from owlscope.tracing.common import Params, TraceRestriction, kth_newest, restrict_traces
 from owlscope.tracing.filters import Column, Condition, compile_condition, resolve
+from owlscope.tracing.model import (
+    LATENCY,
+    OBS,
+    OBS_ENV,
+    OBS_LEVEL,
+    OBS_METADATA,
+    TOTAL_COST,
+    TOTAL_TOKENS,
+    TRACE,
+    TRACE_ENV,
+    TTFT,
+    aliases_in,
+    select_list,
+)
 
-# Merged values of one observation, by alias (aliases never equal a column name).
-MERGED: dict[str, str] = {
-    "o_sort": "min(sort_ts)",
-    "o_updated": "max(updated_at)",
-    "o_type": "argMaxIfMerge(type)",
-    "o_name": "argMaxIfMerge(name)",
-    "o_parent": "argMaxIfMerge(parent_observation_id)",
-    "o_start": "if(toUnixTimestamp64Milli(argMaxIfMerge(start_time)) = 0, min(sort_ts), argMaxIfMerge(start_time))",
-    "o_end": "argMaxIfMerge(end_time)",
-    "o_cst": "argMaxIfMerge(completion_start_time)",
-    "o_level": "argMaxIfMerge(level)",
-    "o_status": "argMaxIfMerge(status_message)",
-    "o_version": "argMaxIfMerge(version)",
-    "o_env": "argMaxIfMerge(environment)",
-    "o_input": "argMaxIfMerge(input)",
-    "o_output": "argMaxIfMerge(output)",
-    "o_metadata": "argMaxIfMerge(metadata)",
-    "o_model": "argMaxIfMerge(model)",
-    "o_model_params": "argMaxIfMerge(model_parameters)",
-    "o_usage": "argMaxIfMerge(usage_details)",
-    "o_cost": "argMaxIfMerge(cost_details)",
-    "o_prompt_id": "argMaxIfMerge(prompt_id)",
-    "o_prompt_name": "argMaxIfMerge(prompt_name)",
-    "o_prompt_version": "argMaxIfMerge(prompt_version)",
-    "o_meta_pieces": "maxMap(metadata_pieces)",
+# Merged values of one observation, and of the trace observations are filtered and shown by (model.py).
+MERGED = OBS
+TRACE_MERGED: dict[str, str] = {a: TRACE[a] for a in (
+    "t_name", "t_user", "t_session", "t_tags", "t_env", "t_release", "t_version", "t_public", "t_bookmarked")}
+
+# A trace's own attributes as filter columns (on its merged row): traces.COLUMNS, and the trace
+# columns of observations.
+TRACE_ATTRIBUTES: dict[str, Column] = {
+    "name": Column("string", "t_name"),
+    "userId": Column("string", "t_user"),
+    "sessionId": Column("string", "t_session"),
+    "environment": Column("string", TRACE_ENV),
+    "version": Column("string", "t_version"),
+    "release": Column("string", "t_release"),
+    "tags": Column("array", "t_tags"),
+    "bookmarked": Column("bool", "t_bookmarked"),
+    "public": Column("bool", "t_public"),
 }
-
-# Merged trace values observations are filtered and shown by.
-TRACE_MERGED: dict[str, str] = {
-    "t_name": "if(argMaxIfMerge(name) != '', argMaxIfMerge(name), argMaxIfMerge(root_name))",
-    "t_user": "argMaxIfMerge(user_id)",
-    "t_session": "argMaxIfMerge(session_id)",
-    "t_tags": "arraySort(groupUniqArrayArray(tags))",
-    "t_env": "argMaxIfMerge(environment)",
-    "t_release": "argMaxIfMerge(release)",
-    "t_version": "argMaxIfMerge(version)",
-    "t_public": "max(public)",
-    "t_bookmarked": "argMaxIfMerge(bookmarked)",
-}
-
-_MS = "toUnixTimestamp64Milli"
-LATENCY = f"if({_MS}(o_end) = 0, NULL, ({_MS}(o_end) - {_MS}(o_start)) / 1000)"
-TTFT = f"if({_MS}(o_cst) = 0, NULL, ({_MS}(o_cst) - {_MS}(o_start)) / 1000)"
-TOTAL_TOKENS = "if(mapContains(o_usage, 'total'), o_usage['total'], arraySum(mapValues(o_usage)))"
-TOTAL_COST = "if(mapContains(o_cost, 'total'), o_cost['total'], arraySum(mapValues(o_cost)))"
-
-# Rollup values (migration 0002): the scalar merged columns, the same values as the maps give, without
-# merging a Map state (ClickHouse's slow generic path). Rows written before 0002 have no scalar states
-# (`scalars_complete` 0): SAFE reads such an observation from its maps; FAST, for a project without
-# such rows (`rollups_fast`), never touches the maps.
-# (Each map is merged once: an inline alias, which identical definitions may repeat.)
-_MAP_VALUE = {
-    "o_cost_total": TOTAL_COST.replace("o_cost", "(argMaxIfMerge(cost_details) AS m_cost)", 1).replace("o_cost", "m_cost"),
-    "o_tokens_in": "(argMaxIfMerge(usage_details) AS m_usage)['input']",
-    "o_tokens_out": "(argMaxIfMerge(usage_details) AS m_usage)['output']",
-    "o_tokens_total": TOTAL_TOKENS.replace("o_usage", "(argMaxIfMerge(usage_details) AS m_usage)", 1)
-    .replace("o_usage", "m_usage"),
-}
-ROLLUP_FAST: dict[str, str] = {
-    "o_cost_total": "argMaxIfMerge(total_cost)",
-    "o_tokens_in": "argMaxIfMerge(input_tokens)",
-    "o_tokens_out": "argMaxIfMerge(output_tokens)",
-    "o_tokens_total": "argMaxIfMerge(total_tokens)",
-}
-ROLLUP_SAFE: dict[str, str] = {
-    a: f"if(min(scalars_complete) = 1, {ROLLUP_FAST[a]}, {_MAP_VALUE[a]})" for a in ROLLUP_FAST
-}
-_CLEAN: set[tuple[str, str]] = set()  # (database, project) without pre-0002 observation rows
-
-
-def rollups_fast(olap: Olap, project_id: str) -> bool:
-    """True when no observation row of the project predates migration 0002, so the rollups can read
-    the scalar columns alone. Once true it stays true (the view writes only complete rows): cached."""
-    key = (olap.database, project_id)
-    if key in _CLEAN:
-        return True
-    legacy = olap.query(
-        "SELECT 1 FROM {db}.observations WHERE project_id = {p:String} AND scalars_complete = 0 LIMIT 1",
-        {"p": project_id},
-    )
-    if not legacy:
-        _CLEAN.add(key)
-    return not legacy
-
-
-def obs_exprs(fast: bool) -> dict[str, str]:
-    """MERGED plus the rollup aliases (o_cost_total, o_tokens_in/out/total), FAST or SAFE."""
-    return {**MERGED, **(ROLLUP_FAST if fast else ROLLUP_SAFE)}
 
 COLUMNS: dict[str, Column] = {
     "id": Column("string", "id"),
@@ -124,8 +68,8 @@ COLUMNS: dict[str, Column] = {
     "startTime": Column("datetime", "o_sort"),
     "endTime": Column("datetime", "o_end"),
     "completionStartTime": Column("datetime", "o_cst"),
-    "environment": Column("string", "if(o_env = '', 'default', o_env)"),
-    "level": Column("string", "if(o_level = '', 'DEFAULT', o_level)"),
+    "environment": Column("string", OBS_ENV),
+    "level": Column("string", OBS_LEVEL),
     "statusMessage": Column("string", "o_status"),
     "version": Column("string", "o_version"),
     "parentObservationId": Column("string", "o_parent"),
@@ -146,29 +90,16 @@ COLUMNS: dict[str, Column] = {
     "promptVersion": Column("number", "o_prompt_version"),
     "input": Column("string", "o_input"),
     "output": Column("string", "o_output"),
-    "metadata": Column("object", "o_metadata"),
-    "userId": Column("string", "t_user", scope="trace"),
-    "sessionId": Column("string", "t_session", scope="trace"),
-    "traceName": Column("string", "t_name", scope="trace"),
-    "traceTags": Column("array", "t_tags", scope="trace"),
-    "tags": Column("array", "t_tags", scope="trace"),
-    "traceEnvironment": Column("string", "if(t_env = '', 'default', t_env)", scope="trace"),
-    "release": Column("string", "t_release", scope="trace"),
-    "traceRelease": Column("string", "t_release", scope="trace"),
-    "traceVersion": Column("string", "t_version", scope="trace"),
+    "metadata": Column("object", OBS_METADATA),
+    # attributes of the observation's trace (TRACE_ATTRIBUTES), under these names
+    **{name: replace(TRACE_ATTRIBUTES[attr], scope="trace") for name, attr in (
+        ("userId", "userId"), ("sessionId", "sessionId"), ("traceName", "name"), ("traceTags", "tags"),
+        ("tags", "tags"), ("traceEnvironment", "environment"), ("release", "release"), ("traceRelease", "release"),
+        ("traceVersion", "version"))},
 }
 
-_ALIAS = re.compile(r"\b[ot]_[a-z_]+\b")
 _FIRST_K, _K_FACTOR, _GROWTH = 200, 4, 8  # candidate rows: max(_FIRST_K, _K_FACTOR * wanted), × _GROWTH
 _MAX_CANDIDATES = 250_000
-
-
-def aliases_in(expr: str, merged: dict[str, str]) -> set[str]:
-    return {a for a in _ALIAS.findall(expr) if a in merged}
-
-
-def select_list(aliases: set[str], merged: dict[str, str]) -> str:
-    return "".join(f", {merged[a]} AS {a}" for a in sorted(aliases))
 
 
 @dataclass
@@ -271,13 +202,7 @@ def _latest_keys(olap: Olap, q: ObsQuery, after: Key | None, want: int) -> list[
     where = " AND ".join(["project_id = {project_id:String}", *bounds])
     k = max(_K_FACTOR * want, _FIRST_K)
     while k <= _MAX_CANDIDATES:
-        # The K-th newest row's start (one column read); the candidates are the rows above it, kept in
-        # SQL (subqueries) rather than shipped back as lists of ids.
-        kth = olap.query(
-            f"SELECT sort_ts FROM {{db}}.observations WHERE {where} ORDER BY sort_ts DESC LIMIT 1 OFFSET {k - 1}",
-            p.values,
-        )
-        bound = kth[0][0] if kth else None
+        bound = kth_newest(olap, "observations", "sort_ts", where, k, p.values)
         having = _cursor_having(q, after)
         cand = where
         if bound is not None:
@@ -308,15 +233,17 @@ def count_observations(olap: Olap, q: ObsQuery) -> int:
     return int(olap.query(_page_sql(q, [], [], 0, count=True), q.params.values)[0][0])
 
 
-def fetch_merged(olap: Olap, project_id: str, keys: list[tuple[str, str]], aliases: set[str]) -> dict[tuple[str, str], dict[str, Any]]:
-    """Merged observation rows (aliases of MERGED) for exact (trace_id, id) keys."""
+def fetch_merged(olap: Olap, project_id: str, keys: list[tuple[str, str]], aliases: set[str],
+                 merged: Mapping[str, str] = MERGED) -> dict[tuple[str, str], dict[str, Any]]:
+    """Merged observation rows (aliases of `merged`: MERGED, or `model.obs_model` for the rollups)
+    for exact (trace_id, id) keys."""
     if not keys:
         return {}
     p = Params(p=project_id)
     rows = olap.query_dicts(
         "SELECT trace_id, id%s FROM {db}.observations WHERE project_id = {p:String}"
         " AND trace_id IN %s AND id IN %s GROUP BY trace_id, id"
-        % (select_list(aliases, MERGED), p.ids(sorted({k[0] for k in keys})), p.ids(sorted({k[1] for k in keys}))),
+        % (select_list(aliases, merged), p.ids(sorted({k[0] for k in keys})), p.ids(sorted({k[1] for k in keys}))),
         p.values,
     )
     wanted = set(keys)
@@ -335,7 +262,75 @@ def fetch_trace_info(olap: Olap, project_id: str, trace_ids: set[str], aliases: 
     return {r["id"]: r for r in rows}
 
 
-# ---- per-trace aggregates --------------------------------------------------------------------
+def match_observation_keys(
+    olap: Olap, project_id: str, conds: list[Condition], *, ids: list[str] | None = None,
+    trace_ids: list[str] | None = None, after: tuple[str, str] | None = None, limit: int | None = None,
+    latest_first: bool = False, exclude_environment: str | None = None,
+) -> list[tuple[str, str]]:
+    """(trace_id, id) of the observations matching `conds` (the columns of COLUMNS), by (trace_id, id)
+    or newest first, after `after`; restricted to `ids` / `trace_ids` when given; without the
+    observations of `exclude_environment`. For readers that walk the matches (the evaluators)."""
+    if (ids is not None and not ids) or (trace_ids is not None and not trace_ids):
+        return []
+    p = Params(project_id=project_id)
+    in_tids = None if trace_ids is None else p.ids(sorted(set(trace_ids)))
+    trace_restrict = f" AND id IN {in_tids}" if in_tids else ""
+    where = ["project_id = {project_id:String}", *([f"trace_id IN {in_tids}"] if in_tids else []),
+             *([f"id IN {p.ids(sorted(set(ids)))}"] if ids is not None else [])]
+    if after is not None:
+        where.append(f"(trace_id, id) > ({p.text(after[0])}, {p.text(after[1])})")
+    having: list[str] = []
+    trace_having: list[str] = []
+    for cond in conds:
+        col = resolve(cond, COLUMNS)
+        (trace_having if col.scope == "trace" else having).append(compile_condition(cond, col, p))
+    if exclude_environment is not None:
+        having.append(f"o_env != {p.text(exclude_environment)}")
+    if trace_having:
+        where.append(
+            "trace_id IN (SELECT id FROM (SELECT id%s FROM {db}.traces WHERE project_id = {project_id:String}%s"
+            " GROUP BY id HAVING %s))"
+            % (select_list(aliases_in(trace_having, TRACE_MERGED), TRACE_MERGED), trace_restrict,
+               " AND ".join(trace_having))
+        )
+    order = "o_sort DESC, id DESC" if latest_first else "trace_id, id"
+    sql = ("SELECT trace_id, id%s FROM {db}.observations WHERE %s GROUP BY trace_id, id%s ORDER BY %s"
+           % (select_list(aliases_in(having, MERGED) | {"o_env", "o_sort"}, MERGED), " AND ".join(where),
+              f" HAVING {' AND '.join(having)}" if having else "", order)
+           + (f" LIMIT {int(limit)}" if limit else ""))
+    return [(r[0], r[1]) for r in olap.query(sql, p.values)]
+
+
+def latest_observations(
+    olap: Olap, project_id: str, trace_id: str, aliases: set[str], *, observation_id: str | None = None,
+    type: str | None = None, name: str | None = None, limit: int = 1,
+) -> list[dict[str, Any]]:
+    """Merged observations (the `aliases` of MERGED) of one trace, latest start first, optionally only
+    the one with this id, or those with this type and name."""
+    p = Params(project_id=project_id)
+    having = []
+    for value, expr in ((observation_id, "id"), (type, "o_type"), (name, "o_name")):
+        if value is not None:
+            having.append(f"{expr} = {p.text(value)}")
+    return olap.query_dicts(
+        "SELECT trace_id, id%s FROM {db}.observations WHERE project_id = {project_id:String} AND trace_id = %s"
+        " GROUP BY trace_id, id%s ORDER BY o_start DESC, id DESC LIMIT %d"
+        % (select_list(set(aliases) | {"o_start"}, MERGED), p.text(trace_id),
+           f" HAVING {' AND '.join(having)}" if having else "", int(limit)),
+        p.values,
+    )
+
+
+def observation_trace(olap: Olap, project_id: str, observation_id: str) -> str | None:
+    """The trace of an observation (None when the project has no such observation)."""
+    rows = olap.query(
+        "SELECT trace_id FROM {db}.observations WHERE project_id = {p:String} AND id = {o:String} LIMIT 1",
+        {"p": project_id, "o": observation_id},
+    )
+    return rows[0][0] if rows else None
+
+
+# ---- per-trace aggregates (model.AGGREGATES) as filterable trace columns -----------------------
 TRACE_AGGREGATES: dict[str, tuple[str, str]] = {
     "latency": ("number", "a_latency"),
     "inputTokens": ("number", "a_input_tokens"),
@@ -352,41 +347,3 @@ TRACE_AGGREGATES: dict[str, tuple[str, str]] = {
     "debugCount": ("number", "a_debugs"),
     "observationCount": ("number", "a_count"),
 }
-
-
-_LEVEL = "if(o_level = '', 'DEFAULT', o_level)"
-_LAST = f"if({_MS}(o_end) = 0, o_start, greatest(o_end, o_start))"
-AGGREGATES: dict[str, str] = {
-    "a_count": "count()",
-    "a_ids": "groupArray(id)",
-    "a_latency": f"round((max({_MS}({_LAST})) - min({_MS}(o_start))) / 1000, 3)",
-    "a_input_tokens": "sum(o_tokens_in)",
-    "a_output_tokens": "sum(o_tokens_out)",
-    "a_total_tokens": "sum(o_tokens_total)",
-    "a_input_cost": "sum(o_cost['input'])",
-    "a_output_cost": "sum(o_cost['output'])",
-    "a_total_cost": "sum(o_cost_total)",
-    "a_errors": f"countIf({_LEVEL} = 'ERROR')",
-    "a_warnings": f"countIf({_LEVEL} = 'WARNING')",
-    "a_defaults": f"countIf({_LEVEL} = 'DEFAULT')",
-    "a_debugs": f"countIf({_LEVEL} = 'DEBUG')",
-    "a_level": f"multiIf(countIf({_LEVEL} = 'ERROR') > 0, 'ERROR', countIf({_LEVEL} = 'WARNING') > 0, 'WARNING',"
-               f" countIf({_LEVEL} = 'DEFAULT') > 0, 'DEFAULT', 'DEBUG')",
-}
-
-
-def trace_aggregates_sql(restrict: str, only: set[str] | None = None, *, fast: bool = False) -> str:
-    """Per trace_id: observation count, ids, latency (s), tokens, costs and level counts (the
-    AGGREGATES named in `only`, default all). `restrict` is a row-level condition such as
-    `trace_id IN {ids:Array(String)}`. Only the observation fields those aggregates use are merged
-    (cost and usage maps are the expensive ones; total cost and tokens come from the scalar columns,
-    and with `fast` (see `rollups_fast`) from those alone)."""
-    names = sorted(only) if only is not None else list(AGGREGATES)
-    exprs = [AGGREGATES[n] for n in names]
-    merged = obs_exprs(fast)
-    inner = (
-        "SELECT trace_id, id%s FROM {db}.observations WHERE project_id = {project_id:String} AND %s"
-        " GROUP BY trace_id, id"
-    ) % (select_list(aliases_in(" ".join(exprs), merged), merged), restrict)
-    cols = ", ".join(f"{e} AS {n}" for n, e in zip(names, exprs, strict=True))
-    return f"SELECT trace_id, {cols} FROM ({inner}) GROUP BY trace_id"

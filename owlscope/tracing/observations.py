@@ -10,22 +10,18 @@ from owlscope.errors import InvalidRequest
 from owlscope.storage.olap.client import Olap
 from owlscope.tracing.common import (
     Params,
-    check_page,
-    decode_cursor,
-    encode_cursor,
     epoch_ms,
     field_groups,
     iso,
     json_text,
     merge_metadata,
     nz,
-    page_meta,
     parse_json,
-    parse_time_param,
     seconds_between,
     total_cost,
 )
-from owlscope.tracing.filters import Condition, eq, parse_filter
+from owlscope.tracing.filters import Condition, eq, parse_filter, time_range
+from owlscope.tracing.model import rollups_fast, trace_aggregates_sql
 from owlscope.tracing.obs_select import (
     MERGED,
     Key,
@@ -33,10 +29,9 @@ from owlscope.tracing.obs_select import (
     count_observations,
     fetch_merged,
     fetch_trace_info,
-    rollups_fast,
     select_observation_keys,
-    trace_aggregates_sql,
 )
+from owlscope.wire import PageRequest, decode_cursor, encode_cursor
 
 V2_GROUPS = ("core", "basic", "time", "io", "metadata", "model", "usage", "prompt", "metrics", "trace_context")
 V2_DEFAULT = ("core", "basic")
@@ -84,12 +79,7 @@ def observation_conditions(
         conds.append(eq("isRootObservation", is_root_observation))
     if environment:
         conds.append(Condition("environment", "any of", list(environment)))
-    start = parse_time_param(from_start_time, "fromStartTime")
-    end = parse_time_param(to_start_time, "toStartTime")
-    if start is not None:
-        conds.append(Condition("startTime", ">=", start.isoformat()))
-    if end is not None:
-        conds.append(Condition("startTime", "<", end.isoformat()))
+    conds += time_range("startTime", from_start_time, to_start_time, ("fromStartTime", "toStartTime"))
     return conds
 
 
@@ -276,7 +266,8 @@ def list_observations(
     filter: str | list[Condition] | None = None,
 ) -> dict[str, Any]:
     """GET /api/public/observations: ObservationsView items, newest first, with page meta."""
-    page, limit = check_page(page, limit)
+    req = PageRequest.of(page, limit)
+    page, limit = req.page, req.limit
     conds = observation_conditions(
         name=name, user_id=user_id, type=type, trace_id=trace_id, level=level,
         parent_observation_id=parent_observation_id, environment=environment,
@@ -287,7 +278,7 @@ def list_observations(
     total = count_observations(olap, q)
     rows = fetch_merged(olap, project_id, [(k[0], k[1]) for k in keys], set(MERGED))
     data = [view_shape(rows[(k[0], k[1])]) for k in keys if (k[0], k[1]) in rows]
-    return {"data": data, "meta": page_meta(page, limit, total)}
+    return {"data": data, "meta": req.meta(total)}
 
 
 def get_observation(olap: Olap, project_id: str, observation_id: str) -> dict[str, Any] | None:

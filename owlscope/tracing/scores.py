@@ -7,6 +7,7 @@ FINAL (the latest version of each id); trace/session/run lookups use its bloom-f
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,14 +15,10 @@ from owlscope.errors import InvalidRequest
 from owlscope.storage.olap.client import Olap
 from owlscope.tracing.common import (
     Params,
-    check_page,
     csv_list,
-    decode_cursor,
-    encode_cursor,
     epoch_ms,
     field_groups,
     iso,
-    page_meta,
     parse_json,
     parse_time_param,
 )
@@ -33,11 +30,14 @@ from owlscope.tracing.filters import (
     parse_filter,
     resolve,
 )
+from owlscope.tracing.model import TRACE, select_list
+from owlscope.wire import PageRequest, decode_cursor, encode_cursor
 
 SCORE_COLUMNS = (
     "id, timestamp, event_ts, name, data_type, source, value, string_value, trace_id, observation_id,"
     " session_id, dataset_run_id, comment, config_id, author_user_id, queue_id, environment, metadata"
 )
+
 DATA_TYPES = ("NUMERIC", "BOOLEAN", "CATEGORICAL", "TEXT", "CORRECTION")
 SOURCES = ("API", "EVAL", "ANNOTATION")
 V3_GROUPS = ("details", "subject", "annotation")
@@ -157,6 +157,23 @@ def _select(olap: Olap, where: str, params: dict[str, Any], tail: str = "") -> l
     )
 
 
+def scores_by(olap: Olap, project_id: str, column: str, ids: list[str], *,
+              newest_first: bool = False) -> dict[str, list[dict[str, Any]]]:
+    """Score rows (SCORE_COLUMNS) whose `column` (id, trace_id, observation_id, session_id or
+    dataset_run_id) is one of `ids`, grouped by it; oldest first (or newest first), then by id."""
+    if column not in ("id", "trace_id", "observation_id", "session_id", "dataset_run_id"):
+        raise ValueError(column)
+    if not ids:
+        return {}
+    p = Params(project_id=project_id)
+    rows = _select(olap, f"{column} IN {p.ids(sorted(set(ids)))}", p.values,
+                   f"ORDER BY timestamp {'DESC' if newest_first else 'ASC'}, id")
+    out: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        out.setdefault(r[column], []).append(r)
+    return out
+
+
 def score_ids_by_trace(olap: Olap, project_id: str, trace_ids: list[str]) -> dict[str, list[str]]:
     p = Params(p=project_id)
     rows = olap.query(
@@ -208,7 +225,7 @@ def _traces_matching(p: Params, user_id: str | None, tags: list[str] | None) -> 
     if user_id is not None:
         u = p.text(user_id)
         pre.append(f"finalizeAggregation(user_id) = {u}")
-        having.append(f"argMaxIfMerge(user_id) = {u}")
+        having.append(f"{TRACE['t_user']} = {u}")
     if tags:
         t = p.texts(tags)
         pre.append(f"hasAny(tags, {t})")
@@ -224,14 +241,29 @@ def _trace_data(olap: Olap, project_id: str, trace_ids: set[str]) -> dict[str, d
     if not trace_ids:
         return {}
     p = Params(p=project_id)
-    rows = olap.query(
-        "SELECT id, argMaxIfMerge(user_id), arraySort(groupUniqArrayArray(tags)), argMaxIfMerge(environment),"
-        f" argMaxIfMerge(session_id) FROM {{db}}.traces WHERE project_id = {{p:String}} AND id IN {p.ids(sorted(trace_ids))}"
+    rows = olap.query_dicts(
+        f"SELECT id{select_list({'t_user', 't_tags', 't_env', 't_session'}, TRACE)} FROM {{db}}.traces"
+        f" WHERE project_id = {{p:String}} AND id IN {p.ids(sorted(trace_ids))}"
         " GROUP BY id",
         p.values,
     )
-    return {r[0]: {"userId": r[1] or None, "tags": list(r[2]), "environment": r[3] or "default",
-                   "sessionId": r[4] or None} for r in rows}
+    return {r["id"]: {"userId": r["t_user"] or None, "tags": list(r["t_tags"]), "environment": r["t_env"] or "default",
+                      "sessionId": r["t_session"] or None} for r in rows}
+
+
+def _in_lists(p: Params, pairs: Iterable[tuple[str, list[str]]]) -> list[str]:
+    """`expr IN (values)` for each pair with values."""
+    return [f"{expr} IN {p.texts(values)}" for expr, values in pairs if values]
+
+
+def _time_range(p: Params, from_timestamp: Any, to_timestamp: Any) -> list[str]:
+    """Conditions for `fromTimestamp <= timestamp < toTimestamp` (either bound optional)."""
+    out = []
+    for value, name, op in ((from_timestamp, "fromTimestamp", ">="), (to_timestamp, "toTimestamp", "<")):
+        when = parse_time_param(value, name)
+        if when is not None:
+            out.append(f"timestamp {op} {p.time(when)}")
+    return out
 
 
 # ---- public functions ------------------------------------------------------------------------
@@ -246,7 +278,8 @@ def list_scores_v2(
 ) -> dict[str, Any]:
     """GET /api/public/v2/scores: scores newest first, each with its trace's userId/tags/environment/
     sessionId under `trace` (field group 'trace', default on), and page meta."""
-    page, limit = check_page(page, limit, maximum=100)
+    req = PageRequest.of(page, limit, maximum=100)
+    page, limit = req.page, req.limit
     groups = field_groups(fields, ("score", "trace"), ("score", "trace"))
     if (user_id is not None or trace_tags) and "trace" not in groups:
         raise InvalidRequest("Filtering by userId or traceTags needs the 'trace' field group in fields")
@@ -257,18 +290,9 @@ def list_scores_v2(
                         ("dataType", data_type)):
         if val is not None:
             where.append(f"{COLUMNS[column].expr} = {p.text(val)}")
-    if environment:
-        where.append(f"environment IN {p.texts(environment)}")
-    if score_ids:
-        where.append(f"id IN {p.texts(csv_list(score_ids))}")
-    if observation_id:
-        where.append(f"observation_id IN {p.texts(csv_list(observation_id))}")
-    start = parse_time_param(from_timestamp, "fromTimestamp")
-    end = parse_time_param(to_timestamp, "toTimestamp")
-    if start is not None:
-        where.append(f"timestamp >= {p.time(start)}")
-    if end is not None:
-        where.append(f"timestamp < {p.time(end)}")
+    where += _in_lists(p, (("environment", environment or []), ("id", csv_list(score_ids)),
+                           ("observation_id", csv_list(observation_id))))
+    where += _time_range(p, from_timestamp, to_timestamp)
     if value is not None or operator is not None:
         if value is None or operator is None:
             raise InvalidRequest("operator and value must be given together")
@@ -290,7 +314,7 @@ def list_scores_v2(
         if "trace" in groups:
             item["trace"] = traces.get(r["trace_id"]) if r["trace_id"] else None
         data.append(item)
-    return {"data": data, "meta": page_meta(page, limit, int(total))}
+    return {"data": data, "meta": req.meta(int(total))}
 
 
 def get_score(olap: Olap, project_id: str, score_id: str) -> dict[str, Any] | None:
@@ -344,18 +368,12 @@ def list_scores_v3(
 
     p = Params(project_id=project_id)
     where: list[str] = []
-    for expr, raw in (("id", id), ("name", name), ("environment", environment),
-                      ("ifNull(config_id, '')", config_id), ("ifNull(queue_id, '')", queue_id),
-                      ("ifNull(author_user_id, '')", author_user_id), ("ifNull(trace_id, '')", trace_id),
-                      ("ifNull(session_id, '')", session_id), ("ifNull(observation_id, '')", observation_id),
-                      ("ifNull(dataset_run_id, '')", experiment_id)):
-        values = csv_list(raw)
-        if values:
-            where.append(f"{expr} IN {p.texts(values)}")
-    if types:
-        where.append(f"data_type IN {p.texts(types)}")
-    if sources:
-        where.append(f"source IN {p.texts(sources)}")
+    where += _in_lists(p, [(expr, csv_list(raw)) for expr, raw in (
+        ("id", id), ("name", name), ("environment", environment), ("ifNull(config_id, '')", config_id),
+        ("ifNull(queue_id, '')", queue_id), ("ifNull(author_user_id, '')", author_user_id),
+        ("ifNull(trace_id, '')", trace_id), ("ifNull(session_id, '')", session_id),
+        ("ifNull(observation_id, '')", observation_id), ("ifNull(dataset_run_id, '')", experiment_id))]
+        + [("data_type", types), ("source", sources)])
     if value is not None:
         if len(types) != 1 or types[0] not in ("NUMERIC", "BOOLEAN", "CATEGORICAL"):
             raise InvalidRequest("value needs exactly one dataType: NUMERIC, BOOLEAN or CATEGORICAL")
@@ -368,12 +386,7 @@ def list_scores_v3(
                 if not math.isfinite(bound):
                     raise InvalidRequest("valueMin and valueMax must be finite numbers")
                 where.append(f"value {op} {p.number(bound)}")
-    start = parse_time_param(from_timestamp, "fromTimestamp")
-    end = parse_time_param(to_timestamp, "toTimestamp")
-    if start is not None:
-        where.append(f"timestamp >= {p.time(start)}")
-    if end is not None:
-        where.append(f"timestamp < {p.time(end)}")
+    where += _time_range(p, from_timestamp, to_timestamp)
     if cursor:
         ts_ms, sid = decode_cursor(cursor, (int, str))
         where.append("(timestamp, id) < (%s, %s)" % (p.time(datetime.fromtimestamp(ts_ms / 1000, tz=UTC)),

@@ -12,7 +12,8 @@ from typing import Any
 
 from owlscope.storage.olap.client import Olap
 from owlscope.tracing.common import parallel, utc
-from owlscope.tracing.trace_table import summarize_scores, trace_aggregates
+from owlscope.tracing.model import TRACE, select_list
+from owlscope.tracing.trace_table import score_summaries, trace_aggregates
 
 
 def session_traces(olap: Olap, project_id: str, session_ids: list[str]) -> list[dict[str, Any]]:
@@ -20,8 +21,8 @@ def session_traces(olap: Olap, project_id: str, session_ids: list[str]) -> list[
     if not session_ids:
         return []
     return olap.query_dicts(
-        "SELECT id, min(timestamp) AS t_ts, argMaxIfMerge(session_id) AS t_session, argMaxIfMerge(user_id) AS t_user,"
-        " argMaxIfMerge(environment) AS t_env FROM {db}.traces WHERE project_id = {p:String}"
+        f"SELECT id{select_list({'t_ts', 't_session', 't_user', 't_env'}, TRACE)} FROM {{db}}.traces"
+        " WHERE project_id = {p:String}"
         " AND id IN (SELECT id FROM {db}.traces WHERE project_id = {p:String}"
         " AND finalizeAggregation(session_id) IN {sids:Array(String)})"
         " GROUP BY id HAVING t_session IN {sids:Array(String)}",
@@ -30,18 +31,8 @@ def session_traces(olap: Olap, project_id: str, session_ids: list[str]) -> list[
 
 
 def session_scores(olap: Olap, project_id: str, session_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
-    """Session-level scores, summarized per name, by session id."""
-    if not session_ids:
-        return {}
-    rows = olap.query(
-        "SELECT assumeNotNull(session_id), name, data_type, value, string_value FROM {db}.scores FINAL"
-        " WHERE project_id = {p:String} AND session_id IN {sids:Array(String)} ORDER BY timestamp",
-        {"p": project_id, "sids": list(session_ids)},
-    )
-    grouped: dict[str, list[tuple]] = {}
-    for sid, *rest in rows:
-        grouped.setdefault(sid, []).append(tuple(rest))
-    return {sid: summarize_scores(v) for sid, v in grouped.items()}
+    """Session-level scores by session id, summarized per score name."""
+    return score_summaries(olap, project_id, "session_id", session_ids)
 
 
 def session_summaries(olap: Olap, project_id: str, session_ids: list[str]) -> dict[str, dict[str, Any]]:

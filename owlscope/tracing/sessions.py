@@ -16,15 +16,16 @@ from datetime import datetime
 from typing import Any
 
 from owlscope.storage.olap.client import Olap
-from owlscope.tracing.common import Params, check_page, iso, page_meta, parallel, parse_time_param, utc
+from owlscope.tracing.common import Params, iso, kth_newest, parallel, parse_time_param, utc
+from owlscope.tracing.model import TRACE, select_list
 from owlscope.tracing.traces import fetch_traces, trace_shape
+from owlscope.wire import PageRequest
 
 _FIRST_K, _K_FACTOR, _GROWTH = 400, 4, 4  # candidate rows: max(_FIRST_K, _K_FACTOR * wanted), × _GROWTH
 _MAX_CANDIDATES = 200_000
 _PER_TRACE = (
-    "SELECT id, min(timestamp) AS t_ts, argMaxIfMerge(session_id) AS t_session,"
-    " argMaxIfMerge(environment) AS t_env FROM {db}.traces WHERE project_id = {project_id:String}%s"
-    " GROUP BY id HAVING %s"
+    "SELECT id" + select_list({"t_ts", "t_session", "t_env"}, TRACE).replace("%", "%%")
+    + " FROM {db}.traces WHERE project_id = {project_id:String}%s GROUP BY id HAVING %s"
 )
 
 
@@ -57,11 +58,7 @@ def _latest_sessions(olap: Olap, q: _Query, want: int) -> list[tuple] | None:
     where = "project_id = {project_id:String}" + (f" AND timestamp < {p.time(q.end)}" if q.end is not None else "")
     k = max(_K_FACTOR * want, _FIRST_K)
     while k <= _MAX_CANDIDATES:
-        kth = olap.query(
-            f"SELECT timestamp FROM {{db}}.traces WHERE {where} ORDER BY timestamp DESC LIMIT 1 OFFSET {k - 1}",
-            p.values,
-        )
-        bound: datetime | None = kth[0][0] if kth else None
+        bound: datetime | None = kth_newest(olap, "traces", "timestamp", where, k, p.values)
         cand, trace_bound, created_after = where, [], ()
         if bound is not None:
             b = p.time(bound)
@@ -101,7 +98,8 @@ def list_sessions(
     to_timestamp: Any = None, environment: list[str] | None = None,
 ) -> dict[str, Any]:
     """GET /api/public/sessions: `{"data": [Session], "meta": {...}}`; from/to bound `createdAt`."""
-    page, limit = check_page(page, limit)
+    req = PageRequest.of(page, limit)
+    page, limit = req.page, req.limit
     q = _Query(project_id, from_timestamp, to_timestamp, environment)
     offset = (page - 1) * limit
     filtered = bool(q.having) or len(q.trace_having) > 1
@@ -118,17 +116,13 @@ def list_sessions(
         total = _count(olap, q, True)
     data = [{"id": r[0], "createdAt": iso(r[1]), "projectId": project_id, "environment": r[2] or "default"}
             for r in rows]
-    return {"data": data, "meta": page_meta(page, limit, total)}
+    return {"data": data, "meta": req.meta(total)}
 
 
 def get_session(olap: Olap, project_id: str, session_id: str) -> dict[str, Any] | None:
     """GET /api/public/sessions/{id}: the Session with all its traces (oldest first), or None."""
-    ids = [r[0] for r in olap.query(
-        "SELECT DISTINCT id FROM {db}.traces WHERE project_id = {p:String}"
-        " AND finalizeAggregation(session_id) = {s:String}",
-        {"p": project_id, "s": session_id},
-    )]
-    rows = [r for r in fetch_traces(olap, project_id, ids).values() if r["t_session"] == session_id]
+    rows = [r for r in fetch_traces(olap, project_id, _candidates(olap, project_id, session_id)).values()
+            if r["t_session"] == session_id]
     if not rows:
         return None
     rows.sort(key=lambda r: (r["t_ts"], r["id"]))
@@ -140,3 +134,20 @@ def get_session(olap: Olap, project_id: str, session_id: str) -> dict[str, Any] 
         "environment": first["t_env"] or "default",
         "traces": [trace_shape(project_id, r) for r in rows],
     }
+
+
+def _candidates(olap: Olap, project_id: str, session_id: str) -> list[str]:
+    """The traces whose partial states name the session (a superset of its traces: the merged value
+    is one of them)."""
+    return [r[0] for r in olap.query(
+        "SELECT DISTINCT id FROM {db}.traces WHERE project_id = {p:String}"
+        " AND finalizeAggregation(session_id) = {s:String}",
+        {"p": project_id, "s": session_id},
+    )]
+
+
+def session_exists(olap: Olap, project_id: str, session_id: str) -> bool:
+    """Whether a trace of the project belongs to the session (by its merged session id)."""
+    ids = _candidates(olap, project_id, session_id)
+    return any(r["t_session"] == session_id
+               for r in fetch_traces(olap, project_id, ids, io=False, aliases={"t_session"}).values())

@@ -2,7 +2,7 @@
 (latency, tokens, cost, level, scores) for one page.
 
 Built on `traces.select_trace_ids` (which chooses a page of ids without merging every trace) and
-the per-trace observation aggregates of `obs_select`. Paging is by cursor:
+the per-trace observation aggregates of `obs_select`. PageRequest is by cursor:
 
 - newest first (the default and the order that must stay fast): a keyset cursor, the last row's
   (start, id). The next page is the same query with `timestamp <= start`, which keeps the
@@ -22,15 +22,14 @@ from typing import Any
 from owlscope.errors import InvalidRequest
 from owlscope.storage.olap.client import Olap
 from owlscope.tracing.common import (
-    decode_cursor,
-    encode_cursor,
     epoch_ms,
     parallel,
     utc,
 )
-from owlscope.tracing.filters import Condition
-from owlscope.tracing.obs_select import rollups_fast, trace_aggregates_sql
+from owlscope.tracing.filters import Condition, time_range
+from owlscope.tracing.model import aggregate_traces, trace_aggregates_sql
 from owlscope.tracing.traces import fetch_traces, parse_order, select_trace_ids, trace_exists
+from owlscope.wire import decode_cursor, encode_cursor
 
 LEVELS = ("DEBUG", "DEFAULT", "WARNING", "ERROR")
 SORTABLE = ("timestamp", "name", "userId", "sessionId", "release", "version")
@@ -105,20 +104,12 @@ def table_conditions(olap: Olap, project_id: str, f: TraceFilters) -> list[Condi
             conds.append(Condition("id", "=", q))
         elif q:
             conds.append(Condition("name", "matches", q))
-    if f.name:
-        conds.append(Condition("name", "any of", list(f.name)))
-    if f.user_id:
-        conds.append(Condition("userId", "=", f.user_id))
-    if f.session_id:
-        conds.append(Condition("sessionId", "=", f.session_id))
-    if f.tags:
-        conds.append(Condition("tags", "all of", list(f.tags)))
-    if f.environment:
-        conds.append(Condition("environment", "any of", list(f.environment)))
-    if f.release:
-        conds.append(Condition("release", "=", f.release))
-    if f.version:
-        conds.append(Condition("version", "=", f.version))
+    for column, operator, value in (
+            ("name", "any of", list(f.name)), ("userId", "=", f.user_id), ("sessionId", "=", f.session_id),
+            ("tags", "all of", list(f.tags)), ("environment", "any of", list(f.environment)),
+            ("release", "=", f.release), ("version", "=", f.version)):
+        if value:
+            conds.append(Condition(column, operator, value))
     if f.level:
         bad = [lv for lv in f.level if lv not in LEVELS]
         if bad:
@@ -132,10 +123,7 @@ def table_conditions(olap: Olap, project_id: str, f: TraceFilters) -> list[Condi
         if f.score_op not in SCORE_OPERATORS or f.score_value is None:
             raise InvalidRequest("A score filter needs an operator (>=, <=, =, >, <, !=) and a number")
         conds.append(Condition("scores_avg", f.score_op, f.score_value, key=f.score_name))
-    if f.start is not None:
-        conds.append(Condition("timestamp", ">=", f.start.isoformat()))
-    if f.end is not None:
-        conds.append(Condition("timestamp", "<", f.end.isoformat()))
+    conds += time_range("timestamp", f.start, f.end)
     return conds
 
 
@@ -248,17 +236,9 @@ def trace_aggregates(olap: Olap, project_id: str, trace_ids: list[str]) -> dict[
     """Per trace: latency (s), tokens, cost, level and observation counts."""
     if not trace_ids:
         return {}
-    names = sorted(_ROW_AGGREGATES)
-    rows = olap.query(
-        f"SELECT trace_id, {', '.join(names)} FROM ("
-        + trace_aggregates_sql("trace_id IN {tids:Array(String)}", set(names),
-                               fast=rollups_fast(olap, project_id)) + ")",
-        {"project_id": project_id, "tids": list(trace_ids)},
-    )
     out = {}
-    for r in rows:
-        v = dict(zip(names, r[1:], strict=True))
-        out[r[0]] = {
+    for tid, v in aggregate_traces(olap, project_id, trace_ids, _ROW_AGGREGATES).items():
+        out[tid] = {
             "latency": float(v["a_latency"]), "total_tokens": int(v["a_total_tokens"]),
             "input_tokens": int(v["a_input_tokens"]), "output_tokens": int(v["a_output_tokens"]),
             "total_cost": float(v["a_total_cost"]), "level": v["a_level"], "count": int(v["a_count"]),
@@ -296,18 +276,24 @@ def summarize_scores(rows: list[tuple]) -> list[dict[str, Any]]:
 
 def trace_scores(olap: Olap, project_id: str, trace_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
     """Trace-level scores (not those of an observation) by trace id, summarized per score name."""
-    if not trace_ids:
+    return score_summaries(olap, project_id, "trace_id", trace_ids, " AND isNull(observation_id)")
+
+
+def score_summaries(olap: Olap, project_id: str, column: str, ids: list[str],
+                    extra: str = "") -> dict[str, list[dict[str, Any]]]:
+    """The scores whose `column` (trace_id, session_id) is one of `ids` (and `extra` holds), by that
+    id, summarized per score name (`summarize_scores`)."""
+    if not ids:
         return {}
     rows = olap.query(
-        "SELECT assumeNotNull(trace_id), name, data_type, value, string_value FROM {db}.scores FINAL"
-        " WHERE project_id = {p:String} AND trace_id IN {tids:Array(String)} AND isNull(observation_id)"
-        " ORDER BY timestamp",
-        {"p": project_id, "tids": list(trace_ids)},
+        f"SELECT assumeNotNull({column}), name, data_type, value, string_value FROM {{db}}.scores FINAL"
+        f" WHERE project_id = {{p:String}} AND {column} IN {{ids:Array(String)}}{extra} ORDER BY timestamp",
+        {"p": project_id, "ids": list(ids)},
     )
     grouped: dict[str, list[tuple]] = {}
-    for tid, *rest in rows:
-        grouped.setdefault(tid, []).append(tuple(rest))
-    return {tid: summarize_scores(v) for tid, v in grouped.items()}
+    for key, *rest in rows:
+        grouped.setdefault(key, []).append(tuple(rest))
+    return {key: summarize_scores(v) for key, v in grouped.items()}
 
 
 def filter_options(olap: Olap, project_id: str) -> dict[str, list[str]]:

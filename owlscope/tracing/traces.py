@@ -18,7 +18,6 @@ How a list stays fast at 250k+ traces in a project (traces is an AggregatingMerg
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,57 +30,49 @@ from owlscope.tracing import observations as obs_q
 from owlscope.tracing import scores as scores_q
 from owlscope.tracing.common import (
     Params,
-    check_page,
     field_groups,
     iso,
+    kth_newest,
     merge_metadata,
     nz,
-    page_meta,
     parallel,
     parse_json,
-    parse_time_param,
     restrict_traces,
 )
-from owlscope.tracing.filters import Column, Condition, compile_condition, eq, parse_filter, resolve
+from owlscope.tracing.filters import (
+    Column,
+    Condition,
+    compile_condition,
+    eq,
+    parse_filter,
+    resolve,
+    time_range,
+)
+from owlscope.tracing.model import (
+    AGGREGATES,
+    TRACE,
+    TRACE_IO,
+    TRACE_METADATA,
+    aliases_in,
+    rollups_fast,
+    select_list,
+    trace_aggregates_sql,
+)
+from owlscope.wire import PageRequest
 
 TRACE_FIELD_GROUPS = ("core", "io", "scores", "observations", "metrics")
 
-# Merged values, by alias. Aliases never equal a column name: ClickHouse would substitute them.
-MERGED: dict[str, str] = {
-    "t_ts": "min(timestamp)",
-    "t_name": "if(argMaxIfMerge(name) != '', argMaxIfMerge(name), argMaxIfMerge(root_name))",
-    "t_user": "argMaxIfMerge(user_id)",
-    "t_session": "argMaxIfMerge(session_id)",
-    "t_release": "argMaxIfMerge(release)",
-    "t_version": "argMaxIfMerge(version)",
-    "t_env": "argMaxIfMerge(environment)",
-    "t_bookmarked": "argMaxIfMerge(bookmarked)",
-    "t_public": "max(public)",
-    "t_tags": "arraySort(groupUniqArrayArray(tags))",
-    "t_metadata": "argMaxIfMerge(metadata)",
-    "t_meta_pieces": "maxMap(metadata_pieces)",
-    "t_updated": "max(updated_at)",
-}
-IO_MERGED: dict[str, str] = {
-    "t_input": "if(argMaxIfMerge(input) != '', argMaxIfMerge(input), argMaxIfMerge(root_input))",
-    "t_output": "if(argMaxIfMerge(output) != '', argMaxIfMerge(output), argMaxIfMerge(root_output))",
-}
+# Merged values, by alias (model.py).
+MERGED = TRACE
+IO_MERGED = TRACE_IO
 
 # Filterable columns (the `filter` parameter of GET /traces). scope: self (merged trace row),
 # obs (aggregate over the trace's observations, see obs_select.TRACE_AGGREGATES), score.
 COLUMNS: dict[str, Column] = {
     "id": Column("string", "id"),
-    "name": Column("string", "t_name"),
     "timestamp": Column("datetime", "t_ts"),
-    "userId": Column("string", "t_user"),
-    "sessionId": Column("string", "t_session"),
-    "environment": Column("string", "if(t_env = '', 'default', t_env)"),
-    "version": Column("string", "t_version"),
-    "release": Column("string", "t_release"),
-    "tags": Column("array", "t_tags"),
-    "bookmarked": Column("bool", "t_bookmarked"),
-    "public": Column("bool", "t_public"),
-    "metadata": Column("object", "t_metadata"),
+    **obs_select.TRACE_ATTRIBUTES,
+    "metadata": Column("object", TRACE_METADATA),
     **{name: Column(kind, expr, scope="obs") for name, (kind, expr) in obs_select.TRACE_AGGREGATES.items()},
     "scores_avg": Column("number", "", scope="score"),
     "scores": Column("number", "", scope="score"),
@@ -94,7 +85,6 @@ ORDER_FIELDS = {
     "version": "t_version", "public": "t_public", "bookmarked": "t_bookmarked", "sessionId": "t_session",
 }
 IDENTITY = {"id": None, "userId": "user_id", "sessionId": "session_id"}
-_ALIAS = re.compile(r"\bt_[a-z_]+\b")
 _FAST_MAX_ROWS = 1_000  # the latest-rows path serves pages up to this depth
 _FIRST_K, _K_FACTOR, _GROWTH = 200, 2, 4  # candidate rows: max(_FIRST_K, _K_FACTOR * wanted), × _GROWTH
 _MAX_CANDIDATES = 200_000
@@ -116,12 +106,7 @@ def trace_conditions(
                           ("version", version), ("release", release)):
         if value is not None:
             conds.append(eq(column, value))
-    start = parse_time_param(from_timestamp, "fromTimestamp")
-    end = parse_time_param(to_timestamp, "toTimestamp")
-    if start is not None:
-        conds.append(Condition("timestamp", ">=", start.isoformat()))
-    if end is not None:
-        conds.append(Condition("timestamp", "<", end.isoformat()))
+    conds += time_range("timestamp", from_timestamp, to_timestamp, ("fromTimestamp", "toTimestamp"))
     if tags:
         conds.append(Condition("tags", "all of", list(tags)))
     if environment:
@@ -146,7 +131,8 @@ def parse_order(order_by: str | None) -> tuple[str, str]:
 class _Compiled:
     """Conditions split by where they apply: HAVING on the merged trace row, or `id IN (...)`."""
 
-    def __init__(self, conds: list[Condition], p: Params, fast: Callable[[], bool] = lambda: False):
+    def __init__(self, conds: list[Condition], p: Params, fast: Callable[[], bool] = lambda: False,
+                 obs_restrict: str = "1"):
         self.having: list[str] = []
         self.where: list[str] = []
         self.aliases: set[str] = set()
@@ -156,7 +142,7 @@ class _Compiled:
             col = resolve(cond, COLUMNS)
             if col.scope == "self":
                 self.having.append(compile_condition(cond, col, p))
-                self.aliases.update(a for a in _ALIAS.findall(col.expr) if a in MERGED)
+                self.aliases.update(aliases_in(col.expr, MERGED))
                 if cond.column != "timestamp":
                     self.time_only = False
             elif col.scope == "obs":
@@ -166,15 +152,14 @@ class _Compiled:
                 self.where.append(scores_q.trace_score_condition(cond, p))
                 self.time_only = False
         if obs_conds:
-            used = {a for a in obs_select.AGGREGATES if any(a in c for c in obs_conds)}
+            used = {a for a in AGGREGATES if any(a in c for c in obs_conds)}
             self.where.append(
                 "id IN (SELECT trace_id FROM (%s) WHERE %s)"
-                % (obs_select.trace_aggregates_sql("1", used, fast=fast()), " AND ".join(obs_conds))
+                % (trace_aggregates_sql(obs_restrict, used, fast=fast()), " AND ".join(obs_conds))
             )
 
     def select(self, *extra: str) -> str:
-        names = sorted(self.aliases | set(extra))
-        return ", ".join(f"{MERGED[a]} AS {a}" for a in names if a in MERGED)
+        return select_list({a for a in self.aliases | set(extra) if a in MERGED}, MERGED).removeprefix(", ")
 
 
 def _latest_ids(olap: Olap, c: _Compiled, conds: list[Condition], p: Params, want: int) -> list[str] | None:
@@ -187,13 +172,7 @@ def _latest_ids(olap: Olap, c: _Compiled, conds: list[Condition], p: Params, wan
     where = " AND ".join(["project_id = {project_id:String}", *row_filters])
     k = max(_K_FACTOR * want, _FIRST_K)
     while k <= _MAX_CANDIDATES:
-        # The K-th newest row's time (one column read); the candidates are the rows above it, kept in
-        # SQL (a subquery) rather than shipped back as a list of ids.
-        kth = olap.query(
-            f"SELECT timestamp FROM {{db}}.traces WHERE {where} ORDER BY timestamp DESC LIMIT 1 OFFSET {k - 1}",
-            p.values,
-        )
-        bound = kth[0][0] if kth else None
+        bound = kth_newest(olap, "traces", "timestamp", where, k, p.values)
         q = p.copy()
         having = list(c.having)
         cand = where
@@ -240,7 +219,7 @@ def select_trace_ids(
 ) -> TracePage:
     """One page of trace ids matching `conds`, in order, and the total number of matches."""
     p = Params(project_id=project_id)
-    c = _Compiled(conds, p, lambda: obs_select.rollups_fast(olap, project_id))
+    c = _Compiled(conds, p, lambda: rollups_fast(olap, project_id))
     restrict = ""
     known = restrict_traces(olap, p, conds, IDENTITY)
     if known is not None:
@@ -275,16 +254,45 @@ def select_trace_ids(
     return TracePage([], _count(olap, c, p, restrict) if with_total and offset else 0)
 
 
+def match_trace_ids(
+    olap: Olap, project_id: str, conds: list[Condition], *, ids: list[str] | None = None,
+    after_id: str | None = None, limit: int | None = None, latest_first: bool = False,
+    exclude_environment: str | None = None,
+) -> list[str]:
+    """Ids of the traces matching `conds` (the columns of COLUMNS, compiled as for the lists), by id
+    or newest first, after `after_id`; restricted to `ids` when given; without the traces of
+    `exclude_environment`. For readers that walk the matches (the evaluators) rather than page them."""
+    if ids is not None and not ids:
+        return []
+    p = Params(project_id=project_id)
+    in_ids = None if ids is None else p.ids(sorted(set(ids)))
+    where = ["project_id = {project_id:String}", *([f"id IN {in_ids}"] if in_ids else [])]
+    c = _Compiled(conds, p, lambda: rollups_fast(olap, project_id), f"trace_id IN {in_ids}" if in_ids else "1")
+    having = list(c.having)
+    if exclude_environment is not None:
+        having.append(f"t_env != {p.text(exclude_environment)}")
+    where += c.where
+    if after_id is not None:
+        where.append(f"id > {p.text(after_id)}")
+    order = "t_ts DESC, id DESC" if latest_first else "id"
+    sql = (f"SELECT id, {c.select('t_env', 't_ts')} FROM {{db}}.traces WHERE {' AND '.join(where)} GROUP BY id"
+           + (f" HAVING {' AND '.join(having)}" if having else "") + f" ORDER BY {order}"
+           + (f" LIMIT {int(limit)}" if limit else ""))
+    return [r[0] for r in olap.query(sql, p.values)]
+
+
 # ---- rows ------------------------------------------------------------------------------------
-def fetch_traces(olap: Olap, project_id: str, ids: list[str], *, io: bool = True) -> dict[str, dict[str, Any]]:
-    """Merged trace rows (raw: aliases of MERGED) for the given ids, by id."""
+def fetch_traces(olap: Olap, project_id: str, ids: list[str], *, io: bool = True,
+                 aliases: set[str] | None = None) -> dict[str, dict[str, Any]]:
+    """Merged trace rows (raw: aliases of MERGED, and of IO_MERGED with `io`; only `aliases` when
+    given) for the given ids, by id."""
     if not ids:
         return {}
     merged = {**MERGED, **(IO_MERGED if io else {})}
-    sel = ", ".join(f"{expr} AS {alias}" for alias, expr in merged.items())
     p = Params(p=project_id)
     rows = olap.query_dicts(
-        f"SELECT id, {sel} FROM {{db}}.traces WHERE project_id = {{p:String}} AND id IN {p.ids(ids)} GROUP BY id",
+        f"SELECT id{select_list(merged if aliases is None else aliases, merged)} FROM {{db}}.traces"
+        f" WHERE project_id = {{p:String}} AND id IN {p.ids(ids)} GROUP BY id",
         p.values,
     )
     return {r["id"]: r for r in rows}
@@ -334,7 +342,8 @@ def list_traces(
     start to the last one's end; `totalCost` sums the observations' costs. With `fields`, groups not
     asked for give empty lists (observations, scores), -1 (metrics) or no input/output/metadata (io).
     """
-    page, limit = check_page(page, limit)
+    req = PageRequest.of(page, limit)
+    page, limit = req.page, req.limit
     groups = field_groups(fields, TRACE_FIELD_GROUPS, TRACE_FIELD_GROUPS)
     conds = trace_conditions(
         user_id=user_id, name=name, session_id=session_id, from_timestamp=from_timestamp,
@@ -344,7 +353,7 @@ def list_traces(
     found = select_trace_ids(olap, project_id, conds, order=parse_order(order_by), offset=(page - 1) * limit,
                              limit=limit, io="io" in groups)
     return {"data": traces_with_details(olap, project_id, found.ids, groups, prefetched=found.rows),
-            "meta": page_meta(page, limit, found.total or 0)}
+            "meta": req.meta(found.total or 0)}
 
 
 def traces_with_details(olap: Olap, project_id: str, ids: list[str], groups: set[str],
@@ -426,3 +435,19 @@ def trace_exists(olap: Olap, project_id: str, trace_id: str) -> bool:
         "SELECT count() FROM {db}.traces WHERE project_id = {p:String} AND id = {id:String}",
         {"p": project_id, "id": trace_id},
     )[0][0])
+
+
+def has_traces(olap: Olap, project_id: str) -> bool:
+    return bool(olap.query("SELECT 1 FROM {db}.traces WHERE project_id = {p:String} LIMIT 1", {"p": project_id}))
+
+
+def environments(olap: Olap, project_id: str, limit: int) -> list[str]:
+    """The project's environments (an unset one is "default"), sorted with "default" first. Partial
+    states are enough for a set of distinct values: no merge needed (a part holding only pieces
+    without an environment reads as "" and so adds "default")."""
+    rows = olap.query(
+        "SELECT DISTINCT finalizeAggregation(environment) AS env FROM {db}.traces"
+        " WHERE project_id = {project_id:String} LIMIT {limit:UInt32}",
+        {"project_id": project_id, "limit": limit},
+    )
+    return sorted({str(r[0]) or "default" for r in rows}, key=lambda e: (e != "default", e))

@@ -16,7 +16,7 @@ from typing import Any
 from owlscope.errors import InvalidRequest
 from owlscope.storage.olap.client import Olap
 from owlscope.tracing.common import Params, parallel, utc
-from owlscope.tracing.obs_select import rollups_fast, trace_aggregates_sql
+from owlscope.tracing.model import rollups_fast, trace_aggregates_sql
 
 ORDERS = {
     "lastSeen": "last_seen", "firstSeen": "first_seen", "traces": "n_traces", "userId": "u",

@@ -25,7 +25,11 @@ from owlscope.storage.oltp.models import (
     Role,
 )
 from owlscope.storage.oltp.prompt_models import Prompt
-from owlscope.tracing_config.common import ApiInput, Page, PageRequest, iso, parse_input
+from owlscope.tracing.obs_select import observation_trace
+from owlscope.tracing.sessions import session_exists
+from owlscope.tracing.traces import trace_exists
+from owlscope.tracing_config.common import ApiInput, parse_input
+from owlscope.wire import Page, PageRequest, iso
 
 MAX_CONTENT = 5000
 MAX_OBJECT_ID = 255
@@ -68,12 +72,6 @@ def comment_to_dict(c: Comment) -> dict[str, Any]:
 
 # --------------------------------------------------------------------------------- references
 
-_TRACE = "SELECT 1 FROM {db}.traces WHERE project_id = {p:String} AND id = {id:String} LIMIT 1"
-_OBSERVATION = "SELECT 1 FROM {db}.observations WHERE project_id = {p:String} AND id = {id:String} LIMIT 1"
-_SESSION = (
-    "SELECT 1 FROM {db}.traces WHERE project_id = {p:String} GROUP BY id "
-    "HAVING argMaxIfMerge(session_id) = {id:String} LIMIT 1"
-)
 
 
 def reference_exists(
@@ -87,9 +85,11 @@ def reference_exists(
         ) is not None
     if olap is None:
         return True
-    sql = {CommentObjectType.TRACE: _TRACE, CommentObjectType.OBSERVATION: _OBSERVATION,
-           CommentObjectType.SESSION: _SESSION}[kind]
-    return bool(olap.query(sql, {"p": project_id, "id": object_id}))
+    if kind is CommentObjectType.SESSION:
+        return session_exists(olap, project_id, object_id)
+    if kind is CommentObjectType.TRACE:
+        return trace_exists(olap, project_id, object_id)
+    return observation_trace(olap, project_id, object_id) is not None
 
 
 def _check_author(session: Session, project_id: str, user_id: str) -> None:

@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from owlscope.errors import InvalidRequest
-from owlscope.tracing.common import MAX_PAGE
 
-DEFAULT_LIMIT = 50
-MAX_LIMIT = 100
+MAX_LIMIT = 100  # a page of these lists
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -75,48 +71,3 @@ def parse_input(cls: type[M], data: M | Mapping[str, Any]) -> M:
         raise InvalidRequest(describe_validation_error(exc)) from exc
 
 
-@dataclass(frozen=True, slots=True)
-class PageRequest:
-    page: int = 1  # starts at 1
-    limit: int = DEFAULT_LIMIT
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.page, int) or not 1 <= self.page <= MAX_PAGE:
-            raise InvalidRequest(f"page must be an integer from 1 to {MAX_PAGE}, not {self.page!r}")
-        if not isinstance(self.limit, int) or not 1 <= self.limit <= MAX_LIMIT:
-            raise InvalidRequest(f"limit must be an integer from 1 to {MAX_LIMIT}, not {self.limit!r}")
-
-    @classmethod
-    def of(cls, page: int | None, limit: int | None) -> PageRequest:
-        """From optional query parameters (defaults: page 1, limit 50)."""
-        return cls(1 if page is None else page, DEFAULT_LIMIT if limit is None else limit)
-
-    @property
-    def offset(self) -> int:
-        return (self.page - 1) * self.limit
-
-
-@dataclass(frozen=True, slots=True)
-class Page:
-    data: list[Any]
-    page: int
-    limit: int
-    total_items: int
-
-    @property
-    def total_pages(self) -> int:
-        return math.ceil(self.total_items / self.limit) if self.limit else 0
-
-    def meta(self) -> dict[str, int]:
-        """The API's `utilsMetaResponse`."""
-        return {"page": self.page, "limit": self.limit, "totalItems": self.total_items,
-                "totalPages": self.total_pages}
-
-
-def iso(dt: datetime | None) -> str | None:
-    """ISO-8601 in UTC with milliseconds and a Z, as Langfuse writes timestamps."""
-    if dt is None:
-        return None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    return dt.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

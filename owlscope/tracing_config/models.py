@@ -27,8 +27,9 @@ from owlscope.ingestion.pricing import ModelPrice, condition_from_dict, load_def
 from owlscope.storage.oltp.base import new_id
 from owlscope.storage.oltp.db import write_transaction
 from owlscope.storage.oltp.models import Model, Price, PricingTier
-from owlscope.tracing_config.common import ApiInput, Page, PageRequest, parse_input
+from owlscope.tracing_config.common import ApiInput, parse_input
 from owlscope.tracing_config.project_prices import load_project_models, model_price_from_row
+from owlscope.wire import Page, PageRequest
 
 ModelUsageUnit = Literal["CHARACTERS", "TOKENS", "MILLISECONDS", "SECONDS", "IMAGES", "REQUESTS"]
 

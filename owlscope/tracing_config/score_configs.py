@@ -23,7 +23,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from owlscope.errors import InvalidRequest, NotFound
 from owlscope.storage.oltp.models import ScoreConfig, ScoreDataType
-from owlscope.tracing_config.common import ApiInput, Page, PageRequest, iso, parse_input
+from owlscope.tracing_config.common import ApiInput, parse_input
+from owlscope.wire import Page, PageRequest, iso
 
 NAME_MAX = 35
 _NAME = re.compile(r"^[\w .()\-]+$")

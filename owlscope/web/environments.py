@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 from fastapi import Request
 from starlette.responses import Response
 
+from owlscope.tracing.traces import environments
+
 if TYPE_CHECKING:
     from owlscope.services import Services
 
@@ -63,18 +65,10 @@ def list_environments(services: Services, project_id: str) -> list[str]:
     if found is not None:
         return found
     try:
-        # Partial states are enough for a set of distinct values: no merge needed. (A part
-        # holding only pieces without an environment reads as "" and so adds "default".)
-        rows = services.olap.query(
-            "SELECT DISTINCT finalizeAggregation(environment) AS env FROM {db}.traces "
-            "WHERE project_id = {project_id:String} LIMIT {limit:UInt32}",
-            {"project_id": project_id, "limit": MAX_ENVIRONMENTS},
-        )
+        values = environments(services.olap, project_id, MAX_ENVIRONMENTS)
     except Exception:  # noqa: BLE001 - the selector must never break a page
         log.warning("could not list environments of project %s", project_id, exc_info=True)
         cache.put(project_id, [])  # do not retry (and log) on every page for the next minute
         return []
-    # An unset environment reads as "default" (as in Langfuse).
-    values = sorted({str(r[0]) or "default" for r in rows}, key=lambda e: (e != "default", e))
     cache.put(project_id, values)
     return values

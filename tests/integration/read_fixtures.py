@@ -3,6 +3,7 @@
 
 - `read_olap`: an OLAP database of its own per test module, migrated, on each engine: embedded chDB
   (the process's one chDB directory) and ClickHouse over HTTP (the chDB HTTP fixture server).
+- `olap`: a migrated OLAP database of its own for one test (embedded chDB).
 - `read_api`: a FastAPI app with just the read routers and the error handlers, whose services hold
   only `.olap` and whose auth is the project named by the `x-test-project` header (default A).
 - `dataset`: a small, hand-checked dataset inserted as out-of-order pieces in separate inserts
@@ -58,6 +59,16 @@ def fixture_read_olap(request: pytest.FixtureRequest, chdb_dir, tmp_path_factory
     yield olap
     olap.command("DROP DATABASE IF EXISTS {db}")
     olap.close()
+
+
+@pytest.fixture(name="olap")
+def fixture_olap(make_settings) -> Iterator[Olap]:
+    """A migrated OLAP database of its own for one test (embedded chDB)."""
+    o = Olap(make_settings())
+    migrate(o)
+    yield o
+    o.command("DROP DATABASE IF EXISTS {db}")
+    o.close()
 
 
 def build_read_app(olap: Olap) -> FastAPI:

@@ -4,21 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import pytest
-
 from owlscope.evals.matching import load_observation, load_trace
 from owlscope.ingestion.rows import ObservationEvent, TraceEvent, observations_table, traces_table
 from owlscope.storage.olap.client import Olap
-from owlscope.storage.olap.migrate import migrate
-
-
-@pytest.fixture
-def olap(make_settings):
-    o = Olap(make_settings())
-    migrate(o)
-    yield o
-    o.command("DROP DATABASE IF EXISTS {db}")
-    o.close()
+from read_fixtures import fixture_olap  # noqa: F401
 
 
 def test_judge_sees_metadata_merged_key_by_key(olap: Olap) -> None:

@@ -169,7 +169,7 @@ def test_migration_0002_reads_old_rows_from_maps_and_new_rows_from_scalars(make_
     metadata from the whole latest piece); rows written after it fill the scalar columns and the
     metadata pieces, and once no old row is left the rollups read the scalars alone."""
     from owlscope import tracing
-    from owlscope.tracing.obs_select import rollups_fast
+    from owlscope.tracing.model import rollups_fast
     from owlscope.tracing.trace_table import trace_aggregates
 
     only_0001 = tmp_path / "migrations"

@@ -30,13 +30,13 @@ from owlscope.tracing.scores import delete_score, get_score, list_scores_v2
 from owlscope.tracing.session_stats import session_traces
 from owlscope.tracing.traces import fetch_traces
 from owlscope.tracing_config.comments import create_comment, list_comments
-from owlscope.tracing_config.common import PageRequest
 from owlscope.tracing_config.score_configs import list_score_configs
 from owlscope.web import present
 from owlscope.web.context import ProjectContext, ProjectCtx, WebServices, require_role
 from owlscope.web.session_data import flash
 from owlscope.web.templating import is_htmx, redirect, render, safe_next
 from owlscope.web.views.tracing_common import user_names
+from owlscope.wire import PageRequest
 
 router = APIRouter(include_in_schema=False)
 

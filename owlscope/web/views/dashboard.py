@@ -13,6 +13,7 @@ from starlette.responses import Response
 
 from owlscope.storage.oltp.models import ApiKey, ScoreConfig
 from owlscope.tracing.dashboard import dashboard
+from owlscope.tracing.traces import has_traces
 from owlscope.web.context import ProjectCtx, WebServices, require_role
 from owlscope.web.templating import render
 from owlscope.web.views.tracing_common import PRESETS, time_range
@@ -21,8 +22,7 @@ router = APIRouter(include_in_schema=False)
 
 
 def _has_traces(services: WebServices, project_id: str) -> bool:
-    return bool(services.olap.query(
-        "SELECT 1 FROM {db}.traces WHERE project_id = {p:String} LIMIT 1", {"p": project_id}))
+    return has_traces(services.olap, project_id)
 
 
 def _cached_dashboard(services: WebServices, project_id: str, key: str, start: datetime, end: datetime,

@@ -18,7 +18,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from starlette.responses import Response
 
-from owlscope.datasets.common import Paging
 from owlscope.datasets.items import upsert_item
 from owlscope.datasets.olap_reads import observations_by_key, trace_summaries
 from owlscope.datasets.store import create_dataset, list_datasets
@@ -28,6 +27,7 @@ from owlscope.web.context import ProjectContext, ProjectCtx, WebServices, requir
 from owlscope.web.session_data import flash
 from owlscope.web.templating import is_htmx, redirect, render, safe_next
 from owlscope.web.views import dataset_parts as parts
+from owlscope.wire import PageRequest
 
 router = APIRouter(include_in_schema=False)
 
@@ -38,7 +38,7 @@ _IDS = re.compile(r"[\s,]+")
 
 
 def _datasets(services: WebServices, project_id: str) -> list[dict[str, Any]]:
-    data, _ = list_datasets(services.sessions, project_id=project_id, paging=Paging(1, 1000))
+    data, _ = list_datasets(services.sessions, project_id=project_id, paging=PageRequest(1, 1000))
     return sorted(data, key=lambda d: d["name"].lower())
 
 

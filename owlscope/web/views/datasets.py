@@ -15,7 +15,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from starlette.responses import Response
 
-from owlscope.datasets.common import Paging
 from owlscope.datasets.items import delete_item, get_item, list_items, upsert_item
 from owlscope.datasets.store import create_dataset, delete_dataset, list_datasets, update_dataset
 from owlscope.datasets.uploads import MAX_UPLOAD_BYTES, bulk_add_items, parse_upload, upload_columns
@@ -25,6 +24,7 @@ from owlscope.web.session_data import flash
 from owlscope.web.templating import redirect, render
 from owlscope.web.views import dataset_parts as parts
 from owlscope.web.views.dataset_sources import router as sources_router
+from owlscope.wire import PageRequest
 
 router = APIRouter(include_in_schema=False)
 router.include_router(sources_router)  # /datasets/add-from-trace(s): before /datasets/{dataset_id}
@@ -43,7 +43,7 @@ def dataset_url(ctx: ProjectContext, dataset_id: str, suffix: str = "") -> str:
 @router.get("/project/{project_id}/datasets")
 def datasets_list(request: Request, ctx: ProjectCtx, services: WebServices, page: int = 1) -> Response:
     require_role(ctx, "VIEWER")
-    data, meta = list_datasets(services.sessions, project_id=ctx.project.id, paging=Paging(max(page, 1), PAGE_SIZE))
+    data, meta = list_datasets(services.sessions, project_id=ctx.project.id, paging=PageRequest(max(page, 1), PAGE_SIZE))
     counts = parts.dataset_counts(services, ctx.project.id, [d["id"] for d in data])
     return render(request, "datasets/list.html", {"datasets": data, "meta": meta, "counts": counts})
 
@@ -95,7 +95,7 @@ def dataset_create(
 
 
 def _all_datasets(services: WebServices, project_id: str) -> list[dict[str, Any]]:
-    data, _ = list_datasets(services.sessions, project_id=project_id, paging=Paging(1, 1000))
+    data, _ = list_datasets(services.sessions, project_id=project_id, paging=PageRequest(1, 1000))
     return data
 
 
@@ -108,7 +108,7 @@ def dataset_page(
     ds = parts.dataset_by_id(services, ctx.project.id, dataset_id)
     status = status if status in STATUS_FILTERS else "active"
     items, meta = list_items(services.sessions, project_id=ctx.project.id, dataset_name=ds["name"],
-                             status=None if status == "all" else status.upper(), paging=Paging(max(page, 1), PAGE_SIZE))
+                             status=None if status == "all" else status.upper(), paging=PageRequest(max(page, 1), PAGE_SIZE))
     counts = parts.dataset_counts(services, ctx.project.id, [ds["id"]])[ds["id"]]
     return render(request, "datasets/detail.html", {
         "dataset": ds, "items": items, "meta": meta, "status": status, "counts": counts, "tab": "items",

@@ -38,11 +38,12 @@ from owlscope.evals.templates import (
     list_template_versions,
     list_templates,
 )
-from owlscope.tracing_config.common import PageRequest
+from owlscope.tracing.scores import scores_by
 from owlscope.web.context import ProjectContext, ProjectCtx, WebServices, require_role
 from owlscope.web.session_data import flash
 from owlscope.web.templating import redirect, render
 from owlscope.web.views import eval_parts as parts
+from owlscope.wire import PageRequest
 
 router = APIRouter(include_in_schema=False)
 
@@ -256,10 +257,9 @@ def _with_score_values(services: WebServices, project_id: str, rows: list[dict[s
     ids = [r["scoreId"] for r in rows if r["scoreId"]]
     values: dict[str, Any] = {}
     if ids:
-        for sid, value, text, data_type in services.olap.query(
-                "SELECT id, value, string_value, data_type FROM {db}.scores FINAL "
-                "WHERE project_id = {p:String} AND id IN {ids:Array(String)}", {"p": project_id, "ids": ids}):
-            values[sid] = text if data_type == "CATEGORICAL" else (
+        for sid, (score, *_) in scores_by(services.olap, project_id, "id", ids).items():
+            value, data_type = score["value"], score["data_type"]
+            values[sid] = score["string_value"] if data_type == "CATEGORICAL" else (
                 ("true" if value else "false") if data_type == "BOOLEAN" else f"{value:g}")
     return [{**r, "scoreValue": values.get(r["scoreId"])} for r in rows]
 

@@ -16,7 +16,6 @@ from fastapi import APIRouter, Form, Query, Request
 from starlette.responses import Response
 
 from owlscope.datasets.analysis import compare_runs, runs_table
-from owlscope.datasets.common import Paging
 from owlscope.datasets.items import list_items
 from owlscope.datasets.prompt_experiment import prompt_experiment_status, start_prompt_experiment
 from owlscope.datasets.runs import delete_run
@@ -25,12 +24,12 @@ from owlscope.evals.connections import list_connections
 from owlscope.evals.evaluators import list_evaluators
 from owlscope.evals.judge import DEFAULT_MODELS
 from owlscope.prompts import prompt_store
-from owlscope.tracing_config.common import PageRequest
 from owlscope.web.context import ProjectContext, ProjectCtx, WebServices, require_role
 from owlscope.web.session_data import flash
 from owlscope.web.templating import is_htmx, redirect, render
 from owlscope.web.views import dataset_parts as parts
 from owlscope.web.views.prompt_parts import prompt_variables
+from owlscope.wire import PageRequest
 
 router = APIRouter(include_in_schema=False)
 
@@ -204,7 +203,7 @@ def _variables_check(services: WebServices, ctx: ProjectContext, ds: dict[str, A
         return {"check": None}
     variables, placeholders = prompt_variables(chosen)
     items, meta = list_items(services.sessions, project_id=ctx.project.id, dataset_name=ds["name"], status="ACTIVE",
-                             paging=Paging(1, 1000))
+                             paging=PageRequest(1, 1000))
     keys = [set(it["input"]) if isinstance(it["input"], dict) else set() for it in items]
     needed = variables + placeholders
     return {"check": {

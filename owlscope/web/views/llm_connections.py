@@ -28,10 +28,10 @@ from owlscope.evals.connections import (
 )
 from owlscope.evals.errors import EvalNotFound
 from owlscope.evals.judge import DEFAULT_MODELS
-from owlscope.tracing_config.common import PageRequest
 from owlscope.web.context import ProjectContext, ProjectCtx, WebServices, require_role
 from owlscope.web.session_data import flash
 from owlscope.web.templating import redirect, render
+from owlscope.wire import PageRequest
 
 router = APIRouter(include_in_schema=False)
 

@@ -14,7 +14,6 @@ from fastapi import APIRouter, Form, Request
 from starlette.responses import Response
 
 from owlscope.errors import InvalidRequest, OwlscopeError
-from owlscope.tracing_config.common import PageRequest
 from owlscope.tracing_config.score_configs import (
     create_score_config,
     get_score_config,
@@ -24,6 +23,7 @@ from owlscope.tracing_config.score_configs import (
 from owlscope.web.context import ProjectContext, ProjectCtx, WebServices, require_role
 from owlscope.web.session_data import flash
 from owlscope.web.templating import redirect, render
+from owlscope.wire import PageRequest
 
 router = APIRouter(include_in_schema=False)
 

@@ -1,6 +1,7 @@
 """What the prompt pages show, computed without I/O: the folder view of prompt names, a version
 as text, a line diff of two versions, `{{variables}}` highlighted, SDK snippets, and the form's
-input turned into a `CreatePromptRequest` body. The one read here is `linked_generations` (OLAP).
+input turned into a `CreatePromptRequest` body. (The linked generations are read by
+`owlscope.tracing.prompt_usage`.)
 """
 
 from __future__ import annotations
@@ -14,9 +15,7 @@ from typing import Any
 
 from markupsafe import Markup, escape
 
-from owlscope.datasets.olap_reads import utc
 from owlscope.errors import InvalidRequest
-from owlscope.storage.olap.client import Olap
 
 _VAR = re.compile(r"\{\{\s*([A-Za-z_][\w.\-]*)\s*\}\}")
 _SPLIT = re.compile(r"[\s,]+")
@@ -277,42 +276,3 @@ def form_from_version(version: dict[str, Any] | None, name: str = "") -> dict[st
         "config": config_text(version.get("config")), "labels": "", "tags": ", ".join(version.get("tags") or []),
         "commit_message": "", "messages": messages,
     }
-
-
-# ---- linked generations ------------------------------------------------------------------------------
-_GENERATIONS = """
-SELECT id, trace_id, x_name, x_model, x_version, x_start, x_end, x_usage, x_cost, x_level FROM (
-  SELECT id, trace_id,
-    argMaxIfMerge(prompt_name) AS x_prompt, argMaxIfMerge(prompt_version) AS x_version,
-    argMaxIfMerge(name) AS x_name, argMaxIfMerge(model) AS x_model,
-    argMaxIfMerge(start_time) AS x_start, argMaxIfMerge(end_time) AS x_end,
-    argMaxIfMerge(usage_details) AS x_usage, argMaxIfMerge(cost_details) AS x_cost,
-    argMaxIfMerge(level) AS x_level
-  FROM {db}.observations
-  WHERE project_id = {project_id:String}
-  GROUP BY project_id, trace_id, id
-) WHERE x_prompt = {prompt_name:String} AND x_version > 0 AND (x_version = {version:UInt32} OR {version:UInt32} = 0)
-ORDER BY x_start DESC, id
-LIMIT {limit:UInt32}
-"""
-
-
-def linked_generations(
-    olap: Olap, project_id: str, prompt_name: str, *, version: int | None = None, limit: int = 50,
-) -> list[dict[str, Any]]:
-    """The newest generations linked to the prompt (one version, or any), newest first:
-    {id, traceId, name, model, version, start, latency (s), inputTokens, outputTokens, cost, level}."""
-    rows = olap.query(_GENERATIONS, {"project_id": project_id, "prompt_name": prompt_name,
-                                     "version": version or 0, "limit": limit})
-    out = []
-    for oid, tid, name, model, ver, start, end, usage, cost, level in rows:
-        start, end = utc(start), utc(end)
-        costs = dict(cost or {})
-        out.append({
-            "id": oid, "traceId": tid, "name": name or "", "model": model or "", "version": int(ver),
-            "start": start, "latency": (end - start).total_seconds() if start and end and end >= start else None,
-            "inputTokens": int((usage or {}).get("input", 0)), "outputTokens": int((usage or {}).get("output", 0)),
-            "cost": float(costs["total"]) if "total" in costs else (float(sum(costs.values())) if costs else None),
-            "level": level or "DEFAULT",
-        })
-    return out

@@ -20,6 +20,7 @@ from starlette.responses import Response
 
 from owlscope.errors import InvalidRequest, NotFound, OwlscopeError
 from owlscope.prompts import parse_create, prompt_store, prompt_version_metrics
+from owlscope.tracing.prompt_usage import linked_generations
 from owlscope.web.context import ProjectContext, ProjectCtx, WebServices, require_role
 from owlscope.web.session_data import flash
 from owlscope.web.templating import redirect, render
@@ -209,7 +210,7 @@ def _page(
         values.update(metrics=metrics, score_names=sorted({n for m in metrics for n in m["scores"]}))
     elif tab == "generations":
         only = _int(gen_version, "version")
-        values.update(generations=parts.linked_generations(services.olap, ctx.project.id, name, version=only),
+        values.update(generations=linked_generations(services.olap, ctx.project.id, name, version=only),
                       gen_version=only)
     else:
         values.update(snippets=parts.sdk_snippets(selected, selected["labels"]))
