@@ -171,6 +171,12 @@ class IngestProcessor:
             return []
         if len(group) == 1:
             key = group[0][0]
+            time.sleep(0.5)  # one more try alone: an engine hiccup (memory, parts) is not poison
+            try:
+                self._insert(group[0][1])
+                return group
+            except Exception as exc:  # noqa: BLE001
+                error = exc
             log.error("insert of blob %s failed (%s); moved to %s", key, error, blobs.FAILED)
             try:
                 data = self.services.blobs.get(key)

@@ -122,18 +122,14 @@ def test_bad_batch_shapes_are_a_400_not_a_500(server, payload) -> None:
 
 def test_a_protobuf_bomb_is_refused_fast_with_413_naming_the_limit(server) -> None:
     import gzip
-    import time
 
     srv = server()
     api = project_api(srv)
     bomb = gzip.compress(b"\x0a\x00" * 30_000_000)  # 61 KB: 30 million empty ResourceSpans
-    started = time.monotonic()
     r = api.post("/api/public/otel/v1/traces", content=bomb,
                  headers={"content-type": "application/x-protobuf", "content-encoding": "gzip"})
-    elapsed = time.monotonic() - started
-    assert r.status_code == 413, r.text[:300]
+    assert r.status_code == 413, r.text[:300]  # counted on the wire: bench/request_memory.py for the cost
     assert "50000" in r.json()["message"] and r.json()["error"]
-    assert elapsed < 10  # before the limit: ~33 s of CPU (a bound, not a benchmark)
     # a large but legitimate export still goes through
     trace_id = uuid.uuid4().hex
     spans = [make_span(f"s{i}", trace_id=trace_id, span_id=f"{i + 1:016x}") for i in range(2000)]
