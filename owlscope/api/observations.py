@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 
 from owlscope import tracing
 from owlscope.api.deps import AuthDep, ServicesDep
+from owlscope.api.schemas import ObservationsV2Response, ObservationsView, ObservationsViews, typed
 from owlscope.errors import NotFound
 
 router = APIRouter(tags=["observations"])
@@ -15,7 +16,7 @@ router = APIRouter(tags=["observations"])
 Level = Annotated[str | None, Query(pattern="^(DEBUG|DEFAULT|WARNING|ERROR)$")]
 
 
-@router.get("/api/public/observations")
+@router.get("/api/public/observations", **typed(ObservationsViews))
 def list_observations(
     auth: AuthDep, services: ServicesDep,
     page: int | None = None, limit: int | None = None, name: str | None = None,
@@ -36,7 +37,7 @@ def list_observations(
     )
 
 
-@router.get("/api/public/observations/{observation_id}")
+@router.get("/api/public/observations/{observation_id}", **typed(ObservationsView))
 def get_observation(observation_id: str, auth: AuthDep, services: ServicesDep) -> dict[str, Any]:
     obs = tracing.get_observation(services.olap, auth.project_id, observation_id)
     if obs is None:
@@ -44,7 +45,7 @@ def get_observation(observation_id: str, auth: AuthDep, services: ServicesDep) -
     return obs
 
 
-@router.get("/api/public/v2/observations")
+@router.get("/api/public/v2/observations", **typed(ObservationsV2Response))
 def list_observations_v2(
     auth: AuthDep, services: ServicesDep,
     fields: str | None = None,

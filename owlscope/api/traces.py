@@ -8,12 +8,13 @@ from fastapi import APIRouter, Body, Query
 
 from owlscope import tracing
 from owlscope.api.deps import AuthDep, ServicesDep
+from owlscope.api.schemas import Message, Traces, TraceWithFullDetails, typed
 from owlscope.errors import InvalidRequest, NotFound
 
 router = APIRouter(tags=["traces"])
 
 
-@router.get("/api/public/traces")
+@router.get("/api/public/traces", **typed(Traces))
 def list_traces(
     auth: AuthDep, services: ServicesDep,
     page: int | None = None, limit: int | None = None,
@@ -36,7 +37,7 @@ def list_traces(
     )
 
 
-@router.get("/api/public/traces/{trace_id}")
+@router.get("/api/public/traces/{trace_id}", **typed(TraceWithFullDetails))
 def get_trace(trace_id: str, auth: AuthDep, services: ServicesDep, fields: str | None = None) -> dict[str, Any]:
     trace = tracing.get_trace(services.olap, auth.project_id, trace_id, fields=fields)
     if trace is None:
@@ -44,13 +45,13 @@ def get_trace(trace_id: str, auth: AuthDep, services: ServicesDep, fields: str |
     return trace
 
 
-@router.delete("/api/public/traces/{trace_id}")
+@router.delete("/api/public/traces/{trace_id}", **typed(Message))
 def delete_trace(trace_id: str, auth: AuthDep, services: ServicesDep) -> dict[str, str]:
     tracing.delete_traces(services.olap, auth.project_id, [trace_id])
     return {"message": "Trace deleted successfully"}
 
 
-@router.delete("/api/public/traces")
+@router.delete("/api/public/traces", **typed(Message))
 def delete_traces(auth: AuthDep, services: ServicesDep, body: Annotated[Any, Body()] = None) -> dict[str, str]:
     ids = body.get("traceIds") if isinstance(body, dict) else None
     if not isinstance(ids, list) or not ids or not all(isinstance(i, str) and i for i in ids):
