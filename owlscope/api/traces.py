@@ -8,6 +8,7 @@ from fastapi import APIRouter, Body, Query
 
 from owlscope import tracing
 from owlscope.api.deps import AuthDep, ServicesDep
+from owlscope.api.model_prices import attach_model_prices
 from owlscope.api.schemas import Message, Traces, TraceWithFullDetails, typed
 from owlscope.errors import InvalidRequest, NotFound
 
@@ -42,6 +43,7 @@ def get_trace(trace_id: str, auth: AuthDep, services: ServicesDep, fields: str |
     trace = tracing.get_trace(services.olap, auth.project_id, trace_id, fields=fields)
     if trace is None:
         raise NotFound(f"Trace {trace_id} not found within authorized project")
+    attach_model_prices(services, auth.project_id, trace["observations"])
     return trace
 
 

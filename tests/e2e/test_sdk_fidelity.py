@@ -21,7 +21,7 @@ from support.sdk_reads import OBS_FIELDS, read_trace
 def _v2(sdk, trace_id: str, n: int) -> dict[str, dict]:
     """The trace's observations from /v2/observations (every field group), raw, by name."""
     r = sdk.wait_for("/api/public/v2/observations", lambda r: r.status_code == 200 and len(r.json()["data"]) >= n,
-                     traceId=trace_id, fields=OBS_FIELDS, limit=100)
+                     traceId=trace_id, fields=OBS_FIELDS, limit=100, timeout=60)
     return {o["name"]: o for o in r.json()["data"]}
 
 
@@ -225,3 +225,39 @@ def test_score_with_public_key_only_bearer_auth(sdk_server) -> None:
     r = httpx.post(f"{url}/api/public/scores", headers={"Authorization": "Bearer pk-lf-unknown"},
                    json={"name": "x", "value": 1, "traceId": trace_id})
     assert r.status_code == 401
+
+
+def test_observations_carry_the_matched_model_and_its_prices(sdk_server) -> None:
+    lf = sdk_server.client
+    tag = uuid.uuid4().hex[:8]
+    own = httpx.post(f"{sdk_server.url}/api/public/models", auth=sdk_server.auth, json={
+        "modelName": f"house-model-{tag}", "matchPattern": f"(?i)^house-model-{tag}$", "unit": "TOKENS",
+        "inputPrice": 0.000001, "outputPrice": 0.000002}).json()
+    with lf.start_as_current_observation(name=f"root-{tag}") as root:
+        trace_id = root.trace_id
+        for name, model in ((f"managed-{tag}", "gpt-4o-mini"), (f"house-{tag}", f"house-model-{tag}"),
+                            (f"unknown-{tag}", f"nobody-knows-{tag}")):
+            with lf.start_as_current_observation(name=name, as_type="generation", model=model,
+                                                 usage_details={"input": 100, "output": 10}):
+                pass
+    lf.flush()
+    got = _v2(sdk_server, trace_id, 4)
+    managed = got[f"managed-{tag}"]
+    assert managed["modelId"] and managed["internalModelId"] == managed["modelId"]
+    model = sdk_server.get(f"/api/public/models/{managed['modelId']}").json()
+    assert model["modelName"] == "gpt-4o-mini" and model["isLangfuseManaged"] is True
+    # v2 carries prices as decimal strings, as Langfuse does
+    assert (managed["inputPrice"], managed["outputPrice"]) == ("0.00000015", "0.0000006")
+    house = got[f"house-{tag}"]
+    assert house["modelId"] == own["id"] and (house["inputPrice"], house["outputPrice"]) == ("0.000001", "0.000002")
+    assert house["costDetails"]["input"] == pytest.approx(100 * 0.000001)
+    unknown = got[f"unknown-{tag}"]
+    assert unknown["modelId"] is None and unknown["inputPrice"] is None
+    # v1 bodies (the trace's observations, /observations) carry them as numbers
+    trace = read_trace(sdk_server, trace_id, 4)
+    v1 = {o["name"]: o for o in trace["observations"]}
+    assert v1[f"managed-{tag}"]["modelId"] == managed["modelId"]
+    assert v1[f"managed-{tag}"]["inputPrice"] == pytest.approx(1.5e-7)
+    assert v1[f"house-{tag}"]["outputPrice"] == pytest.approx(0.000002)
+    one = sdk_server.get(f"/api/public/observations/{house['id']}").json()
+    assert one["modelId"] == own["id"] and one["inputPrice"] == pytest.approx(0.000001)
