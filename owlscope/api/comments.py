@@ -7,19 +7,20 @@ from typing import Any
 from fastapi import APIRouter
 
 from owlscope.api.deps import AuthDep, ServicesDep
+from owlscope.api.schemas import Comment, GetCommentsResponse, Id, typed
 from owlscope.tracing_config.comments import CreateCommentRequest, create_comment, get_comment, list_comments
 from owlscope.wire import PageRequest
 
 router = APIRouter(tags=["Comments"])
 
 
-@router.post("/api/public/comments")
+@router.post("/api/public/comments", **typed(Id))
 def comments_create(body: CreateCommentRequest, auth: AuthDep, services: ServicesDep) -> dict[str, Any]:
     comment = create_comment(services.sessions, olap=services.olap, project_id=auth.project_id, data=body)
     return {"id": comment["id"]}
 
 
-@router.get("/api/public/comments")
+@router.get("/api/public/comments", **typed(GetCommentsResponse))
 def comments_list(
     auth: AuthDep,
     services: ServicesDep,
@@ -36,6 +37,6 @@ def comments_list(
     return {"data": found.data, "meta": found.meta()}
 
 
-@router.get("/api/public/comments/{commentId}")
+@router.get("/api/public/comments/{commentId}", **typed(Comment))
 def comments_get(commentId: str, auth: AuthDep, services: ServicesDep) -> dict[str, Any]:
     return get_comment(services.sessions, project_id=auth.project_id, comment_id=commentId)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, StrictStr
 
 from owlscope.api.deps import AuthDep, ServicesDep
+from owlscope.api.schemas import DatasetItem, Message, PaginatedDatasetItems, typed
 from owlscope.datasets.items import delete_item, get_item, list_items, upsert_item
 from owlscope.media.references import attach_item_media
 from owlscope.wire import PageRequest
@@ -29,7 +30,7 @@ class CreateDatasetItemBody(BaseModel):
     status: StrictStr | None = None
 
 
-@router.post("/api/public/dataset-items")
+@router.post("/api/public/dataset-items", **typed(DatasetItem))
 def dataset_items_create(body: CreateDatasetItemBody, request: Request, auth: AuthDep, services: ServicesDep
                          ) -> dict[str, Any]:
     item = upsert_item(
@@ -46,7 +47,7 @@ def _with_media(request: Request, services: ServicesDep, project_id: str, items:
     return items
 
 
-@router.get("/api/public/dataset-items")
+@router.get("/api/public/dataset-items", **typed(PaginatedDatasetItems))
 def dataset_items_list(
     request: Request, auth: AuthDep, services: ServicesDep, datasetName: str | None = None,
     sourceTraceId: str | None = None,
@@ -56,16 +57,17 @@ def dataset_items_list(
     data, meta = list_items(
         services.sessions, project_id=auth.project_id, dataset_name=datasetName, source_trace_id=sourceTraceId,
         source_observation_id=sourceObservationId, version=version, paging=PageRequest.of(page, limit),
+        status="ACTIVE",  # as in Langfuse: archived items are not part of the dataset's item list
     )
     return {"data": _with_media(request, services, auth.project_id, data), "meta": meta}
 
 
-@router.get("/api/public/dataset-items/{id:path}")
+@router.get("/api/public/dataset-items/{id:path}", **typed(DatasetItem))
 def dataset_items_get(id: str, request: Request, auth: AuthDep, services: ServicesDep) -> dict[str, Any]:
     item = get_item(services.sessions, project_id=auth.project_id, item_id=id)
     return _with_media(request, services, auth.project_id, [item])[0]
 
 
-@router.delete("/api/public/dataset-items/{id:path}")
+@router.delete("/api/public/dataset-items/{id:path}", **typed(Message))
 def dataset_items_delete(id: str, auth: AuthDep, services: ServicesDep) -> dict[str, Any]:
     return delete_item(services.sessions, project_id=auth.project_id, item_id=id)

@@ -10,6 +10,16 @@ from pydantic import BaseModel, ConfigDict, StrictStr
 
 from owlscope.api.datasets import path_names
 from owlscope.api.deps import AuthDep, ServicesDep
+from owlscope.api.schemas import (
+    DatasetRunItem,
+    DatasetRunWithItems,
+    ExperimentItemsResponse,
+    ExperimentsResponse,
+    Message,
+    PaginatedDatasetRunItems,
+    PaginatedDatasetRuns,
+    typed,
+)
 from owlscope.datasets.experiments import list_experiment_items, list_experiments
 from owlscope.datasets.runs import (
     DEPRECATION,
@@ -38,7 +48,7 @@ class CreateRunItemBody(BaseModel):
     createdAt: StrictStr | None = None
 
 
-@router.post("/api/public/dataset-run-items")
+@router.post("/api/public/dataset-run-items", **typed(DatasetRunItem))
 def dataset_run_items_create(body: CreateRunItemBody, auth: AuthDep, services: ServicesDep) -> dict[str, Any]:
     return create_run_item(
         services.sessions, services.olap, project_id=auth.project_id, run_name=body.runName,
@@ -48,7 +58,7 @@ def dataset_run_items_create(body: CreateRunItemBody, auth: AuthDep, services: S
     )
 
 
-@router.get("/api/public/dataset-run-items")
+@router.get("/api/public/dataset-run-items", **typed(PaginatedDatasetRunItems))
 def dataset_run_items_list(auth: AuthDep, services: ServicesDep, datasetId: str, runName: str,
                            page: int | None = None, limit: int | None = None) -> dict[str, Any]:
     data, meta = list_run_items(services.sessions, project_id=auth.project_id, dataset_id=datasetId,
@@ -56,7 +66,7 @@ def dataset_run_items_list(auth: AuthDep, services: ServicesDep, datasetId: str,
     return {"data": data, "meta": meta, "_deprecation": DEPRECATION}
 
 
-@router.get("/api/public/datasets/{datasetName:path}/runs")
+@router.get("/api/public/datasets/{datasetName:path}/runs", **typed(PaginatedDatasetRuns))
 def dataset_runs_list(datasetName: str, request: Request, auth: AuthDep, services: ServicesDep,
                       page: int | None = None, limit: int | None = None) -> dict[str, Any]:
     [name, _] = path_names(request, _RUNS, 2, [datasetName, "runs"])
@@ -65,7 +75,7 @@ def dataset_runs_list(datasetName: str, request: Request, auth: AuthDep, service
     return {"data": data, "meta": meta, "_deprecation": DEPRECATION}
 
 
-@router.get("/api/public/datasets/{datasetName:path}/runs/{runName:path}")
+@router.get("/api/public/datasets/{datasetName:path}/runs/{runName:path}", **typed(DatasetRunWithItems))
 def dataset_run_get(datasetName: str, runName: str, request: Request, auth: AuthDep,
                     services: ServicesDep) -> dict[str, Any]:
     name, run = path_names(request, _RUNS, 2, [datasetName, runName], sep="runs")
@@ -74,14 +84,14 @@ def dataset_run_get(datasetName: str, runName: str, request: Request, auth: Auth
     return out
 
 
-@router.delete("/api/public/datasets/{datasetName:path}/runs/{runName:path}")
+@router.delete("/api/public/datasets/{datasetName:path}/runs/{runName:path}", **typed(Message))
 def dataset_run_delete(datasetName: str, runName: str, request: Request, auth: AuthDep,
                        services: ServicesDep) -> dict[str, Any]:
     name, run = path_names(request, _RUNS, 2, [datasetName, runName], sep="runs")
     return delete_run(services.sessions, project_id=auth.project_id, dataset_name=name, run_name=run)
 
 
-@router.get("/api/public/experiments")
+@router.get("/api/public/experiments", **typed(ExperimentsResponse))
 def experiments_list(
     auth: AuthDep, services: ServicesDep, fromStartTime: str, toStartTime: str | None = None,
     fields: str | None = None, limit: int | None = None, scoreLimit: int | None = None, cursor: str | None = None,
@@ -94,7 +104,7 @@ def experiments_list(
     )
 
 
-@router.get("/api/public/experiment-items")
+@router.get("/api/public/experiment-items", **typed(ExperimentItemsResponse))
 def experiment_items_list(
     auth: AuthDep, services: ServicesDep, fromStartTime: str, toStartTime: str | None = None,
     fields: str | None = None, limit: int | None = None, scoreLimit: int | None = None, cursor: str | None = None,

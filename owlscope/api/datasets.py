@@ -12,6 +12,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, StrictStr
 
 from owlscope.api.deps import AuthDep, ServicesDep
+from owlscope.api.schemas import Dataset, PaginatedDatasets, typed
 from owlscope.datasets.store import create_dataset, get_dataset, list_datasets
 from owlscope.wire import PageRequest
 
@@ -44,14 +45,14 @@ class CreateDatasetBody(BaseModel):
     expectedOutputSchema: Any = None
 
 
-@router.get("/api/public/v2/datasets")
+@router.get("/api/public/v2/datasets", **typed(PaginatedDatasets))
 def datasets_list(auth: AuthDep, services: ServicesDep, page: int | None = None,
                   limit: int | None = None) -> dict[str, Any]:
     data, meta = list_datasets(services.sessions, project_id=auth.project_id, paging=PageRequest.of(page, limit))
     return {"data": data, "meta": meta}
 
 
-@router.post("/api/public/v2/datasets")
+@router.post("/api/public/v2/datasets", **typed(Dataset))
 def datasets_create(body: CreateDatasetBody, auth: AuthDep, services: ServicesDep) -> dict[str, Any]:
     return create_dataset(
         services.sessions, project_id=auth.project_id, name=body.name, description=body.description,
@@ -59,7 +60,7 @@ def datasets_create(body: CreateDatasetBody, auth: AuthDep, services: ServicesDe
     )
 
 
-@router.get("/api/public/v2/datasets/{datasetName:path}")
+@router.get("/api/public/v2/datasets/{datasetName:path}", **typed(Dataset))
 def datasets_get(datasetName: str, request: Request, auth: AuthDep, services: ServicesDep) -> dict[str, Any]:
     [name] = path_names(request, "/api/public/v2/datasets/", 1, [datasetName])
     return get_dataset(services.sessions, project_id=auth.project_id, name=name)

@@ -25,6 +25,7 @@ class ProjectAuth:
     org_id: str
     key_id: str
     public_key: str
+    scores_only: bool = False  # authenticated by the public key alone: may create scores, nothing else
 
 
 def _credentials(header: str) -> tuple[str, str]:
@@ -57,3 +58,18 @@ def authenticate(request: Request, services: ServicesDep) -> ProjectAuth:
 
 
 AuthDep = Annotated[ProjectAuth, Depends(authenticate)]
+
+
+def authenticate_scores(request: Request, services: ServicesDep) -> ProjectAuth:
+    """Basic auth, or (score creation only, as Langfuse allows browser clients) `Bearer <public key>`."""
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer":
+        return authenticate(request, services)
+    key = services.keys.authenticate_public_key(value.strip())
+    if key is None:
+        raise Unauthorized("Invalid credentials: unknown public key")
+    return ProjectAuth(project_id=key.project_id, org_id=key.org_id, key_id=key.key_id, public_key=key.public_key,
+                       scores_only=True)
+
+
+ScoreAuthDep = Annotated[ProjectAuth, Depends(authenticate_scores)]

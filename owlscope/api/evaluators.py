@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 
 from owlscope.api.deps import AuthDep, ServicesDep
+from owlscope.api.schemas import Evaluator, Evaluators, Message, typed
 from owlscope.errors import OwlscopeError
 from owlscope.evals import public_api
 from owlscope.wire import PageRequest
@@ -51,48 +52,48 @@ EVALUATORS = "/api/public/unstable/evaluators"
 RULES = "/api/public/unstable/evaluation-rules"
 
 
-@router.post(EVALUATORS)
+@router.post(EVALUATORS, **typed(Evaluator))
 def evaluators_create(auth: AuthDep, services: ServicesDep, body: Any = Body(...)) -> dict[str, Any]:
     return public_api.create_evaluator(services, auth.project_id, body)
 
 
-@router.get(EVALUATORS)
+@router.get(EVALUATORS, **typed(Evaluators))
 def evaluators_list(auth: AuthDep, services: ServicesDep, page: int | None = None,
                     limit: int | None = None) -> dict[str, Any]:
     return public_api.list_evaluators(services, auth.project_id, PageRequest.of(page, limit, maximum=100))
 
 
-@router.get(EVALUATORS + "/{evaluatorId}")
+@router.get(EVALUATORS + "/{evaluatorId}", **typed(Evaluator))
 def evaluators_get(evaluatorId: str, auth: AuthDep, services: ServicesDep) -> dict[str, Any]:
     return public_api.get_evaluator(services, auth.project_id, evaluatorId)
 
 
-@router.delete(EVALUATORS + "/{evaluatorId}")
+@router.delete(EVALUATORS + "/{evaluatorId}", **typed(Message))
 def evaluators_delete(evaluatorId: str, auth: AuthDep, services: ServicesDep) -> dict[str, Any]:
     return public_api.delete_evaluator(services, auth.project_id, evaluatorId)
 
 
-@router.post(RULES)
+@router.post(RULES, **typed(Evaluator))
 def rules_create(auth: AuthDep, services: ServicesDep, body: Any = Body(...)) -> dict[str, Any]:
     return public_api.create_rule(services, auth.project_id, body)
 
 
-@router.get(RULES)
+@router.get(RULES, **typed(Evaluators))
 def rules_list(auth: AuthDep, services: ServicesDep, page: int | None = None,
                limit: int | None = None) -> dict[str, Any]:
     return public_api.list_rules(services, auth.project_id, PageRequest.of(page, limit, maximum=100))
 
 
-@router.get(RULES + "/{evaluationRuleId}")
+@router.get(RULES + "/{evaluationRuleId}", **typed(Evaluator))
 def rules_get(evaluationRuleId: str, auth: AuthDep, services: ServicesDep) -> dict[str, Any]:
     return public_api.get_rule(services, auth.project_id, evaluationRuleId)
 
 
-@router.patch(RULES + "/{evaluationRuleId}")
+@router.patch(RULES + "/{evaluationRuleId}", **typed(Evaluator))
 def rules_update(evaluationRuleId: str, auth: AuthDep, services: ServicesDep, body: Any = Body(...)) -> dict[str, Any]:
     return public_api.update_rule(services, auth.project_id, evaluationRuleId, body)
 
 
-@router.delete(RULES + "/{evaluationRuleId}")
+@router.delete(RULES + "/{evaluationRuleId}", **typed(Message))
 def rules_delete(evaluationRuleId: str, auth: AuthDep, services: ServicesDep) -> dict[str, Any]:
     return public_api.delete_rule(services, auth.project_id, evaluationRuleId)

@@ -9,7 +9,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from owlscope.api.deps import AuthDep, ServicesDep
+from owlscope.api.deps import AuthDep, ScoreAuthDep, ServicesDep
+from owlscope.api.schemas import CreateScoreResponse, IngestionResponse, OtelTraceResponse, typed
 from owlscope.errors import InvalidRequest, PayloadTooLarge
 from owlscope.ingestion.errors import InvalidPayload
 from owlscope.ingestion.scores import normalize_score_body
@@ -44,7 +45,7 @@ def _json(body: bytes) -> object:
         raise InvalidRequest(f"body is not valid JSON: {exc}") from exc
 
 
-@router.post("/api/public/otel/v1/traces")
+@router.post("/api/public/otel/v1/traces", **typed(OtelTraceResponse))
 async def otel_traces(request: Request, auth: AuthDep, services: ServicesDep) -> Response:
     body = await _body(request, services.settings.max_body_bytes)
     sdk_version = request.headers.get("x-langfuse-sdk-version")
@@ -59,13 +60,25 @@ async def otel_traces(request: Request, auth: AuthDep, services: ServicesDep) ->
     return Response(content=b"", media_type="application/x-protobuf")
 
 
-@router.post("/api/public/ingestion", status_code=207)
-async def ingestion(request: Request, auth: AuthDep, services: ServicesDep) -> JSONResponse:
+@router.post("/api/public/ingestion", status_code=207, **typed(IngestionResponse))
+async def ingestion(request: Request, auth: ScoreAuthDep, services: ServicesDep) -> JSONResponse:
     body = _json(await _body(request, services.settings.max_body_bytes))
     if not isinstance(body, dict) or "batch" not in body:
         raise InvalidRequest("body must be an object with a 'batch' list of events")
-    result = await run_in_threadpool(accept_batch, services, project_id=auth.project_id, batch=body["batch"])
-    return JSONResponse({"successes": result.successes, "errors": result.errors}, status_code=207)
+    batch, refused = body["batch"], []
+    if auth.scores_only and isinstance(batch, list):
+        # Public-key-only auth may create scores (and send SDK logs), as in Langfuse; nothing else.
+        allowed = []
+        for e in batch:
+            if isinstance(e, dict) and e.get("type") in ("score-create", "sdk-log"):
+                allowed.append(e)
+            else:
+                refused.append({
+                    "id": e.get("id") if isinstance(e, dict) else None, "status": 403, "error": "Forbidden",
+                    "message": "a public key alone may only create scores: use Basic auth with the secret key"})
+        batch = allowed
+    result = await run_in_threadpool(accept_batch, services, project_id=auth.project_id, batch=batch)
+    return JSONResponse({"successes": result.successes, "errors": result.errors + refused}, status_code=207)
 
 
 def _score_event(body: object) -> dict:
@@ -80,8 +93,8 @@ def _score_event(body: object) -> dict:
     return {"id": score["id"], "type": "score-create", "timestamp": now, "body": score}
 
 
-@router.post("/api/public/scores")
-async def create_scores(request: Request, auth: AuthDep, services: ServicesDep) -> JSONResponse:
+@router.post("/api/public/scores", **typed(CreateScoreResponse))
+async def create_scores(request: Request, auth: ScoreAuthDep, services: ServicesDep) -> JSONResponse:
     """One score object (answered 200 with its id) or a JSON array of them (answered 202)."""
     body = _json(await _body(request, services.settings.max_body_bytes))
     many = isinstance(body, list)

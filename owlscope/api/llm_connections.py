@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from owlscope.api.deps import AuthDep, ServicesDep
+from owlscope.api.schemas import LlmConnection, Message, PaginatedLlmConnections, typed
 from owlscope.evals.connections import (
     UpsertConnectionRequest,
     delete_connection,
@@ -18,7 +19,7 @@ from owlscope.wire import PageRequest
 router = APIRouter(tags=["LlmConnections"])
 
 
-@router.get("/api/public/llm-connections")
+@router.get("/api/public/llm-connections", **typed(PaginatedLlmConnections))
 def llm_connections_list(
     auth: AuthDep, services: ServicesDep, page: int | None = None, limit: int | None = None
 ) -> dict[str, Any]:
@@ -26,12 +27,12 @@ def llm_connections_list(
     return {"data": found.data, "meta": found.meta()}
 
 
-@router.put("/api/public/llm-connections")
+@router.put("/api/public/llm-connections", **typed(LlmConnection))
 def llm_connections_upsert(body: UpsertConnectionRequest, auth: AuthDep, services: ServicesDep) -> dict[str, Any]:
     return upsert_connection(services.sessions, services.settings, auth.project_id, body)
 
 
-@router.delete("/api/public/llm-connections/{id}")
+@router.delete("/api/public/llm-connections/{id}", **typed(Message))
 def llm_connections_delete(id: str, auth: AuthDep, services: ServicesDep) -> dict[str, Any]:
     delete_connection(services.sessions, auth.project_id, id)
     return {"message": "LLM connection successfully deleted"}

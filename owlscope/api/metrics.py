@@ -8,21 +8,22 @@ from fastapi import APIRouter, Query
 
 from owlscope import tracing
 from owlscope.api.deps import AuthDep, ServicesDep
+from owlscope.api.schemas import DailyMetrics, MetricsResponse, typed
 
 router = APIRouter(tags=["metrics"])
 
 
-@router.get("/api/public/v2/metrics")
+@router.get("/api/public/v2/metrics", **typed(MetricsResponse))
 def metrics_v2(auth: AuthDep, services: ServicesDep, query: str) -> dict[str, Any]:
     return tracing.metrics_query(services.olap, auth.project_id, query, version=2)
 
 
-@router.get("/api/public/metrics")
+@router.get("/api/public/metrics", **typed(MetricsResponse))
 def metrics_v1(auth: AuthDep, services: ServicesDep, query: str) -> dict[str, Any]:
     return tracing.metrics_query(services.olap, auth.project_id, query, version=1)
 
 
-@router.get("/api/public/metrics/daily")
+@router.get("/api/public/metrics/daily", **typed(DailyMetrics))
 def metrics_daily(
     auth: AuthDep, services: ServicesDep, page: int | None = None, limit: int | None = None,
     trace_name: Annotated[str | None, Query(alias="traceName")] = None,

@@ -3,12 +3,13 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from owlscope.api.deps import AuthDep, ServicesDep
+from owlscope.api.schemas import Projects, typed
 from owlscope.errors import NotFound
 
 router = APIRouter()
 
 
-@router.get("/api/public/projects")
+@router.get("/api/public/projects", **typed(Projects))
 def get_projects(auth: AuthDep, services: ServicesDep) -> dict:
     """The project the API key belongs to (the SDK's auth check calls this)."""
     from owlscope.storage.oltp.models import Project

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Body, Query
 from fastapi.responses import JSONResponse, Response
 
 from owlscope.api.deps import AuthDep, ServicesDep
+from owlscope.api.schemas import Prompt, PromptMetaListResponse, typed
 from owlscope.errors import InvalidRequest
 from owlscope.prompts import parse_create, prompt_store
 
@@ -29,7 +30,7 @@ def _utc(ts: datetime | None) -> datetime | None:
     return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
 
 
-@router.patch(_BASE + "/{prompt_name:path}/versions/{version}")
+@router.patch(_BASE + "/{prompt_name:path}/versions/{version}", **typed(Prompt))
 def update_prompt_version(
     prompt_name: str, version: int, auth: AuthDep, services: ServicesDep,
     body: Annotated[Any, Body()] = None,
@@ -40,7 +41,7 @@ def update_prompt_version(
     return prompt_store(services).update_labels(auth.project_id, prompt_name, version, body["newLabels"])
 
 
-@router.get(_BASE)
+@router.get(_BASE, **typed(PromptMetaListResponse))
 def list_prompts(
     auth: AuthDep, services: ServicesDep,
     name: str | None = None, label: str | None = None, tag: str | None = None,
@@ -57,13 +58,13 @@ def list_prompts(
     )
 
 
-@router.post(_BASE)
+@router.post(_BASE, **typed(Prompt))
 def create_prompt(auth: AuthDep, services: ServicesDep, body: Annotated[Any, Body()] = None) -> dict:
     """A new version of the named prompt (version 1 for a new name)."""
     return prompt_store(services).create(auth.project_id, parse_create(body), created_by="API")
 
 
-@router.get(_BASE + "/{prompt_name:path}")
+@router.get(_BASE + "/{prompt_name:path}", **typed(Prompt))
 def get_prompt(
     prompt_name: str, auth: AuthDep, services: ServicesDep,
     version: int | None = None, label: str | None = None, resolve: bool = True,
@@ -80,7 +81,7 @@ def get_prompt(
     return Response(content=body, media_type="application/json")
 
 
-@router.delete(_BASE + "/{prompt_name:path}", status_code=204)
+@router.delete(_BASE + "/{prompt_name:path}", status_code=204, **typed(None))
 def delete_prompt(
     prompt_name: str, auth: AuthDep, services: ServicesDep,
     version: int | None = None, label: str | None = None,

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Response
 
 from owlscope import tracing
 from owlscope.api.deps import AuthDep, ServicesDep
+from owlscope.api.schemas import GetScoresResponse, GetScoresV3Response, Score, typed
 from owlscope.errors import NotFound
 
 router = APIRouter(tags=["scores"])
@@ -17,7 +18,7 @@ Source = Annotated[str | None, Query(pattern="^(ANNOTATION|API|EVAL)$")]
 DataType = Annotated[str | None, Query(alias="dataType", pattern="^(NUMERIC|BOOLEAN|CATEGORICAL|CORRECTION|TEXT)$")]
 
 
-@router.get("/api/public/v2/scores")
+@router.get("/api/public/v2/scores", **typed(GetScoresResponse))
 def list_scores_v2(
     auth: AuthDep, services: ServicesDep, page: int | None = None, limit: int | None = None,
     user_id: Annotated[str | None, Query(alias="userId")] = None, name: str | None = None,
@@ -45,7 +46,7 @@ def list_scores_v2(
     )
 
 
-@router.get("/api/public/v2/scores/{score_id}")
+@router.get("/api/public/v2/scores/{score_id}", **typed(Score))
 def get_score(score_id: str, auth: AuthDep, services: ServicesDep) -> dict[str, Any]:
     score = tracing.get_score(services.olap, auth.project_id, score_id)
     if score is None:
@@ -53,7 +54,7 @@ def get_score(score_id: str, auth: AuthDep, services: ServicesDep) -> dict[str, 
     return score
 
 
-@router.get("/api/public/v3/scores")
+@router.get("/api/public/v3/scores", **typed(GetScoresV3Response))
 def list_scores_v3(
     auth: AuthDep, services: ServicesDep, limit: int | None = None, cursor: str | None = None,
     fields: str | None = None, id: str | None = None, name: str | None = None, source: str | None = None,
@@ -80,7 +81,7 @@ def list_scores_v3(
     )
 
 
-@router.delete("/api/public/scores/{score_id}", status_code=204)
+@router.delete("/api/public/scores/{score_id}", status_code=204, **typed(None))
 def delete_score(score_id: str, auth: AuthDep, services: ServicesDep) -> Response:
     if not tracing.delete_score(services.olap, auth.project_id, score_id):
         raise NotFound(f"Score {score_id} not found within authorized project")

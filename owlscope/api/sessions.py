@@ -8,12 +8,13 @@ from fastapi import APIRouter, Query
 
 from owlscope import tracing
 from owlscope.api.deps import AuthDep, ServicesDep
+from owlscope.api.schemas import PaginatedSessions, SessionWithTraces, typed
 from owlscope.errors import NotFound
 
 router = APIRouter(tags=["sessions"])
 
 
-@router.get("/api/public/sessions")
+@router.get("/api/public/sessions", **typed(PaginatedSessions))
 def list_sessions(
     auth: AuthDep, services: ServicesDep, page: int | None = None, limit: int | None = None,
     from_timestamp: Annotated[str | None, Query(alias="fromTimestamp")] = None,
@@ -24,7 +25,7 @@ def list_sessions(
                                  from_timestamp=from_timestamp, to_timestamp=to_timestamp, environment=environment)
 
 
-@router.get("/api/public/sessions/{session_id}")
+@router.get("/api/public/sessions/{session_id}", **typed(SessionWithTraces))
 def get_session(session_id: str, auth: AuthDep, services: ServicesDep) -> dict[str, Any]:
     session = tracing.get_session(services.olap, auth.project_id, session_id)
     if session is None:

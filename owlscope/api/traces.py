@@ -8,13 +8,15 @@ from fastapi import APIRouter, Body, Query
 
 from owlscope import media, tracing
 from owlscope.api.deps import AuthDep, ServicesDep
+from owlscope.api.model_prices import attach_model_prices
+from owlscope.api.schemas import Message, Traces, TraceWithFullDetails, typed
 from owlscope.errors import InvalidRequest, NotFound
 from owlscope.pipeline.retention import forget_raw_events
 
 router = APIRouter(tags=["traces"])
 
 
-@router.get("/api/public/traces")
+@router.get("/api/public/traces", **typed(Traces))
 def list_traces(
     auth: AuthDep, services: ServicesDep,
     page: int | None = None, limit: int | None = None,
@@ -37,15 +39,16 @@ def list_traces(
     )
 
 
-@router.get("/api/public/traces/{trace_id}")
+@router.get("/api/public/traces/{trace_id}", **typed(TraceWithFullDetails))
 def get_trace(trace_id: str, auth: AuthDep, services: ServicesDep, fields: str | None = None) -> dict[str, Any]:
     trace = tracing.get_trace(services.olap, auth.project_id, trace_id, fields=fields)
     if trace is None:
         raise NotFound(f"Trace {trace_id} not found within authorized project")
+    attach_model_prices(services, auth.project_id, trace["observations"])
     return trace
 
 
-@router.delete("/api/public/traces/{trace_id}")
+@router.delete("/api/public/traces/{trace_id}", **typed(Message))
 def delete_trace(trace_id: str, auth: AuthDep, services: ServicesDep) -> dict[str, str]:
     tracing.delete_traces(services.olap, auth.project_id, [trace_id])
     media.forget_traces(services, auth.project_id, [trace_id])
@@ -53,7 +56,7 @@ def delete_trace(trace_id: str, auth: AuthDep, services: ServicesDep) -> dict[st
     return {"message": "Trace deleted successfully"}
 
 
-@router.delete("/api/public/traces")
+@router.delete("/api/public/traces", **typed(Message))
 def delete_traces(auth: AuthDep, services: ServicesDep, body: Annotated[Any, Body()] = None) -> dict[str, str]:
     ids = body.get("traceIds") if isinstance(body, dict) else None
     if not isinstance(ids, list) or not ids or not all(isinstance(i, str) and i for i in ids):

@@ -112,6 +112,20 @@ def verify_api_key(session: Session, *, public_key: str, secret_key: str, salt: 
     return key
 
 
+def find_public_key(session: Session, *, public_key: str) -> ApiKey | None:
+    """The key with this public key, if not expired and its project not deleted (the public-key-only
+    check that score creation allows, as Langfuse does for browser clients); else None."""
+    if not public_key:
+        return None
+    key = session.scalars(
+        select(ApiKey).join(ApiKey.project).options(contains_eager(ApiKey.project))
+        .where(ApiKey.public_key == public_key)
+    ).first()
+    if key is None or (key.expires_at is not None and key.expires_at <= utcnow()):
+        return None
+    return None if key.project.deleted_at is not None else key
+
+
 def list_api_keys(session: Session, *, project_id: str) -> list[ApiKey]:
     return list(
         session.scalars(select(ApiKey).where(ApiKey.project_id == project_id).order_by(ApiKey.created_at))
@@ -197,6 +211,16 @@ class ApiKeyCache:
                     log.debug("could not update last_used_at of key %s", key.id, exc_info=True)
                     session.rollback()
         return auth, expires_at
+
+    def authenticate_public_key(self, public_key: str) -> AuthenticatedKey | None:
+        """Public key only (no secret): for score creation alone. Not cached."""
+        with self._session_factory() as session:
+            key = find_public_key(session, public_key=public_key)
+            if key is None:
+                return None
+            return AuthenticatedKey(
+                key_id=key.id, project_id=key.project_id, org_id=key.project.org_id, public_key=key.public_key
+            )
 
     def invalidate(self, *, key_id: str | None = None, project_id: str | None = None) -> None:
         """Forget cached keys: all of them, or those of one key or one project."""

@@ -9,7 +9,7 @@ their older values.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, func, select
@@ -172,6 +172,12 @@ def list_items(
         return [item_to_api(r, names[r.dataset_id]) for r in rows], paging.meta(total)
 
 
+def _until(at: datetime) -> datetime:
+    """The end of the millisecond `at` falls in: times are shown to the millisecond, so the state at
+    a shown `createdAt` includes the item created in that millisecond (stored with microseconds)."""
+    return at.replace(microsecond=at.microsecond // 1000 * 1000) + timedelta(milliseconds=1)
+
+
 def _items_at(
     session: Session, ds: Dataset, at: datetime, source_trace_id: str | None, source_observation_id: str | None,
     status: str | None, paging: PageRequest,
@@ -180,7 +186,7 @@ def _items_at(
     ranked = (
         select(v.id.label("vid"), func.row_number().over(
             partition_by=v.item_id, order_by=(v.valid_from.desc(), v.id.desc())).label("rn"))
-        .where(v.project_id == ds.project_id, v.dataset_id == ds.id, v.valid_from <= at)
+        .where(v.project_id == ds.project_id, v.dataset_id == ds.id, v.valid_from < _until(at))
         .subquery()
     )
     conds = [ranked.c.rn == 1, v.is_deleted.is_(False)]
@@ -216,7 +222,7 @@ def item_at(session: Session, project_id: str, item_id: str, at: datetime | None
     q = select(DatasetItemVersion).where(
         DatasetItemVersion.project_id == project_id, DatasetItemVersion.item_id == item_id)
     if at is not None:
-        q = q.where(DatasetItemVersion.valid_from <= at)
+        q = q.where(DatasetItemVersion.valid_from < _until(at))
     row = session.scalars(q.order_by(DatasetItemVersion.valid_from.desc(), DatasetItemVersion.id.desc())).first()
     return None if row is None or row.is_deleted else row
 

@@ -19,10 +19,9 @@ Attribute conventions understood, in order of precedence:
   `deployment.environment(.name)` and `service.version`.
 
 Metadata values: the v5 Python SDK JSON-encodes every `langfuse.*.metadata.<key>` value (`"str"`
-arrives as `"\\"str\\""`), v4 sends raw values (strings as-is, other types JSON or typed). The SDK
-major version comes from the `x-langfuse-sdk-version` header (`sdk_version`), else from the
-instrumentation scope `langfuse-sdk`'s version; without either, values are JSON-decoded when they
-parse and kept as strings otherwise.
+arrives as `"\\"str\\""`), v4 sends raw values (strings as-is, other types JSON or typed). As in
+Langfuse, a value that parses as JSON is read as that JSON (v4's `"0"` is the number 0) and any
+other string is kept as sent.
 
 Observation metadata also carries `resourceAttributes` and `scope` (as Langfuse does), and, for
 spans not produced by a Langfuse SDK, `attributes`: the span attributes other than input/output.
@@ -42,7 +41,7 @@ from .jsontext import dumps, json_text, loads_or_none
 from .otlp_decode import decode_otlp
 from .rows import LEVELS, OBSERVATION_TYPES, ObservationEvent, Rows, TraceEvent
 from .timeparse import EPOCH, from_unix_nanos, parse_timestamp_or_none
-from .usage import normalize_cost, normalize_usage, to_amount
+from .usage import normalize_cost, normalize_usage, sdk_usage_details, to_amount
 
 __all__ = [
     "ExportTraceServiceRequest",
@@ -85,6 +84,8 @@ A_ENVIRONMENT = "langfuse.environment"
 A_RELEASE = "langfuse.release"
 A_VERSION = "langfuse.version"
 A_AS_ROOT = "langfuse.internal.as_root"
+# Set by the SDK on a span whose parent is not exported (a foreign parent): the application's root.
+A_IS_APP_ROOT = "langfuse.internal.is_app_root"
 A_EXPERIMENT = "langfuse.experiment."
 
 _USER_ID_KEYS = ("langfuse.user.id", "user.id", A_OBS_METADATA + ".langfuse_user_id",
@@ -131,7 +132,7 @@ _SCAN_SKIP = frozenset({
     A_OBS_TYPE, A_OBS_INPUT, A_OBS_OUTPUT, A_OBS_LEVEL, A_OBS_STATUS, A_OBS_MODEL, A_OBS_MODEL_PARAMS,
     A_OBS_USAGE, A_OBS_COST, A_OBS_CST, A_OBS_PROMPT_NAME, A_OBS_PROMPT_VERSION, A_OBS_METADATA,
     A_TRACE_NAME, A_TRACE_TAGS, A_TRACE_PUBLIC, A_TRACE_METADATA, A_TRACE_INPUT, A_TRACE_OUTPUT,
-    A_ENVIRONMENT, A_RELEASE, A_VERSION, A_AS_ROOT, "langfuse.internal.is_app_root", "user.id",
+    A_ENVIRONMENT, A_RELEASE, A_VERSION, A_AS_ROOT, A_IS_APP_ROOT, "user.id",
     "session.id", "gen_ai.request.model", "gen_ai.response.model", "gen_ai.system", "gen_ai.operation.name",
 })
 _SCAN_PREFIXES = ("langfuse.observation.metadata.", "langfuse.trace.metadata.", "langfuse.metadata.",
@@ -231,13 +232,8 @@ def _metadata_mode(major: int | None) -> int:
 def _decode_meta(value: Any, mode: int) -> Any:
     if type(value) is not str:
         return value
-    if mode == META_RAW:
-        # v4 sends strings raw and JSON-encodes dicts/lists: decode only objects and arrays
-        s = value.lstrip()
-        # ...and a LangfuseMedia object to a quoted reference string, which stands for the reference
-        media = s.startswith('"@@@langfuseMedia:') and s.endswith('@@@"')
-        if not s or (s[0] not in "{[" and not media):
-            return value
+    # v5 JSON-encodes every value; v4 sends strings raw and other values as JSON text. Either way a
+    # value that parses as JSON is read as that JSON ("0" -> 0, "{...}" -> object), as Langfuse does.
     try:
         return _loads(value)
     except _JSONDecodeError:
@@ -385,7 +381,9 @@ def _map_span(span: Span, project_id: str, resource: _ResourceInfo, scope_info: 
     span_id = span.span_id.hex()
     parent = span.parent_span_id
     parent_id = parent.hex() if parent and parent != _ZERO_SPAN_ID else None  # some exporters send zeros
-    is_root = parent_id is None or _truthy(get(A_AS_ROOT))
+    # A span under a foreign (not exported) parent is the application's root: Langfuse reports it
+    # as a root observation.
+    is_root = parent_id is None or _truthy(get(A_AS_ROOT)) or _truthy(get(A_IS_APP_ROOT))
     if is_root:
         parent_id = None
 
@@ -476,8 +474,9 @@ def _map_span(span: Span, project_id: str, resource: _ResourceInfo, scope_info: 
     version = _str(get(A_VERSION)) or resource.version
     release = _str(get(A_RELEASE)) or resource.release
 
-    inp = get(A_OBS_INPUT)
-    out = get(A_OBS_OUTPUT)
+    # An empty string (e.g. the output of an empty generator under @observe) is no value.
+    inp = get(A_OBS_INPUT) or None
+    out = get(A_OBS_OUTPUT) or None
     if inp is None and out is None:
         inp, out = _fallback_io(attrs, io_items, span)
     input_text = json_text(inp)
@@ -493,7 +492,7 @@ def _map_span(span: Span, project_id: str, resource: _ResourceInfo, scope_info: 
     model_parameters = None
     mp = get(A_OBS_MODEL_PARAMS)
     if mp is not None:
-        model_parameters = _json_object_text(mp)
+        model_parameters = _sdk_model_parameters(mp)
     if model_parameters is None and "llm.invocation_parameters" in attrs:
         model_parameters = _json_object_text(attrs["llm.invocation_parameters"])
     if model_parameters is None and request_params:
@@ -504,7 +503,7 @@ def _map_span(span: Span, project_id: str, resource: _ResourceInfo, scope_info: 
     if raw_usage is not None:
         parsed = loads_or_none(raw_usage) if type(raw_usage) is str else raw_usage
         if type(parsed) is dict:
-            usage = normalize_usage(parsed)
+            usage = sdk_usage_details(parsed)
     if usage is None and usage_items:
         usage = normalize_usage(_otel_usage(usage_items))
 
@@ -545,6 +544,14 @@ def _map_span(span: Span, project_id: str, resource: _ResourceInfo, scope_info: 
         else:
             user_md.setdefault("metadata", parsed)
     obs_md = dict(user_md)
+    if is_langfuse and (trace_md_items or A_TRACE_METADATA in attrs):
+        # Trace metadata set with propagate_attributes arrives on every span: Langfuse applies it to
+        # each observation's metadata too (trace keys win).
+        if A_TRACE_METADATA in attrs:
+            _merge_whole(obs_md, attrs[A_TRACE_METADATA], mode)
+        if trace_md_items:
+            for key, v in trace_md_items:
+                obs_md[key] = _decode_meta(v, mode)
     if has_experiment:
         exp = _experiment_from_attrs(attrs, mode)
         if exp:
@@ -686,6 +693,15 @@ def _json_object_text(value: Any) -> str | None:
     if type(value) is dict and value:
         return dumps(value)
     return None
+
+
+def _sdk_model_parameters(value: Any) -> str | None:
+    """Model parameters set through a Langfuse SDK, as Langfuse keeps them: strings and numbers as
+    sent, any other value (bool, list, object, null) as its JSON text ("stop": '["a"]')."""
+    params = loads_or_none(value) if type(value) is str else value
+    if type(params) is not dict or not params:
+        return None
+    return dumps({k: v if type(v) in (str, int, float) else dumps(v) for k, v in params.items()})
 
 
 def _otel_usage(items: list[tuple[str, Any]]) -> dict[str, Any]:

@@ -183,6 +183,33 @@ def normalize_usage(raw: Mapping[str, Any] | None) -> dict[str, int] | None:
     return out
 
 
+_OPENAI_SHAPES = (
+    (frozenset({"prompt_tokens", "completion_tokens", "total_tokens"}),
+     frozenset({"prompt_tokens_details", "completion_tokens_details"})),
+    (frozenset({"input_tokens", "output_tokens", "total_tokens"}),
+     frozenset({"input_tokens_details", "output_tokens_details"})),
+)
+
+
+def sdk_usage_details(raw: Mapping[str, Any] | None) -> dict[str, int] | None:
+    """`usage_details` sent through a Langfuse SDK, read as Langfuse reads them: a complete OpenAI
+    usage object (Chat Completions or Responses: all three counts, optional details, nothing else)
+    becomes input/output/total with the details split out; any other object keeps its keys as sent
+    (numeric values only), with `total` added as their sum when absent."""
+    if not raw or (type(raw) is not dict and not isinstance(raw, Mapping)):
+        return None
+    keys = set(raw)
+    for required, optional in _OPENAI_SHAPES:
+        if required <= keys <= required | optional:
+            return normalize_usage(raw)
+    out = {k: n for k, v in raw.items() if (n := to_count(v)) is not None}
+    if not out:
+        return None
+    if "total" not in out:
+        out["total"] = sum(out.values())
+    return out
+
+
 def _collect_details(details: Mapping[str, Any], prefix: str, into: dict[str, int]) -> None:
     for key, value in details.items():
         n = to_count(value)

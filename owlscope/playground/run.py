@@ -87,7 +87,7 @@ def price_book(services: Services, project_id: str) -> PriceBook:
     """The project's prices: the ingestion worker's cached book when this process runs one."""
     if services.processor is not None:
         return services.processor.enricher.price_book(project_id)
-    from owlscope.storage.oltp.pricing import project_models
+    from owlscope.tracing_config.project_prices import project_models
 
     return PriceBook(load_default_models(), project_models=project_models(services.sessions, project_id))
 

@@ -159,6 +159,18 @@ def _truncate_metadata(value: Any, expand: set[str]) -> Any:
     return out
 
 
+def raw_io(text: str | None) -> str | None:
+    """v2 input/output: the raw text the client sent. A plain string is stored as its JSON text
+    ('"hi"') and comes back as sent ("hi"); objects, arrays and numbers are already their text."""
+    if not text:
+        return None
+    if text[0] == '"':
+        value = parse_json(text)
+        if isinstance(value, str):
+            return value
+    return text
+
+
 def v2_shape(project_id: str, r: dict[str, Any], t: dict[str, Any], groups: set[str],
              expand: set[str]) -> dict[str, Any]:
     """An `ObservationV2` with the requested field groups (core always)."""
@@ -195,8 +207,8 @@ def v2_shape(project_id: str, r: dict[str, Any], t: dict[str, Any], groups: set[
             "updatedAt": iso(r["o_updated"]),
         })
     if "io" in groups:
-        out["input"] = nz(r["o_input"])
-        out["output"] = nz(r["o_output"])
+        out["input"] = raw_io(r["o_input"])
+        out["output"] = raw_io(r["o_output"])
     if "metadata" in groups:
         out["metadata"] = _truncate_metadata(merge_metadata(r["o_meta_pieces"], r["o_metadata"]), expand)
     if "model" in groups:

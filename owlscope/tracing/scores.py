@@ -34,7 +34,7 @@ from owlscope.tracing.model import TRACE, select_list
 from owlscope.wire import PageRequest, decode_cursor, encode_cursor
 
 SCORE_COLUMNS = (
-    "id, timestamp, event_ts, name, data_type, source, value, string_value, trace_id, observation_id,"
+    "id, project_id, timestamp, event_ts, name, data_type, source, value, string_value, trace_id, observation_id,"
     " session_id, dataset_run_id, comment, config_id, author_user_id, queue_id, environment, metadata"
 )
 
@@ -67,7 +67,7 @@ COLUMNS: dict[str, Column] = {
 def _value_fields(r: dict[str, Any]) -> dict[str, Any]:
     dt = r["data_type"]
     if dt == "NUMERIC":
-        return {"value": r["value"]}
+        return {"value": r["value"], "stringValue": None}
     if dt == "TEXT":
         return {"stringValue": r["string_value"] or ""}
     value = r["value"] if r["value"] is not None else 0.0
@@ -78,9 +78,10 @@ def _value_fields(r: dict[str, Any]) -> dict[str, Any]:
 
 
 def score_v1(r: dict[str, Any]) -> dict[str, Any]:
-    """The OpenAPI `ScoreV1` (scores inside a trace)."""
+    """The OpenAPI `ScoreV1` (scores inside a trace), every field present as Langfuse returns it."""
     return {
         "id": r["id"],
+        "projectId": r["project_id"],
         "traceId": r["trace_id"],
         "name": r["name"],
         "source": r["source"],
@@ -93,6 +94,7 @@ def score_v1(r: dict[str, Any]) -> dict[str, Any]:
         "metadata": parse_json(r["metadata"]),
         "configId": r["config_id"],
         "queueId": r["queue_id"],
+        "executionTraceId": None,
         "environment": r["environment"] or "default",
         "dataType": r["data_type"],
         **_value_fields(r),

@@ -313,6 +313,7 @@ def trace_shape(project_id: str, r: dict[str, Any], *, io: bool = True) -> dict[
         "release": nz(r["t_release"]),
         "version": nz(r["t_version"]),
         "userId": nz(r["t_user"]),
+        "externalId": None,
     })
     if io:
         out["metadata"] = merge_metadata(r["t_meta_pieces"], r["t_metadata"])

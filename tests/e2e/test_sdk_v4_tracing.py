@@ -96,10 +96,12 @@ def test_every_observation_type_with_raw_metadata(sdk_server, run_flow) -> None:
         assert o["input"] == {"q": as_type} and o["output"] == {"a": as_type}
         assert o["level"] == "WARNING" and o["statusMessage"] == f"{as_type} warned"
         md = o["metadata"]
-        # v4 sends str/int/bool values raw: strings are NOT JSON-decoded (v5 would decode them)
+        # v4 sends str/int/bool values raw; as in Langfuse, a string that is JSON text reads back as
+        # that JSON ("42" -> 42, '"hi"' -> "hi") and any other string as sent
         assert md["kind"] == as_type
-        assert md["numeric_str"] == "42"
-        assert md["quoted"] == '"hi"'
+        assert md["numeric_str"] == 42
+        assert md["zero"] == 0 and md["decimal"] == 1.5 and md["json_text"] == {"k": [1, "2"]}
+        assert md["quoted"] == "hi"
         assert md["plain"] == "hello world"
         assert md["count"] == 3
         assert md["flag"] is True
@@ -128,7 +130,7 @@ def test_every_observation_type_with_raw_metadata(sdk_server, run_flow) -> None:
     v1 = sdk_server.get(f"/api/public/observations/{gen['id']}")
     assert v1.status_code == 200, v1.text
     v1 = v1.json()
-    assert v1["type"] == "GENERATION" and v1["metadata"]["numeric_str"] == "42"
+    assert v1["type"] == "GENERATION" and v1["metadata"]["numeric_str"] == 42
     assert v1["input"] == {"q": "generation"} and v1["usageDetails"]["total"] == 15
 
 
@@ -140,14 +142,16 @@ def test_propagate_attributes_become_trace_fields(sdk_server, run_flow) -> None:
         assert trace["name"] == f"checkout-{tag}"
         assert trace["sessionId"] == f"sess-{tag}" and trace["userId"] == f"user-{tag}"
         assert sorted(trace["tags"]) == ["a", "b"] and trace["version"] == "v7"
-        # v4 propagates metadata values as raw strings: "1234" stays a string
+        # v4 propagates metadata values as raw strings, read as JSON where they are JSON text
         assert trace["metadata"]["tenant"] == "acme"
-        assert trace["metadata"]["order"] == "1234"
-        assert trace["metadata"]["note"] == '"q"'
+        assert trace["metadata"]["order"] == 1234
+        assert trace["metadata"]["note"] == "q"
         assert trace["input"] == {"cart": i} and trace["output"] == f"paid-{i}"
         obs = _observations(sdk_server, trace_id)
         assert obs["step"]["output"] == {"step": i}
         assert obs["step"]["parentObservationId"] == obs[f"request-{i}"]["id"]
+        # propagated metadata is part of every observation's metadata, as in Langfuse
+        assert obs["step"]["metadata"]["tenant"] == "acme" and obs["step"]["metadata"]["order"] == 1234
     listed = sdk_server.get("/api/public/traces", userId=f"user-{tag}").json()
     assert sorted(t["id"] for t in listed["data"]) == sorted(trace_ids)
     assert listed["meta"]["totalItems"] == 2

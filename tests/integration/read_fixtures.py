@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -81,7 +82,13 @@ def build_read_app(olap: Olap) -> FastAPI:
     install_error_handlers(app)
     for name in READ_ROUTERS:
         app.include_router(import_module(f"owlscope.api.{name}").router)
-    app.state.services = SimpleNamespace(olap=olap)
+    # OLTP only for the project's model definitions (the observation bodies carry the matched model)
+    from owlscope.storage.oltp.db import make_engine, make_session_factory
+    from owlscope.storage.oltp.models import Base
+
+    engine = make_engine(f"sqlite:///{tempfile.mkdtemp()}/oltp.db")
+    Base.metadata.create_all(engine)
+    app.state.services = SimpleNamespace(olap=olap, sessions=make_session_factory(engine))
 
     def auth(request: Request) -> ProjectAuth:
         return ProjectAuth(project_id=request.headers.get("x-test-project", PA), org_id="o", key_id="k",

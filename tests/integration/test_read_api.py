@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 
+from owlscope.ingestion.pricing import load_default_models
 from owlscope.ingestion.rows import ObservationEvent, ScoreEvent, TraceEvent
 from owlscope.tracing import common as common_module
 from owlscope.tracing import sessions as sessions_module
@@ -38,6 +39,9 @@ VIEW_KEYS = {
     "outputPrice", "totalPrice", "calculatedInputCost", "calculatedOutputCost", "calculatedTotalCost", "latency",
     "timeToFirstToken",
 }
+
+
+GPT_4O = next(m for m in load_default_models() if m.model_name == "gpt-4o")  # the matched model
 
 
 def ids(body: dict) -> list[str]:
@@ -77,8 +81,8 @@ def test_trace_by_id_merges_pieces_and_carries_full_details(dataset: ReadApi) ->
         "level": "DEFAULT", "statusMessage": None, "parentObservationId": "o1", "promptId": "pid1",
         "usageDetails": {"input": 10, "output": 20, "total": 30},
         "costDetails": {"input": 0.1, "output": 0.2, "total": 0.3}, "environment": "production",
-        "promptName": "p", "promptVersion": 2, "modelId": None, "inputPrice": None, "outputPrice": None,
-        "totalPrice": None, "calculatedInputCost": 0.1, "calculatedOutputCost": 0.2, "calculatedTotalCost": 0.3,
+        "promptName": "p", "promptVersion": 2, "modelId": GPT_4O.id, "inputPrice": GPT_4O.prices["input"],
+        "outputPrice": GPT_4O.prices["output"], "totalPrice": None, "calculatedInputCost": 0.1, "calculatedOutputCost": 0.2, "calculatedTotalCost": 0.3,
         "latency": 1.0, "timeToFirstToken": 0.2,
     }
     o3 = obs["o3"]
@@ -92,7 +96,7 @@ def test_trace_by_id_merges_pieces_and_carries_full_details(dataset: ReadApi) ->
     scores = {x["id"]: x for x in t["scores"]}
     assert set(scores) == {"sc1", "sc2", "sc3"}
     assert scores["sc1"]["value"] == 0.9 and scores["sc1"]["comment"] == "v2"  # the latest version
-    assert scores["sc1"]["dataType"] == "NUMERIC" and "stringValue" not in scores["sc1"]
+    assert scores["sc1"]["dataType"] == "NUMERIC" and scores["sc1"]["stringValue"] is None  # as Langfuse
     assert scores["sc2"] | {} == {
         "id": "sc2", "traceId": "t1", "name": "tone", "source": "ANNOTATION", "observationId": "o2",
         "timestamp": z(T0 + s(4)), "createdAt": z(T0 + s(4)), "updatedAt": z(T0 + s(4)), "authorUserId": "user-x",

@@ -107,9 +107,10 @@ def test_v2_field_groups(dataset: ReadApi) -> None:
                       fields="io,metadata,model,usage,prompt,metrics,trace_context,time")
     o2 = next(o for o in body["data"] if o["id"] == "o2")
     assert "name" not in o2  # basic not asked for
-    assert o2["input"] == '[{"role": "user", "content": "hi"}]' and o2["output"] == '"hello"'  # raw strings
-    assert (o2["providedModelName"], o2["internalModelId"], o2["modelParameters"]) == ("gpt-4o", None,
-                                                                                      {"temperature": 0.1})
+    # raw text as sent: a plain string stays plain
+    assert o2["input"] == '[{"role": "user", "content": "hi"}]' and o2["output"] == "hello"
+    assert (o2["providedModelName"], o2["modelParameters"]) == ("gpt-4o", {"temperature": 0.1})
+    assert o2["internalModelId"] == o2["modelId"] and o2["modelId"]  # the matched model
     assert o2["usageDetails"] == {"input": 10, "output": 20, "total": 30}
     assert o2["costDetails"] == {"input": 0.1, "output": 0.2, "total": 0.3} and o2["totalCost"] == 0.3
     assert o2["usagePricingTierName"] is None

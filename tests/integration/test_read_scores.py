@@ -36,13 +36,13 @@ def test_v2_list_shapes(dataset: ReadApi) -> None:
     assert body["meta"] == {"page": 1, "limit": 50, "totalItems": 5, "totalPages": 1}
     by_id = {d["id"]: d for d in body["data"]}
     assert by_id["sc2"] == {
-        "id": "sc2", "traceId": "t1", "name": "tone", "source": "ANNOTATION", "observationId": "o2",
+        "id": "sc2", "projectId": PA, "traceId": "t1", "name": "tone", "source": "ANNOTATION", "observationId": "o2",
         "timestamp": z(T0 + s(4)), "createdAt": z(T0 + s(4)), "updatedAt": z(T0 + s(4)), "authorUserId": "user-x",
-        "comment": "nice", "metadata": {"m": 1}, "configId": "cfg1", "queueId": "q1", "environment": "production",
-        "dataType": "CATEGORICAL", "value": 0.0, "stringValue": "good", "sessionId": None, "datasetRunId": None,
+        "comment": "nice", "metadata": {"m": 1}, "configId": "cfg1", "queueId": "q1", "executionTraceId": None,
+        "environment": "production", "dataType": "CATEGORICAL", "value": 0.0, "stringValue": "good", "sessionId": None, "datasetRunId": None,
         "trace": {"userId": "u1", "tags": ["a", "b"], "environment": "production", "sessionId": "s1"},
     }
-    assert by_id["sc1"]["value"] == 0.9 and by_id["sc1"]["comment"] == "v2" and "stringValue" not in by_id["sc1"]
+    assert by_id["sc1"]["value"] == 0.9 and by_id["sc1"]["comment"] == "v2" and by_id["sc1"]["stringValue"] is None
     assert by_id["sc3"]["value"] == 1.0 and by_id["sc3"]["stringValue"] == "True"
     assert by_id["sc5"]["traceId"] is None and by_id["sc5"]["sessionId"] == "s1" and by_id["sc5"]["trace"] is None
     page = dataset.ok("/api/public/v2/scores", page=3, limit=2)

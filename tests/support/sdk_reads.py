@@ -18,13 +18,16 @@ def read_trace(sdk, trace_id: str, n_obs: int | None = None) -> dict:
 
 def read_observations(sdk, trace_id: str) -> dict[str, dict]:
     """The trace's observations from /v2/observations with every field group, by name; input and
-    output (raw JSON text in v2) parsed."""
+    output (the raw text the client sent, in v2) parsed when they are JSON."""
     r = sdk.get("/api/public/v2/observations", traceId=trace_id, fields=OBS_FIELDS, limit=100)
     assert r.status_code == 200, r.text
     out = {}
     for o in r.json()["data"]:
         for key in ("input", "output"):
             if isinstance(o.get(key), str):
-                o[key] = json.loads(o[key])
+                try:
+                    o[key] = json.loads(o[key])
+                except json.JSONDecodeError:
+                    pass  # a plain string, returned as sent
         out[o["name"]] = o
     return out

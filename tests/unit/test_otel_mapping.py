@@ -113,7 +113,8 @@ def test_generation_fields(path):
     assert json.loads(gen.input) == [{"role": "user", "content": "hi"}]
     assert json.loads(gen.output) == {"role": "assistant", "content": "hello"}
     assert gen.input == '[{"role": "user", "content": "hi"}]'  # kept as sent
-    assert gen.usage_details == {"input": 10, "output": 5, "input_cached_tokens": 2, "total": 17}
+    # usage_details keep the keys the SDK sent (Langfuse renames only a complete OpenAI usage object)
+    assert gen.usage_details == {"input": 10, "output": 5, "cache_read_input_tokens": 2, "total": 17}
     assert gen.cost_details == {"input": 0.001, "output": 0.002, "total": 0.003}
     assert gen.provided_cost is True
     assert gen.completion_start_time == datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
@@ -137,24 +138,28 @@ def test_levels_and_status(path):
 def test_v5_metadata_values_are_json_decoded():
     _, _, rows = _map_capture(CAPTURE_V5)
     root, trace = _one(rows, "root-span")
-    assert _user_metadata(root.metadata) == {"s": "str", "n": 123, "nested": {"a": [1, 2]}, "late": True}
+    assert _user_metadata(root.metadata) == {"s": "str", "n": 123, "nested": {"a": [1, 2]}, "late": True,
+                                             "pk": "pv", "num": 5}  # with the propagated trace metadata
     assert _user_metadata(trace.metadata) == {"pk": "pv", "num": 5, "s": "str", "n": 123,
                                               "nested": {"a": [1, 2]}, "late": True}
     child, child_trace = _one(rows, "gen")
     assert _user_metadata(child_trace.metadata) == {"pk": "pv", "num": 5}
-    assert _user_metadata(child.metadata) == {}
+    # propagated trace metadata is part of each observation's metadata, as in Langfuse
+    assert _user_metadata(child.metadata) == {"pk": "pv", "num": 5}
 
 
-def test_v4_metadata_values_are_raw():
+def test_v4_metadata_values_are_read_as_langfuse_reads_them():
     _, _, rows = _map_capture(CAPTURE_V4)
     root, trace = _one(rows, "root-span")
-    # v4: strings as-is ("5" stays a string), ints/bools typed, dicts JSON-serialized by the SDK
-    assert _user_metadata(root.metadata) == {"s": "str", "n": 123, "nested": {"a": [1, 2]}, "late": True}
-    assert _user_metadata(trace.metadata) == {"pk": "pv", "num": "5", "s": "str", "n": 123,
+    # v4 sends strings as-is, ints/bools typed, dicts JSON-serialized; as in Langfuse, a string that is
+    # JSON text reads as that JSON ("5" -> 5)
+    assert _user_metadata(root.metadata) == {"s": "str", "n": 123, "nested": {"a": [1, 2]}, "late": True,
+                                             "pk": "pv", "num": 5}  # with the propagated trace metadata
+    assert _user_metadata(trace.metadata) == {"pk": "pv", "num": 5, "s": "str", "n": 123,
                                               "nested": {"a": [1, 2]}, "late": True}
 
 
-@pytest.mark.parametrize(("path", "expected"), [(CAPTURE_V5, 5), (CAPTURE_V4, "5")], ids=["v5", "v4"])
+@pytest.mark.parametrize(("path", "expected"), [(CAPTURE_V5, 5), (CAPTURE_V4, 5)], ids=["v5", "v4"])
 def test_sdk_version_from_scope_when_no_header(path, expected):
     _, _, rows = _map_capture(path, with_header=False)
     _, trace = _one(rows, "gen")
@@ -256,7 +261,7 @@ def test_v4_experiment_attributes_flattened_metadata():
     run = next(o for o, _ in _by_name(rows)["experiment-item-run"] if o.id == "559c9a6b215aa7ca")
     exp = experiment_attributes(span_from_capture(spans[run.id]), "4.14.3")
     assert exp["experiment_metadata"] == {"model": "x"}
-    assert exp["dataset_item_metadata"] == {"i": "1"}
+    assert exp["dataset_item_metadata"] == {"i": 1}
     assert exp["dataset_item_id"] == "b16c8e0d-b54c-45cd-92f3-2c9f97786a75"
     assert json.loads(run.metadata)["experiment"] == exp
     # a dict of attributes works too
@@ -589,12 +594,12 @@ def test_unknown_sdk_metadata_values_are_decoded_when_json():
     assert json.loads(t.metadata)["e"] == {"x": 1}
 
 
-def test_header_version_decides_metadata_decoding():
+def test_metadata_json_text_is_decoded_for_every_sdk_version():
     attrs = {"langfuse.observation.metadata.a": '"quoted"', "langfuse.observation.metadata.b": "[1, 2]",
-             "langfuse.observation.metadata.c": "7"}
+             "langfuse.observation.metadata.c": "7", "langfuse.observation.metadata.d": "plain text"}
     o, _ = _map_one(attrs, scope="langfuse-sdk", version="4.14.3")
     md = json.loads(o.metadata)
-    assert (md["a"], md["b"], md["c"]) == ('"quoted"', [1, 2], "7")
+    assert (md["a"], md["b"], md["c"], md["d"]) == ("quoted", [1, 2], 7, "plain text")
     o, _ = _map_one(attrs, scope="langfuse-sdk", version="5.0.4")
     md = json.loads(o.metadata)
     assert (md["a"], md["b"], md["c"]) == ("quoted", [1, 2], 7)

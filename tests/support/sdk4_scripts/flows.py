@@ -22,9 +22,12 @@ OBSERVATION_TYPES = ("span", "generation", "agent", "tool", "chain", "retriever"
                      "guardrail")
 
 # v4 sends str and int metadata values as they are and JSON-encodes the rest (v5 JSON-encodes every
-# value): "42" must stay the string "42", '"hi"' must keep its quotes.
+# value); as in Langfuse, strings that are JSON text ("42", '"hi"') read back as that JSON.
 RAW_METADATA: dict[str, Any] = {
     "numeric_str": "42",
+    "zero": "0",
+    "decimal": "1.5",
+    "json_text": '{"k": [1, "2"]}',
     "quoted": '"hi"',
     "plain": "hello world",
     "count": 3,
