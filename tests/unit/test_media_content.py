@@ -44,7 +44,7 @@ def test_references_are_parsed_and_split() -> None:
 
 def test_v4_metadata_media_is_a_reference_not_a_quoted_string() -> None:
     assert _decode_meta(f'"{REF}"', META_RAW) == REF
-    assert _decode_meta('"hi"', META_RAW) == '"hi"'  # other quoted strings stay as sent
+    assert _decode_meta('"hi"', META_RAW) == 'hi'  # like any JSON text from v4, as Langfuse reads it
     assert _decode_meta(REF, META_RAW) == REF
 
 
