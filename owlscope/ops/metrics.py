@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import REGISTRY, Collector
 
-from owlscope.pipeline.blobs import PENDING
+from owlscope.pipeline.blobs import FAILED, PENDING
 
 if TYPE_CHECKING:
     from owlscope.services import Services
@@ -46,6 +46,12 @@ class QueueCollector(Collector):
         pending = GaugeMetricFamily("owlscope_ingest_pending_blobs", "Accepted event blobs not yet inserted")
         pending.add_metric([], float(count))
         yield pending
+        failed = GaugeMetricFamily(
+            "owlscope_ingest_failed_blobs",
+            "Accepted event blobs that can never be stored, parked in events/failed/ with the reason",
+        )
+        failed.add_metric([], float(sum(1 for _ in self.services.blobs.list(FAILED))))
+        yield failed
 
 
 def render(services: Services) -> bytes:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from typing import TYPE_CHECKING
 
+from owlscope.cache import TTLCache
 from owlscope.ingestion.pricing import PriceBook, load_default_models
 from owlscope.ingestion.rows import Rows
 from owlscope.tracing.obs_select import fetch_merged
@@ -19,28 +18,19 @@ _TTL = 30.0
 class Enricher:
     def __init__(self, services: Services):
         self.services = services
-        self._books: dict[str, tuple[float, PriceBook]] = {}
-        self._lock = threading.Lock()
+        self._books: TTLCache[str, PriceBook] = TTLCache(_TTL, max_entries=1_000)
 
     def price_book(self, project_id: str) -> PriceBook:
-        now = time.monotonic()
-        with self._lock:
-            hit = self._books.get(project_id)
-            if hit and now - hit[0] < _TTL:
-                return hit[1]
         from owlscope.tracing_config.project_prices import project_models
 
-        book = PriceBook(load_default_models(), project_models=project_models(self.services.sessions, project_id))
-        with self._lock:
-            self._books[project_id] = (now, book)
-        return book
+        return self._books.get_or_load(project_id, lambda: PriceBook(
+            load_default_models(), project_models=project_models(self.services.sessions, project_id)))
 
     def invalidate(self, project_id: str | None = None) -> None:
-        with self._lock:
-            if project_id is None:
-                self._books.clear()
-            else:
-                self._books.pop(project_id, None)
+        if project_id is None:
+            self._books.clear()
+        else:
+            self._books.pop(project_id)
 
     def enrich(self, rows: Rows) -> None:
         self._link_prompts(rows)

@@ -118,6 +118,8 @@ def test_admins_see_failed_blobs_with_their_reason_in_project_settings(server) -
     assert "Ingestion failures" in page.text
     assert "cannot insert: Value out of range" in page.text
     assert 'data-failure-count>1<' in page.text
+    metrics = admin.get("/metrics").text  # and operators see it on the Prometheus endpoint
+    assert "owlscope_ingest_failed_blobs 1.0" in metrics
 
 
 def test_a_request_bigger_than_one_insert_is_inserted_in_slices(server, monkeypatch) -> None:

@@ -45,7 +45,9 @@ def test_sign_up_can_be_disabled(server) -> None:
     assert visitor.get("/auth/sign-up").status_code == 403
     r = visitor.post("/auth/sign-up", {"email": "x@example.com", "password": PASSWORD, "name": ""})
     assert r.status_code == 403 and "Sign-up is disabled" in r.text
-    assert visitor.sign_in("x@example.com").status_code == 400  # no account was created
+    refused = visitor.sign_in("x@example.com")
+    assert refused.status_code == 400  # no account was created
+    assert "Create one" not in refused.text  # the sign-in page after a failure offers no sign-up either
     project_api(srv, email="invited@example.com", password=PASSWORD)  # init / invitations still work
     assert WebUser(srv.app).sign_in("invited@example.com").status_code == 303
 

@@ -37,20 +37,18 @@ def sign_in(
     request: Request, services: WebServices, email: FormStr = "", password: FormStr = "", next: FormStr = "",
 ) -> Response:
     address = request.client.host if request.client else None
+    page = {"next": safe_next(next, ""), "email": email, "signup_disabled": services.settings.auth_disable_signup}
     try:
         services.sign_in_limiter.check(email, address)
     except TooManyRequests as exc:
-        return render(request, "auth/sign_in.html", {"next": safe_next(next, ""), "email": email,
-                      "error": exc.message}, status_code=exc.status, headers=exc.headers)
+        return render(request, "auth/sign_in.html", {**page, "error": exc.message},
+                      status_code=exc.status, headers=exc.headers)
     with services.sessions() as session, session.begin():
         user = authenticate_user(session, email=email, password=password)
     services.sign_in_limiter.record(email, address, success=user is not None)
     if user is None:
-        return render(
-            request, "auth/sign_in.html",
-            {"next": safe_next(next, ""), "email": email, "error": "Invalid email or password."},
-            status_code=400,
-        )
+        return render(request, "auth/sign_in.html", {**page, "error": "Invalid email or password."},
+                      status_code=400)
     sign_in_session(request, user)
     return redirect(request, safe_next(next))
 
