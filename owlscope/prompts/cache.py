@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
-from collections import OrderedDict
 from typing import Protocol
+
+from owlscope.cache import TTLCache
 
 log = logging.getLogger(__name__)
 
@@ -34,47 +34,33 @@ class PromptCache(Protocol):
 
 
 class LocalPromptCache:
-    """A bounded in-process LRU keyed by (project, generation, key); entries also expire."""
+    """Prompts cached in process, keyed by (project, generation, key) in the one TTL cache class. A
+    change to a project's prompts bumps its generation, so entries computed before it are never read."""
 
     def __init__(self, max_entries: int = 10_000, ttl_seconds: float = 300):
-        self.max_entries = max_entries
         self.ttl_seconds = ttl_seconds
         self._generations: dict[str, int] = {}
-        self._entries: OrderedDict[tuple[str, int, str], tuple[float, bytes]] = OrderedDict()
+        self._entries: TTLCache[tuple[str, int, str], bytes] = TTLCache(ttl_seconds, max_entries)
         self._lock = threading.Lock()
 
     def get(self, project_id: str, key: str) -> tuple[bytes | None, int]:
         with self._lock:
             gen = self._generations.get(project_id, 0)
-            entry = self._entries.get((project_id, gen, key))
-            if entry is None:
-                return None, gen
-            if entry[0] < time.monotonic():
-                del self._entries[(project_id, gen, key)]
-                return None, gen
-            self._entries.move_to_end((project_id, gen, key))
-            return entry[1], gen
+        return self._entries.get((project_id, gen, key)), gen
 
     def set(self, project_id: str, generation: int, key: str, value: bytes) -> None:
-        if self.ttl_seconds <= 0:
-            return
         with self._lock:
             if generation != self._generations.get(project_id, 0):
                 return  # computed before a change: never store it
-            self._entries[(project_id, generation, key)] = (time.monotonic() + self.ttl_seconds, value)
-            while len(self._entries) > self.max_entries:
-                self._entries.popitem(last=False)
+        self._entries.put((project_id, generation, key), value)
 
     def invalidate(self, project_id: str) -> None:
         with self._lock:
-            old = self._generations.get(project_id, 0)
-            self._generations[project_id] = old + 1
-            for k in [k for k in self._entries if k[0] == project_id]:
-                del self._entries[k]
+            self._generations[project_id] = self._generations.get(project_id, 0) + 1
+        self._entries.pop_where(lambda k, _v: k[0] == project_id)
 
     def close(self) -> None:
-        with self._lock:
-            self._entries.clear()
+        self._entries.clear()
 
 
 # KEYS[1]: the generation key. ARGV[1], ARGV[2]: entry key prefix and suffix around the generation.
