@@ -25,12 +25,13 @@ from owlscope.web.views import (
     scores,
     sessions,
     sharing,
+    sso,
     traces,
     users,
 )
 
 ROUTERS: tuple[APIRouter, ...] = (
-    auth.router, onboarding.router, org_settings.router, project_settings.router, project_keys.router,
+    auth.router, sso.router, onboarding.router, org_settings.router, project_settings.router, project_keys.router,
     project_scores.router, dashboard.router, traces.router, sessions.router, users.router, scores.router,
     annotations.router, sharing.router, home.router, prompts.router, datasets.router, experiments.router,
     llm_connections.router, evals.router, media.router, playground.router,
