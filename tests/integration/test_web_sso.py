@@ -173,3 +173,20 @@ def test_domain_users_join_the_default_organization_on_first_sign_in(make_app) -
         membership = s.query(OrganizationMembership).filter_by(user_id=ada.id).one()
         assert membership.org_id == org_id and membership.role == Role.MEMBER
         assert s.query(User).filter_by(email="zed@other.example").count() == 0
+
+
+def test_enforced_domain_cannot_set_a_password_from_an_invitation_link(make_app) -> None:
+    from owlscope.accounts.users import create_user, make_set_password_token
+
+    app = make_app(auth_domains_with_sso_enforcement="acme.example")
+    with app.state.services.sessions() as s, s.begin():
+        invited = create_user(s, email="bob@acme.example", password=None)
+        token = make_set_password_token(app.state.services.settings.session_secret, invited)
+    user = WebUser(app)
+    assert user.get(f"/auth/set-password/{token}").status_code == 200
+    r = user.post(f"/auth/set-password/{token}", {"password": "correct-horse-battery",
+                                                  "confirm": "correct-horse-battery"})
+    assert r.status_code == 400 and "sign in with single sign-on" in r.text
+    with app.state.services.sessions() as s:
+        assert s.query(User).filter_by(email="bob@acme.example").one().password_hash is None
+    assert sso_sign_in(WebUser(app), "bob").status_code == 303  # the invited account signs in with SSO
