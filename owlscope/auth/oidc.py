@@ -15,6 +15,7 @@ read once and kept for an hour. Which providers exist is decided by settings (`p
 
 from __future__ import annotations
 
+import secrets
 import threading
 import time
 from dataclasses import dataclass
@@ -201,7 +202,9 @@ def complete(provider: Provider, redirect_uri: str, pending: dict[str, str], par
     """The verified identity from the provider's redirect back (query `params`)."""
     if params.get("error"):
         raise SignInFailed(f"The sign-in provider refused: {params.get('error_description') or params['error']}")
-    if not pending or pending.get("provider") != provider.id or params.get("state") != pending.get("state"):
+    if not pending or pending.get("provider") != provider.id or not secrets.compare_digest(
+        str(params.get("state", "")), str(pending.get("state", ""))
+    ):
         raise SignInFailed("This sign-in attempt has expired or was started elsewhere; please try again")
     code = params.get("code")
     if not code:
