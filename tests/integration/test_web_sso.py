@@ -190,3 +190,22 @@ def test_enforced_domain_cannot_set_a_password_from_an_invitation_link(make_app)
     with app.state.services.sessions() as s:
         assert s.query(User).filter_by(email="bob@acme.example").one().password_hash is None
     assert sso_sign_in(WebUser(app), "bob").status_code == 303  # the invited account signs in with SSO
+
+
+def test_inviting_someone_of_an_enforced_domain_gives_no_password_link(make_app) -> None:
+    app = make_app(auth_domains_with_sso_enforcement="acme.example")
+    owner = WebUser(app)
+    owner.sign_up("owner@lab.example")
+    r = owner.post("/onboarding", {"org_name": "Lab", "project_name": "Agents"})
+    assert r.status_code == 303, r.text
+    with app.state.services.sessions() as s:
+        org_id = s.query(Organization).filter_by(name="Lab").one().id
+    r = owner.post(f"/organization/{org_id}/members", {"email": "bob@acme.example", "role": "VIEWER"})
+    assert r.status_code == 303  # no page with a link: straight back to the list
+    page = owner.get(f"/organization/{org_id}/settings/members")
+    assert "They sign in with single sign-on" in page.text and "/auth/set-password/" not in page.text
+    r = owner.post(f"/organization/{org_id}/members", {"email": "carol@lab.example", "role": "VIEWER"})
+    assert r.status_code == 200 and "/auth/set-password/" in r.text  # other domains get their link
+    bob = WebUser(app)
+    assert sso_sign_in(bob, "bob").status_code == 303
+    assert bob.get(f"/organization/{org_id}/settings/members").status_code == 200  # a member, as invited
