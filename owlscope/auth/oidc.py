@@ -53,6 +53,7 @@ class Provider:
     allowed_domains: tuple[str, ...] = ()  # Google's AUTH_GOOGLE_ALLOWED_DOMAINS (the `hd` claim)
     authorize_url: str | None = None  # only for non-OIDC providers
     token_url: str | None = None
+    token_auth: str = "client_secret_basic"  # how the client authenticates at the token endpoint
 
     @property
     def is_oidc(self) -> bool:
@@ -82,7 +83,8 @@ def providers(settings: Any) -> list[Provider]:
         found.append(Provider("github", "GitHub", settings.auth_github_client_id,
                               settings.auth_github_client_secret or "", None, scope="read:user user:email",
                               authorize_url="https://github.com/login/oauth/authorize",
-                              token_url="https://github.com/login/oauth/access_token"))
+                              token_url="https://github.com/login/oauth/access_token",
+                              token_auth="client_secret_post"))
     if settings.auth_azure_ad_client_id:
         found.append(Provider("azure-ad", "Microsoft", settings.auth_azure_ad_client_id,
                               settings.auth_azure_ad_client_secret or "",
@@ -178,6 +180,7 @@ def _client(provider: Provider, redirect_uri: str) -> OAuth2Client:
     return OAuth2Client(
         client_id=provider.client_id, client_secret=provider.client_secret, scope=provider.scope,
         redirect_uri=redirect_uri, code_challenge_method="S256", timeout=HTTP_TIMEOUT_SECONDS,
+        token_endpoint_auth_method=provider.token_auth,
     )
 
 
