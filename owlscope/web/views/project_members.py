@@ -1,4 +1,4 @@
-"""Project settings, Members tab: each organization member's role in this project (ADMIN edits)."""
+"""Project settings, Roles tab: each organization member's role in this project (ADMIN edits)."""
 
 from __future__ import annotations
 
