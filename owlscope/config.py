@@ -97,6 +97,32 @@ class Settings(BaseSettings):
     media_max_mb: int = Field(1024, alias="MEDIA_MAX_MB", ge=1)
     media_url_expiry_seconds: int = Field(3600, alias="MEDIA_URL_EXPIRY_SECONDS", ge=60, le=7 * 86400)
     auth_disable_signup: bool = Field(False, alias="AUTH_DISABLE_SIGNUP")
+    # Single sign-on (Langfuse's setting names): see docs/configuration.md and owlscope.auth.oidc.
+    auth_custom_issuer: str | None = Field(None, alias="AUTH_CUSTOM_ISSUER")
+    auth_custom_client_id: str | None = Field(None, alias="AUTH_CUSTOM_CLIENT_ID")
+    auth_custom_client_secret: str | None = Field(None, alias="AUTH_CUSTOM_CLIENT_SECRET")
+    auth_custom_name: str | None = Field(None, alias="AUTH_CUSTOM_NAME")
+    auth_custom_scope: str | None = Field(None, alias="AUTH_CUSTOM_SCOPE")
+    auth_google_client_id: str | None = Field(None, alias="AUTH_GOOGLE_CLIENT_ID")
+    auth_google_client_secret: str | None = Field(None, alias="AUTH_GOOGLE_CLIENT_SECRET")
+    auth_google_allowed_domains: str | None = Field(None, alias="AUTH_GOOGLE_ALLOWED_DOMAINS")
+    auth_github_client_id: str | None = Field(None, alias="AUTH_GITHUB_CLIENT_ID")
+    auth_github_client_secret: str | None = Field(None, alias="AUTH_GITHUB_CLIENT_SECRET")
+    auth_azure_ad_client_id: str | None = Field(None, alias="AUTH_AZURE_AD_CLIENT_ID")
+    auth_azure_ad_client_secret: str | None = Field(None, alias="AUTH_AZURE_AD_CLIENT_SECRET")
+    auth_azure_ad_tenant_id: str | None = Field(None, alias="AUTH_AZURE_AD_TENANT_ID")
+    auth_okta_client_id: str | None = Field(None, alias="AUTH_OKTA_CLIENT_ID")
+    auth_okta_client_secret: str | None = Field(None, alias="AUTH_OKTA_CLIENT_SECRET")
+    auth_okta_issuer: str | None = Field(None, alias="AUTH_OKTA_ISSUER")
+    auth_keycloak_client_id: str | None = Field(None, alias="AUTH_KEYCLOAK_CLIENT_ID")
+    auth_keycloak_client_secret: str | None = Field(None, alias="AUTH_KEYCLOAK_CLIENT_SECRET")
+    auth_keycloak_issuer: str | None = Field(None, alias="AUTH_KEYCLOAK_ISSUER")
+    auth_keycloak_name: str | None = Field(None, alias="AUTH_KEYCLOAK_NAME")
+    auth_domains_with_sso_enforcement: str | None = Field(None, alias="AUTH_DOMAINS_WITH_SSO_ENFORCEMENT")
+    auth_sso_default_org_id: str | None = Field(None, alias="AUTH_SSO_DEFAULT_ORG_ID")
+    auth_sso_default_org_role: str = Field("VIEWER", alias="AUTH_SSO_DEFAULT_ORG_ROLE",
+                                           pattern="^(OWNER|ADMIN|MEMBER|VIEWER)$")
+    auth_sso_default_org_domains: str | None = Field(None, alias="AUTH_SSO_DEFAULT_ORG_DOMAINS")
     raw_events_retention_days: int = Field(7, alias="RAW_EVENTS_RETENTION_DAYS", ge=0)
 
     init_org_id: str | None = Field(None, alias="LANGFUSE_INIT_ORG_ID")
@@ -222,6 +248,56 @@ def check_settings(settings: Settings) -> list[tuple[str, str, str]]:
         if bool(pk) != bool(sk):
             problems.append(("LANGFUSE_INIT_PROJECT_SECRET_KEY", "public and secret key must be set together",
                              "set both LANGFUSE_INIT_PROJECT_PUBLIC_KEY and LANGFUSE_INIT_PROJECT_SECRET_KEY"))
+    problems.extend(check_sso_settings(settings))
+    return problems
+
+
+# Each provider: (setting prefix, needs an issuer URL setting, extra required settings).
+SSO_PROVIDERS = (
+    ("AUTH_CUSTOM", True, ()), ("AUTH_GOOGLE", False, ()), ("AUTH_GITHUB", False, ()),
+    ("AUTH_AZURE_AD", False, ("AUTH_AZURE_AD_TENANT_ID",)), ("AUTH_OKTA", True, ()), ("AUTH_KEYCLOAK", True, ()),
+)
+
+
+def _alias_value(settings: Settings, alias: str) -> Any:
+    return getattr(settings, alias.lower())
+
+
+def check_sso_settings(settings: Settings) -> list[tuple[str, str, str]]:
+    """A provider is on when its client id is set; it then needs its secret, issuer URL, etc."""
+    problems: list[tuple[str, str, str]] = []
+    for prefix, needs_issuer, extra in SSO_PROVIDERS:
+        client_id = _alias_value(settings, f"{prefix}_CLIENT_ID")
+        required = [f"{prefix}_CLIENT_SECRET", *extra] + ([f"{prefix}_ISSUER"] if needs_issuer else [])
+        if not client_id:
+            others = [name for name in required if _alias_value(settings, name)]
+            if others:
+                problems.append((f"{prefix}_CLIENT_ID", f"is missing while {others[0]} is set",
+                                 f"set {prefix}_CLIENT_ID to the client id registered with the provider, "
+                                 f"or unset the other {prefix}_* settings"))
+            continue
+        for name in required:
+            if not _alias_value(settings, name):
+                problems.append((name, f"is required when {prefix}_CLIENT_ID is set",
+                                 f"set {name} (see docs/configuration.md, Single sign-on)"))
+        issuer = _alias_value(settings, f"{prefix}_ISSUER") if needs_issuer else None
+        if issuer and not re.match(r"^https?://[^/\s]+", issuer):
+            problems.append((f"{prefix}_ISSUER", f"must be the provider's issuer URL (got {issuer!r})",
+                             f"set {prefix}_ISSUER=https://idp.example.com/... (the `issuer` of its "
+                             "/.well-known/openid-configuration)"))
+    for name in ("AUTH_DOMAINS_WITH_SSO_ENFORCEMENT", "AUTH_SSO_DEFAULT_ORG_DOMAINS", "AUTH_GOOGLE_ALLOWED_DOMAINS"):
+        for domain in (_alias_value(settings, name) or "").split(","):
+            if domain.strip() and not re.match(r"^[A-Za-z0-9.-]+\.[A-Za-z]{2,}$", domain.strip()):
+                problems.append((name, f"{domain.strip()!r} is not a domain name",
+                                 f"set {name} to comma-separated domains, e.g. acme.com,corp.example"))
+    if settings.auth_domains_with_sso_enforcement and not any(
+        _alias_value(settings, f"{prefix}_CLIENT_ID") for prefix, _, _ in SSO_PROVIDERS
+    ):
+        problems.append(("AUTH_DOMAINS_WITH_SSO_ENFORCEMENT", "is set but no single sign-on provider is configured",
+                         "configure a provider (e.g. AUTH_CUSTOM_ISSUER/CLIENT_ID/CLIENT_SECRET) or unset it"))
+    if settings.auth_sso_default_org_domains and not settings.auth_sso_default_org_id:
+        problems.append(("AUTH_SSO_DEFAULT_ORG_ID", "is required when AUTH_SSO_DEFAULT_ORG_DOMAINS is set",
+                         "set AUTH_SSO_DEFAULT_ORG_ID to the id of the organization new users join"))
     return problems
 
 

@@ -94,7 +94,8 @@ def optional_user(request: Request) -> User | None:
                 if found is not None and is_revoked(session, request.session.get(SESSION_ID)):
                     found = None  # signed out (or a cookie from before session ids)
             fingerprint = request.session.get(SESSION_FINGERPRINT, "")
-            if found is not None and found.password_hash and fingerprint == password_fingerprint(
+            # No password hash (an account that signs in only with SSO) has a fingerprint too.
+            if found is not None and fingerprint == password_fingerprint(
                 session_secret(services), found.password_hash
             ):
                 user = found

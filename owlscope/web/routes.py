@@ -19,18 +19,20 @@ from owlscope.web.views import (
     org_settings,
     playground,
     project_keys,
+    project_members,
     project_scores,
     project_settings,
     prompts,
     scores,
     sessions,
     sharing,
+    sso,
     traces,
     users,
 )
 
 ROUTERS: tuple[APIRouter, ...] = (
-    auth.router, onboarding.router, org_settings.router, project_settings.router, project_keys.router,
+    auth.router, sso.router, onboarding.router, org_settings.router, project_settings.router, project_keys.router, project_members.router,
     project_scores.router, dashboard.router, traces.router, sessions.router, users.router, scores.router,
     annotations.router, sharing.router, home.router, prompts.router, datasets.router, experiments.router,
     llm_connections.router, evals.router, media.router, playground.router,

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Form, Request
 from starlette.responses import Response
 
 from owlscope.accounts.users import authenticate_user, create_user, set_password, user_for_set_password_token
+from owlscope.auth.oidc import enforced_domain
 from owlscope.errors import Conflict, InvalidRequest, TooManyRequests
 from owlscope.web.context import (
     OptionalUser,
@@ -18,6 +19,7 @@ from owlscope.web.context import (
 )
 from owlscope.web.session_data import flash
 from owlscope.web.templating import redirect, render, safe_next
+from owlscope.web.views.sso import sso_buttons
 
 router = APIRouter(include_in_schema=False)
 
@@ -29,7 +31,16 @@ def sign_in_page(request: Request, services: WebServices, user: OptionalUser, ne
     if user is not None:
         return redirect(request, safe_next(next))
     return render(request, "auth/sign_in.html", {"next": safe_next(next, ""), "email": "",
-                                                  "signup_disabled": services.settings.auth_disable_signup})
+                                                  "signup_disabled": services.settings.auth_disable_signup,
+                                                  "sso_providers": sso_buttons(services, safe_next(next, ""))})
+
+
+def _sso_enforced(services: WebServices, email: str) -> str | None:
+    """The refusal for a password sign-in (or sign-up) of a domain that must use SSO."""
+    domain = enforced_domain(services.settings, email)
+    if domain is None:
+        return None
+    return f"Accounts of {domain} sign in with single sign-on: use the button below."
 
 
 @router.post("/auth/sign-in")
@@ -37,7 +48,10 @@ def sign_in(
     request: Request, services: WebServices, email: FormStr = "", password: FormStr = "", next: FormStr = "",
 ) -> Response:
     address = request.client.host if request.client else None
-    page = {"next": safe_next(next, ""), "email": email, "signup_disabled": services.settings.auth_disable_signup}
+    page = {"next": safe_next(next, ""), "email": email, "signup_disabled": services.settings.auth_disable_signup,
+            "sso_providers": sso_buttons(services, safe_next(next, ""))}
+    if refusal := _sso_enforced(services, email):
+        return render(request, "auth/sign_in.html", {**page, "error": refusal}, status_code=403)
     try:
         services.sign_in_limiter.check(email, address)
     except TooManyRequests as exc:
@@ -58,7 +72,7 @@ def sign_up_page(request: Request, services: WebServices, user: OptionalUser) ->
     if user is not None:
         return redirect(request, "/")
     if services.settings.auth_disable_signup:
-        return _sign_up_disabled(request)
+        return _sign_up_disabled(request, services)
     return render(request, "auth/sign_up.html", {"email": "", "name": ""})
 
 
@@ -67,7 +81,10 @@ def sign_up(
     request: Request, services: WebServices, name: FormStr = "", email: FormStr = "", password: FormStr = "",
 ) -> Response:
     if services.settings.auth_disable_signup:
-        return _sign_up_disabled(request)
+        return _sign_up_disabled(request, services)
+    if refusal := _sso_enforced(services, email):
+        return render(request, "auth/sign_in.html", {"next": "", "email": email, "error": refusal,
+                      "sso_providers": sso_buttons(services)}, status_code=403)
     try:
         with services.sessions() as session, session.begin():
             user = create_user(session, email=email, password=password, name=name)
@@ -81,10 +98,10 @@ def sign_up(
     return redirect(request, "/onboarding")
 
 
-def _sign_up_disabled(request: Request) -> Response:
+def _sign_up_disabled(request: Request, services: WebServices) -> Response:
     """AUTH_DISABLE_SIGNUP: accounts come only from invitations (set-password links) and `init`."""
     return render(request, "auth/sign_in.html", {
-        "next": "", "email": "", "signup_disabled": True,
+        "next": "", "email": "", "signup_disabled": True, "sso_providers": sso_buttons(services),
         "error": "Sign-up is disabled on this server: ask an organization owner to invite you.",
     }, status_code=403)
 
@@ -110,8 +127,10 @@ def set_password_submit(
     secret = session_secret(services)
     with services.sessions() as session:
         user = user_for_set_password_token(session, secret=secret, token=token)
-    error = None
-    if password != confirm:
+    error = _sso_enforced(services, user.email)
+    if error is not None:
+        pass
+    elif password != confirm:
         error = "The two passwords do not match."
     else:
         try:

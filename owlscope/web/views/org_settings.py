@@ -23,6 +23,7 @@ from owlscope.accounts.orgs import (
     rename_organization,
 )
 from owlscope.accounts.users import make_set_password_token
+from owlscope.auth.oidc import enforced_domain
 from owlscope.errors import OwlscopeError
 from owlscope.storage.oltp.db import write_transaction
 from owlscope.storage.oltp.models import Project, User
@@ -117,14 +118,17 @@ def org_add_member(
     try:
         with write_transaction(services.sessions) as session:
             member, created = add_member(session, org_id=ctx.org.id, email=email, role=role, actor_role=ctx.role)
-            invited = session.get(User, member.user_id) if created else None
+            # A domain that signs in only with SSO gets no set-password link: the provider admits them.
+            sso_only = enforced_domain(services.settings, member.email) is not None
+            invited = session.get(User, member.user_id) if created and not sso_only else None
             link = _invite_link(request, services, invited) if invited is not None else None
     except OwlscopeError as exc:
         return _members_page(
             request, ctx, services, status=exc.status, add_error=exc.message, add_email=email, add_role=role,
         )
     if link is None:
-        flash(request, f"{member.email} was added as {member.role.value}.")
+        how = " They sign in with single sign-on." if created else ""
+        flash(request, f"{member.email} was added as {member.role.value}.{how}")
         return redirect(request, f"/organization/{ctx.org.id}/settings/members")
     # The link is shown once, in this response: it is never stored.
     return _members_page(request, ctx, services, invite={"email": member.email, "link": link})
