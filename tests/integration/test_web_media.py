@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from owlscope.app import create_app
-from owlscope.bootstrap import create_org_project_user
+from owlscope.accounts.bootstrap import create_org_project_user
 from owlscope.ingestion.rows import TraceEvent, traces_table
 from owlscope.tracing.sharing import set_shared
 from support.web import PASSWORD, WebUser

@@ -11,7 +11,7 @@ from support.ingest_http import Api
 
 def project_api(srv: LiveServer, name: str = "proj", **user) -> Api:
     """A project with an API key (and, given `email` and `password`, its owner)."""
-    from owlscope.bootstrap import create_org_project_user
+    from owlscope.accounts.bootstrap import create_org_project_user
 
     return Api(srv, create_org_project_user(srv.services.sessions, srv.services.settings,
                                             org_name=f"org-{name}", project_name=name, **user))
