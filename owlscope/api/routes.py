@@ -15,6 +15,7 @@ from owlscope.api import (
     ingest,
     llm_connections,
     local_control,
+    masking_rules,
     media,
     metrics,
     models,
@@ -33,5 +34,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     prompts.router, datasets.router, dataset_items.router, dataset_runs.router,
     traces.router, observations.router, sessions.router, scores_read.router, metrics.router,
     llm_connections.router, evaluators.router, prometheus.router, local_control.router,
-    media.router,
+    media.router, masking_rules.router,
 )

@@ -83,20 +83,36 @@ def _phone(match: str) -> bool:
     return 7 <= n <= 15
 
 
+
+
+_KEY_PREFIXES = ("sk-", "sk_", "rk_", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "xox", "AKIA", "ASIA",
+                 "AIza", "glpat-", "hf_", "Bearer")
+_DIGITS = b"0123456789"
+
+
 @dataclass(frozen=True)
 class Detector:
-    name: str
+    name: str  # the regex group
     placeholder: str
-    pattern: str  # one regex group; matched text is replaced
+    pattern: str  # matched text is replaced
     check: Callable[[str], bool] | None = None
+    # Cheap tests a string must pass for the pattern to have a chance (most text skips the scan):
+    # one of `needs` is a substring, and it holds at least `min_digits` digits.
+    needs: tuple[str, ...] = ()
+    min_digits: int = 0
+    kind: str | None = None  # the detector name in MASKING_DETECTORS, when not `name`
+    before: Callable[[str], bool] | None = None  # true for a preceding character that voids a match
 
 
 # Order matters: the combined pattern tries them left to right at each position, so the more
-# specific forms (a JWT, a key with a prefix) win over the general ones (a phone number).
+# specific forms (a JWT, a key with a prefix) win over the general ones (a phone number). Patterns
+# start with a character class, never a lookbehind (a lookbehind placed after the first character
+# checks what precedes it): the regex engine then skips to candidate characters at C speed.
 _DETECTORS: tuple[Detector, ...] = (
-    Detector("jwt", "<JWT>", r"\beyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{8,}"),
+    Detector("jwt", "<JWT>", r"eyJ(?<![A-Za-z0-9_-]eyJ)[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{8,}",
+             needs=("eyJ",)),
     Detector("api_key", "<API_KEY>",
-             r"(?<![A-Za-z0-9_-])(?:sk-(?:proj-|ant-|svcacct-|lf-)?[A-Za-z0-9_-]{16,}"
+             r"(?:sk-(?:proj-|ant-|svcacct-|lf-)?[A-Za-z0-9_-]{16,}"
              r"|gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,}"
              r"|xox[abposr]-[A-Za-z0-9-]{10,}"
              r"|(?:AKIA|ASIA)[0-9A-Z]{16}"
@@ -104,23 +120,25 @@ _DETECTORS: tuple[Detector, ...] = (
              r"|(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,}"
              r"|glpat-[A-Za-z0-9_-]{20,}"
              r"|hf_[A-Za-z0-9]{30,})"
-             r"|(?<=\bBearer\s)[A-Za-z0-9._~+/=-]{12,}"),
+             r"|Bearer\s[A-Za-z0-9._~+/=-]{12,}", needs=_KEY_PREFIXES,
+             before=lambda c: c.isalnum() or c in "_-"),
     Detector("email", "<EMAIL>",
-             r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})*"
-             r"\.[A-Za-z]{2,24}\b"),
-    Detector("iban", "<IBAN>", r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b", _iban),
-    Detector("credit_card", "<CREDIT_CARD>", r"(?<![\d.-])\d(?:[ -]?\d){12,18}(?![\d.])", _card),
-    Detector("ip", "<IP>",
-             r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w.])"
-             r"|(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|(?:\d{1,3}\.){3}\d{1,3})?(?![\w:])",
-             lambda m: _ipv6(m) if ":" in m else _ip(m)),
+             r"[A-Za-z0-9](?<![A-Za-z0-9._%+-][A-Za-z0-9])[A-Za-z0-9._%+-]{0,63}@[A-Za-z0-9-]{1,63}"
+             r"(?:\.[A-Za-z0-9-]{1,63})*\.[A-Za-z]{2,24}\b", needs=("@",)),
+    Detector("iban", "<IBAN>", r"[A-Z](?<![A-Za-z0-9][A-Z])[A-Z]\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b",
+             _iban, min_digits=2),
+    Detector("credit_card", "<CREDIT_CARD>", r"\d(?<![\d.-]\d)(?:[ -]?\d){12,18}(?![\d.])", _card, min_digits=13),
+    Detector("ip", "<IP>", r"\d(?<![\w.]\d)\d{0,2}(?:\.\d{1,3}){3}(?![\w.])", _ip, needs=(".",), min_digits=4),
+    Detector("ip6", "<IP>",
+             r"[0-9A-Fa-f:](?<![\w:.][0-9A-Fa-f:])[0-9A-Fa-f:]*:[0-9A-Fa-f:]*(?:\d{1,3}(?:\.\d{1,3}){3})?(?![\w:])",
+             _ipv6, needs=(":",), min_digits=1, kind="ip"),
     Detector("phone", "<PHONE>",
-             r"(?<![\w+])\+\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{1,4}(?:[ .-]?\d{2,4}){1,4}(?![\w])"
-             r"|(?<![\w+(])(?:\(\d{3}\) ?|\d{3}[.-])\d{3}[.-]\d{4}(?![\w])",
-             _phone),
+             r"\+(?<![\w+]\+)\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{1,4}(?:[ .-]?\d{2,4}){1,4}(?![\w])"
+             r"|[(\d](?<![\w+(][(\d])(?:(?<=\()\d{3}\) ?|(?<=\d)\d{2}[.-])\d{3}[.-]\d{4}(?![\w])",
+             _phone, min_digits=7),
 )
 DETECTORS: dict[str, Detector] = {d.name: d for d in _DETECTORS}
-assert tuple(DETECTORS) == DETECTOR_NAMES
+assert {d.kind or d.name for d in _DETECTORS} == set(DETECTOR_NAMES)
 
 
 @dataclass(frozen=True)
@@ -161,19 +179,27 @@ class Masker:
     rules: tuple[CustomRule, ...] = ()
 
     def __post_init__(self) -> None:
-        enabled = [d for d in _DETECTORS if d.name in self.detectors]
-        self._by_group: dict[str, Detector] = {}
-        parts = []
-        for d in enabled:
-            parts.append(f"(?P<{d.name}>{d.pattern})")
-            self._by_group[d.name] = d
+        self._enabled = [d for d in _DETECTORS if (d.kind or d.name) in self.detectors]
+        self._by_group: dict[str, Detector] = {d.name: d for d in self._enabled}
+        self._custom: list[str] = []
         for i, rule in enumerate(r for r in self.rules if r.pattern):
             group = f"custom{i}"
-            parts.append(f"(?P<{group}>{rule.pattern})")
+            self._custom.append(f"(?P<{group}>{rule.pattern})")
             self._by_group[group] = Detector(group, rule.replacement, rule.pattern)
-        self._rx = re.compile("|".join(parts)) if parts else None
+        # one combined pattern per set of detectors whose gates a string passes, built on first use
+        self._compiled: dict[tuple[str, ...], re.Pattern | None] = {}
+        self._rx = self._pattern(tuple(d.name for d in self._enabled))
         self._paths = [(r.path.split("."), r.replacement) for r in self.rules if r.path]
         self._key = self.salt.encode()
+
+    def _pattern(self, names: tuple[str, ...]) -> re.Pattern | None:
+        try:
+            return self._compiled[names]
+        except KeyError:
+            pass
+        parts = [f"(?P<{n}>{DETECTORS[n].pattern})" for n in names] + self._custom
+        rx = self._compiled[names] = re.compile("|".join(parts)) if parts else None
+        return rx
 
     @property
     def active(self) -> bool:
@@ -185,16 +211,39 @@ class Masker:
         det = self._by_group[group]
         if det.check is not None and not det.check(text):
             return text
-        if self.detectors.get(group) == "hash":
+        start = m.start()
+        if det.before is not None and start and det.before(m.string[start - 1]):
+            return text
+        prefix = ""
+        if text.startswith("Bearer") and group == "api_key":  # only the token is replaced
+            prefix, text = text[:7], text[7:]
+        if self.detectors.get(det.kind or group) == "hash":
             digest = hmac.new(self._key, text.encode(), hashlib.sha256).hexdigest()[:12]
-            return f"{det.placeholder[:-1]}:{digest}>"
-        return det.placeholder
+            return f"{prefix}{det.placeholder[:-1]}:{digest}>"
+        return prefix + det.placeholder
 
     def text(self, s: str) -> str:
         """`s` with every detected value replaced."""
         if self._rx is None or len(s) < 6:
             return s
-        return self._rx.sub(self._replace, s)
+        digits = -1
+        names = []
+        for d in self._enabled:
+            if d.needs:
+                for needle in d.needs:
+                    if needle in s:
+                        break
+                else:
+                    continue
+            if d.min_digits:
+                if digits < 0:
+                    raw = s.encode()
+                    digits = len(raw) - len(raw.translate(None, _DIGITS))
+                if digits < d.min_digits:
+                    continue
+            names.append(d.name)
+        rx = self._pattern(tuple(names))
+        return s if rx is None else rx.sub(self._replace, s)
 
     def value(self, v: Any) -> Any:
         """A JSON-like value with every string in it masked (keys of objects are kept)."""

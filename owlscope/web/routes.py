@@ -19,6 +19,7 @@ from owlscope.web.views import (
     org_settings,
     playground,
     project_keys,
+    project_privacy,
     project_scores,
     project_settings,
     prompts,
@@ -33,5 +34,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     auth.router, onboarding.router, org_settings.router, project_settings.router, project_keys.router,
     project_scores.router, dashboard.router, traces.router, sessions.router, users.router, scores.router,
     annotations.router, sharing.router, home.router, prompts.router, datasets.router, experiments.router,
-    llm_connections.router, evals.router, media.router, playground.router,
+    llm_connections.router, evals.router, media.router, playground.router, project_privacy.router,
 )
