@@ -20,6 +20,7 @@ from owlscope.api import (
     metrics,
     models,
     observations,
+    project_retention,
     projects,
     prometheus,
     prompts,
@@ -34,5 +35,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     prompts.router, datasets.router, dataset_items.router, dataset_runs.router,
     traces.router, observations.router, sessions.router, scores_read.router, metrics.router,
     llm_connections.router, evaluators.router, prometheus.router, local_control.router,
-    media.router, masking_rules.router,
+    media.router, masking_rules.router, project_retention.router,
 )

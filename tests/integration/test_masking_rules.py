@@ -121,3 +121,9 @@ def test_privacy_tab_preview_and_rule_editing(make_settings) -> None:
         rule_id = listed.split('data-rule="', 1)[1].split('"', 1)[0]
         assert owner.post(f"{base}/rules/{rule_id}/delete", {}).status_code == 303
         assert "No custom rules." in html.unescape(owner.get(base).text)
+
+        # the retention on the same tab
+        assert owner.post(f"{base}/retention", {"days": "soon"}).status_code == 400
+        assert owner.post(f"{base}/retention", {"days": "-3"}).status_code == 400
+        assert owner.post(f"{base}/retention", {"days": "30"}).status_code == 303
+        assert 'value="30"' in owner.get(base).text

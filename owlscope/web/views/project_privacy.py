@@ -8,9 +8,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from starlette.responses import Response
 
+from owlscope.data_retention import set_retention
 from owlscope.errors import OwlscopeError
 from owlscope.pipeline.masking import add_rule, delete_rule, list_rules, preview
 from owlscope.privacy import parse_detectors
+from owlscope.storage.oltp.models import Project
 from owlscope.web.context import ProjectContext, ProjectCtx, WebServices, require_role
 from owlscope.web.session_data import flash
 from owlscope.web.templating import redirect, render
@@ -24,7 +26,9 @@ SAMPLE = ('{"input": "Contact jane@example.com or +44 20 7946 0958", '
 
 def _page(request: Request, ctx: ProjectContext, services: WebServices, *, status: int = 200,
           **extra: Any) -> Response:
-    values = {"tab": "privacy", "active_nav": "settings", "rules": list_rules(services.sessions, ctx.project.id),
+    with services.sessions() as session:
+        retention = session.get(Project, ctx.project.id).retention_days
+    values = {"tab": "privacy", "retention_days": retention, "active_nav": "settings", "rules": list_rules(services.sessions, ctx.project.id),
               "detectors": parse_detectors(services.settings.masking_detectors), "sample": SAMPLE,
               "form": {"kind": "regex", "target": "", "replacement": "<REDACTED>"}, "error": None,
               "masked": preview(services, ctx.project.id, SAMPLE), **extra}
@@ -55,6 +59,22 @@ def privacy_rule_delete(request: Request, rule_id: str, ctx: ProjectCtx, service
     require_role(ctx, "ADMIN")
     delete_rule(services, ctx.project.id, rule_id)
     flash(request, "Masking rule deleted.")
+    return redirect(request, f"{ctx.url}/settings/privacy")
+
+
+@router.post("/project/{project_id}/settings/privacy/retention")
+def privacy_retention(request: Request, ctx: ProjectCtx, services: WebServices, days: FormStr = "") -> Response:
+    require_role(ctx, "ADMIN")
+    try:
+        value = int(days.strip() or 0)
+    except ValueError:
+        return _page(request, ctx, services, status=400, retention_error="Enter a whole number of days (0 keeps "
+                     "everything).", retention_value=days)
+    try:
+        stored = set_retention(services, ctx.project.id, value)
+    except OwlscopeError as exc:
+        return _page(request, ctx, services, status=exc.status, retention_error=exc.message, retention_value=days)
+    flash(request, f"Data older than {stored} days is deleted." if stored else "All data is kept.")
     return redirect(request, f"{ctx.url}/settings/privacy")
 
 
