@@ -106,3 +106,26 @@ def expire_project(services: Services, project_id: str, cutoff: float) -> int:
     if ids:
         log.info("retention: deleted %d traces of project %s", len(ids), project_id)
     return len(ids)
+
+
+def erase(services: Services, project_id: str, *, user_id: str | None = None, session_id: str | None = None) -> int:
+    """Delete every trace of a user or of a session (erasure requests) with their observations,
+    scores, media and raw blobs, and the session's own scores; returns how many traces."""
+    if bool(user_id) == bool(session_id):
+        raise InvalidRequest("give either a userId or a sessionId")
+    column, value = ("user_id", user_id) if user_id else ("session_id", session_id)
+    params = {"p": project_id, "v": value}
+    ids = [r[0] for r in services.olap.query(
+        f"SELECT id FROM {{db}}.traces WHERE project_id = {{p:String}} GROUP BY id "
+        f"HAVING argMaxIfMerge({column}) = {{v:String}}", params)]
+    for i in range(0, len(ids), BATCH):
+        chunk = ids[i : i + BATCH]
+        delete_traces(services.olap, project_id, chunk)
+        media.forget_traces(services, project_id, chunk)
+        delete_raw_events(services, project_id, chunk)
+    if session_id:
+        services.olap.command("DELETE FROM {db}.scores WHERE project_id = {p:String} AND session_id = {v:String}",
+                              params)
+        delete_raw_events(services, project_id, [session_id])
+    log.info("erased %d traces of %s %s in project %s", len(ids), column, value, project_id)
+    return len(ids)

@@ -10,6 +10,7 @@ from owlscope.api import (
     dataset_items,
     dataset_runs,
     datasets,
+    erasure,
     evaluators,
     health,
     ingest,
@@ -36,4 +37,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     traces.router, observations.router, sessions.router, scores_read.router, metrics.router,
     llm_connections.router, evaluators.router, prometheus.router, local_control.router,
     media.router, masking_rules.router, project_retention.router,
+    erasure.router,
 )
