@@ -9,22 +9,18 @@ import uuid
 import httpx
 import pytest
 
-from conftest import LiveServer, create_project_key
+from conftest import create_project_key
 from owlscope.pipeline import blobs
 from support.ingest_http import Api
+from support.live_api import live_api
 
 TS = "2026-01-01T00:00:00.000Z"
 
 
 @pytest.fixture
 def api(make_settings, stack):
-    srv = LiveServer(make_settings(stack), run_worker=True).__enter__()
-    try:
-        yield Api(srv, create_project_key(srv.services, org_name="o-e", project_name="p-e"))
-    finally:
-        queue = srv.services.queue
-        srv.__exit__(None, None, None)
-        queue.flush()
+    with live_api(make_settings, stack, org="o-e", project="p-e") as api:
+        yield api
 
 
 def _send(api: Api, *, user: str, session: str) -> str:

@@ -15,6 +15,7 @@ from unit.otlp_builders import make_request, make_span
 from conftest import LiveServer, create_project_key
 from owlscope.pipeline import blobs
 from support.ingest_http import Api
+from support.live_api import live_api
 
 EMAIL = "grace.hopper@navy-example.org"
 CARD = "4111-1111-1111-1111"
@@ -29,13 +30,8 @@ SENTENCE = f"mail {EMAIL}, card {CARD}, key {KEY}, phone {PHONE}, iban {IBAN}, t
 
 @pytest.fixture
 def api(make_settings, stack):
-    srv = LiveServer(make_settings(stack, masking_detectors="all,email:hash"), run_worker=True).__enter__()
-    try:
-        yield Api(srv, create_project_key(srv.services, org_name="org-m", project_name="proj-m"))
-    finally:
-        queue = srv.services.queue
-        srv.__exit__(None, None, None)
-        queue.flush()
+    with live_api(make_settings, stack, org="org-m", project="proj-m", masking_detectors="all,email:hash") as api:
+        yield api
 
 
 def _stored_blobs(api: Api) -> list[bytes]:

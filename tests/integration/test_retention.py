@@ -10,23 +10,18 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from conftest import LiveServer, create_project_key
 from owlscope.data_retention import apply_retention
 from owlscope.pipeline import blobs
 from support.ingest_http import Api
+from support.live_api import live_api
 
 DAY = 86400
 
 
 @pytest.fixture
 def api(make_settings, stack):
-    srv = LiveServer(make_settings(stack), run_worker=True).__enter__()
-    try:
-        yield Api(srv, create_project_key(srv.services, org_name="o-r", project_name="p-r"))
-    finally:
-        queue = srv.services.queue
-        srv.__exit__(None, None, None)
-        queue.flush()
+    with live_api(make_settings, stack, org="o-r", project="p-r") as api:
+        yield api
 
 
 def _send(api: Api, age_days: float) -> str:
