@@ -127,3 +127,9 @@ def test_privacy_tab_preview_and_rule_editing(make_settings) -> None:
         assert owner.post(f"{base}/retention", {"days": "-3"}).status_code == 400
         assert owner.post(f"{base}/retention", {"days": "30"}).status_code == 303
         assert 'value="30"' in owner.get(base).text
+
+        # erasure from the same tab: refused without an id, done (0 traces here) with one
+        assert owner.post(f"{base}/erase", {"kind": "user", "value": " "}).status_code == 400
+        done = owner.post(f"{base}/erase", {"kind": "session", "value": "s-1"})
+        assert done.status_code == 303
+        assert "Deleted 0 traces of session s-1" in html.unescape(owner.get(base).text)

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from starlette.responses import Response
 
-from owlscope.data_retention import set_retention
+from owlscope.data_retention import erase, set_retention
 from owlscope.errors import OwlscopeError
 from owlscope.pipeline.masking import add_rule, delete_rule, list_rules, preview
 from owlscope.privacy import parse_detectors
@@ -75,6 +75,20 @@ def privacy_retention(request: Request, ctx: ProjectCtx, services: WebServices, 
     except OwlscopeError as exc:
         return _page(request, ctx, services, status=exc.status, retention_error=exc.message, retention_value=days)
     flash(request, f"Data older than {stored} days is deleted." if stored else "All data is kept.")
+    return redirect(request, f"{ctx.url}/settings/privacy")
+
+
+@router.post("/project/{project_id}/settings/privacy/erase")
+def privacy_erase(request: Request, ctx: ProjectCtx, services: WebServices, kind: FormStr = "user",
+                  value: FormStr = "") -> Response:
+    """Erasure: every trace of a user or a session, with observations, scores, media, raw events."""
+    require_role(ctx, "ADMIN")
+    value = value.strip()
+    if kind not in ("user", "session") or not value:
+        return _page(request, ctx, services, status=400, erase_error="Enter a user id or a session id.")
+    deleted = erase(services, ctx.project.id, **({"user_id": value} if kind == "user" else {"session_id": value}))
+    flash(request, f"Deleted {deleted} trace{'' if deleted == 1 else 's'} of {kind} {value} with their "
+                   "observations, scores, media and raw events.")
     return redirect(request, f"{ctx.url}/settings/privacy")
 
 
