@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from owlscope import __version__
 from owlscope.api.routes import ROUTERS as API_ROUTERS
 from owlscope.config import Settings, load_settings
+from owlscope.data_retention import start_retention_loop
 from owlscope.errors import OwlscopeError
 from owlscope.services import Services, build_services
 from owlscope.telemetry import MetricsMiddleware
@@ -83,8 +84,10 @@ def create_app(
         svc = services or build_services(settings or load_settings())
         app.state.services = svc
         worker = svc.settings.run_worker if run_worker is None else run_worker
+        retention = None
         if worker:
             start_worker(svc)
+            retention = start_retention_loop(svc)
         grpc_server = None
         try:
             if svc.settings.otlp_grpc_port:
@@ -95,6 +98,8 @@ def create_app(
         finally:
             if grpc_server is not None:
                 grpc_server.stop(grace=5).wait()
+            if retention is not None:
+                retention.set()
             if worker:
                 stop_worker(svc)
             if own:

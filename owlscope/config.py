@@ -28,6 +28,8 @@ FIXES: dict[str, str] = {
     "ENCRYPTION_KEY": "generate one with: openssl rand -hex 32  (then export ENCRYPTION_KEY=...)",
     "PORT": "set PORT to a number between 1 and 65535",
     "OTLP_GRPC_PORT": "set OTLP_GRPC_PORT to a number between 1 and 65535 (usually 4317), or unset it",
+    "MASKING_DETECTORS": "a comma list of email, phone, credit_card, iban, ip, api_key, jwt (or all), each "
+                         "optionally with :hash, e.g. MASKING_DETECTORS=email:hash,credit_card,api_key",
     "LOG_FORMAT": "set LOG_FORMAT=text (for people) or LOG_FORMAT=json (for log collectors)",
     "S3_BUCKET": "set S3_BUCKET to the bucket name that holds raw events",
     "LANGFUSE_INIT_PROJECT_PUBLIC_KEY": "use a key that starts with pk-lf-",
@@ -124,6 +126,7 @@ class Settings(BaseSettings):
                                            pattern="^(OWNER|ADMIN|MEMBER|VIEWER)$")
     auth_sso_default_org_domains: str | None = Field(None, alias="AUTH_SSO_DEFAULT_ORG_DOMAINS")
     raw_events_retention_days: int = Field(7, alias="RAW_EVENTS_RETENTION_DAYS", ge=0)
+    masking_detectors: str = Field("", alias="MASKING_DETECTORS")
 
     init_org_id: str | None = Field(None, alias="LANGFUSE_INIT_ORG_ID")
     init_org_name: str | None = Field(None, alias="LANGFUSE_INIT_ORG_NAME")
@@ -163,6 +166,14 @@ class Settings(BaseSettings):
     def _check_blob(cls, v: str | None) -> str | None:
         if v and not v.startswith(("file://", "s3://", "memory://")):
             raise ValueError("must start with file://, s3:// or memory://")
+        return v
+
+    @field_validator("masking_detectors")
+    @classmethod
+    def _check_masking(cls, v: str) -> str:
+        from owlscope.privacy import parse_detectors
+
+        parse_detectors(v)  # MaskingConfigError is a ValueError: reported with the fix below
         return v
 
     @field_validator("encryption_key")

@@ -59,6 +59,8 @@ class Services:
     after_flush: Sequence[AfterFlushHook] = ()
     read_caches: ReadCaches = field(default_factory=ReadCaches)
     sign_in_limiter: SignInLimiter = field(default_factory=SignInLimiter)
+    # project id -> its Masker (None: nothing masked); see pipeline.masking
+    maskers: TTLCache[str, Any] = field(default_factory=lambda: TTLCache(30.0, 10_000))
     processor: IngestProcessor = field(init=False)
 
     def __post_init__(self) -> None:

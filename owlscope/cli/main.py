@@ -105,6 +105,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         print("owlscope worker needs a ClickHouse server (CLICKHOUSE_URL); use `owlscope serve` for embedded mode.",
               file=sys.stderr)
         return 1
+    from owlscope.data_retention import start_retention_loop
     from owlscope.worker.tasks import start_worker, stop_worker
 
     services = _services(settings)
@@ -112,6 +113,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: done.set())
     start_worker(services)
+    retention = start_retention_loop(services)
     if settings.metrics_port:
         from owlscope.ops.metrics import serve_worker_metrics
 
@@ -119,6 +121,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     log.info("worker: %d threads on the %s queue%s", settings.worker_threads, services.queue.backend,
              f", metrics on :{settings.metrics_port}/metrics" if settings.metrics_port else "")
     done.wait()
+    retention.set()
     stop_worker(services)
     services.close()
     return 0

@@ -19,6 +19,7 @@ from owlscope.ingestion.errors import InvalidPayload, PayloadLimit
 from owlscope.ingestion.limits import depth_at_most
 from owlscope.ingestion.otel import decode_otlp, span_count
 from owlscope.pipeline import blobs
+from owlscope.pipeline.masking import masker_for
 from owlscope.storage.blob import BlobUnavailable
 from owlscope.telemetry import EVENTS_ACCEPTED
 
@@ -83,6 +84,11 @@ def accept_otlp(
     if spans == 0:
         return 0
     _check_capacity(services)
+    masker = masker_for(services, project_id)
+    if masker is not None:
+        # masked before anything is stored: the blob holds the masked request, re-encoded
+        masker.otlp(request)
+        body, content_type, content_encoding = request.SerializeToString(), "application/x-protobuf", None
     _store_and_enqueue(services, blobs.Envelope(
         kind="otel", project_id=project_id, received_at=time.time(), payload=body,
         content_type=content_type, content_encoding=content_encoding, sdk_version=sdk_version,
@@ -109,11 +115,17 @@ def accept_batch(services: Services, *, project_id: str, batch: Any) -> BatchRes
     if accepted:
         _check_capacity(services)
         _store_and_enqueue(services, blobs.Envelope(
-            kind="batch", project_id=project_id, received_at=time.time(), payload=orjson.dumps(accepted),
+            kind="batch", project_id=project_id, received_at=time.time(),
+            payload=orjson.dumps(_masked(services, project_id, accepted)),
         ))
         EVENTS_ACCEPTED.labels("batch").inc(len(accepted))
     successes = [{"id": ev["id"], "status": 201} for ev in accepted]
     return BatchResult(successes=successes, errors=errors)
+
+
+def _masked(services: Services, project_id: str, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    masker = masker_for(services, project_id)
+    return events if masker is None else masker.events(events)
 
 
 def unknown_score_configs(services: Services, project_id: str, events: list[dict[str, Any]]) -> set[str]:
@@ -161,6 +173,7 @@ def accept_events(services: Services, *, project_id: str, events: list[dict[str,
         return
     _check_capacity(services)
     _store_and_enqueue(services, blobs.Envelope(
-        kind="batch", project_id=project_id, received_at=time.time(), payload=orjson.dumps(events),
+        kind="batch", project_id=project_id, received_at=time.time(),
+        payload=orjson.dumps(_masked(services, project_id, events)),
     ))
     EVENTS_ACCEPTED.labels("internal").inc(len(events))

@@ -20,6 +20,7 @@ from owlscope.web.views import (
     playground,
     project_keys,
     project_members,
+    project_privacy,
     project_scores,
     project_settings,
     prompts,
@@ -35,5 +36,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     auth.router, sso.router, onboarding.router, org_settings.router, project_settings.router, project_keys.router, project_members.router,
     project_scores.router, dashboard.router, traces.router, sessions.router, users.router, scores.router,
     annotations.router, sharing.router, home.router, prompts.router, datasets.router, experiments.router,
-    llm_connections.router, evals.router, media.router, playground.router,
+    llm_connections.router, evals.router, media.router, playground.router, project_privacy.router,
 )

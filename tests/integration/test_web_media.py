@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from owlscope.app import create_app
 from owlscope.accounts.bootstrap import create_org_project_user
+from owlscope.app import create_app
 from owlscope.ingestion.rows import TraceEvent, traces_table
 from owlscope.tracing.sharing import set_shared
 from support.web import PASSWORD, WebUser

@@ -308,3 +308,7 @@ TABLES = (*TABLES, *UI_TABLES)
 from owlscope.storage.oltp.media_models import MEDIA_TABLES  # noqa: E402
 
 TABLES = (*TABLES, *MEDIA_TABLES)
+
+from owlscope.storage.oltp.privacy_models import PRIVACY_TABLES  # noqa: E402
+
+TABLES = (*TABLES, *PRIVACY_TABLES)

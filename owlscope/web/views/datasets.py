@@ -19,6 +19,7 @@ from owlscope.datasets.items import delete_item, get_item, list_items, upsert_it
 from owlscope.datasets.store import create_dataset, delete_dataset, list_datasets, update_dataset
 from owlscope.datasets.uploads import MAX_UPLOAD_BYTES, bulk_add_items, parse_upload, upload_columns
 from owlscope.errors import InvalidRequest, NotFound, OwlscopeError, PayloadTooLarge
+from owlscope.pipeline.masking import masked_fields
 from owlscope.web.context import ProjectContext, ProjectCtx, WebServices, require_role
 from owlscope.web.session_data import flash
 from owlscope.web.templating import redirect, render
@@ -158,11 +159,13 @@ def item_save(
     item = _item_of(services, ctx.project.id, ds, item_id) if item_id else None
     form = {"input": input, "expected_output": expected_output, "metadata": metadata}
     try:
+        masked = masked_fields(services, ctx.project.id, {
+            "input": parts.parse_value(input, "Input"),
+            "expectedOutput": parts.parse_value(expected_output, "Expected output"),
+            "metadata": parts.parse_value(metadata, "Metadata")})
         saved = upsert_item(
             services.sessions, project_id=ctx.project.id, dataset_name=ds["name"], item_id=item_id or None,
-            input=parts.parse_value(input, "Input"),
-            expected_output=parts.parse_value(expected_output, "Expected output"),
-            metadata=parts.parse_value(metadata, "Metadata"),
+            input=masked["input"], expected_output=masked["expectedOutput"], metadata=masked["metadata"],
         )
     except OwlscopeError as exc:
         return _item_form(request, ds, form, item=item, error=exc.message, status=exc.status)

@@ -1,0 +1,24 @@
+"""Erasure: DELETE /api/public/users/{userId} and DELETE /api/public/sessions/{sessionId} delete
+every trace of that user or session in the key's project, with observations, scores, media and
+raw events."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from owlscope.api.deps import AuthDep, ServicesDep
+from owlscope.data_retention import erase
+
+router = APIRouter(tags=["Erasure"])
+
+
+@router.delete("/api/public/users/{userId}")
+def users_delete(userId: str, auth: AuthDep, services: ServicesDep) -> dict[str, object]:
+    deleted = erase(services, auth.project_id, user_id=userId)
+    return {"message": "User data deleted", "deletedTraces": deleted}
+
+
+@router.delete("/api/public/sessions/{sessionId}")
+def sessions_delete(sessionId: str, auth: AuthDep, services: ServicesDep) -> dict[str, object]:
+    deleted = erase(services, auth.project_id, session_id=sessionId)
+    return {"message": "Session deleted", "deletedTraces": deleted}

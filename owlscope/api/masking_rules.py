@@ -1,0 +1,53 @@
+"""A project's custom masking rules: /api/public/masking-rules (list, create, delete) and
+/api/public/masking-rules/preview (a sample as it would be stored)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, Field, StrictStr
+
+from owlscope.api.deps import AuthDep, ServicesDep
+from owlscope.pipeline.masking import add_rule, delete_rule, list_rules, preview
+
+router = APIRouter(tags=["MaskingRules"])
+
+
+class CreateMaskingRule(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: StrictStr = Field(description="regex or path")
+    target: StrictStr = Field(description="a regular expression, or a path like metadata.customer.ssn")
+    replacement: StrictStr = "<REDACTED>"
+
+
+class PreviewRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    sample: StrictStr = Field(max_length=100_000)
+    kind: StrictStr = ""
+    target: StrictStr = ""
+    replacement: StrictStr = "<REDACTED>"
+
+
+@router.get("/api/public/masking-rules")
+def masking_rules_list(auth: AuthDep, services: ServicesDep) -> dict[str, Any]:
+    return {"data": list_rules(services.sessions, auth.project_id)}
+
+
+@router.post("/api/public/masking-rules")
+def masking_rules_create(body: CreateMaskingRule, auth: AuthDep, services: ServicesDep) -> dict[str, Any]:
+    return add_rule(services, auth.project_id, kind=body.kind, target=body.target, replacement=body.replacement)
+
+
+@router.delete("/api/public/masking-rules/{ruleId}")
+def masking_rules_delete(ruleId: str, auth: AuthDep, services: ServicesDep) -> dict[str, Any]:
+    delete_rule(services, auth.project_id, ruleId)
+    return {"message": "Masking rule deleted"}
+
+
+@router.post("/api/public/masking-rules/preview")
+def masking_rules_preview(body: PreviewRequest, auth: AuthDep, services: ServicesDep) -> dict[str, Any]:
+    return {"masked": preview(services, auth.project_id, body.sample, kind=body.kind, target=body.target,
+                              replacement=body.replacement)}
