@@ -24,7 +24,7 @@ from owlscope.pipeline import blobs
 from owlscope.pipeline.retention import blob_time, delete_raw_events
 from owlscope.storage.oltp.db import write_transaction
 from owlscope.storage.oltp.models import Project
-from owlscope.tracing.traces import delete_traces
+from owlscope.tracing.traces import delete_traces, trace_ids_of
 
 if TYPE_CHECKING:
     from owlscope.services import Services
@@ -115,9 +115,7 @@ def erase(services: Services, project_id: str, *, user_id: str | None = None, se
         raise InvalidRequest("give either a userId or a sessionId")
     column, value = ("user_id", user_id) if user_id else ("session_id", session_id)
     params = {"p": project_id, "v": value}
-    ids = [r[0] for r in services.olap.query(
-        f"SELECT id FROM {{db}}.traces WHERE project_id = {{p:String}} GROUP BY id "
-        f"HAVING argMaxIfMerge({column}) = {{v:String}}", params)]
+    ids = trace_ids_of(services.olap, project_id, user_id=user_id, session_id=session_id)
     for i in range(0, len(ids), BATCH):
         chunk = ids[i : i + BATCH]
         delete_traces(services.olap, project_id, chunk)

@@ -7,18 +7,19 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from owlscope.api.deps import AuthDep, ServicesDep
+from owlscope.api.schemas import ErasureResult, typed
 from owlscope.data_retention import erase
 
 router = APIRouter(tags=["Erasure"])
 
 
-@router.delete("/api/public/users/{userId}")
+@router.delete("/api/public/users/{userId}", **typed(ErasureResult))
 def users_delete(userId: str, auth: AuthDep, services: ServicesDep) -> dict[str, object]:
     deleted = erase(services, auth.project_id, user_id=userId)
     return {"message": "User data deleted", "deletedTraces": deleted}
 
 
-@router.delete("/api/public/sessions/{sessionId}")
+@router.delete("/api/public/sessions/{sessionId}", **typed(ErasureResult))
 def sessions_delete(sessionId: str, auth: AuthDep, services: ServicesDep) -> dict[str, object]:
     deleted = erase(services, auth.project_id, session_id=sessionId)
     return {"message": "Session deleted", "deletedTraces": deleted}

@@ -9,6 +9,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
 from owlscope.api.deps import AuthDep, ServicesDep
+from owlscope.api.schemas import MaskingPreview, MaskingRule, MaskingRules, Message, typed
 from owlscope.pipeline.masking import add_rule, delete_rule, list_rules, preview
 
 router = APIRouter(tags=["MaskingRules"])
@@ -31,23 +32,23 @@ class PreviewRequest(BaseModel):
     replacement: StrictStr = "<REDACTED>"
 
 
-@router.get("/api/public/masking-rules")
+@router.get("/api/public/masking-rules", **typed(MaskingRules))
 def masking_rules_list(auth: AuthDep, services: ServicesDep) -> dict[str, Any]:
     return {"data": list_rules(services.sessions, auth.project_id)}
 
 
-@router.post("/api/public/masking-rules")
+@router.post("/api/public/masking-rules", **typed(MaskingRule))
 def masking_rules_create(body: CreateMaskingRule, auth: AuthDep, services: ServicesDep) -> dict[str, Any]:
     return add_rule(services, auth.project_id, kind=body.kind, target=body.target, replacement=body.replacement)
 
 
-@router.delete("/api/public/masking-rules/{ruleId}")
+@router.delete("/api/public/masking-rules/{ruleId}", **typed(Message))
 def masking_rules_delete(ruleId: str, auth: AuthDep, services: ServicesDep) -> dict[str, Any]:
     delete_rule(services, auth.project_id, ruleId)
     return {"message": "Masking rule deleted"}
 
 
-@router.post("/api/public/masking-rules/preview")
+@router.post("/api/public/masking-rules/preview", **typed(MaskingPreview))
 def masking_rules_preview(body: PreviewRequest, auth: AuthDep, services: ServicesDep) -> dict[str, Any]:
     return {"masked": preview(services, auth.project_id, body.sample, kind=body.kind, target=body.target,
                               replacement=body.replacement)}

@@ -9,6 +9,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, StrictInt
 
 from owlscope.api.deps import AuthDep, ServicesDep
+from owlscope.api.schemas import ProjectRetention, typed
 from owlscope.data_retention import set_retention
 from owlscope.errors import NotFound
 
@@ -21,7 +22,7 @@ class RetentionBody(BaseModel):
     retention: StrictInt
 
 
-@router.patch("/api/public/projects/{projectId}")
+@router.patch("/api/public/projects/{projectId}", **typed(ProjectRetention))
 def project_set_retention(projectId: str, body: RetentionBody, auth: AuthDep, services: ServicesDep
                           ) -> dict[str, Any]:
     if projectId != auth.project_id:

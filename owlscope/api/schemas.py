@@ -556,3 +556,31 @@ class OtelTraceResponse(Body):
 class DailyMetrics(Body):
     data: list[dict[str, Any]]
     meta: PageMeta
+
+
+# ---- privacy (Owlscope's own endpoints) --------------------------------------------------------
+class MaskingRule(Body):
+    id: str
+    kind: str
+    target: str
+    replacement: str
+    position: int
+    createdAt: str
+
+
+class MaskingRules(Body):
+    data: list[MaskingRule]
+
+
+class MaskingPreview(Body):
+    masked: str
+
+
+class ProjectRetention(Body):
+    id: str
+    retentionDays: int | None = None
+
+
+class ErasureResult(Body):
+    message: str
+    deletedTraces: int

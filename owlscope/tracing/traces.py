@@ -418,6 +418,16 @@ def trace_metrics(observations: list[dict[str, Any]]) -> tuple[float, float]:
     return latency, cost
 
 
+def trace_ids_of(olap: Olap, project_id: str, *, user_id: str | None = None,
+                 session_id: str | None = None) -> list[str]:
+    """The ids of every trace whose merged user (or session) is the one given: what an erasure
+    request deletes."""
+    column, value = ("user_id", user_id) if user_id else ("session_id", session_id)
+    return [r[0] for r in olap.query(
+        f"SELECT id FROM {{db}}.traces WHERE project_id = {{p:String}} GROUP BY id "
+        f"HAVING argMaxIfMerge({column}) = {{v:String}}", {"p": project_id, "v": value})]
+
+
 def delete_traces(olap: Olap, project_id: str, ids: list[str]) -> None:
     """Delete traces with their observations and scores (lightweight DELETE: gone for reads at once,
     purged from disk by later merges)."""

@@ -195,7 +195,7 @@ def test_sweeper_reenqueues_a_blob_whose_job_was_lost(serve) -> None:
     try:
         assert api.trace(trace_id)["name"] == "recovered"
         wait_processed(services, api.project_id, 1)
-        services.queue.stop_consumer()
+        stop_worker(services)  # no consumer and no background sweeper: this process sweeps by hand
         swept_id = str(uuid.uuid4())
         api.ingest([event("trace-create", {"id": swept_id, "name": "swept"})])
         services.queue.flush()  # its job is lost...
@@ -204,7 +204,7 @@ def test_sweeper_reenqueues_a_blob_whose_job_was_lost(serve) -> None:
         assert services.queue.pending() > 0
         assert services.processor.sweep() == 1  # a non-empty queue does not stop the sweeper
         assert services.processor.sweep() == 0  # enqueued once per grace period
-        services.queue.start_consumer(1)
+        start_worker(services)
         assert api.trace(swept_id)["name"] == "swept"
         wait_processed(services, api.project_id, 2)
         assert services.processor.sweep(grace_seconds=0) == 0

@@ -101,7 +101,7 @@ def test_trace_by_id_merges_pieces_and_carries_full_details(dataset: ReadApi) ->
         "id": "sc2", "traceId": "t1", "name": "tone", "source": "ANNOTATION", "observationId": "o2",
         "timestamp": z(T0 + s(4)), "createdAt": z(T0 + s(4)), "updatedAt": z(T0 + s(4)), "authorUserId": "user-x",
         "comment": "nice", "metadata": {"m": 1}, "configId": "cfg1", "queueId": "q1", "environment": "production",
-        "dataType": "CATEGORICAL", "value": 0.0, "stringValue": "good",
+        "dataType": "CATEGORICAL", "value": 0.0, "stringValue": "good", "projectId": "proj-a", "executionTraceId": None,
     }
     assert (scores["sc3"]["value"], scores["sc3"]["stringValue"], scores["sc3"]["dataType"]) == (1.0, "True", "BOOLEAN")
 
