@@ -219,7 +219,7 @@ def layout_context(request: Request) -> dict[str, Any]:
         with services.sessions() as session:
             values["switcher"] = list_user_projects(session, user_id=user.id)
         if isinstance(ctx, ProjectContext):
-            values["nav"] = project_nav(ctx.project.id, request.url.path)
+            values["nav"] = project_nav(ctx.project.id, request.url.path, role=ctx.role)
             values["environment"] = ctx.environment
             envs = list_environments(services, ctx.project.id)
             if ctx.environment and ctx.environment not in envs:

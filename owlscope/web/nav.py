@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from owlscope.accounts.orgs import role_at_least
 from owlscope.storage.oltp.models import Role
 
 
@@ -41,9 +42,11 @@ def nav_item(key: str) -> NavItem:
     raise KeyError(key)
 
 
-def project_nav(project_id: str, path: str, active: str | None = None) -> list[dict]:
-    """The items with their href and whether they are the current page (an explicit `active`
-    key wins; otherwise the longest matching path prefix)."""
+def project_nav(project_id: str, path: str, active: str | None = None, role: Role | str | None = None
+                ) -> list[dict]:
+    """The items the member's `role` may open (all when no role is given), with their href and
+    whether they are the current page (an explicit `active` key wins; otherwise the longest
+    matching path prefix)."""
     base = f"/project/{project_id}"
     if active is None:
         best = -1
@@ -58,6 +61,7 @@ def project_nav(project_id: str, path: str, active: str | None = None) -> list[d
             "active": item.key == active,
         }
         for item in PROJECT_NAV
+        if role is None or role_at_least(role, item.min_role)
     ]
 
 

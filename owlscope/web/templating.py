@@ -112,7 +112,8 @@ def render(
     values.update(context or {})
     active = values.get("active_nav")
     if active and values.get("project") is not None:
-        values["nav"] = project_nav(values["project"].id, request.url.path, active)
+        ctx = values.get("ctx")
+        values["nav"] = project_nav(values["project"].id, request.url.path, active, getattr(ctx, "role", None))
     elif active and isinstance(values.get("ctx"), OrgContext):
         values["nav"] = org_nav(values["ctx"].org.id, active)
     templates: Jinja2Templates = request.app.state.templates

@@ -118,6 +118,13 @@ def test_role_matrix_for_pages_and_actions(team: Team) -> None:
         assert "new-admin@example.com" in emails and "new-member@example.com" not in emails
 
 
+def test_the_navigation_lists_only_what_the_role_may_open(team: Team) -> None:
+    p = f"/project/{team.project_id}"
+    assert f'href="{p}/playground"' not in team.users["VIEWER"].get(f"{p}/traces").text
+    assert team.users["VIEWER"].get(f"{p}/playground").status_code == 403
+    assert f'href="{p}/playground"' in team.users["MEMBER"].get(f"{p}/traces").text
+
+
 def test_outsiders_get_404_and_never_the_data(team: Team) -> None:
     outsider = team.users["OUTSIDER"]
     for path, _ in _pages(team):
