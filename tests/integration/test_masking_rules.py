@@ -94,6 +94,9 @@ def test_privacy_tab_preview_and_rule_editing(make_settings) -> None:
 
         page = owner.get(base)
         assert page.status_code == 200
+        title = page.text.split("<title>", 1)[1].split("</title>", 1)[0]
+        assert "<" not in title and "Privacy" in title  # the page's title is text, not a copy of its body
+        assert page.text.count('id="retention"') == 1
         assert 'data-detector="email"' in page.text and 'data-detector="credit_card"' in page.text
         text = html.unescape(page.text)
         assert "No custom rules." in text
