@@ -24,7 +24,7 @@ from owlscope.pipeline import blobs
 from owlscope.pipeline.retention import blob_time, delete_raw_events
 from owlscope.storage.oltp.db import write_transaction
 from owlscope.storage.oltp.models import Project
-from owlscope.tracing.traces import delete_traces, trace_ids_of
+from owlscope.tracing.traces import delete_traces, delete_untraced_before, trace_ids_before, trace_ids_of
 
 if TYPE_CHECKING:
     from owlscope.services import Services
@@ -79,22 +79,13 @@ def expire_project(services: Services, project_id: str, cutoff: float) -> int:
     """Delete a project's traces (with observations, scores and media), its scores and raw blobs
     from before `cutoff` (epoch seconds); returns how many traces."""
     at = datetime.fromtimestamp(cutoff, UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
-    params = {"p": project_id, "cutoff": at}
-    ids = [r[0] for r in services.olap.query(
-        "SELECT id FROM {db}.traces WHERE project_id = {p:String} GROUP BY id "
-        "HAVING min(timestamp) < toDateTime64({cutoff:String}, 3, 'UTC')", params)]
+    ids = trace_ids_before(services.olap, project_id, at)
     for i in range(0, len(ids), BATCH):
         chunk = ids[i : i + BATCH]
         delete_traces(services.olap, project_id, chunk)
         media.forget_traces(services, project_id, chunk)
         delete_raw_events(services, project_id, chunk)
-    # scores of sessions and dataset runs (no trace), and observations whose trace never arrived
-    services.olap.command("DELETE FROM {db}.scores WHERE project_id = {p:String} "
-                          "AND timestamp < toDateTime64({cutoff:String}, 3, 'UTC')", params)
-    services.olap.command(
-        "DELETE FROM {db}.observations WHERE project_id = {p:String} AND trace_id IN ("
-        "SELECT trace_id FROM {db}.observations WHERE project_id = {p:String} GROUP BY trace_id "
-        "HAVING max(finalizeAggregation(start_time)) < toDateTime64({cutoff:String}, 3, 'UTC'))", params)
+    delete_untraced_before(services.olap, project_id, at)
     for prefix in (blobs.PROCESSED, blobs.FAILED):
         for info in services.blobs.list(f"{prefix}{project_id}/"):
             accepted = blob_time(info.key)

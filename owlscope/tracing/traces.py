@@ -428,6 +428,25 @@ def trace_ids_of(olap: Olap, project_id: str, *, user_id: str | None = None,
         f"HAVING argMaxIfMerge({column}) = {{v:String}}", {"p": project_id, "v": value})]
 
 
+def trace_ids_before(olap: Olap, project_id: str, cutoff: str) -> list[str]:
+    """Ids of the traces whose first piece is older than `cutoff` ('YYYY-MM-DD hh:mm:ss.fff' UTC)."""
+    return [r[0] for r in olap.query(
+        "SELECT id FROM {db}.traces WHERE project_id = {p:String} GROUP BY id "
+        "HAVING min(timestamp) < toDateTime64({cutoff:String}, 3, 'UTC')", {"p": project_id, "cutoff": cutoff})]
+
+
+def delete_untraced_before(olap: Olap, project_id: str, cutoff: str) -> None:
+    """Delete what no trace deletion reaches, older than `cutoff`: scores of sessions and dataset
+    runs, and observations whose trace never arrived."""
+    params = {"p": project_id, "cutoff": cutoff}
+    olap.command("DELETE FROM {db}.scores WHERE project_id = {p:String} "
+                 "AND timestamp < toDateTime64({cutoff:String}, 3, 'UTC')", params)
+    olap.command(
+        "DELETE FROM {db}.observations WHERE project_id = {p:String} AND trace_id IN ("
+        "SELECT trace_id FROM {db}.observations WHERE project_id = {p:String} GROUP BY trace_id "
+        "HAVING max(finalizeAggregation(start_time)) < toDateTime64({cutoff:String}, 3, 'UTC'))", params)
+
+
 def delete_traces(olap: Olap, project_id: str, ids: list[str]) -> None:
     """Delete traces with their observations and scores (lightweight DELETE: gone for reads at once,
     purged from disk by later merges)."""
