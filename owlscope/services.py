@@ -102,6 +102,7 @@ def build_services(settings: Settings, *, migrate: bool = True, olap_database: s
     from owlscope.accounts.bootstrap import init_from_settings
     from owlscope.config import ConfigError
     from owlscope.evals.crypto import check_encryption
+    from owlscope.integrations.webhooks import prompt_listener
     from owlscope.prompts.cache import build_prompt_cache
     from owlscope.storage.olap.migrate import migrate as migrate_olap
     from owlscope.storage.oltp.db import make_engine, make_session_factory
@@ -129,6 +130,7 @@ def build_services(settings: Settings, *, migrate: bool = True, olap_database: s
         prompts=PromptStore(sessions, build_prompt_cache(settings.redis_url, settings.prompt_cache_ttl_seconds)),
         judges=JudgePool(), after_flush=after_flush_hooks(),
     )
+    services.prompts.listeners = (prompt_listener(services),)
     try:
         register_tasks(services)
         init_from_settings(sessions, settings)

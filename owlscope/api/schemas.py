@@ -584,3 +584,49 @@ class ProjectRetention(Body):
 class ErasureResult(Body):
     message: str
     deletedTraces: int
+
+
+# ---- blob storage integrations ----------------------------------------------------------------
+class BlobStorageIntegrationResponse(Body):
+    id: str
+    projectId: str
+    type: str
+    bucketName: str
+    endpoint: str | None
+    region: str
+    accessKeyId: str | None
+    prefix: str
+    exportFrequency: str
+    enabled: bool
+    forcePathStyle: bool
+    fileType: str
+    exportMode: str
+    exportStartDate: str | None
+    compressed: bool
+    exportSource: str
+    exportFieldGroups: list[str] | None
+    nextSyncAt: str | None
+    lastSyncAt: str | None
+    lastError: str | None
+    lastErrorAt: str | None
+    createdAt: str
+    updatedAt: str
+
+
+class BlobStorageIntegrationsResponse(Body):
+    data: list[BlobStorageIntegrationResponse]
+
+
+class BlobStorageIntegrationStatusResponse(Body):
+    id: str
+    projectId: str
+    syncStatus: str
+    enabled: bool
+    lastSyncAt: str | None
+    nextSyncAt: str | None
+    lastError: str | None
+    lastErrorAt: str | None
+
+
+class BlobStorageIntegrationDeletionResponse(Body):
+    message: str

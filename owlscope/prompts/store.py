@@ -8,7 +8,7 @@ same on every version) and then invalidates the project's prompt cache.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -30,6 +30,11 @@ from owlscope.wire import PageRequest, iso
 
 DEFAULT_LIMIT = 50
 
+# Told of every change inside its transaction: (session, project id, action "created" | "updated" |
+# "deleted", the versions as the API's Prompt). What it returns runs after the commit (prompt webhooks
+# write their outbox rows in the transaction and enqueue them after it).
+PromptListener = Callable[[Session, str, str, list[dict[str, Any]]], Callable[[], None] | None]
+
 
 def _node(row: Prompt) -> PromptNode:
     return PromptNode(id=row.id, name=row.name, version=row.version, type=row.type, prompt=row.prompt,
@@ -50,9 +55,11 @@ def _describe(name: str, version: int | None, label: str | None) -> str:
 
 
 class PromptStore:
-    def __init__(self, sessions: sessionmaker[Session], cache: PromptCache):
+    def __init__(self, sessions: sessionmaker[Session], cache: PromptCache,
+                 listeners: Sequence[PromptListener] = ()):
         self.sessions = sessions
         self.cache = cache
+        self.listeners = tuple(listeners)
 
     # ---- transactions ------------------------------------------------------------------
     @contextmanager
@@ -62,8 +69,17 @@ class PromptStore:
             if session.get_bind().dialect.name == "postgresql":
                 session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"),
                                 {"k": f"prompt:{project_id}:{name}"})
+            session.info["after_commit"] = after = []
             yield session
         self.invalidate(project_id)
+        for fn in after:
+            fn()
+
+    def _tell(self, session: Session, project_id: str, action: str, prompts: list[dict[str, Any]]) -> None:
+        for listener in self.listeners:
+            then = listener(session, project_id, action, prompts)
+            if then is not None:
+                session.info["after_commit"].append(then)
 
     def invalidate(self, project_id: str) -> None:
         self.cache.invalidate(project_id)
@@ -117,7 +133,9 @@ class PromptStore:
                     setattr(old, key, value)
             session.add(row)
             session.flush()
-            return to_api(row)
+            created = to_api(row)
+            self._tell(session, project_id, "created", [created])
+            return created
 
     def update_labels(
         self, project_id: str, name: str, version: int, new_labels: list[str], *, replace: bool = False,
@@ -140,7 +158,9 @@ class PromptStore:
                 if other is not target and moving & set(other.labels or ()):
                     other.labels = _without(other.labels, moving)
             session.flush()
-            return to_api(target)
+            updated = to_api(target)
+            self._tell(session, project_id, "updated", [updated])
+            return updated
 
     def delete(self, project_id: str, name: str, *, version: int | None = None, label: str | None = None) -> int:
         """Delete every version of a name, one version, or the version carrying `label`.
@@ -160,11 +180,13 @@ class PromptStore:
             if not doomed:
                 what = _describe(name, version, label) if (version or label) else f"Prompt '{name}'"
                 raise NotFound(f"{what} not found")
+            gone = [to_api(v) for v in doomed]
             session.execute(delete(Prompt).where(Prompt.id.in_([v.id for v in doomed])))
             left = [v for v in versions if v not in doomed]
             if left and not any(LATEST in (v.labels or []) for v in left):
                 left[0].labels = _with_label(left[0].labels, LATEST)
             session.flush()
+            self._tell(session, project_id, "deleted", gone)
             return len(doomed)
 
     # ---- reads -------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from owlscope.web.views import (
     onboarding,
     org_settings,
     playground,
+    project_integrations,
     project_keys,
     project_members,
     project_privacy,
@@ -37,4 +38,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     project_scores.router, dashboard.router, traces.router, sessions.router, users.router, scores.router,
     annotations.router, sharing.router, home.router, prompts.router, datasets.router, experiments.router,
     llm_connections.router, evals.router, media.router, playground.router, project_privacy.router,
+    project_integrations.router,
 )

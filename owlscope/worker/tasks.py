@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from owlscope.datasets import jobs as dataset_jobs
 from owlscope.evals import jobs as eval_jobs
+from owlscope.integrations import exports, webhooks
 from owlscope.pipeline import retention
 from owlscope.pipeline.accept import INGEST_TASK
 
@@ -20,6 +21,8 @@ def register_tasks(services: Services) -> None:
     eval_jobs.register(services)
     dataset_jobs.register(services)
     retention.register(services)
+    webhooks.register(services)
+    exports.register(services)
 
 
 def start_worker(services: Services) -> None:

@@ -52,7 +52,7 @@ def upgrade() -> None:
         sa.Column("export_field_groups", json, nullable=True),
         _ts("next_sync_at"), _ts("last_sync_at"),
         sa.Column("last_error", sa.Text(), nullable=True),
-        _ts("last_error_at"), _ts("running_since"),
+        _ts("last_error_at"), _ts("running_since"), _ts("window_end"),
         _ts("created_at", False), _ts("updated_at", False),
         sa.PrimaryKeyConstraint("project_id", name="pk_blob_storage_integrations"),
         sa.UniqueConstraint("id", name="uq_blob_storage_integrations_id"),
