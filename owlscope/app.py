@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from owlscope import __version__
+from owlscope.api.mcp import mcp_sessions
 from owlscope.api.routes import ROUTERS as API_ROUTERS
 from owlscope.config import Settings, load_settings
 from owlscope.data_retention import start_retention_loop
@@ -94,7 +95,8 @@ def create_app(
                 from owlscope.api.otlp_grpc import start_otlp_grpc
 
                 grpc_server = start_otlp_grpc(svc, host=svc.settings.host, port=svc.settings.otlp_grpc_port)
-            yield
+            async with mcp_sessions(app):
+                yield
         finally:
             if grpc_server is not None:
                 grpc_server.stop(grace=5).wait()

@@ -18,6 +18,7 @@ from owlscope.api import (
     llm_connections,
     local_control,
     masking_rules,
+    mcp,
     media,
     metrics,
     models,
@@ -38,5 +39,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     traces.router, observations.router, sessions.router, scores_read.router, metrics.router,
     llm_connections.router, evaluators.router, prometheus.router, local_control.router,
     media.router, masking_rules.router, project_retention.router,
-    erasure.router, blob_storage.router,
+    erasure.router, blob_storage.router, mcp.router,
 )
