@@ -7,6 +7,7 @@ import csv
 import io
 import zlib
 from collections.abc import Iterable, Iterator
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -22,6 +23,8 @@ def _cell(value: Any) -> Any:
         return ""
     if isinstance(value, dict | list):
         return orjson.dumps(value, default=str).decode()
+    if isinstance(value, datetime):
+        return value.isoformat()
     return value
 
 

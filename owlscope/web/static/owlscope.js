@@ -9,6 +9,7 @@
  *  [data-dismiss]                    removes the closest .alert
  *  <form data-score-form>            shows [data-show-for=TYPE] for the selected [data-type-select]
  *  <form data-reset-on-success>      is cleared after a successful htmx request
+ *  <a data-download-path="p">        on click, points at p with the address bar's filters + format
  */
 (function () {
   "use strict";
@@ -25,6 +26,16 @@
   }, true);
 
   document.addEventListener("click", function (e) {
+    var dl = e.target.closest && e.target.closest("a[data-download-path]");
+    if (dl && !dl.closest("[data-download-fixed]")) {
+      var params = new URLSearchParams(window.location.search);
+      ["cursor", "n", "total", "page", "format"].forEach(function (k) { params.delete(k); });
+      if (dl.getAttribute("href").indexOf("status=") !== -1 && !params.has("status")) {
+        params.set("status", new URLSearchParams(dl.getAttribute("href").split("?")[1]).get("status"));
+      }
+      params.set("format", dl.getAttribute("data-download-format"));
+      dl.setAttribute("href", dl.getAttribute("data-download-path") + "?" + params.toString());
+    }
     var open = document.querySelectorAll("details[data-dropdown][open]");
     open.forEach(function (d) { if (!d.contains(e.target)) d.removeAttribute("open"); });
 

@@ -16,26 +16,31 @@ from owlscope.tracing.sessions import get_session, list_sessions
 from owlscope.tracing.sharing import share_state
 from owlscope.tracing.trace_table import trace_aggregates, trace_scores
 from owlscope.web import present
-from owlscope.web.context import ProjectCtx, WebServices, require_role
+from owlscope.web.context import ProjectContext, ProjectCtx, WebServices, require_role
 from owlscope.web.templating import render
 from owlscope.web.views.annotations import Subject, comments_context, panel_context
-from owlscope.web.views.tracing_common import PRESETS, environment_filter, time_range
+from owlscope.web.views.tracing_common import PRESETS, TimeRange, environment_filter, time_range
 
 router = APIRouter(include_in_schema=False)
 
 PAGE_SIZE = 50
 
 
+def session_query(request: Request, ctx: ProjectContext) -> tuple[dict[str, Any], TimeRange]:
+    """The table's filters as `list_sessions` arguments, and the time range."""
+    qp = request.query_params
+    rng = time_range(qp.get("range"), qp.get("from"), qp.get("to"), default="all")
+    return dict(from_timestamp=rng.start.isoformat() if rng.start else None,
+                to_timestamp=rng.end.isoformat() if rng.end else None,
+                environment=environment_filter(ctx.environment) or None), rng
+
+
 @router.get("/project/{project_id}/sessions")
 def sessions(request: Request, ctx: ProjectCtx, services: WebServices, page: int = 1) -> Response:
     require_role(ctx, "VIEWER")
-    qp = request.query_params
-    rng = time_range(qp.get("range"), qp.get("from"), qp.get("to"), default="all")
+    query, rng = session_query(request, ctx)
     page = max(page, 1)
-    found = list_sessions(services.olap, ctx.project.id, page=page, limit=PAGE_SIZE,
-                          from_timestamp=rng.start.isoformat() if rng.start else None,
-                          to_timestamp=rng.end.isoformat() if rng.end else None,
-                          environment=environment_filter(ctx.environment) or None)
+    found = list_sessions(services.olap, ctx.project.id, page=page, limit=PAGE_SIZE, **query)
     ids = [s["id"] for s in found["data"]]
     stats = session_summaries(services.olap, ctx.project.id, ids)
     rows = [{**s, "createdAt": present.parse_iso(s["createdAt"]), **stats.get(s["id"], {})} for s in found["data"]]
