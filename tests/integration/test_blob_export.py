@@ -30,6 +30,12 @@ def api(make_settings):
         yield api
 
 
+@pytest.fixture
+def any_api(make_settings, stack):
+    with live_api(make_settings, stack, org="o-x", project="p-x", encryption_key="5e" * 32) as api:
+        yield api
+
+
 def _put(api: Api, body: dict) -> httpx.Response:
     return httpx.put(f"{api.url}{PATH}", json=body, auth=api.auth, timeout=30)
 
@@ -116,7 +122,8 @@ def test_api_validates_and_reports(api: Api, s3_endpoint: str) -> None:
     assert httpx.delete(f"{api.url}{PATH}/{made['id']}", auth=api.auth, timeout=10).status_code == 404
 
 
-def test_incremental_export_to_s3(api: Api, s3_endpoint: str) -> None:
+def test_incremental_export_to_s3(any_api: Api, s3_endpoint: str) -> None:
+    api = any_api
     bucket = make_bucket(s3_endpoint)
     r = _put(api, _s3_body(s3_endpoint, bucket, projectId=api.project_id))
     assert r.status_code == 200, r.text
