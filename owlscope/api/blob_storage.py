@@ -5,10 +5,9 @@ integration (the body's projectId must be the key's project)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
-from starlette.concurrency import run_in_threadpool
+from fastapi import APIRouter, Body
 
 from owlscope.api.deps import AuthDep, ServicesDep
 from owlscope.api.schemas import (
@@ -18,7 +17,6 @@ from owlscope.api.schemas import (
     BlobStorageIntegrationStatusResponse,
     typed,
 )
-from owlscope.errors import InvalidRequest
 from owlscope.integrations import exports
 
 router = APIRouter(tags=["BlobStorageIntegrations"])
@@ -31,15 +29,10 @@ def blob_storage_list(auth: AuthDep, services: ServicesDep) -> dict[str, Any]:
 
 
 @router.put(PATH, **typed(BlobStorageIntegrationResponse))
-async def blob_storage_upsert(request: Request, auth: AuthDep, services: ServicesDep) -> dict[str, Any]:
-    try:
-        body = await request.json()
-    except ValueError as exc:
-        raise InvalidRequest("The body must be a JSON object") from exc
-    if not isinstance(body, dict):
-        raise InvalidRequest("The body must be a JSON object")
-
-    return await run_in_threadpool(exports.upsert_integration, services, auth.project_id, body)
+def blob_storage_upsert(body: Annotated[dict[str, Any], Body()], auth: AuthDep, services: ServicesDep
+                        ) -> dict[str, Any]:
+    """CreateBlobStorageIntegrationRequest; each field is checked by `exports.upsert_integration`."""
+    return exports.upsert_integration(services, auth.project_id, body)
 
 
 @router.get(PATH + "/{integrationId}", **typed(BlobStorageIntegrationStatusResponse))
