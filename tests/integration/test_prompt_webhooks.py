@@ -118,7 +118,7 @@ def test_webhook_delivery_with_retry(make_settings, stack, receiver, monkeypatch
         log = owner.get(base).text
         assert log.count('data-status="delivered"') == 3 and "greeting v1" in log
 
-        # A member may read the tab, not configure it; a project without a webhook gets no deliveries.
+        # Deleted: prompt changes record no more deliveries.
         assert owner.post(f"{base}/webhook/delete", {}).status_code == 303
         services.prompts.create(pid, PromptInput(name="quiet", type="text", prompt="x"))
         assert len(webhooks.list_deliveries(services, pid)) == 3

@@ -70,6 +70,8 @@ def _pages(t: Team) -> list[tuple[str, str]]:
         (p, "VIEWER"), (f"{p}/settings", "VIEWER"), (f"{p}/settings/api-keys", "ADMIN"),
         (f"{p}/settings/scores", "VIEWER"), (f"{p}/settings/scores/new", "MEMBER"), (f"{p}/traces", "VIEWER"),
         (f"{o}/settings", "VIEWER"), (f"{o}/settings/members", "VIEWER"),
+        (f"{p}/settings/integrations", "MEMBER"), (f"{p}/traces/download", "VIEWER"),
+        (f"{p}/scores/download", "VIEWER"),
     ]
 
 
@@ -80,6 +82,7 @@ def _actions(t: Team, role: str) -> list[tuple[str, dict[str, str], str]]:
         (f"{p}/environment", {"environment": "production", "next": p}, "VIEWER"),
         (f"{p}/settings/scores", {"name": f"cfg_{tag}", "data_type": "NUMERIC"}, "MEMBER"),
         (f"{p}/settings/api-keys", {"note": tag}, "ADMIN"),
+        (f"{p}/settings/integrations/webhook", {"url": f"https://example.com/{tag}"}, "ADMIN"),
         (f"{p}/settings/name", {"name": f"Project {tag}"}, "ADMIN"),
         (f"{o}/settings/name", {"name": f"Org {tag}"}, "ADMIN"),
         (f"{o}/projects", {"name": f"project-{tag}"}, "ADMIN"),
