@@ -7,6 +7,7 @@ export batch), gzip-compressed, from C concurrent clients.
     python bench/ingest.py --spans 20000 --clients 4
     python bench/ingest.py --spans 100000 --clients 4
     python bench/ingest.py --spans 20000 --clients 4 --grpc   # the same over OTLP/gRPC
+    python bench/ingest.py --spans 20000 --masking all --pii  # every masking detector on, PII in the text
 
 Prints accepted spans/s (client side), the time until every span is queryable through the API,
 end-to-end spans/s, and the server's peak memory (VmHWM).
@@ -54,12 +55,17 @@ def _text(rng: random.Random, size: int) -> str:
     return " ".join(out)
 
 
-def _trace_spans(rng: random.Random, t0: int, user: int) -> list[Span]:
+# Personal data a support chat carries (with --pii): every detector has something to replace.
+PII = (" my email is grace.hopper@navy-example.org and my card 4111 1111 1111 1111, call +1 415 555 2671"
+       " from 10.20.30.40 with key sk-proj-Zx8Yw7Vu6Ts5Rq4Po3Nm2Lk1 ")
+
+
+def _trace_spans(rng: random.Random, t0: int, user: int, pii: bool = False) -> list[Span]:
     trace_id = rng.randbytes(16)
     root_id, ret_id, gen_id, tool_id = (rng.randbytes(8) for _ in range(4))
     common = [_kv("user.id", f"user-{user}"), _kv("session.id", f"session-{user % 500}"),
               _kv("langfuse.trace.name", "support-chat"), _kv("langfuse.environment", "production")]
-    question = _text(rng, 200)
+    question = _text(rng, 200) + (PII if pii else "")
     prompt = '[{"role": "system", "content": "Answer from the context."}, {"role": "user", "content": "' + \
         _text(rng, rng.randint(1000, 2000)) + '"}]'
     answer = '{"role": "assistant", "content": "' + _text(rng, rng.randint(1000, 2000)) + '"}'
@@ -88,12 +94,12 @@ def _trace_spans(rng: random.Random, t0: int, user: int) -> list[Span]:
     ]
 
 
-def build_requests(n_spans: int, per_request: int = 512, seed: int = 7) -> list[bytes]:
+def build_requests(n_spans: int, per_request: int = 512, seed: int = 7, pii: bool = False) -> list[bytes]:
     rng = random.Random(seed)
     spans: list[Span] = []
     t0 = time.time_ns() - 3600 * 10**9
     for i in range(n_spans // 4):
-        spans.extend(_trace_spans(rng, t0 + i * 10**6, i % 2000))
+        spans.extend(_trace_spans(rng, t0 + i * 10**6, i % 2000, pii))
     bodies = []
     resource = Resource(attributes=[_kv("service.name", "bench")])
     scope = InstrumentationScope(name="langfuse-sdk", version="5.0.4")
@@ -140,10 +146,13 @@ def main() -> None:
     ap.add_argument("--url", help="use a running server instead of starting one (needs the bench keys)")
     ap.add_argument("--grpc", action="store_true", help="send over OTLP/gRPC (the server's --otlp-grpc-port)")
     ap.add_argument("--grpc-target", help="host:port of a running server's gRPC receiver (with --url)")
+    ap.add_argument("--masking", default="", metavar="DETECTORS",
+                    help="MASKING_DETECTORS of the started server (e.g. all, all:hash; default: none)")
+    ap.add_argument("--pii", action="store_true", help="put an e-mail, card, phone, IP and API key in every question")
     args = ap.parse_args()
 
-    print(f"building {args.spans} spans ...", flush=True)
-    bodies = build_requests(args.spans)
+    print(f"building {args.spans} spans{' with PII' if args.pii else ''} ...", flush=True)
+    bodies = build_requests(args.spans, pii=args.pii)
     payload_mb = sum(map(len, bodies)) / 1e6
     print(f"{len(bodies)} requests, {payload_mb:.1f} MB gzip", flush=True)
 
@@ -155,7 +164,7 @@ def main() -> None:
         url = f"http://127.0.0.1:{port}"
         env = {**os.environ, "OWLSCOPE_DATA_DIR": data_dir, "LANGFUSE_INIT_ORG_ID": "bench",
                "LANGFUSE_INIT_PROJECT_ID": "bench", "LANGFUSE_INIT_PROJECT_PUBLIC_KEY": PK,
-               "LANGFUSE_INIT_PROJECT_SECRET_KEY": SK, "LOG_LEVEL": "warning"}
+               "LANGFUSE_INIT_PROJECT_SECRET_KEY": SK, "LOG_LEVEL": "warning", "MASKING_DETECTORS": args.masking}
         grpc_port = _free_port()
         args.grpc_target = f"127.0.0.1:{grpc_port}"
         proc = subprocess.Popen([sys.executable, "-m", "owlscope.cli.main", "serve", "--port", str(port),

@@ -8,6 +8,7 @@ from fastapi import APIRouter
 
 from owlscope.api.deps import AuthDep, ServicesDep
 from owlscope.api.schemas import Comment, GetCommentsResponse, Id, typed
+from owlscope.pipeline.masking import masker_for
 from owlscope.tracing_config.comments import CreateCommentRequest, create_comment, get_comment, list_comments
 from owlscope.wire import PageRequest
 
@@ -16,7 +17,8 @@ router = APIRouter(tags=["Comments"])
 
 @router.post("/api/public/comments", **typed(Id))
 def comments_create(body: CreateCommentRequest, auth: AuthDep, services: ServicesDep) -> dict[str, Any]:
-    comment = create_comment(services.sessions, olap=services.olap, project_id=auth.project_id, data=body)
+    comment = create_comment(services.sessions, olap=services.olap, masker=masker_for(services, auth.project_id),
+                             project_id=auth.project_id, data=body)
     return {"id": comment["id"]}
 
 

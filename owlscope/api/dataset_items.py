@@ -12,7 +12,7 @@ from owlscope.api.deps import AuthDep, ServicesDep
 from owlscope.api.schemas import DatasetItem, Message, PaginatedDatasetItems, typed
 from owlscope.datasets.items import delete_item, get_item, list_items, upsert_item
 from owlscope.media.references import attach_item_media
-from owlscope.pipeline.masking import masked_fields
+from owlscope.pipeline.masking import masker_for
 from owlscope.wire import PageRequest
 
 router = APIRouter(tags=["DatasetItems"])
@@ -34,11 +34,10 @@ class CreateDatasetItemBody(BaseModel):
 @router.post("/api/public/dataset-items", **typed(DatasetItem))
 def dataset_items_create(body: CreateDatasetItemBody, request: Request, auth: AuthDep, services: ServicesDep
                          ) -> dict[str, Any]:
-    masked = masked_fields(services, auth.project_id, {
-        "input": body.input, "expectedOutput": body.expectedOutput, "metadata": body.metadata})
     item = upsert_item(
-        services.sessions, project_id=auth.project_id, dataset_name=body.datasetName, item_id=body.id,
-        input=masked["input"], expected_output=masked["expectedOutput"], metadata=masked["metadata"],
+        services.sessions, masker=masker_for(services, auth.project_id), project_id=auth.project_id,
+        dataset_name=body.datasetName, item_id=body.id,
+        input=body.input, expected_output=body.expectedOutput, metadata=body.metadata,
         source_trace_id=body.sourceTraceId, source_observation_id=body.sourceObservationId, status=body.status,
     )
     return _with_media(request, services, auth.project_id, [item])[0]

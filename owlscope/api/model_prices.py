@@ -1,10 +1,14 @@
-"""The matched model of each observation and its prices (`modelId`, `inputPrice`, `outputPrice`,
-`totalPrice`) in the observation bodies, as Langfuse returns them.
+"""The prices of each observation's matched model (`inputPrice`, `outputPrice`, `totalPrice`) in the
+observation bodies, as Langfuse returns them.
 
-The model is the one that prices the observation: the project's models first, then the global ones,
-matched by name at the observation's start time (the same `PriceBook` rule ingestion uses for the
-cost). Prices are those of the model's default tier. The v1 bodies carry them as numbers, v2 as
-decimal strings (as Langfuse does).
+The model id (`modelId`) is the one ingestion matched when it priced the observation, stored with it
+(OLAP migration 0003): the project's models first, then the global ones (`PriceBook`). Its prices are
+read here by that id, from the model as it is now (its default tier): a model whose prices changed
+shows the new prices (the observation's cost stays the one computed when it was ingested); a project
+model deleted since keeps its `modelId` with null prices. An observation ingested before model ids
+were stored carries its model name instead (`MODEL_TO_MATCH`) and is matched by name at its start
+time, as every read did before. The v1 bodies carry prices as numbers, v2 as decimal strings (as
+Langfuse does).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from typing import Any
 
 from owlscope.ingestion.pricing import PriceBook, load_default_models
 from owlscope.services import Services
+from owlscope.tracing.observations import MODEL_TO_MATCH
 from owlscope.tracing_config.project_prices import project_models
 
 
@@ -34,22 +39,26 @@ def _decimal_text(price: float | None) -> str | None:
 
 def attach_model_prices(services: Services, project_id: str, observations: Iterable[dict[str, Any]], *,
                         v2: bool = False) -> None:
-    """Fill the model id and prices of each observation body that names a model (in place).
-
-    v2 bodies get them only with the `model` field group (where `providedModelName` is present)."""
-    named = [o for o in observations
-             if (o.get("providedModelName") if v2 else o.get("model")) and "modelId" in o]
-    if not named:
+    """Fill the prices of each observation body's model, by its stored `modelId` (in place)."""
+    bodies = list(observations)
+    unmatched = {id(o): o.pop(MODEL_TO_MATCH) for o in bodies if MODEL_TO_MATCH in o}
+    if not unmatched and not any(o.get("modelId") for o in bodies):
         return
-    book = PriceBook(load_default_models(), project_models=project_models(services.sessions, project_id))
-    for o in named:
-        model = book.match(o["providedModelName"] if v2 else o["model"], _start(o.get("startTime")))
+    defaults = load_default_models()
+    own = project_models(services.sessions, project_id)
+    if unmatched:
+        book = PriceBook(defaults, project_models=own)
+        for o in bodies:
+            if id(o) in unmatched:
+                model = book.match(unmatched[id(o)], _start(o.get("startTime")))
+                o["modelId"] = model.id if model else None
+    by_id = {m.id: m for m in defaults} | {m.id: m for m in own}
+    for o in bodies:
+        if "internalModelId" in o:
+            o["internalModelId"] = o["modelId"]
+        model = by_id.get(o.get("modelId") or "")
         if model is None:
             continue
-        prices = model.prices
-        o["modelId"] = model.id
-        if v2:
-            o["internalModelId"] = model.id
         for key, field in (("input", "inputPrice"), ("output", "outputPrice"), ("total", "totalPrice")):
-            price = prices.get(key)
+            price = model.prices.get(key)
             o[field] = _decimal_text(price) if v2 else price

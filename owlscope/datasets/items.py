@@ -24,6 +24,7 @@ from owlscope.datasets.common import (
 )
 from owlscope.datasets.store import find_dataset
 from owlscope.errors import InvalidRequest, NotFound
+from owlscope.ingestion.masking import Masker
 from owlscope.storage.oltp.base import utcnow
 from owlscope.storage.oltp.dataset_models import ITEM_ID_LENGTH, Dataset, DatasetItem, DatasetItemVersion
 from owlscope.storage.oltp.db import write_transaction
@@ -61,14 +62,25 @@ def _check_id(item_id: Any) -> str:
     return item_id
 
 
+def mask_item_fields(masker: Masker | None, input: Any, expected_output: Any, metadata: Any) -> tuple[Any, Any, Any]:
+    """The item's text fields as they may be stored: masked with the project's masker (None: nothing
+    to mask). Every item write goes through here (`upsert_item_in`), whatever it came from."""
+    if masker is None:
+        return input, expected_output, metadata
+    out = masker.event_body({"input": input, "expectedOutput": expected_output, "metadata": metadata})
+    return out["input"], out["expectedOutput"], out["metadata"]
+
+
 def upsert_item_in(
-    session: Session, ds: Dataset, *, item_id: str | None = None, input: Any = None, expected_output: Any = None,
-    metadata: Any = None, source_trace_id: str | None = None, source_observation_id: str | None = None,
-    status: str | None = None, now: datetime | None = None,
+    session: Session, ds: Dataset, *, masker: Masker | None, item_id: str | None = None, input: Any = None,
+    expected_output: Any = None, metadata: Any = None, source_trace_id: str | None = None,
+    source_observation_id: str | None = None, status: str | None = None, now: datetime | None = None,
 ) -> DatasetItem:
     """Create or update one item inside an open transaction (bulk adds share one transaction).
 
-    On update, fields given as None keep their value (the public API's upsert semantics)."""
+    `masker` is the project's (`pipeline.masking.masker_for`; required, so no write path can forget
+    it). On update, fields given as None keep their value (the public API's upsert semantics)."""
+    input, expected_output, metadata = mask_item_fields(masker, input, expected_output, metadata)
     status = check_status(status)
     check_length(source_trace_id, "sourceTraceId")
     check_length(source_observation_id, "sourceObservationId")
@@ -103,7 +115,8 @@ def upsert_item_in(
 
 
 def upsert_item(
-    sessions: sessionmaker[Session], *, project_id: str, dataset_name: str, item_id: str | None = None,
+    sessions: sessionmaker[Session], *, masker: Masker | None, project_id: str, dataset_name: str,
+    item_id: str | None = None,
     input: Any = None, expected_output: Any = None, metadata: Any = None, source_trace_id: str | None = None,
     source_observation_id: str | None = None, status: str | None = None,
 ) -> dict[str, Any]:
@@ -113,7 +126,7 @@ def upsert_item(
             with write_transaction(sessions) as session:
                 ds = find_dataset(session, project_id, dataset_name)
                 item = upsert_item_in(
-                    session, ds, item_id=item_id, input=input, expected_output=expected_output, metadata=metadata,
+                    session, ds, masker=masker, item_id=item_id, input=input, expected_output=expected_output, metadata=metadata,
                     source_trace_id=source_trace_id, source_observation_id=source_observation_id, status=status,
                 )
                 return item_to_api(item, ds.name)

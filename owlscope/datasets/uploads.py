@@ -17,6 +17,7 @@ from owlscope.datasets.items import item_to_api, upsert_item_in
 from owlscope.datasets.olap_reads import observations_by_key, trace_summaries
 from owlscope.datasets.store import find_dataset
 from owlscope.errors import InvalidRequest, NotFound
+from owlscope.ingestion.masking import Masker
 from owlscope.storage.olap.client import Olap
 from owlscope.storage.oltp.base import utcnow
 from owlscope.storage.oltp.db import write_transaction
@@ -29,7 +30,7 @@ _ITEM_KEYS = {"input": "input", "expectedOutput": "expectedOutput", "expected_ou
 
 
 def bulk_add_items(
-    sessions: sessionmaker[Session], *, project_id: str, dataset_name: str, items: Sequence[Mapping[str, Any]],
+    sessions: sessionmaker[Session], *, masker: Masker | None, project_id: str, dataset_name: str, items: Sequence[Mapping[str, Any]],
 ) -> list[dict[str, Any]]:
     """Add (or upsert, when they carry an `id`) many items in one transaction. Each item is a dict
     with the API's keys: input, expectedOutput, metadata, id, status, sourceTraceId,
@@ -45,7 +46,7 @@ def bulk_add_items(
                 raise InvalidRequest(f"row {n}: an item must be an object")
             try:
                 item = upsert_item_in(
-                    session, ds, item_id=it.get("id"), input=it.get("input"),
+                    session, ds, masker=masker, item_id=it.get("id"), input=it.get("input"),
                     expected_output=it.get("expectedOutput"), metadata=it.get("metadata"),
                     source_trace_id=it.get("sourceTraceId"), source_observation_id=it.get("sourceObservationId"),
                     status=it.get("status"), now=now,
@@ -57,7 +58,7 @@ def bulk_add_items(
 
 
 def add_items_from_traces(
-    sessions: sessionmaker[Session], olap: Olap, *, project_id: str, dataset_name: str,
+    sessions: sessionmaker[Session], olap: Olap, *, masker: Masker | None, project_id: str, dataset_name: str,
     sources: Iterable[tuple[str, str | None]], metadata: Any = None,
 ) -> list[dict[str, Any]]:
     """One item per (trace_id, observation_id or None): the observation's (else the trace's) input
@@ -76,7 +77,7 @@ def add_items_from_traces(
             raise NotFound(f"{what} not found")
         rows.append({"input": src["input"], "expectedOutput": src["output"], "metadata": metadata,
                      "sourceTraceId": trace_id, "sourceObservationId": obs_id})
-    return bulk_add_items(sessions, project_id=project_id, dataset_name=dataset_name, items=rows)
+    return bulk_add_items(sessions, masker=masker, project_id=project_id, dataset_name=dataset_name, items=rows)
 
 
 # ---- uploads -----------------------------------------------------------------------------------

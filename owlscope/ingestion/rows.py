@@ -74,6 +74,9 @@ class ObservationEvent:
     prompt_id: str | None = None
     prompt_name: str | None = None
     prompt_version: int | None = None
+    # the model that priced it (enrichment): its id, '' when the named model matched none, None when
+    # this event names no model
+    internal_model_id: str | None = None
 
 
 @dataclass(slots=True)
@@ -116,6 +119,7 @@ OBSERVATION_SCHEMA = pa.schema([
     ("output", STR), ("metadata", STR), ("model", STR), ("model_parameters", STR),
     ("usage_details", pa.map_(STR, pa.uint64())), ("cost_details", pa.map_(STR, pa.float64())),
     ("provided_cost", pa.bool_()), ("prompt_id", STR), ("prompt_name", STR), ("prompt_version", pa.uint32()),
+    ("internal_model_id", STR),
 ])
 
 SCORE_SCHEMA = pa.schema([

@@ -26,6 +26,7 @@ from owlscope.media.content import (
     sha256_digest,
     staging_key,
 )
+from owlscope.pipeline.masking import masked_text
 from owlscope.services import Services
 from owlscope.storage.oltp.base import utcnow
 from owlscope.storage.oltp.dataset_models import Dataset
@@ -183,7 +184,8 @@ def record_upload(services: Services, project_id: str, media_id: str, *, status:
     """What the SDK reports after its upload (PATCH). Bytes sent straight to the store are
     checked here; a mismatch is removed and answered with 400."""
     media = _get(services, project_id, media_id)
-    _update(services, media, upload_http_status=status, upload_http_error=error, upload_time_ms=time_ms)
+    _update(services, media, upload_http_status=status, upload_http_error=masked_text(services, project_id, error),
+            upload_time_ms=time_ms)
     if 200 <= status < 300 and media.uploaded_at is None and services.blobs.can_sign:
         if not _verify_stored(services, media):
             raise InvalidRequest("The uploaded content is missing or does not match sha256Hash; upload it again")

@@ -36,10 +36,12 @@ class Enricher:
         self._link_prompts(rows)
         self._fill_models(rows)
         for obs in rows.observations:
-            if obs.model is None or (obs.usage_details is None and obs.cost_details is None):
+            if obs.model is None:
                 continue
             book = self.price_book(obs.project_id)
-            cost, _model_id = book.compute_cost(obs.model, obs.usage_details, obs.cost_details)
+            cost, model_id = book.compute_cost(obs.model, obs.usage_details, obs.cost_details)
+            # stored with the row: '' says "this name matched no model" (it replaces an earlier match)
+            obs.internal_model_id = model_id or ""
             if cost is not None:
                 obs.cost_details = cost
 

@@ -2,6 +2,11 @@
 rules (table `masking_rules`), cached per project for 30 s in each process. Masking runs at accept,
 before the blob of a request is written, so no store (blob, queue, OLAP) ever holds the original
 text. A rule change applies at once in the process that made it, within 30 s in the others.
+
+Text stored outside the event path is masked by its one write function, which takes the project's
+masker (`masker_for`) as a required argument: dataset items (`datasets.items.upsert_item_in`, under
+the API, the item form, CSV/JSON uploads, "add to dataset" and the playground), comments
+(`tracing_config.comments.create_comment`) and media upload reports (`media.store.record_upload`).
 """
 
 from __future__ import annotations
@@ -92,11 +97,23 @@ def masker_for(services: Services, project_id: str) -> Masker | None:
     return services.maskers.get_or_load(project_id, lambda: build_masker(services, project_id))
 
 
-def masked_fields(services: Services, project_id: str, fields: dict[str, Any]) -> dict[str, Any]:
-    """Fields named like an event body's (input, expectedOutput, metadata, comment...) masked, for
-    text stored outside ingestion (dataset items)."""
+def masked_upload(services: Services, data: bytes) -> bytes:
+    """A CSV/JSON file uploaded for a dataset, as it may be kept until it is imported: the instance
+    detectors applied to its UTF-8 text (their values never hold a delimiter or a quote, so the
+    structure stays). The project's custom rules apply per field when the items are imported (a
+    pattern run over the whole file could swallow delimiters)."""
+    masker = Masker(parse_detectors(services.settings.masking_detectors), salt=services.settings.salt or "")
+    if not masker.active:
+        return data
+    text = data.decode("utf-8")
+    masked = masker.text(text)
+    return data if masked is text else masked.encode("utf-8")
+
+
+def masked_text(services: Services, project_id: str, text: str | None) -> str | None:
+    """Free text stored outside the event path (a media upload's error report) as it may be stored."""
     masker = masker_for(services, project_id)
-    return fields if masker is None else masker.event_body(fields)
+    return text if masker is None or not text else masker.text(text)
 
 
 def preview(services: Services, project_id: str, sample: str, *, kind: str = "", target: str = "",

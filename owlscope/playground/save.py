@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from owlscope.datasets.items import upsert_item
 from owlscope.datasets.store import create_dataset
 from owlscope.errors import InvalidRequest
+from owlscope.pipeline.masking import masker_for
 from owlscope.playground.spec import ModelChoice, RunRequest, Tool, compile_messages
 from owlscope.prompts import parse_create, prompt_store
 from owlscope.tracing_config.common import parse_input
@@ -88,7 +89,7 @@ def save_dataset_item(services: Services, project_id: str, body: Any) -> dict[st
     item_input: Any = dict(req.run.variables) if req.run.variables else compile_messages(req.run)
     create_dataset(services.sessions, project_id=project_id, name=req.dataset)
     return upsert_item(
-        services.sessions, project_id=project_id, dataset_name=req.dataset, input=item_input,
+        services.sessions, masker=masker_for(services, project_id), project_id=project_id, dataset_name=req.dataset, input=item_input,
         expected_output=req.output,
         metadata={"source": "playground", "provider": req.run.model.provider, "model": req.run.model.model},
         source_trace_id=req.trace_id or None, source_observation_id=req.observation_id or None,

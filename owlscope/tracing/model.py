@@ -85,6 +85,9 @@ OBS: dict[str, str] = {
     "o_prompt_name": "argMaxIfMerge(prompt_name)",
     "o_prompt_version": "argMaxIfMerge(prompt_version)",
     "o_meta_pieces": "maxMap(metadata_pieces)",
+    # the matched model's id stored at ingestion (migration 0003): '' when the name matched no model;
+    # NULL for an observation with rows written before 0003 (matched by name when read)
+    "o_model_id": "if(min(model_id_stored) = 1, argMaxIfMerge(internal_model_id), NULL)",
 }
 OBS_ENV = "if(o_env = '', 'default', o_env)"
 OBS_LEVEL = "if(o_level = '', 'DEFAULT', o_level)"

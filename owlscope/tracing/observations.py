@@ -36,7 +36,7 @@ from owlscope.wire import PageRequest, decode_cursor, encode_cursor
 V2_GROUPS = ("core", "basic", "time", "io", "metadata", "model", "usage", "prompt", "metrics", "trace_context")
 V2_DEFAULT = ("core", "basic")
 _GROUP_ALIASES = {
-    "core": {"o_start", "o_end", "o_parent", "o_type"},
+    "core": {"o_start", "o_end", "o_parent", "o_type", "o_model_id", "o_model"},
     "basic": {"o_name", "o_level", "o_status", "o_version", "o_env"},
     "time": {"o_cst", "o_sort", "o_updated"},
     "io": {"o_input", "o_output"},
@@ -92,6 +92,20 @@ def _check_io_filters(conds: list[Condition]) -> None:
 
 
 # ---- shapes ----------------------------------------------------------------------------------
+# The body key carrying the model name of an observation ingested before model ids were stored
+# (`o_model_id` NULL): the API matches it by name and removes the key (api/model_prices.py).
+MODEL_TO_MATCH = "_modelToMatch"
+
+
+def _model_fields(r: dict[str, Any]) -> dict[str, Any]:
+    """`modelId` (the stored matched model) and empty prices, which the API fills from the model."""
+    out: dict[str, Any] = {"modelId": r["o_model_id"] or None, "inputPrice": None, "outputPrice": None,
+                           "totalPrice": None}
+    if r["o_model_id"] is None and r["o_model"]:
+        out[MODEL_TO_MATCH] = r["o_model"]
+    return out
+
+
 def view_shape(r: dict[str, Any]) -> dict[str, Any]:
     """A fully merged row as the OpenAPI `ObservationsView` (v1 observations, trace details)."""
     usage = {k: int(v) for k, v in (r["o_usage"] or {}).items()}
@@ -130,10 +144,7 @@ def view_shape(r: dict[str, Any]) -> dict[str, Any]:
         "environment": r["o_env"] or "default",
         "promptName": nz(r["o_prompt_name"]),
         "promptVersion": r["o_prompt_version"] or None,
-        "modelId": None,
-        "inputPrice": None,
-        "outputPrice": None,
-        "totalPrice": None,
+        **_model_fields(r),
         "calculatedInputCost": costs.get("input"),
         "calculatedOutputCost": costs.get("output"),
         "calculatedTotalCost": cost_total,
@@ -182,10 +193,7 @@ def v2_shape(project_id: str, r: dict[str, Any], t: dict[str, Any], groups: set[
         "projectId": project_id,
         "parentObservationId": nz(r["o_parent"]),
         "type": r["o_type"] or "SPAN",
-        "modelId": None,
-        "inputPrice": None,
-        "outputPrice": None,
-        "totalPrice": None,
+        **_model_fields(r),
     }
     if "basic" in groups:
         out.update({
@@ -215,7 +223,7 @@ def v2_shape(project_id: str, r: dict[str, Any], t: dict[str, Any], groups: set[
         out.update({
             "providedModelName": nz(r["o_model"]),
             "model": nz(r["o_model"]),  # the name langfuse 5.0's ObservationV2 model reads
-            "internalModelId": None,
+            "internalModelId": out["modelId"],
             "modelParameters": parse_json(r["o_model_params"]),
         })
     if "usage" in groups:

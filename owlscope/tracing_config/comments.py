@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from owlscope.errors import Forbidden, InvalidRequest, NotFound
+from owlscope.ingestion.masking import Masker
 from owlscope.storage.olap.client import Olap
 from owlscope.storage.oltp.models import (
     Comment,
@@ -118,10 +119,12 @@ def create_comment(
     sessions: sessionmaker[Session],
     *,
     olap: Olap | None,
+    masker: Masker | None,
     project_id: str,
     data: CreateCommentRequest | Mapping[str, Any],
 ) -> dict[str, Any]:
-    """Create a comment; `olap` None skips the check that a trace/observation/session exists."""
+    """Create a comment; `olap` None skips the check that a trace/observation/session exists. Its
+    content is stored masked with `masker` (the project's, `pipeline.masking.masker_for`)."""
     req = parse_input(CreateCommentRequest, data)
     if req.projectId is not None and req.projectId != project_id:
         raise Forbidden(f"projectId {req.projectId!r} is not the project of this API key ({project_id})")
@@ -131,6 +134,8 @@ def create_comment(
         raise InvalidRequest("content must not be empty")
     if len(content) > MAX_CONTENT:
         raise InvalidRequest(f"content is {len(content)} characters; the limit is {MAX_CONTENT}")
+    if masker is not None:
+        content = masker.text(content)
     if not req.objectId or len(req.objectId) > MAX_OBJECT_ID:
         raise InvalidRequest(f"objectId must be 1 to {MAX_OBJECT_ID} characters")
     with sessions() as session, session.begin():

@@ -46,7 +46,7 @@ def env(make_settings, llm) -> Iterator[dict[str, Any]]:
         }))
         create_dataset(services.sessions, project_id=project, name="qa")
         for n in (1, 2):
-            upsert_item(services.sessions, project_id=project, dataset_name="qa", item_id=f"item-{n}",
+            upsert_item(services.sessions, masker=None, project_id=project, dataset_name="qa", item_id=f"item-{n}",
                         input={"question": f"q{n}", "who": "terse"}, expected_output=f"echo: q{n}")
         yield {"services": services, "project": project, "llm": llm}
 
@@ -113,7 +113,7 @@ def test_run_traces_each_call_and_links_items(env) -> None:
 
 def test_missing_variables_fail_before_any_call(env) -> None:
     services, project, llm = env["services"], env["project"], env["llm"]
-    upsert_item(services.sessions, project_id=project, dataset_name="qa", item_id="item-bad", input={"question": "q"})
+    upsert_item(services.sessions, masker=None, project_id=project, dataset_name="qa", item_id="item-bad", input={"question": "q"})
     before = len(llm.requests)
     with pytest.raises(InvalidRequest, match=r"uses variable\(s\) who .*item 'item-bad' lacks who"):
         _run(env, run_name="never")
@@ -121,7 +121,7 @@ def test_missing_variables_fail_before_any_call(env) -> None:
     with pytest.raises(NotFound):  # nothing was created
         get_run(services.sessions, None, project_id=project, dataset_name="qa", run_name="never")
     # archived items are not run: with item-bad archived only the model choice is missing
-    upsert_item(services.sessions, project_id=project, dataset_name="qa", item_id="item-bad", status="ARCHIVED")
+    upsert_item(services.sessions, masker=None, project_id=project, dataset_name="qa", item_id="item-bad", status="ARCHIVED")
     with pytest.raises(InvalidRequest, match="connection"):
         _run(env, run_name="no-model", base_url=None, api_key=None)
     assert len(llm.requests) == before

@@ -131,6 +131,14 @@ def insert(olap: Olap, traces=(), observations=(), scores=()) -> None:
         olap.insert_arrow("scores", scores_table(list(scores)))
 
 
+def _matched(model_name: str) -> str:
+    """The id of the built-in model the worker would store for this name ('' when none matches)."""
+    from owlscope.ingestion.pricing import PriceBook, load_default_models
+
+    found = PriceBook(load_default_models()).match(model_name)
+    return found.id if found else ""
+
+
 def bulk_ts(i: int) -> datetime:
     return DAY2 + timedelta(minutes=i)
 
@@ -156,7 +164,7 @@ def load_dataset(olap: Olap) -> None:
         PA, "o2", "t1", T0 + s(0.5), type="GENERATION", name="llm", parent_observation_id="o1",
         start_time=T0 + s(0.5), model="gpt-4o", model_parameters='{"temperature": 0.1}',
         input='[{"role": "user", "content": "hi"}]', prompt_id="pid1", prompt_name="p", prompt_version=2,
-        environment="production")
+        environment="production", internal_model_id=_matched("gpt-4o"))
     o3 = ObservationEvent(PA, "o3", "t1", T0 + s(1.8), type="EVENT", name="warn-event", parent_observation_id="o1",
                           start_time=T0 + s(1.8), level="WARNING", status_message="careful", version="ov1",
                           environment="production")
@@ -170,7 +178,7 @@ def load_dataset(olap: Olap) -> None:
                                     version="v2")],
            observations=[ObservationEvent(
                PA, "o4", "t2", t2, type="GENERATION", name="llm", start_time=t2, end_time=t2 + s(3), model="claude-3",
-               usage_details={"input": 100, "output": 50, "total": 150}, cost_details={"total": 1.0},
+               internal_model_id=_matched("claude-3"), usage_details={"input": 100, "output": 50, "total": 150}, cost_details={"total": 1.0},
                level="ERROR", environment="staging")])
     t3 = T0 + timedelta(hours=2)
     insert(olap, traces=[TraceEvent(PA, "t3", t3, timestamp=t3, name="third", public=True)])

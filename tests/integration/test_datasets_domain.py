@@ -123,7 +123,7 @@ def test_add_items_from_traces(services) -> None:
     project = _project(services)
     create_dataset(services.sessions, project_id=project, name="from-traces")
     _ingest(services, project)
-    made = add_items_from_traces(services.sessions, services.olap, project_id=project, dataset_name="from-traces",
+    made = add_items_from_traces(services.sessions, services.olap, masker=None, project_id=project, dataset_name="from-traces",
                                  sources=[("tr-1", None), ("tr-1", "ob-1")], metadata={"src": "ui"})
     assert [(m["input"], m["expectedOutput"], m["sourceTraceId"], m["sourceObservationId"]) for m in made] == [
         ({"question": "q1"}, "a1", "tr-1", None),
@@ -131,13 +131,13 @@ def test_add_items_from_traces(services) -> None:
     ]
     assert made[0]["metadata"] == {"src": "ui"}
     with pytest.raises(NotFound, match="trace 'missing'"):
-        add_items_from_traces(services.sessions, services.olap, project_id=project, dataset_name="from-traces",
+        add_items_from_traces(services.sessions, services.olap, masker=None, project_id=project, dataset_name="from-traces",
                               sources=[("tr-1", None), ("missing", None)])
     # another project sees no such trace
     other = _project(services, "other")
     create_dataset(services.sessions, project_id=other, name="from-traces")
     with pytest.raises(NotFound):
-        add_items_from_traces(services.sessions, services.olap, project_id=other, dataset_name="from-traces",
+        add_items_from_traces(services.sessions, services.olap, masker=None, project_id=other, dataset_name="from-traces",
                               sources=[("tr-1", None)])
     assert list_items(services.sessions, project_id=project, dataset_name="from-traces")[1]["totalItems"] == 2
 
@@ -147,15 +147,15 @@ def test_bulk_add_is_all_or_nothing(services) -> None:
     create_dataset(services.sessions, project_id=project, name="bulk",
                    input_schema={"type": "object", "required": ["q"]})
     with pytest.raises(InvalidRequest, match=r"row 2: .*input: 'q' is a required property"):
-        bulk_add_items(services.sessions, project_id=project, dataset_name="bulk",
+        bulk_add_items(services.sessions, masker=None, project_id=project, dataset_name="bulk",
                        items=[{"input": {"q": 1}}, {"input": {"x": 1}}])
     assert list_items(services.sessions, project_id=project, dataset_name="bulk")[1]["totalItems"] == 0
-    made = bulk_add_items(services.sessions, project_id=project, dataset_name="bulk",
+    made = bulk_add_items(services.sessions, masker=None, project_id=project, dataset_name="bulk",
                           items=[{"input": {"q": 1}, "expectedOutput": 2}, {"input": {"q": 3}, "id": "fixed"}])
     assert [m["input"] for m in made] == [{"q": 1}, {"q": 3}] and made[1]["id"] == "fixed"
     # update_dataset (UI) can clear a schema, which lets any input in
     update_dataset(services.sessions, project_id=project, name="bulk", input_schema=None)
-    bulk_add_items(services.sessions, project_id=project, dataset_name="bulk", items=[{"input": "free"}])
+    bulk_add_items(services.sessions, masker=None, project_id=project, dataset_name="bulk", items=[{"input": "free"}])
 
 
 def test_parse_upload_csv_and_json() -> None:

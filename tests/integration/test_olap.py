@@ -164,6 +164,17 @@ def test_a_killed_migration_completes_on_the_next_start(tmp_path: Path, engine: 
     assert {"first", "second", "schema_migrations"} <= tables()
 
 
+AFTER_0001 = ["internal_model_id"]  # event columns later migrations added
+
+
+def _migrations_up_to(version: int, directory: Path) -> Path:
+    directory.mkdir()
+    for m in list_migrations():
+        if m.version <= version:
+            (directory / m.path.name).write_text(m.path.read_text())
+    return directory
+
+
 def test_migration_0002_reads_old_rows_from_maps_and_new_rows_from_scalars(make_settings, stack, tmp_path) -> None:
     """Rows written under 0001 keep reading right after 0002 (cost and tokens from their maps,
     metadata from the whole latest piece); rows written after it fill the scalar columns and the
@@ -172,10 +183,7 @@ def test_migration_0002_reads_old_rows_from_maps_and_new_rows_from_scalars(make_
     from owlscope.tracing.model import rollups_fast
     from owlscope.tracing.trace_table import trace_aggregates
 
-    only_0001 = tmp_path / "migrations"
-    only_0001.mkdir()
-    first = list_migrations()[0]
-    (only_0001 / first.path.name).write_text(first.path.read_text())
+    only_0001 = _migrations_up_to(1, tmp_path / "migrations")
     o = Olap(make_settings(stack))
     try:
         migrate(o, only_0001)
@@ -187,10 +195,10 @@ def test_migration_0002_reads_old_rows_from_maps_and_new_rows_from_scalars(make_
         o.insert_arrow("observation_events", observations_table([
             ObservationEvent(pid, "o-old", "old", t0, type="GENERATION", start_time=t0, model="m",
                              usage_details={"input": 10, "output": 5, "total": 15},
-                             cost_details={"input": 1.0, "output": 2.0, "total": 3.0})]))
+                             cost_details={"input": 1.0, "output": 2.0, "total": 3.0})]).drop_columns(AFTER_0001))
 
-        assert [m.version for m in migrate(o)] == [2]
-        assert migrate(o) == [] and applied_versions(o) == {1, 2}
+        assert [m.version for m in migrate(o)] == [m.version for m in list_migrations()[1:]]
+        assert migrate(o) == [] and applied_versions(o) == {m.version for m in list_migrations()}
         assert not rollups_fast(o, pid)  # an old row: rollups fall back to the maps
 
         t1 = t0 + timedelta(minutes=1)
@@ -247,6 +255,46 @@ def test_migration_0002_reads_old_rows_from_maps_and_new_rows_from_scalars(make_
         aggs = trace_aggregates(o, pid, ["new"])
         assert (aggs["new"]["total_cost"], aggs["new"]["total_tokens"]) == (0.75, 150)
         assert sum(d["totalCost"] for d in tracing.metrics_daily(o, pid)["data"]) == pytest.approx(0.75)
+    finally:
+        o.command("DROP DATABASE IF EXISTS {db}")
+        o.close()
+
+
+def test_migration_0003_stores_the_matched_model_id_and_leaves_older_rows_to_a_match_by_name(
+        make_settings, stack, tmp_path) -> None:
+    """After 0003 an observation reads the model id stored with its latest event that named a model
+    ('' = matched none, which replaces an earlier match); one with a row from before 0003 carries its
+    model name for the reader to match (`MODEL_TO_MATCH`)."""
+    from owlscope import tracing
+    from owlscope.tracing.observations import MODEL_TO_MATCH, observations_for_trace
+
+    o = Olap(make_settings(stack))
+    try:
+        migrate(o, _migrations_up_to(2, tmp_path / "migrations"))
+        t0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+        pid = "p-0003"
+        o.insert_arrow("observation_events", observations_table([
+            ObservationEvent(pid, "o-old", "t", t0, type="GENERATION", start_time=t0, model="gpt-4o")],
+        ).drop_columns(AFTER_0001))
+        assert [m.version for m in migrate(o)] == [m.version for m in list_migrations() if m.version > 2]
+        t1 = t0 + timedelta(minutes=1)
+        o.insert_arrow("observation_events", observations_table([
+            ObservationEvent(pid, "o-known", "t", t1, type="GENERATION", start_time=t1, model="house",
+                             internal_model_id="model-1"),
+            ObservationEvent(pid, "o-known", "t", t1 + timedelta(seconds=1), end_time=t1),  # says nothing
+            ObservationEvent(pid, "o-renamed", "t", t1, type="GENERATION", model="house", internal_model_id="model-1"),
+            ObservationEvent(pid, "o-renamed", "t", t1 + timedelta(seconds=1), model="nobody", internal_model_id=""),
+            ObservationEvent(pid, "o-span", "t", t1, type="SPAN", start_time=t1),
+        ]))
+        got = {b["id"]: b for b in observations_for_trace(o, pid, "t")}
+        assert got["o-known"]["modelId"] == "model-1" and MODEL_TO_MATCH not in got["o-known"]
+        assert got["o-renamed"]["modelId"] is None and got["o-renamed"]["model"] == "nobody"
+        assert MODEL_TO_MATCH not in got["o-renamed"]
+        assert got["o-span"]["modelId"] is None and MODEL_TO_MATCH not in got["o-span"]
+        assert got["o-old"]["modelId"] is None and got["o-old"][MODEL_TO_MATCH] == "gpt-4o"
+        # the v2 list carries the stored id in its core fields
+        v2 = {b["id"]: b for b in tracing.list_observations_v2(o, pid, trace_id="t", fields="core")["data"]}
+        assert v2["o-known"]["modelId"] == "model-1" and v2["o-old"][MODEL_TO_MATCH] == "gpt-4o"
     finally:
         o.command("DROP DATABASE IF EXISTS {db}")
         o.close()

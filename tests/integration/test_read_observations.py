@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from owlscope.ingestion.pricing import load_default_models
 from owlscope.tracing import obs_select
 from read_fixtures import (  # noqa: F401  (fixtures)
     PA,
@@ -26,6 +27,8 @@ CORE = {"id", "traceId", "startTime", "endTime", "projectId", "parentObservation
         "inputPrice", "outputPrice", "totalPrice"}
 BASIC = {"name", "level", "statusMessage", "version", "environment", "bookmarked", "public", "userId", "sessionId",
          "isRootObservation"}
+
+GPT_4O = next(m for m in load_default_models() if m.model_name == "gpt-4o")  # the model the fixture stores
 
 
 def ids(body: dict) -> list[str]:
@@ -94,12 +97,14 @@ def test_v2_default_fields_and_order(dataset: ReadApi) -> None:
     o2 = next(o for o in body["data"] if o["id"] == "o2")
     assert o2 == {
         "id": "o2", "traceId": "t1", "startTime": z(T0 + s(0.5)), "endTime": z(T0 + s(1.5)), "projectId": PA,
-        "parentObservationId": "o1", "type": "GENERATION", "modelId": None, "inputPrice": None,
-        "outputPrice": None, "totalPrice": None, "name": "llm", "level": "DEFAULT", "statusMessage": None,
+        "parentObservationId": "o1", "type": "GENERATION", "modelId": GPT_4O.id, "inputPrice": "0.0000025",
+        "outputPrice": "0.00001", "totalPrice": None, "name": "llm", "level": "DEFAULT", "statusMessage": None,
         "version": None, "environment": "production", "bookmarked": False, "public": False, "userId": "u1",
         "sessionId": "s1", "isRootObservation": False,
     }
     assert next(o for o in body["data"] if o["id"] == "o1")["isRootObservation"] is True
+    # the core fields carry the stored model's id and prices; a span has none
+    assert next(o for o in body["data"] if o["id"] == "o1")["modelId"] is None
 
 
 def test_v2_field_groups(dataset: ReadApi) -> None:

@@ -199,14 +199,14 @@ def test_items_add_edit_archive_delete(team: Team) -> None:
         get_item(team.services.sessions, project_id=team.project_id, item_id=item["id"])
     # an item of another dataset cannot be changed through this one
     other = _dataset(team, "other")
-    foreign = upsert_item(team.services.sessions, project_id=team.project_id, dataset_name="other", input="x")
+    foreign = upsert_item(team.services.sessions, masker=None, project_id=team.project_id, dataset_name="other", input="x")
     assert member.post(f"{base}/items/delete", {"item_id": foreign["id"]}).status_code == 404
     assert member.get(team.url(f"/datasets/{other['id']}/items/edit"), params={"id": foreign["id"]}).status_code == 200
 
 
 def test_viewer_cannot_change_datasets(team: Team) -> None:
     ds = _dataset(team)
-    item = upsert_item(team.services.sessions, project_id=team.project_id, dataset_name="qa", input={"q": 1})
+    item = upsert_item(team.services.sessions, masker=None, project_id=team.project_id, dataset_name="qa", input={"q": 1})
     viewer = team.users["VIEWER"]
     base = team.url(f"/datasets/{ds['id']}")
     assert viewer.get(base).status_code == 200 and "Add item" not in viewer.get(base).text
@@ -325,7 +325,7 @@ def _recorded_run(team: Team, ds: dict[str, Any], run: str, outputs: dict[str, s
 def test_runs_table_and_compare_view(team: Team) -> None:
     ds = _dataset(team)
     for item_id, q, a in (("i1", "Capital of France?", "Paris"), ("i2", "Capital of Peru?", "Lima")):
-        upsert_item(team.services.sessions, project_id=team.project_id, dataset_name="qa", item_id=item_id,
+        upsert_item(team.services.sessions, masker=None, project_id=team.project_id, dataset_name="qa", item_id=item_id,
                     input={"question": q}, expected_output=a)
     t0 = datetime.now(UTC) - timedelta(minutes=10)
     _recorded_run(team, ds, "run-a", {"i1": "Paris", "i2": "Lima"}, {"i1": 1.0, "i2": 1.0}, t0)
@@ -377,7 +377,7 @@ def test_experiment_from_the_form(team: Team) -> None:
 
     ds = _dataset(team)
     for n in (1, 2):
-        upsert_item(team.services.sessions, project_id=team.project_id, dataset_name="qa", item_id=f"item-{n}",
+        upsert_item(team.services.sessions, masker=None, project_id=team.project_id, dataset_name="qa", item_id=f"item-{n}",
                     input={"question": f"q{n}"}, expected_output=f"a{n}")
     store = prompt_store(team.services)
     store.create(team.project_id, parse_create({"name": "qa/answer", "prompt": "Answer {{question}}"}))

@@ -24,6 +24,7 @@ from owlscope.errors import InvalidRequest, NotFound, OwlscopeError
 from owlscope.ingestion.errors import InvalidPayload
 from owlscope.ingestion.scores import normalize_score_body
 from owlscope.pipeline.accept import accept_events
+from owlscope.pipeline.masking import masker_for
 from owlscope.services import Services
 from owlscope.tracing.observations import get_observation
 from owlscope.tracing.scores import delete_score, get_score, list_scores_v2
@@ -284,7 +285,8 @@ def add_comment(request: Request, ctx: ProjectCtx, services: WebServices, kind: 
     require_role(ctx, "MEMBER")
     subject = _subject_from_form(services, ctx, kind, id, trace)
     try:
-        create_comment(services.sessions, olap=None, project_id=ctx.project.id, data={
+        create_comment(services.sessions, olap=None, masker=masker_for(services, ctx.project.id),
+                       project_id=ctx.project.id, data={
             "objectType": subject.comment_type, "objectId": subject.id, "content": content,
             "authorUserId": ctx.user.id})
     except OwlscopeError as exc:

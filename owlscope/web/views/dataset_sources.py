@@ -23,6 +23,7 @@ from owlscope.datasets.olap_reads import observations_by_key, trace_summaries
 from owlscope.datasets.store import create_dataset, list_datasets
 from owlscope.datasets.uploads import add_items_from_traces
 from owlscope.errors import InvalidRequest, NotFound, OwlscopeError
+from owlscope.pipeline.masking import masker_for
 from owlscope.web.context import ProjectContext, ProjectCtx, WebServices, require_role
 from owlscope.web.session_data import flash
 from owlscope.web.templating import is_htmx, redirect, render, safe_next
@@ -105,9 +106,9 @@ def add_from_trace(
         values = (parts.parse_value(input, "Input"), parts.parse_value(expected_output, "Expected output"),
                   parts.parse_value(metadata, "Metadata"))
         ds = _target(services, ctx, dataset_id, new_dataset)
-        item = upsert_item(services.sessions, project_id=ctx.project.id, dataset_name=ds["name"], input=values[0],
-                           expected_output=values[1], metadata=values[2], source_trace_id=trace_id,
-                           source_observation_id=observation_id or None)
+        item = upsert_item(services.sessions, masker=masker_for(services, ctx.project.id), project_id=ctx.project.id,
+                           dataset_name=ds["name"], input=values[0], expected_output=values[1], metadata=values[2],
+                           source_trace_id=trace_id, source_observation_id=observation_id or None)
     except OwlscopeError as exc:
         return _dialog(request, ctx, services, {"form": form, "mode": "one", "error": exc.message},
                        status=exc.status)
@@ -145,7 +146,8 @@ def add_from_traces(
             more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
             raise NotFound(f"Trace {missing[0]!r} not found{more}")
         ds = _target(services, ctx, dataset_id, new_dataset)
-        added = add_items_from_traces(services.sessions, services.olap, project_id=ctx.project.id,
+        added = add_items_from_traces(services.sessions, services.olap, masker=masker_for(services, ctx.project.id),
+                                      project_id=ctx.project.id,
                                       dataset_name=ds["name"], sources=[(t, None) for t in ids])
     except OwlscopeError as exc:
         return _dialog(request, ctx, services, {**values, "error": exc.message}, status=exc.status)

@@ -19,7 +19,7 @@ from owlscope.datasets.items import delete_item, get_item, list_items, upsert_it
 from owlscope.datasets.store import create_dataset, delete_dataset, list_datasets, update_dataset
 from owlscope.datasets.uploads import MAX_UPLOAD_BYTES, bulk_add_items, parse_upload, upload_columns
 from owlscope.errors import InvalidRequest, NotFound, OwlscopeError, PayloadTooLarge
-from owlscope.pipeline.masking import masked_fields
+from owlscope.pipeline.masking import masked_upload, masker_for
 from owlscope.web.context import ProjectContext, ProjectCtx, WebServices, require_role
 from owlscope.web.session_data import flash
 from owlscope.web.templating import redirect, render
@@ -159,13 +159,11 @@ def item_save(
     item = _item_of(services, ctx.project.id, ds, item_id) if item_id else None
     form = {"input": input, "expected_output": expected_output, "metadata": metadata}
     try:
-        masked = masked_fields(services, ctx.project.id, {
-            "input": parts.parse_value(input, "Input"),
-            "expectedOutput": parts.parse_value(expected_output, "Expected output"),
-            "metadata": parts.parse_value(metadata, "Metadata")})
         saved = upsert_item(
-            services.sessions, project_id=ctx.project.id, dataset_name=ds["name"], item_id=item_id or None,
-            input=masked["input"], expected_output=masked["expectedOutput"], metadata=masked["metadata"],
+            services.sessions, masker=masker_for(services, ctx.project.id), project_id=ctx.project.id,
+            dataset_name=ds["name"], item_id=item_id or None, input=parts.parse_value(input, "Input"),
+            expected_output=parts.parse_value(expected_output, "Expected output"),
+            metadata=parts.parse_value(metadata, "Metadata"),
         )
     except OwlscopeError as exc:
         return _item_form(request, ds, form, item=item, error=exc.message, status=exc.status)
@@ -182,8 +180,8 @@ def item_archive(
     ds = parts.dataset_by_id(services, ctx.project.id, dataset_id)
     _item_of(services, ctx.project.id, ds, item_id)
     archive = archived != "0"
-    upsert_item(services.sessions, project_id=ctx.project.id, dataset_name=ds["name"], item_id=item_id,
-                status="ARCHIVED" if archive else "ACTIVE")
+    upsert_item(services.sessions, masker=None, project_id=ctx.project.id,  # the status alone: no text
+                dataset_name=ds["name"], item_id=item_id, status="ARCHIVED" if archive else "ACTIVE")
     flash(request, f"Item {item_id[:8]}… {'archived: experiments skip it' if archive else 'restored'}.")
     return redirect(request, _back(ctx, ds, next))
 
@@ -242,6 +240,7 @@ def upload_file(
         if len(data) > MAX_UPLOAD_BYTES:
             raise PayloadTooLarge(f"The file is larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MB")
         upload_columns(data)  # a file that cannot be read is refused before it is kept
+        data = masked_upload(services, data)  # kept until imported: never the original values
         upload_id = uuid.uuid4().hex
         services.blobs.put(parts.upload_key(ctx.project.id, upload_id), data)
         return _mapping_page(request, ds, upload_id, data, file.filename)
@@ -269,7 +268,8 @@ def upload_import(
     columns = upload_columns(data)
     try:
         mapping = parts.mapping_from_form(columns, column)
-        added = bulk_add_items(services.sessions, project_id=ctx.project.id, dataset_name=ds["name"],
+        added = bulk_add_items(services.sessions, masker=masker_for(services, ctx.project.id),
+                               project_id=ctx.project.id, dataset_name=ds["name"],
                                items=parse_upload(data, mapping))
     except OwlscopeError as exc:
         return _mapping_page(request, ds, upload_id, data, filename, choices=list(column) or None, error=exc.message,
