@@ -30,7 +30,7 @@ from owlscope.api.deps import ProjectAuth, authenticate_header
 from owlscope.datasets.items import upsert_item
 from owlscope.datasets.store import list_datasets
 from owlscope.errors import NotFound, OwlscopeError
-from owlscope.pipeline.masking import masked_fields
+from owlscope.pipeline.masking import masker_for
 from owlscope.prompts import parse_create
 from owlscope.services import Services
 from owlscope.wire import PageRequest
@@ -177,9 +177,8 @@ async def add_dataset_item(ctx: Context, dataset_name: str, input: Any = None, e
                            metadata: Any = None, source_trace_id: str | None = None) -> dict[str, Any]:
     """Add an item to a dataset (masked like items sent to the API)."""
     def add(s: Services, p: str) -> dict[str, Any]:
-        masked = masked_fields(s, p, {"input": input, "expectedOutput": expected_output, "metadata": metadata})
-        return upsert_item(s.sessions, project_id=p, dataset_name=dataset_name, input=masked["input"],
-                           expected_output=masked["expectedOutput"], metadata=masked["metadata"],
+        return upsert_item(s.sessions, masker=masker_for(s, p), project_id=p, dataset_name=dataset_name,
+                           input=input, expected_output=expected_output, metadata=metadata,
                            source_trace_id=source_trace_id)
 
     return await _call(ctx, add)
