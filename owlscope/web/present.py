@@ -8,7 +8,6 @@ long text folded.
 
 from __future__ import annotations
 
-import math
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,49 +18,6 @@ FOLD_CHARS = 1200  # text longer than this starts folded
 TREE_MAX_NODES = 4000  # bigger JSON is shown as pretty-printed text instead of a tree
 OPEN_DEPTH = 2  # tree levels open at first
 CHAT_ROLES = {"system", "user", "assistant", "tool", "function", "developer", "model", "human", "ai"}
-
-
-# ---- numbers ---------------------------------------------------------------------------------
-def duration(seconds: float | None) -> str:
-    """0.0423 -> "42ms", 2.5 -> "2.50s", 75 -> "1m 15s", 4000 -> "1h 6m"."""
-    if seconds is None or (isinstance(seconds, float) and not math.isfinite(seconds)) or seconds < 0:
-        return "—"
-    if seconds < 1:
-        return f"{round(seconds * 1000)}ms"
-    if seconds < 60:
-        return f"{seconds:.2f}s"
-    if seconds < 3600:
-        return f"{int(seconds // 60)}m {int(seconds % 60)}s"
-    if seconds < 86400:
-        return f"{int(seconds // 3600)}h {int(seconds % 3600 // 60)}m"
-    return f"{int(seconds // 86400)}d {int(seconds % 86400 // 3600)}h"
-
-
-def cost(usd: float | None) -> str:
-    """US dollars with as many digits as a small LLM cost needs: $0.000123, $0.0456, $12.35."""
-    if usd is None or (isinstance(usd, float) and not math.isfinite(usd)):
-        return "—"
-    if usd == 0:
-        return "$0"
-    if abs(usd) >= 100:
-        return f"${usd:,.2f}"
-    if abs(usd) >= 0.01:
-        return f"${usd:.4f}".rstrip("0").rstrip(".")
-    text = f"{usd:.8f}".rstrip("0").rstrip(".")
-    return f"${text}"
-
-
-def compact(n: float | int | None) -> str:
-    """1234 -> "1,234", 1234567 -> "1.23M"."""
-    if n is None:
-        return "—"
-    if abs(n) >= 1_000_000_000:
-        return f"{n / 1e9:.2f}B"
-    if abs(n) >= 1_000_000:
-        return f"{n / 1e6:.2f}M"
-    if isinstance(n, float) and not n.is_integer():
-        return f"{n:,.2f}"
-    return f"{int(n):,}"
 
 
 def score_value(score: dict[str, Any]) -> str:
@@ -288,6 +244,6 @@ def raw_json(value: Any) -> str:
 
 
 FILTERS = {
-    "duration": duration, "cost": cost, "compact": compact, "score_value": score_value, "local_time": local_time,
+    "score_value": score_value, "local_time": local_time,
     "io_html": io_html, "json_tree": json_tree, "raw_json": raw_json, "iso_time": iso_time,
 }

@@ -176,7 +176,12 @@
 
   // ---- dashboard charts ------------------------------------------------------------------------
   function cssVar(name, fallback) {
-    var v = getComputedStyle(document.documentElement).getPropertyValue(name).trim();
+    // resolved through an element: the tokens are light-dark() pairs, which only a property resolves
+    var probe = document.createElement("span");
+    probe.style.color = "var(" + name + ", " + fallback + ")";
+    document.body.appendChild(probe);
+    var v = getComputedStyle(probe).color;
+    probe.remove();
     return v || fallback;
   }
   function label(iso, step) {
@@ -184,14 +189,9 @@
     if (step < 86400) return new Intl.DateTimeFormat(undefined, { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", hour12: false }).format(d);
     return new Intl.DateTimeFormat(undefined, { month: "short", day: "numeric" }).format(d);
   }
-  function money(v) {
-    if (v === 0) return "$0";
-    if (Math.abs(v) >= 1) return "$" + v.toFixed(2);
-    return "$" + Number(v.toPrecision(2));
-  }
-  function compact(v) {
-    return new Intl.NumberFormat(undefined, { notation: "compact", maximumFractionDigits: 1 }).format(v);
-  }
+  var fmt = window.Owlscope.format;
+  function money(v) { return fmt.cost(v); }
+  function compact(v) { return fmt.compact(v); }
   function charts() {
     var src = document.getElementById("dashboard-data");
     if (!src || !window.Chart) return;
@@ -221,7 +221,7 @@
       if (kind === "traces") {
         cfg = { type: "bar", data: { labels: labels, datasets: [{ data: s.traces, backgroundColor: c1, borderRadius: 2, maxBarThickness: 18 }] }, options: base(compact) };
       } else if (kind === "cost") {
-        cfg = { type: "line", data: { labels: labels, datasets: [{ data: s.cost, borderColor: c2, backgroundColor: c2 + "22", fill: true, tension: 0.3, pointRadius: 0, borderWidth: 2 }] }, options: base(money) };
+        cfg = { type: "bar", data: { labels: labels, datasets: [{ data: s.cost, backgroundColor: c2, borderRadius: 2, maxBarThickness: 18 }] }, options: base(money) };
       } else if (kind === "tokens") {
         cfg = { type: "bar", data: { labels: labels, datasets: [{ data: s.tokens, backgroundColor: c3, borderRadius: 2, maxBarThickness: 18 }] }, options: base(compact) };
       } else if (kind === "score") {

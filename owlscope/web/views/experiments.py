@@ -53,7 +53,7 @@ def runs(request: Request, dataset_id: str, ctx: ProjectCtx, services: WebServic
     counts = parts.dataset_counts(services, ctx.project.id, [ds["id"]])[ds["id"]]
     return render(request, "datasets/runs.html", {
         "dataset": ds, "runs": table, "score_names": score_names, "counts": counts, "tab": "runs",
-        "fmt": parts.fmt_number, "max_compare": MAX_COMPARE,
+        "max_compare": MAX_COMPARE,
     })
 
 
@@ -82,7 +82,7 @@ def compare(
     return render(request, "datasets/compare.html", {
         "dataset": ds, "run_names": names, "runs": result["runs"], "summary": summary, "rows": rows,
         "differing": differing, "only_diff": bool(only_diff), "tab": "runs", "as_text": parts.as_text,
-        "output_text": parts.output_text, "fmt": parts.fmt_number,
+        "output_text": parts.output_text,
     })
 
 

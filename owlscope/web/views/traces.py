@@ -27,7 +27,7 @@ from owlscope.tracing.trace_table import (
     list_trace_table,
 )
 from owlscope.tracing.traces import get_trace
-from owlscope.web import present
+from owlscope.web import numbers, present
 from owlscope.web.context import ProjectContext, ProjectCtx, WebServices, require_role
 from owlscope.web.templating import is_htmx, redirect, render
 from owlscope.web.urls import with_query
@@ -113,7 +113,7 @@ def active_chips(request: Request, f: TraceFilters, ctx: ProjectContext) -> list
     if f.version:
         chips.append({"label": f"Version: {f.version}", "href": drop("version")})
     if f.score_name:
-        chips.append({"label": f"Score {f.score_name} {qp.get('score_op', '>=')} {present.compact(f.score_value)}",
+        chips.append({"label": f"Score {f.score_name} {qp.get('score_op', '>=')} {numbers.compact(f.score_value)}",
                       "href": with_query(request, score_name=None, score_op=None, score_value=None)})
     return chips
 
