@@ -6,6 +6,7 @@
  *                                           [data-keynav-item]); Enter opens; a click on a row opens it
  *  [data-search-shortcut]                   "/" focuses it
  *  select[data-range-select]                shows [data-range-custom] for "custom", else submits the form
+ *  input[data-range-input]                  a custom range's end: submits the form once both are set
  *  [data-fold-toggle]                       unfolds long text
  *  [data-io-raw="id"]                       switches #id-pretty / #id-raw
  *  [data-history-back]                      goes back one page
@@ -138,6 +139,13 @@
 
   document.addEventListener("change", function (e) {
     var sel = e.target;
+    if (sel.matches("input[data-range-input]") && sel.form && sel.value) {
+      // a custom range applies as soon as both ends are set, on every page alike
+      var ends = sel.closest("[data-range-picker]").querySelectorAll("input[data-range-input]");
+      var complete = Array.prototype.every.call(ends, function (i) { return i.value; });
+      if (complete) { if (sel.form.requestSubmit) sel.form.requestSubmit(); else sel.form.submit(); }
+      return;
+    }
     if (!sel.matches("select[data-range-select]")) return;
     var picker = sel.closest("[data-range-picker]");
     var custom = picker && picker.querySelector("[data-range-custom]");

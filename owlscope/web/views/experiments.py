@@ -66,8 +66,9 @@ def compare(
     require_role(ctx, "VIEWER")
     ds = parts.dataset_by_id(services, ctx.project.id, dataset_id)
     names = list(dict.fromkeys(r for r in runs if r))
-    if not names:
-        raise InvalidRequest("Choose the runs to compare")
+    if not names:  # e.g. "Compare" with nothing checked: back to the runs, with a word why
+        flash(request, "Choose at least one run to compare.", "error")
+        return redirect(request, f"{ctx.url}/datasets/{dataset_id}/runs")
     if len(names) > MAX_COMPARE:
         raise InvalidRequest(f"Compare at most {MAX_COMPARE} runs at once")
     result = compare_runs(services.sessions, services.olap, project_id=ctx.project.id, dataset_name=ds["name"],
