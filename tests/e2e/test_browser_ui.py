@@ -351,11 +351,13 @@ def test_markdown_images_and_failed_turns(ui, pages) -> None:
     expect(out.locator(".md-raw")).to_contain_text("## Plan")
     expect(page.locator("#io-in-pretty img.io-thumb")).to_have_count(1)
     assert page.locator("#io-in-pretty img.io-thumb").evaluate("i => i.naturalWidth") == 1
-    expect(page.locator(".comment-text strong")).to_have_text("fine")
     shot(page, T, "markdown")
+    page.goto(f"{base}/project/{pid}/traces/{AGENT_TRACE}")
+    expect(page.locator(".comment-text strong")).to_have_text("fine")
+    assert page.locator("#detail script").count() == 0
 
     page.goto(f"{base}/project/{pid}/sessions/{SESSION}")
-    expect(page.locator(".turn-out .md strong").first).to_have_text("Hello!")
+    expect(page.locator(".turn-out .md strong", has_text="Hello!")).to_be_visible()
     failed = page.locator(".turn-error")
     expect(failed).to_contain_text("Rate limited by the provider (429)")
     expect(page.locator(".turn-out", has=failed)).not_to_contain_text("Empty")
