@@ -39,15 +39,16 @@ def observation_tree(observations: list[dict[str, Any]]) -> tuple[list[dict[str,
             children[parent].append(o)
         else:
             roots.append(o)
-    starts = [s for s in (_seconds(o["startTime"]) for o in observations) if s is not None]
-    ends = [e for e in (_seconds(o.get("endTime") or o["startTime"]) for o in observations) if e is not None]
+    times = {o["id"]: (_seconds(o["startTime"]), _seconds(o.get("endTime"))) for o in observations}  # parsed once
+    starts = [s for s, _ in times.values() if s is not None]
+    ends = [e if e is not None else s for s, e in times.values() if (e if e is not None else s) is not None]
     t0 = min(starts) if starts else 0.0
     span = max((max(ends) - t0) if ends else 0.0, 0.001)
 
     def order(o: dict[str, Any]) -> tuple[float, float, str, str]:
         # siblings that start in the same millisecond: the one that ends first, then by name
-        end = _seconds(o.get("endTime"))
-        return (_seconds(o["startTime"]) or t0, end if end is not None else math.inf, o.get("name") or "", o["id"])
+        start, end = times[o["id"]]
+        return (start or t0, end if end is not None else math.inf, o.get("name") or "", o["id"])
 
     roots.sort(key=order)
     for kids in children.values():
@@ -62,8 +63,8 @@ def observation_tree(observations: list[dict[str, Any]]) -> tuple[list[dict[str,
             if o["id"] in seen:
                 continue
             seen.add(o["id"])
-            start = _seconds(o["startTime"]) or t0
-            end = _seconds(o.get("endTime")) if o.get("endTime") else None
+            start, end = times[o["id"]]
+            start = start or t0
             left = (start - t0) / span * 100
             width = ((end - start) / span * 100) if end is not None else 0.0
             nodes.append({"obs": o, "depth": depth, "left": round(min(left, 99.5), 3),
