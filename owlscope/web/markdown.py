@@ -20,7 +20,7 @@ from markupsafe import Markup
 # markdown look different from the same text printed as is.
 _MARKDOWN_HINT = re.compile(
     r"(^|\n)\s{0,3}(#{1,6}\s|[-*+]\s+\S|\d+[.)]\s+\S|>\s?|```|~~~|\|.*\|)"
-    r"|\*\*\S|__\S|`[^`\n]+`|\[[^\]\n]+\]\([^)\s]+\)|<[a-zA-Z][^>]*>"
+    r"|\*\*\S|__\S|(?<![\w*])\*[^*\s][^*\n]*\*(?![\w*])|`[^`\n]+`|\[[^\]\n]+\]\([^)\s]+\)|<[a-zA-Z][^>]*>"
 )
 MAX_RENDER_CHARS = 200_000  # longer text is shown raw: rendering it would cost more than it helps
 
