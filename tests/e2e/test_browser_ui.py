@@ -272,6 +272,9 @@ def test_layout_fits_without_horizontal_scroll(ui, pages, width) -> None:
     _no_overlap(page, ".breadcrumbs", ".topbar-right")
     _no_overlap(page, ".breadcrumbs", ".user-menu")
 
+    for listing in ("sessions", "users", "scores"):
+        page.goto(f"{base}/project/{pid}/{listing}")
+        _fits(page, "main .table-wrap")
     page.goto(f"{base}/project/{pid}/users/customer-0001")
     shot(page, T, f"user-{width}", full_page=False)
     _fits(page, "main .table-wrap")
