@@ -315,7 +315,15 @@ def test_sidebar_collapses_and_stays_collapsed(ui, pages) -> None:
     page.goto(f"{base}/project/{pid}/sessions")
     assert sidebar.bounding_box()["width"] < 80
     expect(page.get_by_label("Main navigation").get_by_role("link", name="Traces")).to_be_visible()
+    page.get_by_label("Switch project").click()  # the project menu opens beyond the rail, whole
+    menu = page.locator(".switcher-menu")
+    expect(menu).to_be_visible()
+    box = menu.bounding_box()
+    assert box["width"] > 200
+    assert page.evaluate("([x, y]) => !!document.elementFromPoint(x, y).closest('.switcher-menu')",
+                         [box["x"] + box["width"] - 10, box["y"] + box["height"] / 2])
     shot(page, T, "sidebar-collapsed", full_page=False)
+    page.keyboard.press("Escape")
     page.locator("[data-sidebar-toggle]").click()
     page.wait_for_function("document.querySelector('.sidebar').getBoundingClientRect().width > 200")
     # narrow windows start with the rail
