@@ -271,6 +271,11 @@ def test_layout_fits_without_horizontal_scroll(ui, pages, width) -> None:
     shot(page, T, f"trace-{width}", full_page=False)
     _no_overlap(page, ".breadcrumbs", ".topbar-right")
     _no_overlap(page, ".breadcrumbs", ".user-menu")
+    page.get_by_role("tab", name="Timeline").click()
+    _fits(page, "[data-timeline] .tl-scroll")
+    expect(page.locator("[data-timeline] .tl-row")).to_have_count(9)
+    shot(page, T, f"trace-timeline-{width}", full_page=False)
+    page.get_by_role("tab", name="Tree").click()
 
     for listing in ("sessions", "users", "scores"):
         page.goto(f"{base}/project/{pid}/{listing}")
