@@ -349,8 +349,11 @@ def test_dark_mode_toggle_persists(ui, pages) -> None:
     assert page.evaluate("getComputedStyle(document.body).backgroundColor") == dark
     page.wait_for_function("document.querySelectorAll('canvas[data-chart]')[0].width > 0")
     shot(page, T, "dashboard-dark", full_page=False)
+    grid = "Chart.getChart(document.querySelector('canvas[data-chart=cost]')).options.scales.y.grid.color"
+    dark_grid = page.evaluate(grid)
     page.locator("[data-theme-toggle]").click()
     assert page.evaluate("document.documentElement.dataset.theme") == "light"
+    assert page.evaluate(grid) != dark_grid  # the charts follow the toggle
 
 
 # ---- 2. content --------------------------------------------------------------------------------------

@@ -252,5 +252,14 @@
   }
 
   document.addEventListener("DOMContentLoaded", function () { localTimes(document); charts(); });
+  // the theme toggle: draw the charts again in the new colours
+  document.addEventListener("owlscope:theme", function () {
+    if (!window.Chart) return;
+    document.querySelectorAll("canvas[data-chart]").forEach(function (c) {
+      var chart = window.Chart.getChart(c);
+      if (chart) chart.destroy();
+    });
+    charts();
+  });
   document.addEventListener("htmx:load", function (e) { localTimes(e.target); });
 })();
