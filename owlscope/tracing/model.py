@@ -169,6 +169,8 @@ AGGREGATES: dict[str, str] = {
     "a_warnings": f"countIf({OBS_LEVEL} = 'WARNING')",
     "a_defaults": f"countIf({OBS_LEVEL} = 'DEFAULT')",
     "a_debugs": f"countIf({OBS_LEVEL} = 'DEBUG')",
+    # the status message of the trace's first ERROR observation ('' when none has one)
+    "a_error_message": f"argMinIf(o_status, o_start, {OBS_LEVEL} = 'ERROR')",
     # A trace's level: its most severe observation's (an unset level is DEFAULT); DEBUG only when every
     # observation is DEBUG. A trace without observations has no level here (callers show DEFAULT).
     "a_level": f"multiIf(countIf({OBS_LEVEL} = 'ERROR') > 0, 'ERROR', countIf({OBS_LEVEL} = 'WARNING') > 0, 'WARNING',"

@@ -247,6 +247,12 @@ def trace_aggregates(olap: Olap, project_id: str, trace_ids: list[str]) -> dict[
     return out
 
 
+def trace_error_messages(olap: Olap, project_id: str, trace_ids: list[str]) -> dict[str, str]:
+    """Per trace that has an ERROR observation with a status message: the first such message."""
+    rows = aggregate_traces(olap, project_id, trace_ids, {"a_error_message"})
+    return {tid: v["a_error_message"] for tid, v in rows.items() if v.get("a_error_message")}
+
+
 def summarize_scores(rows: list[tuple]) -> list[dict[str, Any]]:
     """(name, data_type, value, string_value) rows -> one entry per name: numeric scores averaged,
     booleans as the share that is true, categories as their distinct values."""

@@ -194,6 +194,19 @@ ProjectCtx = Annotated[ProjectContext, Depends(project_context)]
 
 
 # ---- what the layout needs --------------------------------------------------------------------
+THEMES = ("light", "dark")
+
+
+def ui_preferences(request: Request) -> dict[str, str]:
+    """The reader's display choices, kept in cookies by owlscope.js (no account setting): `theme`
+    ("light", "dark", or "" to follow the system) and `sidebar` ("collapsed", "expanded", or "" for
+    the default of the screen's width)."""
+    theme = request.cookies.get("owl_theme", "")
+    sidebar = request.cookies.get("owl_sidebar", "")
+    return {"theme": theme if theme in THEMES else "",
+            "sidebar": sidebar if sidebar in ("collapsed", "expanded") else ""}
+
+
 def layout_context(request: Request) -> dict[str, Any]:
     """Values every template gets (the Jinja context processor): see templating.render()."""
 
@@ -213,6 +226,7 @@ def layout_context(request: Request) -> dict[str, Any]:
         "nav": [],
         "environment": None,
         "environments": [],
+        **ui_preferences(request),
     }
     if user is not None:
         services = get_services(request)

@@ -30,7 +30,7 @@ SECURITY_HEADERS = {
     # Scripts only from our own files (no inline script, no eval): pass data to JS in
     # <script type="application/json"> blocks or data- attributes.
     "content-security-policy": (
-        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: https:; "
         "connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
     ),
     "cache-control": "no-store",

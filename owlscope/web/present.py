@@ -8,60 +8,20 @@ long text folded.
 
 from __future__ import annotations
 
-import math
+import re
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 from markupsafe import Markup, escape
 
+from owlscope.web.markdown import looks_like_markdown, markdown_block
+
+_DATA_IMAGE = re.compile(r"^data:image/(png|jpe?g|gif|webp);base64,[A-Za-z0-9+/=]+$")
 FOLD_CHARS = 1200  # text longer than this starts folded
 TREE_MAX_NODES = 4000  # bigger JSON is shown as pretty-printed text instead of a tree
 OPEN_DEPTH = 2  # tree levels open at first
 CHAT_ROLES = {"system", "user", "assistant", "tool", "function", "developer", "model", "human", "ai"}
-
-
-# ---- numbers ---------------------------------------------------------------------------------
-def duration(seconds: float | None) -> str:
-    """0.0423 -> "42ms", 2.5 -> "2.50s", 75 -> "1m 15s", 4000 -> "1h 6m"."""
-    if seconds is None or (isinstance(seconds, float) and not math.isfinite(seconds)) or seconds < 0:
-        return "—"
-    if seconds < 1:
-        return f"{round(seconds * 1000)}ms"
-    if seconds < 60:
-        return f"{seconds:.2f}s"
-    if seconds < 3600:
-        return f"{int(seconds // 60)}m {int(seconds % 60)}s"
-    if seconds < 86400:
-        return f"{int(seconds // 3600)}h {int(seconds % 3600 // 60)}m"
-    return f"{int(seconds // 86400)}d {int(seconds % 86400 // 3600)}h"
-
-
-def cost(usd: float | None) -> str:
-    """US dollars with as many digits as a small LLM cost needs: $0.000123, $0.0456, $12.35."""
-    if usd is None or (isinstance(usd, float) and not math.isfinite(usd)):
-        return "—"
-    if usd == 0:
-        return "$0"
-    if abs(usd) >= 100:
-        return f"${usd:,.2f}"
-    if abs(usd) >= 0.01:
-        return f"${usd:.4f}".rstrip("0").rstrip(".")
-    text = f"{usd:.8f}".rstrip("0").rstrip(".")
-    return f"${text}"
-
-
-def compact(n: float | int | None) -> str:
-    """1234 -> "1,234", 1234567 -> "1.23M"."""
-    if n is None:
-        return "—"
-    if abs(n) >= 1_000_000_000:
-        return f"{n / 1e9:.2f}B"
-    if abs(n) >= 1_000_000:
-        return f"{n / 1e6:.2f}M"
-    if isinstance(n, float) and not n.is_integer():
-        return f"{n:,.2f}"
-    return f"{int(n):,}"
 
 
 def score_value(score: dict[str, Any]) -> str:
@@ -140,9 +100,13 @@ def chat_messages(value: Any) -> list[dict[str, Any]] | None:
     return None
 
 
-def _text_html(text: str, cls: str = "io-text") -> Markup:
+def _text_html(text: str, cls: str = "io-text", *, markdown: bool = True) -> Markup:
+    """Text for people: markdown rendered (with the raw text a toggle away) when it has any; long
+    text folded."""
     folded = len(text) > FOLD_CHARS or text.count("\n") > 24
     body = Markup('<div class="%s">%s</div>') % (cls, text)
+    if markdown and looks_like_markdown(text):
+        body = markdown_block(text, body)
     if not folded:
         return body
     return Markup('<div class="fold" data-fold>%s<button type="button" class="fold-toggle btn btn-ghost btn-sm"'
@@ -163,18 +127,30 @@ def _content_html(content: Any) -> Markup:
             kind = part.get("type")
             if kind in ("text", "input_text", "output_text") and isinstance(part.get("text"), str):
                 parts.append(_text_html(part["text"]))
-            elif kind in ("image_url", "input_image"):
-                url = part.get("image_url")
-                url = url.get("url") if isinstance(url, dict) else url
-                if isinstance(url, str) and url.startswith("@@@langfuseMedia:"):  # shown by media.js
-                    parts.append(Markup('<div class="io-part">%s</div>') % url)
-                    continue
-                label = "image" if not isinstance(url, str) or url.startswith("data:") else url
-                parts.append(Markup('<div class="io-part muted small">[%s]</div>') % label[:200])
+            elif kind in ("image_url", "input_image", "image"):
+                parts.append(image_part_html(part))
             else:
                 parts.append(json_tree(part, open_depth=1))
         return Markup("").join(parts)
     return json_tree(content, open_depth=1)
+
+
+def image_part_html(part: dict[str, Any]) -> Markup:
+    """An image part of a message as a thumbnail: a media reference (media.js turns it into the
+    stored image), a data: image, or an http(s) URL (loaded without a referrer); a link to open it."""
+    url = part.get("image_url", part.get("url", part.get("source")))
+    url = url.get("url") if isinstance(url, dict) else url
+    if isinstance(url, str) and url.startswith("@@@langfuseMedia:"):  # shown by media.js
+        return Markup('<div class="io-part io-image">%s</div>') % url
+    if isinstance(url, str) and (url.startswith("https://") or _DATA_IMAGE.match(url)):
+        label = "image" if url.startswith("data:") else url
+        return Markup('<div class="io-part io-image"><a href="%s" target="_blank" rel="noopener noreferrer"'
+                      ' title="%s"><img class="io-thumb" src="%s" alt="image" loading="lazy"'
+                      ' referrerpolicy="no-referrer"></a></div>') % (url, label[:300], url)
+    if isinstance(url, str) and url.startswith("http://"):  # not loaded into an https page: a link
+        return Markup('<div class="io-part small"><a href="%s" target="_blank" rel="noopener noreferrer">[image] %s'
+                      '</a></div>') % (url, url[:200])
+    return Markup('<div class="io-part muted small">[image]</div>')
 
 
 def conversation_html(messages: list[dict[str, Any]]) -> Markup:
@@ -222,7 +198,7 @@ def _scalar_html(v: Any) -> Markup:
         return Markup('<span class="j-num">%s</span>') % v
     text = str(v)
     if len(text) > 300 or "\n" in text:
-        return Markup('<span class="j-str j-str-long">%s</span>') % _text_html(text, "j-text")
+        return Markup('<span class="j-str j-str-long">%s</span>') % _text_html(text, "j-text", markdown=False)
     return Markup('<span class="j-str">"%s"</span>') % text
 
 
@@ -251,7 +227,7 @@ def json_tree(value: Any, open_depth: int = OPEN_DEPTH) -> Markup:
     pretty-printed text."""
     if isinstance(value, dict | list) and _count_nodes(value, TREE_MAX_NODES) > TREE_MAX_NODES:
         text = orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode()
-        return _text_html(text, "io-text mono")
+        return _text_html(text, "io-text mono", markdown=False)
     if not isinstance(value, dict | list):
         return Markup('<div class="json-tree">%s</div>') % _scalar_html(value)
     return Markup('<div class="json-tree">%s</div>') % _tree(value, 0, open_depth)
@@ -287,7 +263,13 @@ def raw_json(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode()
 
 
+def text_html(text: Any) -> Markup:
+    """Free text people wrote (a comment): markdown rendered when it has any, else as written."""
+    return _text_html(str(text or ""))
+
+
 FILTERS = {
-    "duration": duration, "cost": cost, "compact": compact, "score_value": score_value, "local_time": local_time,
+    "text_html": text_html,
+    "score_value": score_value, "local_time": local_time,
     "io_html": io_html, "json_tree": json_tree, "raw_json": raw_json, "iso_time": iso_time,
 }

@@ -20,7 +20,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.templating import Jinja2Templates
 
 from owlscope import __version__
-from owlscope.web import present
+from owlscope.web import numbers, present
 from owlscope.web.context import OrgContext, layout_context
 from owlscope.web.nav import org_nav, project_nav
 from owlscope.web.urls import page_url
@@ -71,15 +71,6 @@ def _datetime(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
     return f"{text} UTC" if "%H" in fmt else text
 
 
-def _number(value: float | int | None) -> str:
-    """1.0 → "1", 0.25 → "0.25", None → "" (for ranges and category values)."""
-    if value is None:
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
 def build_templates() -> Jinja2Templates:
     """The app's template environment (one per app), with every global and filter the templates use."""
     env = jinja2.Environment(
@@ -90,7 +81,7 @@ def build_templates() -> Jinja2Templates:
         lstrip_blocks=True,
     )
     env.globals.update(static_url=static_url, version=__version__, page_url=page_url)
-    env.filters.update(ago=_ago, datetime=_datetime, number=_number, **present.FILTERS)
+    env.filters.update(ago=_ago, datetime=_datetime, **numbers.FILTERS, **present.FILTERS)
     return Jinja2Templates(env=env)
 
 

@@ -336,8 +336,8 @@ def test_runs_table_and_compare_view(team: Team) -> None:
     runs = viewer.get(f"{base}/runs")
     rows = {m[0]: " ".join(html.unescape(re.sub(r"<[^>]+>", " ", m[1])).split())
             for m in re.findall(r'name="runs" value="([^"]+)">.*?</td>(.*?)</tr>', runs.text, re.S)}
-    assert rows["run-a"].startswith("run-a 2 1 1.50 s $0.5")  # items, avg correct, avg latency, total cost
-    assert rows["run-b"].startswith("run-b 2 0.50 1.50 s $0.5")
+    assert rows["run-a"].startswith("run-a 2 1 1.50s $0.5")  # items, avg correct, avg latency, total cost
+    assert rows["run-b"].startswith("run-b 2 0.5 1.50s $0.5")
 
     page = viewer.get(f"{base}/compare", params=[("runs", "run-a"), ("runs", "run-b")])
     assert page.status_code == 200
@@ -361,7 +361,9 @@ def test_runs_table_and_compare_view(team: Team) -> None:
     only = text_of(viewer.get(f"{base}/compare", params=[("runs", "run-a"), ("runs", "run-b"), ("only_diff", "1")]))
     assert "Capital of Peru?" in only and "Capital of France?" not in only
     assert viewer.get(f"{base}/compare", params={"runs": "nope"}).status_code == 404
-    assert viewer.get(f"{base}/compare").status_code == 400
+    back = viewer.get(f"{base}/compare", follow_redirects=False)  # no runs: back to the runs, saying why
+    assert back.status_code == 303 and back.headers["location"] == f"{base}/runs"
+    assert "Choose at least one run to compare" in text_of(viewer.get(f"{base}/runs"))
 
     assert viewer.post(f"{base}/runs/delete", {"run": "run-a"}).status_code == 403
     assert team.users["MEMBER"].post(f"{base}/runs/delete", {"run": "run-a"}).status_code == 303

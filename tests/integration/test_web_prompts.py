@@ -260,8 +260,8 @@ def test_metrics_linked_generations_and_snippet(team: Team) -> None:
     metrics = viewer.get(team.url("/prompts/team/qa"), params={"tab": "metrics"})
     rows = {m[0]: " ".join(html.unescape(re.sub(r"<[^>]+>", " ", m[1])).split())
             for m in re.findall(r'<td class="strong">v(\d+)</td>(.*?)</tr>', metrics.text, re.S)}
-    assert rows["1"].startswith("2 2.50 s 20 10 $0.002000 0.50")  # count, median latency, tokens, cost, accuracy
-    assert rows["2"].startswith("1 4.00 s 10 5 $0.001000")
+    assert rows["1"].startswith("2 2.50s 20 10 $0.002 0.5")  # count, median latency, tokens, cost, accuracy
+    assert rows["2"].startswith("1 4.00s 10 5 $0.001")
 
     gen_page = viewer.get(team.url("/prompts/team/qa"), params={"tab": "generations"})
     for i in range(3):

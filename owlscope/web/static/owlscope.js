@@ -10,9 +10,143 @@
  *  <form data-score-form>            shows [data-show-for=TYPE] for the selected [data-type-select]
  *  <form data-reset-on-success>      is cleared after a successful htmx request
  *  <a data-download-path="p">        on click, points at p with the address bar's filters + format
+ *  [data-sidebar-toggle]             collapses/expands the sidebar (cookie owl_sidebar, read by the server)
+ *  [data-theme-toggle]               switches light/dark (cookie owl_theme, read by the server)
+ *  textarea (any)                    grows with its text (up to 70% of the window); data-autogrow="off" opts out
+ *  [data-bulk="name"]                a bulk-action toolbar for the checkboxes input[name=name][form=<its form id>]:
+ *                                    shows the count, enables [data-bulk-action] buttons while any is checked;
+ *                                    input[data-bulk-all] checks them all
+ *  [data-md-toggle]                  switches a rendered-markdown block ([data-md]) and its raw text
+ *
+ * Owlscope.format.cost/duration/number/compact: the number format of owlscope/web/numbers.py (the
+ * Jinja filters of the same names), for values drawn in the browser.
  */
 (function () {
   "use strict";
+
+  // ---- one number format (keep in step with owlscope/web/numbers.py) --------------------------
+  function finite(v) { return typeof v === "number" && isFinite(v); }
+  function strip(text) { return text.indexOf(".") < 0 ? text : text.replace(/0+$/, "").replace(/\.$/, ""); }
+  function group(text) {
+    var parts = text.split(".");
+    parts[0] = parts[0].replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+    return parts.join(".");
+  }
+  var format = {
+    cost: function (usd) {
+      if (!finite(usd)) return "\u2014";
+      if (usd === 0) return "$0";
+      var sign = usd < 0 ? "-" : "";
+      usd = Math.abs(usd);
+      if (Math.round(usd * 100) / 100 >= 1) return sign + "$" + group(usd.toFixed(2));
+      var decimals = Math.min(Math.max(2 - Math.floor(Math.log10(usd)), 0), 12);
+      return sign + "$" + strip(usd.toFixed(decimals));
+    },
+    duration: function (seconds) {
+      if (!finite(seconds) || seconds < 0) return "\u2014";
+      var ms = Math.round(seconds * 1000);
+      if (ms < 1000) return ms + "ms";
+      if (seconds < 59.995) return seconds.toFixed(2) + "s";
+      var s = Math.round(seconds);
+      if (s < 3600) return Math.floor(s / 60) + "m " + (s % 60) + "s";
+      if (s < 86400) return Math.floor(s / 3600) + "h " + Math.floor(s % 3600 / 60) + "m";
+      return Math.floor(s / 86400) + "d " + Math.floor(s % 86400 / 3600) + "h";
+    },
+    number: function (v, digits) {
+      if (v === null || v === undefined) return "";
+      if (!finite(v)) return String(v);
+      if (Number.isInteger(v)) return group(String(v));
+      var sign = v < 0 ? "-" : "";
+      return sign + group(strip(Math.abs(v).toFixed(digits === undefined ? 4 : digits)));
+    },
+    compact: function (n) {
+      if (!finite(n)) return "\u2014";
+      if (Math.abs(n) >= 1e9) return (n / 1e9).toFixed(2) + "B";
+      if (Math.abs(n) >= 1e6) return (n / 1e6).toFixed(2) + "M";
+      return format.number(n, 2);
+    },
+  };
+  window.Owlscope = Object.assign(window.Owlscope || {}, { format: format });
+
+  // ---- reader's display choices (cookies the server reads to render <html data-...>) ----------
+  function setPref(name, value) {
+    document.cookie = name + "=" + value + "; path=/; max-age=31536000; samesite=lax";
+  }
+  function sidebarCollapsed() {
+    var sidebar = document.querySelector(".sidebar");
+    return sidebar ? sidebar.getBoundingClientRect().width < 120 : false;
+  }
+  function darkNow() {
+    var t = document.documentElement.getAttribute("data-theme");
+    if (t) return t === "dark";
+    return window.matchMedia && window.matchMedia("(prefers-color-scheme: dark)").matches;
+  }
+  document.addEventListener("click", function (e) {
+    if (e.target.closest("[data-sidebar-toggle]")) {
+      var next = sidebarCollapsed() ? "expanded" : "collapsed";
+      document.documentElement.setAttribute("data-sidebar", next);
+      setPref("owl_sidebar", next);
+      return;
+    }
+    if (e.target.closest("[data-theme-toggle]")) {
+      var theme = darkNow() ? "light" : "dark";
+      document.documentElement.setAttribute("data-theme", theme);
+      setPref("owl_theme", theme);
+      document.dispatchEvent(new CustomEvent("owlscope:theme", { detail: theme }));
+    }
+    var md = e.target.closest("[data-md-toggle]");
+    if (md) {
+      var box = md.closest("[data-md-box]");
+      if (!box) return;
+      var raw = box.classList.toggle("md-show-raw");
+      md.setAttribute("aria-pressed", raw ? "true" : "false");
+    }
+  });
+
+  // ---- text areas grow with their text ----------------------------------------------------------
+  function grow(area) {
+    if (area.getAttribute("data-autogrow") === "off" || !area.offsetParent) return;  // hidden: no height to read
+    var max = Math.round(window.innerHeight * 0.7);
+    area.style.height = "auto";
+    var h = Math.min(area.scrollHeight + 2, max);
+    area.style.height = h + "px";
+    area.style.overflowY = area.scrollHeight + 2 > max ? "auto" : "hidden";
+  }
+  document.addEventListener("input", function (e) {
+    if (e.target.tagName === "TEXTAREA") grow(e.target);
+  });
+
+  // ---- bulk actions on checked rows -------------------------------------------------------------
+  function bulkBoxes(bar) {
+    var form = bar.closest("form") || document.getElementById(bar.getAttribute("data-bulk-form"));
+    var name = bar.getAttribute("data-bulk");
+    if (!form) return [];
+    return Array.prototype.filter.call(form.elements, function (el) {
+      return el.type === "checkbox" && el.name === name;
+    });
+  }
+  function bulkUpdate(bar) {
+    var boxes = bulkBoxes(bar);
+    var n = boxes.filter(function (b) { return b.checked; }).length;
+    bar.querySelectorAll("[data-bulk-count]").forEach(function (el) { el.textContent = format.number(n); });
+    bar.querySelectorAll("[data-bulk-action]").forEach(function (el) { el.disabled = n === 0; });
+    bar.classList.toggle("bulk-active", n > 0);
+    document.querySelectorAll("input[data-bulk-all='" + bar.getAttribute("data-bulk") + "']").forEach(function (all) {
+      all.checked = n > 0 && n === boxes.length;
+      all.indeterminate = n > 0 && n < boxes.length;
+    });
+  }
+  function bulkBars() { return document.querySelectorAll("[data-bulk]"); }
+  document.addEventListener("change", function (e) {
+    var el = e.target;
+    if (el.type !== "checkbox") return;
+    var allFor = el.getAttribute("data-bulk-all");
+    bulkBars().forEach(function (bar) {
+      var name = bar.getAttribute("data-bulk");
+      if (allFor === name) bulkBoxes(bar).forEach(function (b) { b.checked = el.checked; });
+      if (allFor === name || el.name === name) bulkUpdate(bar);
+    });
+  });
 
   function closeDropdowns(except) {
     document.querySelectorAll("details[data-dropdown][open]").forEach(function (d) {
@@ -161,6 +295,8 @@
   });
 
   function init(root) {
+    root.querySelectorAll("textarea").forEach(grow);
+    bulkBars().forEach(bulkUpdate);
     root.querySelectorAll("form[data-confirm-name]").forEach(updateConfirm);
     root.querySelectorAll("form[data-score-form]").forEach(showForType);
     var created = root.querySelector("#key-created");

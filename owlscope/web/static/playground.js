@@ -226,10 +226,8 @@
     div.appendChild(dt); div.appendChild(dd); dl.appendChild(div);
   }
 
-  function money(v) {
-    if (v === null || v === undefined) return "—";
-    return "$" + (v >= 0.01 ? v.toFixed(4) : v.toPrecision(3));
-  }
+  var fmt = window.Owlscope.format;
+  function money(v) { return fmt.cost(v === null || v === undefined ? NaN : v); }
 
   function showCall(col, ev) {
     var el = clone("tpl-pg-call");
@@ -261,10 +259,10 @@
         out.innerHTML = '<span class="muted">(empty answer)</span>';
       }
       var dl = $("[data-pg-stats]", col.el);
-      stat(dl, "Latency", (data.latency_ms / 1000).toFixed(2) + " s");
-      if (data.ttft_ms !== null) stat(dl, "First token", (data.ttft_ms / 1000).toFixed(2) + " s");
+      stat(dl, "Latency", fmt.duration(data.latency_ms / 1000));
+      if (data.ttft_ms !== null) stat(dl, "First token", fmt.duration(data.ttft_ms / 1000));
       var u = data.usage || {};
-      stat(dl, "Tokens", u.total !== undefined ? (u.input + " in · " + u.output + " out") : "—");
+      stat(dl, "Tokens", u.total !== undefined ? (fmt.number(u.input) + " in · " + fmt.number(u.output) + " out") : "—");
       stat(dl, "Cost", money(data.cost ? data.cost.total : null));
       if (data.model) stat(dl, "Model", data.model);
       $("[data-pg-use-answer]", col.el).disabled = false;

@@ -6,6 +6,7 @@
  *                                           [data-keynav-item]); Enter opens; a click on a row opens it
  *  [data-search-shortcut]                   "/" focuses it
  *  select[data-range-select]                shows [data-range-custom] for "custom", else submits the form
+ *  input[data-range-input]                  a custom range's end: submits the form once both are set
  *  [data-fold-toggle]                       unfolds long text
  *  [data-io-raw="id"]                       switches #id-pretty / #id-raw
  *  [data-history-back]                      goes back one page
@@ -138,6 +139,13 @@
 
   document.addEventListener("change", function (e) {
     var sel = e.target;
+    if (sel.matches("input[data-range-input]") && sel.form && sel.value) {
+      // a custom range applies as soon as both ends are set, on every page alike
+      var ends = sel.closest("[data-range-picker]").querySelectorAll("input[data-range-input]");
+      var complete = Array.prototype.every.call(ends, function (i) { return i.value; });
+      if (complete) { if (sel.form.requestSubmit) sel.form.requestSubmit(); else sel.form.submit(); }
+      return;
+    }
     if (!sel.matches("select[data-range-select]")) return;
     var picker = sel.closest("[data-range-picker]");
     var custom = picker && picker.querySelector("[data-range-custom]");
@@ -176,7 +184,12 @@
 
   // ---- dashboard charts ------------------------------------------------------------------------
   function cssVar(name, fallback) {
-    var v = getComputedStyle(document.documentElement).getPropertyValue(name).trim();
+    // resolved through an element: the tokens are light-dark() pairs, which only a property resolves
+    var probe = document.createElement("span");
+    probe.style.color = "var(" + name + ", " + fallback + ")";
+    document.body.appendChild(probe);
+    var v = getComputedStyle(probe).color;
+    probe.remove();
     return v || fallback;
   }
   function label(iso, step) {
@@ -184,14 +197,9 @@
     if (step < 86400) return new Intl.DateTimeFormat(undefined, { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", hour12: false }).format(d);
     return new Intl.DateTimeFormat(undefined, { month: "short", day: "numeric" }).format(d);
   }
-  function money(v) {
-    if (v === 0) return "$0";
-    if (Math.abs(v) >= 1) return "$" + v.toFixed(2);
-    return "$" + Number(v.toPrecision(2));
-  }
-  function compact(v) {
-    return new Intl.NumberFormat(undefined, { notation: "compact", maximumFractionDigits: 1 }).format(v);
-  }
+  var fmt = window.Owlscope.format;
+  function money(v) { return fmt.cost(v); }
+  function compact(v) { return fmt.compact(v); }
   function charts() {
     var src = document.getElementById("dashboard-data");
     if (!src || !window.Chart) return;
@@ -221,7 +229,7 @@
       if (kind === "traces") {
         cfg = { type: "bar", data: { labels: labels, datasets: [{ data: s.traces, backgroundColor: c1, borderRadius: 2, maxBarThickness: 18 }] }, options: base(compact) };
       } else if (kind === "cost") {
-        cfg = { type: "line", data: { labels: labels, datasets: [{ data: s.cost, borderColor: c2, backgroundColor: c2 + "22", fill: true, tension: 0.3, pointRadius: 0, borderWidth: 2 }] }, options: base(money) };
+        cfg = { type: "bar", data: { labels: labels, datasets: [{ data: s.cost, backgroundColor: c2, borderRadius: 2, maxBarThickness: 18 }] }, options: base(money) };
       } else if (kind === "tokens") {
         cfg = { type: "bar", data: { labels: labels, datasets: [{ data: s.tokens, backgroundColor: c3, borderRadius: 2, maxBarThickness: 18 }] }, options: base(compact) };
       } else if (kind === "score") {
@@ -244,5 +252,14 @@
   }
 
   document.addEventListener("DOMContentLoaded", function () { localTimes(document); charts(); });
+  // the theme toggle: draw the charts again in the new colours
+  document.addEventListener("owlscope:theme", function () {
+    if (!window.Chart) return;
+    document.querySelectorAll("canvas[data-chart]").forEach(function (c) {
+      var chart = window.Chart.getChart(c);
+      if (chart) chart.destroy();
+    });
+    charts();
+  });
   document.addEventListener("htmx:load", function (e) { localTimes(e.target); });
 })();

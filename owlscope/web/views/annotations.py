@@ -32,7 +32,7 @@ from owlscope.tracing.session_stats import session_traces
 from owlscope.tracing.traces import fetch_traces
 from owlscope.tracing_config.comments import create_comment, list_comments
 from owlscope.tracing_config.score_configs import list_score_configs
-from owlscope.web import present
+from owlscope.web import numbers
 from owlscope.web.context import ProjectContext, ProjectCtx, WebServices, require_role
 from owlscope.web.session_data import flash
 from owlscope.web.templating import is_htmx, redirect, render, safe_next
@@ -164,8 +164,8 @@ def parse_value(config: dict[str, Any], raw: str) -> float | str:
         if number != number or number in (float("inf"), float("-inf")):
             raise InvalidRequest(f"{config['name']} needs a finite number")
         if (lo is not None and number < lo) or (hi is not None and number > hi):
-            raise InvalidRequest(f"{config['name']} must be between {present.compact(lo) if lo is not None else '−∞'}"
-                                 f" and {present.compact(hi) if hi is not None else '∞'}")
+            raise InvalidRequest(f"{config['name']} must be between {numbers.compact(lo) if lo is not None else '−∞'}"
+                                 f" and {numbers.compact(hi) if hi is not None else '∞'}")
         return number
     if dt == "BOOLEAN":
         if text.lower() in ("1", "true", "yes"):

@@ -5,7 +5,6 @@ runs highlights. Only `dataset_by_id` and `dataset_counts` read the store."""
 from __future__ import annotations
 
 import json
-import math
 import re
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -91,12 +90,26 @@ def parse_schema(text: str, what: str) -> Any:
 
 def as_text(value: Any) -> str:
     """A stored value as the form shows it, so that `parse_value` reads it back unchanged: plain
-    strings as they are, strings that look like JSON (e.g. "42") and everything else as JSON."""
+    strings as they are (also "3 apples": a leading digit alone does not make it JSON); strings that
+    would read back as JSON (e.g. "42", "true", '"quoted"') and everything else as JSON."""
     if value is None:
         return ""
-    if isinstance(value, str) and not _JSONISH.match(value):
+    if isinstance(value, str) and not _reads_as_json(value):
         return value
     return json.dumps(value, indent=2, ensure_ascii=False)
+
+
+def _reads_as_json(text: str) -> bool:
+    """Whether `parse_value` would read this text as JSON rather than keep it as a string."""
+    if not _JSONISH.match(text):
+        return False
+    if text.lstrip()[:1] in "{[\"":
+        return True  # parse_value refuses invalid JSON there, so show it quoted
+    try:
+        json.loads(text)
+    except json.JSONDecodeError:
+        return False
+    return True
 
 
 def output_text(value: Any) -> str:
@@ -184,9 +197,3 @@ def compare_rows(items: list[dict[str, Any]], run_names: list[str]) -> list[dict
                         marks[n]["worst"].add(s)
         out.append({**item, "differs": len(present) > 1 and len(outputs) > 1, "marks": marks})
     return out
-
-
-def fmt_number(value: Any, digits: int = 2) -> str:
-    if not isinstance(value, int | float) or (isinstance(value, float) and not math.isfinite(value)):
-        return "—" if value is None else str(value)
-    return str(int(value)) if float(value).is_integer() else f"{value:.{digits}f}"

@@ -2,7 +2,7 @@
 output as the expected output, editable; the link to the source is kept), or many traces at once.
 
     GET/POST /project/{pid}/datasets/add-from-trace?trace_id=T[&observation_id=O][&next=URL]
-    POST     /project/{pid}/datasets/add-from-traces   trace_ids=T1&trace_ids=T2 (or one field,
+    POST     /project/{pid}/datasets/add-from-traces   trace_ids=T1&trace_ids=T2 (or trace_id=..., or one field,
              comma/space/newline separated), dataset_id | new_dataset, next
 
 For htmx requests the GET answers the dialog alone (`<dialog open class="owl-dialog">`, append it
@@ -128,9 +128,10 @@ def split_ids(values: list[str]) -> list[str]:
 def add_from_traces(
     request: Request, ctx: ProjectCtx, services: WebServices, trace_ids: FormList = [],  # noqa: B006
     dataset_id: FormStr = "", new_dataset: FormStr = "", next: FormStr = "", choose: FormStr = "",
+    trace_id: FormList = [],  # noqa: B006 - the traces table's row checkboxes (name=trace_id)
 ) -> Response:
     require_role(ctx, "MEMBER")
-    ids = split_ids(trace_ids)
+    ids = split_ids([*trace_ids, *trace_id])
     form = {"trace_ids": ids, "dataset_id": dataset_id, "new_dataset": new_dataset, "next": safe_next(next, "")}
     values: dict[str, Any] = {"form": form, "mode": "many"}
     if not ids:

@@ -53,7 +53,7 @@ def runs(request: Request, dataset_id: str, ctx: ProjectCtx, services: WebServic
     counts = parts.dataset_counts(services, ctx.project.id, [ds["id"]])[ds["id"]]
     return render(request, "datasets/runs.html", {
         "dataset": ds, "runs": table, "score_names": score_names, "counts": counts, "tab": "runs",
-        "fmt": parts.fmt_number, "max_compare": MAX_COMPARE,
+        "max_compare": MAX_COMPARE,
     })
 
 
@@ -66,8 +66,9 @@ def compare(
     require_role(ctx, "VIEWER")
     ds = parts.dataset_by_id(services, ctx.project.id, dataset_id)
     names = list(dict.fromkeys(r for r in runs if r))
-    if not names:
-        raise InvalidRequest("Choose the runs to compare")
+    if not names:  # e.g. "Compare" with nothing checked: back to the runs, with a word why
+        flash(request, "Choose at least one run to compare.", "error")
+        return redirect(request, f"{ctx.url}/datasets/{dataset_id}/runs")
     if len(names) > MAX_COMPARE:
         raise InvalidRequest(f"Compare at most {MAX_COMPARE} runs at once")
     result = compare_runs(services.sessions, services.olap, project_id=ctx.project.id, dataset_name=ds["name"],
@@ -82,7 +83,7 @@ def compare(
     return render(request, "datasets/compare.html", {
         "dataset": ds, "run_names": names, "runs": result["runs"], "summary": summary, "rows": rows,
         "differing": differing, "only_diff": bool(only_diff), "tab": "runs", "as_text": parts.as_text,
-        "output_text": parts.output_text, "fmt": parts.fmt_number,
+        "output_text": parts.output_text,
     })
 
 

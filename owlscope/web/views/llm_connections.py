@@ -75,11 +75,12 @@ def _base(ctx: ProjectContext) -> str:
 
 
 def _list_page(request: Request, ctx: ProjectContext, services: WebServices, *, default_error: str | None = None,
-               status: int = 200) -> Response:
+               status: int = 200, area: str = "settings") -> Response:
+    """The list, under the project settings' tabs or (area="evals") under the evaluation tabs."""
     return render(request, "evals/connections.html", {
         "connections": all_connections(services, ctx.project.id),
         "default_model": get_default_model(services.sessions, ctx.project.id),
-        "default_error": default_error, "tab": "llm-connections", "active_nav": "settings",
+        "default_error": default_error, "tab": "llm-connections", "active_nav": area, "area": area,
         "adapter_labels": {"openai": "OpenAI-compatible", "azure": "Azure OpenAI", "anthropic": "Anthropic"},
     }, status_code=status)
 
@@ -96,6 +97,13 @@ def _form_page(request: Request, *, existing: dict[str, Any] | None, form: dict[
 def connections_page(request: Request, ctx: ProjectCtx, services: WebServices) -> Response:
     require_role(ctx, "VIEWER")
     return _list_page(request, ctx, services)
+
+
+@router.get("/project/{project_id}/evals/llm-connections")
+def evals_connections_page(request: Request, ctx: ProjectCtx, services: WebServices) -> Response:
+    """The same list as a tab of the evaluation pages (the judge models evaluators call)."""
+    require_role(ctx, "VIEWER")
+    return _list_page(request, ctx, services, area="evals")
 
 
 @router.get("/project/{project_id}/settings/llm-connections/new")

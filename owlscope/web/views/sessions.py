@@ -14,7 +14,7 @@ from owlscope.services import Services
 from owlscope.tracing.session_stats import session_summaries
 from owlscope.tracing.sessions import get_session, list_sessions
 from owlscope.tracing.sharing import share_state
-from owlscope.tracing.trace_table import trace_aggregates, trace_scores
+from owlscope.tracing.trace_table import trace_aggregates, trace_error_messages, trace_scores
 from owlscope.web import present
 from owlscope.web.context import ProjectContext, ProjectCtx, WebServices, require_role
 from owlscope.web.templating import render
@@ -57,6 +57,8 @@ def session_page_values(services: Services, project_id: str, session: dict[str, 
     traces = session["traces"]
     ids = [t["id"] for t in traces]
     aggs = trace_aggregates(services.olap, project_id, ids)
+    failed = [t for t, a in aggs.items() if a.get("errors")]
+    messages = trace_error_messages(services.olap, project_id, failed) if failed else {}
     scores = trace_scores(services.olap, project_id, ids)
     summary = session_summaries(services.olap, project_id, [session["id"]]).get(session["id"], {})
     items = []
@@ -66,7 +68,7 @@ def session_page_values(services: Services, project_id: str, session: dict[str, 
                       "cost": a.get("total_cost", 0.0), "tokens": a.get("total_tokens", 0),
                       "level": a.get("level", "DEFAULT"), "errors": a.get("errors", 0),
                       "warnings": a.get("warnings", 0), "observations": a.get("count", 0),
-                      "scores": scores.get(t["id"], [])})
+                      "scores": scores.get(t["id"], []), "error_message": messages.get(t["id"])})
     return {"session": session, "items": items, "summary": summary, "public_view": False}
 
 

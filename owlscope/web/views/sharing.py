@@ -26,7 +26,8 @@ from owlscope.web.context import ProjectCtx, WebServices, require_role
 from owlscope.web.session_data import flash
 from owlscope.web.templating import is_htmx, redirect, render, safe_next
 from owlscope.web.views.sessions import session_page_values
-from owlscope.web.views.traces import load_trace, observation_tree, public_url, selected_detail, trace_summary
+from owlscope.web.views.trace_layout import trace_view_values
+from owlscope.web.views.traces import load_trace, public_url, selected_detail, trace_summary
 
 router = APIRouter(include_in_schema=False)
 
@@ -102,9 +103,8 @@ def _public_links(trace_id: str, project_id: str, session: str) -> dict[str, str
 def public_trace(request: Request, trace_id: str, services: WebServices, project: str = "", session: str = "",
                  observation: str = "") -> Response:
     project_id, trace = _public_trace(services, trace_id, project, session)
-    nodes, timeline = observation_tree(trace["observations"])
     values = {
-        "trace": trace, "nodes": nodes, "timeline": timeline, "summary": trace_summary(trace),
+        "trace": trace, **trace_view_values(trace), "summary": trace_summary(trace),
         "selected": observation or None, "public_view": True, "base": "", "authors": {},
         "detail": selected_detail(trace, observation or None),
         "back_to_session": (f"/public/sessions/{quote(session, safe='')}?project={quote(project_id, safe='')}"

@@ -9,10 +9,11 @@ the project and by the top bar's environment.
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Request
+import orjson
+from fastapi import APIRouter, Form, Request
 from starlette.responses import Response
 
 from owlscope.errors import InvalidRequest, NotFound
@@ -27,11 +28,12 @@ from owlscope.tracing.trace_table import (
     list_trace_table,
 )
 from owlscope.tracing.traces import get_trace
-from owlscope.web import present
+from owlscope.web import numbers
 from owlscope.web.context import ProjectContext, ProjectCtx, WebServices, require_role
 from owlscope.web.templating import is_htmx, redirect, render
 from owlscope.web.urls import with_query
 from owlscope.web.views.annotations import Subject, comments_context, panel_context
+from owlscope.web.views.trace_layout import trace_view_values
 from owlscope.web.views.tracing_common import (
     PRESETS,
     TimeRange,
@@ -113,7 +115,7 @@ def active_chips(request: Request, f: TraceFilters, ctx: ProjectContext) -> list
     if f.version:
         chips.append({"label": f"Version: {f.version}", "href": drop("version")})
     if f.score_name:
-        chips.append({"label": f"Score {f.score_name} {qp.get('score_op', '>=')} {present.compact(f.score_value)}",
+        chips.append({"label": f"Score {f.score_name} {qp.get('score_op', '>=')} {numbers.compact(f.score_value)}",
                       "href": with_query(request, score_name=None, score_op=None, score_value=None)})
     return chips
 
@@ -159,52 +161,30 @@ def traces(request: Request, ctx: ProjectCtx, services: WebServices, sort: str =
     return render(request, "traces/list.html", values)
 
 
+# ---- bulk actions on the table's checked rows -------------------------------------------------
+MAX_EXPORT = 500
+
+
+@router.post("/project/{project_id}/traces/export")
+def export_traces(request: Request, ctx: ProjectCtx, services: WebServices,
+                  trace_id: Annotated[list[str], Form()] = []) -> Response:  # noqa: B006
+    """The checked traces (with their observations and scores) as one JSON file to download."""
+    require_role(ctx, "VIEWER")
+    ids = list(dict.fromkeys(t for t in trace_id if t))
+    if not ids:
+        raise InvalidRequest("Select the traces to export")
+    if len(ids) > MAX_EXPORT:
+        raise InvalidRequest(f"Export at most {MAX_EXPORT} traces at once")
+    traces = [t for t in (get_trace(services.olap, ctx.project.id, i) for i in ids) if t is not None]
+    if not traces:
+        raise NotFound("None of the selected traces was found")
+    body = orjson.dumps(traces, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS, default=str)
+    name = f"traces-{len(traces)}.json"
+    return Response(body, media_type="application/json",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
 # ---- the trace page --------------------------------------------------------------------------
-def _ms(iso: str | None) -> float | None:
-    parsed = present.parse_iso(iso)
-    return parsed.timestamp() if parsed else None
-
-
-def observation_tree(observations: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """The observations in tree order (depth first, children by start time) with their depth and
-    their timeline bar (left offset and width in % of the trace's span)."""
-    by_id = {o["id"]: o for o in observations}
-    children: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    roots = []
-    for o in observations:
-        parent = o.get("parentObservationId")
-        if parent and parent in by_id and parent != o["id"]:
-            children[parent].append(o)
-        else:
-            roots.append(o)
-    starts = [s for s in (_ms(o["startTime"]) for o in observations) if s is not None]
-    ends = [e for e in (_ms(o.get("endTime") or o["startTime"]) for o in observations) if e is not None]
-    t0 = min(starts) if starts else 0.0
-    span = max((max(ends) - t0) if ends else 0.0, 0.001)
-    nodes: list[dict[str, Any]] = []
-    seen: set[str] = set()
-
-    def visit(o: dict[str, Any], depth: int) -> None:
-        if o["id"] in seen:
-            return
-        seen.add(o["id"])
-        start = _ms(o["startTime"]) or t0
-        end = _ms(o.get("endTime")) if o.get("endTime") else None
-        left = (start - t0) / span * 100
-        width = ((end - start) / span * 100) if end is not None else 0.0
-        nodes.append({"obs": o, "depth": min(depth, 12), "left": round(min(left, 99.5), 3),
-                      "width": round(max(min(width, 100 - left), 0.4), 3), "open_ended": end is None,
-                      "children": len(children.get(o["id"], []))})
-        for c in children.get(o["id"], []):
-            visit(c, depth + 1)
-
-    for r in roots:
-        visit(r, 0)
-    for o in observations:  # cycles: show what the walk did not reach
-        visit(o, 0)
-    return nodes, {"start": t0, "span": span}
-
-
 def load_trace(services: Services, project_id: str, trace_id: str) -> dict[str, Any]:
     trace = get_trace(services.olap, project_id, trace_id)
     if trace is None:
@@ -260,11 +240,10 @@ def trace_page(request: Request, trace_id: str, ctx: ProjectCtx, services: WebSe
                observation: str = "") -> Response:
     require_role(ctx, "VIEWER")
     trace = load_trace(services, ctx.project.id, trace_id)
-    nodes, timeline = observation_tree(trace["observations"])
     share = share_state(services.sessions, project_id=ctx.project.id, kind="TRACE", object_id=trace_id,
                         sdk_public=trace["public"])
     values = {
-        "trace": trace, "nodes": nodes, "timeline": timeline, "summary": trace_summary(trace),
+        "trace": trace, **trace_view_values(trace), "summary": trace_summary(trace),
         "selected": observation or None, "share": share, "share_kind": "TRACE", "share_id": trace_id,
         "public_view": False, "base": ctx.url, "active_nav": "traces",
         "share_url": public_url(services, request, "traces", trace_id, ctx.project.id),
