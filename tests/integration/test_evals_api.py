@@ -327,7 +327,7 @@ def test_rule_lifecycle(api: Api) -> None:
     ({"filter": [{"type": "string", "column": "colour", "operator": "=", "value": "x"}]}, 400, "invalid_filter_value"),
     ({"filter": [{"type": "string", "column": "name", "operator": "matches all", "value": "x"}]}, 400,
      "invalid_filter_value"),
-    ({"target": "experiment"}, 422, "unprocessable_content"),
+    ({"target": "experiment"}, 400, "invalid_filter_value"),  # an observation filter on an experiment rule
     ({"target": "trace"}, 400, "invalid_body"),
     ({"evaluator": {"name": "no-such-evaluator"}}, 404, "resource_not_found"),
     ({"sampling": 1.5}, 400, "invalid_body"),
@@ -342,7 +342,9 @@ def test_rule_validation_codes(api: Api, change: dict, status: int, code: str) -
         body.pop("evaluator")
         body.pop("mapping")
     data = api.fails(status, "POST", RULES, body, code=code)
-    if code == "invalid_filter_value":
+    if code == "invalid_filter_value" and "target" in change:
+        assert data["details"]["allowedValues"] == ["datasetId"]
+    elif code == "invalid_filter_value":
         assert "type" in data["details"]["allowedValues"] and data["details"]["field"] == "filter[0]"
     if code == "missing_variable_mapping":
         assert data["details"]["variables"] == ["output"]
