@@ -35,7 +35,8 @@ def sessions(request: Request, ctx: ProjectCtx, services: WebServices, page: int
     found = list_sessions(services.olap, ctx.project.id, page=page, limit=PAGE_SIZE,
                           from_timestamp=rng.start.isoformat() if rng.start else None,
                           to_timestamp=rng.end.isoformat() if rng.end else None,
-                          environment=environment_filter(ctx.environment) or None)
+                          environment=environment_filter(ctx.environment) or None,
+                          hide_internal=ctx.hide_internal())
     ids = [s["id"] for s in found["data"]]
     stats = session_summaries(services.olap, ctx.project.id, ids)
     rows = [{**s, "createdAt": present.parse_iso(s["createdAt"]), **stats.get(s["id"], {})} for s in found["data"]]
