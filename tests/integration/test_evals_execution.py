@@ -5,7 +5,6 @@ targets, Anthropic, and a worker that dies with jobs in flight."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,7 +29,8 @@ from owlscope.evals.jobs import retry_failed
 from owlscope.evals.matching import JUDGE_ENVIRONMENT
 from owlscope.storage.oltp.eval_models import JobExecution
 from owlscope.storage.queue import JobQueue
-from support.evals_live import Env, live, wait_until
+from support.evals_live import *  # noqa: F403 - the fixtures env and env_any
+from support.evals_live import Env, wait_until
 from support.fake_openai import FakeOpenAI
 
 FAITHFUL_MAPPING = [
@@ -39,19 +39,6 @@ FAITHFUL_MAPPING = [
     {"variable": "output", "source": "output"},
 ]
 CONTEXT = "Paris is the capital of France. It lies on the Seine."
-
-
-@pytest.fixture
-def env(make_settings) -> Iterator[Env]:
-    with live(make_settings) as e:
-        yield e
-
-
-@pytest.fixture
-def env_any(stack: str, make_settings) -> Iterator[Env]:
-    """Both stacks; scale-out needs ENCRYPTION_KEY set (it is not generated there)."""
-    with live(lambda **kw: make_settings(stack, encryption_key="7c" * 32, **kw)) as e:
-        yield e
 
 
 def faithfulness(env: Env, **extra: Any):

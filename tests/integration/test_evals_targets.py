@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,25 +26,13 @@ from owlscope.evals.evaluators import (
 )
 from owlscope.evals.templates import create_template
 from owlscope.prompts import parse_create, prompt_store
-from support.evals_live import Env, live, wait_until
+from support.evals_live import *  # noqa: F403 - the fixtures env and env_any
+from support.evals_live import Env, wait_until
 
 CONTEXT = "Paris is the capital of France. It lies on the Seine."
 CORRECT_PROMPT = "Is the ANSWER right?\nQUESTION:\n{{input}}\n\nCONTEXT:\n{{expected_output}}\n\nANSWER:\n{{output}}"
 NUMERIC = {"dataType": "NUMERIC", "reasoning": {"description": "why"},
            "score": {"description": "1 = right", "minValue": 0, "maxValue": 1}}
-
-
-@pytest.fixture
-def env(make_settings) -> Iterator[Env]:
-    with live(make_settings) as e:
-        yield e
-
-
-@pytest.fixture
-def env_any(stack: str, make_settings) -> Iterator[Env]:
-    """Both stacks (PostgreSQL, ClickHouse over HTTP, Redis, S3 for scale-out)."""
-    with live(lambda **kw: make_settings(stack, encryption_key="7c" * 32, **kw)) as e:
-        yield e
 
 
 def _now() -> str:

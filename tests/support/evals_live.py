@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+import pytest
 
 from conftest import LiveServer, create_project_key
 from owlscope.evals.connections import set_default_model, upsert_connection
@@ -85,3 +86,16 @@ class Env:
 def live(make_settings, **overrides: Any) -> Iterator[Env]:
     with FakeOpenAI() as llm, LiveServer(make_settings(**overrides)) as srv:
         yield Env(srv, create_project_key(srv.services), llm)
+
+
+@pytest.fixture
+def env(make_settings) -> Iterator[Env]:
+    with live(make_settings) as e:
+        yield e
+
+
+@pytest.fixture
+def env_any(stack: str, make_settings) -> Iterator[Env]:
+    """Both stacks; scale-out needs ENCRYPTION_KEY set (it is not generated there)."""
+    with live(lambda **kw: make_settings(stack, encryption_key="7c" * 32, **kw)) as e:
+        yield e
