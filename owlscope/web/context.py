@@ -139,6 +139,7 @@ class ProjectContext:
     role: Role
     environment: str | None
     show_internal: bool = False  # "show internal environments" (langfuse-*) is chosen
+    has_internal: bool = True  # the project has internal environments (as of the cached list)
 
     def can(self, minimum: Role | str) -> bool:
         return role_at_least(self.role, minimum)
@@ -146,7 +147,7 @@ class ProjectContext:
     def hide_internal(self, *chosen: str) -> bool:
         """Whether a list leaves out the internal environments: when no environment is chosen (in the
         top bar, or `chosen` by the page's own filter) and they are not asked for."""
-        return not (self.environment or self.show_internal or any(chosen))
+        return self.has_internal and not (self.environment or self.show_internal or any(chosen))
 
     @property
     def project_id(self) -> str:
@@ -188,6 +189,8 @@ def project_context(request: Request, project_id: str, user: CurrentUser) -> Pro
     ctx = ProjectContext(
         user=user, org=org, project=project, role=role,
         environment=current_environment(request, project.id), show_internal=shows_internal(request, project.id),
+        # without internal environments the lists need no extra condition (and keep their fast paths)
+        has_internal=any(is_internal(e) for e in list_environments(services, project.id)),
     )
     request.state.ctx = ctx
     if request.session.get(SESSION_LAST_PROJECT) != project.id:
