@@ -151,10 +151,13 @@ def schedule_new_targets(services: Services, rows: Rows) -> None:
     for ev in _active_new(services, list(traces)):
         try:
             if ev.target == "experiment":
-                with services.sessions() as s:
-                    items = experiment_targets.match_run_items(
-                        s, ev.project_id, experiment_targets.parse_filter(ev.filter), trace_ids=traces[ev.project_id])
-                _schedule_run_items(services, ev, items)
+                ids = sorted(traces[ev.project_id])
+                flt = experiment_targets.parse_filter(ev.filter)
+                for i in range(0, len(ids), _INSERT_CHUNK):  # bound the statement's parameters
+                    with services.sessions() as s:
+                        items = experiment_targets.match_run_items(s, ev.project_id, flt,
+                                                                   trace_ids=ids[i:i + _INSERT_CHUNK])
+                    _schedule_run_items(services, ev, items)
                 continue
             conds = matching.parse_conditions(ev.filter, ev.target)
             if ev.target == "trace":

@@ -360,7 +360,8 @@ def evaluator_backfill(request: Request, evaluator_id: str, ctx: ProjectCtx, ser
         start_backfill(services, ctx.project.id, ev.id)
     else:  # adding EXISTING to the scope starts the backfill
         update_evaluator(services, ctx.project.id, ev.id, {"time_scope": [*ev.time_scope, "EXISTING"]})
-    flash(request, f"Backfill of {ev.name} started: the stored traces that match are being evaluated.")
+    flash(request, f"Backfill of {ev.name} started: the stored {parts.TARGETS.get(ev.target, 'traces')} that match "
+                   "are being evaluated.")
     return redirect(request, f"{ctx.url}/evals/{evaluator_id}")
 
 
