@@ -186,10 +186,9 @@ def _active_new(services: Services, project_ids: list[str], *, target: str | Non
 
 
 def _schedule_run_items(services: Services, ev: Evaluator, items: list[experiment_targets.RunItemTarget], *,
-                        origin: str = "new", delay: float | None = None,
-                        rescore_before: datetime | None = None) -> int:
+                        origin: str = "new") -> int:
     picked = [(i.trace_id, i.observation_id, i.run_item_id) for i in items if sampled(ev.id, i.run_item_id, ev.sampling)]
-    return schedule(services, ev, picked, origin=origin, delay=delay, rescore_before=rescore_before) if picked else 0
+    return schedule(services, ev, picked, origin=origin) if picked else 0
 
 
 def schedule_run_items(services: Services, project_id: str, run_item_ids: list[str], *,
