@@ -207,10 +207,13 @@ def schedule_run_items(services: Services, project_id: str, run_item_ids: list[s
                 Evaluator.target == "experiment", Evaluator.enabled.is_(True))))
     total = 0
     for ev in evaluators:
-        with services.sessions() as s:
-            items = experiment_targets.match_run_items(s, project_id, experiment_targets.parse_filter(ev.filter),
-                                                       run_item_ids=run_item_ids)
-        total += _schedule_run_items(services, ev, items, origin=origin)
+        try:
+            with services.sessions() as s:
+                items = experiment_targets.match_run_items(s, project_id, experiment_targets.parse_filter(ev.filter),
+                                                           run_item_ids=run_item_ids)
+            total += _schedule_run_items(services, ev, items, origin=origin)
+        except Exception:  # noqa: BLE001 - the run item is stored; one evaluator's failure must not undo it
+            log.exception("cannot schedule evaluator %s on run items", ev.id)
     return total
 
 
