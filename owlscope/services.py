@@ -78,11 +78,12 @@ class Services:
 
 
 def after_flush_hooks() -> tuple[AfterFlushHook, ...]:
-    """What reacts to newly stored rows: evaluators on new traces, dataset runs from experiment spans."""
+    """What reacts to newly stored rows: dataset runs from experiment spans, then evaluators on new
+    traces, observations and run items (after the recorder, so the run items of these traces exist)."""
     from owlscope.datasets.recording import record_experiments
     from owlscope.evals.jobs import schedule_new_targets
 
-    return (schedule_new_targets, record_experiments)
+    return (record_experiments, schedule_new_targets)
 
 
 def make_private(data_dir: Path) -> None:

@@ -29,6 +29,7 @@ from owlscope.datasets.runs import (
     list_run_items,
     list_runs,
 )
+from owlscope.evals.jobs import schedule_run_items
 from owlscope.wire import PageRequest
 
 router = APIRouter(tags=["DatasetRuns"])
@@ -50,12 +51,14 @@ class CreateRunItemBody(BaseModel):
 
 @router.post("/api/public/dataset-run-items", **typed(DatasetRunItem))
 def dataset_run_items_create(body: CreateRunItemBody, auth: AuthDep, services: ServicesDep) -> dict[str, Any]:
-    return create_run_item(
+    item = create_run_item(
         services.sessions, services.olap, project_id=auth.project_id, run_name=body.runName,
         dataset_item_id=body.datasetItemId, trace_id=body.traceId, observation_id=body.observationId,
         run_description=body.runDescription, metadata=body.metadata, dataset_version=body.datasetVersion,
         created_at=body.createdAt,
     )
+    schedule_run_items(services, auth.project_id, [item["id"]])  # experiment evaluators judge it
+    return item
 
 
 @router.get("/api/public/dataset-run-items", **typed(PaginatedDatasetRunItems))

@@ -30,7 +30,7 @@ from owlscope.datasets.runs import ensure_run, find_run, record_run_item
 from owlscope.datasets.store import find_dataset
 from owlscope.errors import InvalidRequest, NotFound
 from owlscope.evals.connections import get_connection, judge_model
-from owlscope.evals.jobs import schedule
+from owlscope.evals.jobs import schedule, schedule_run_items
 from owlscope.storage.oltp.dataset_models import DatasetItem, DatasetRunItem
 from owlscope.storage.oltp.db import write_transaction
 from owlscope.storage.oltp.eval_models import Evaluator
@@ -235,11 +235,13 @@ def run_prompt_experiment(
             response_model=response_model))
         with write_transaction(services.sessions) as session:
             run_row = ensure_run(session, project_id=project_id, dataset_id=dataset_id, name=run_name)
-            record_run_item(session, run_row, item_key=item.id, dataset_item_id=item.id, trace_id=trace_id,
-                            observation_id=gen_id, dataset_item_version=started, created_at=start)
+            run_item = record_run_item(session, run_row, item_key=item.id, dataset_item_id=item.id,
+                                       trace_id=trace_id, observation_id=gen_id, dataset_item_version=started,
+                                       created_at=start)
+            run_item_id = run_item.id
         try:
-            evaluate_run_item(services, project_id=project_id, run_id=run.id, dataset_item_id=item.id,
-                              trace_id=trace_id, observation_id=gen_id, evaluator_ids=list(evaluator_ids))
+            evaluate_run_item(services, project_id=project_id, run_item_id=run_item_id, trace_id=trace_id,
+                              observation_id=gen_id, evaluator_ids=list(evaluator_ids))
         except Exception:  # noqa: BLE001 - scheduling an evaluation must not stop the experiment
             log.exception("cannot schedule the evaluation of run item %s", item.id)
         with lock:
@@ -278,16 +280,21 @@ def prompt_experiment_status(services: Services, *, project_id: str, job_id: str
 
 
 def evaluate_run_item(
-    services: Services, *, project_id: str, run_id: str, dataset_item_id: str, trace_id: str,
-    observation_id: str | None, evaluator_ids: Sequence[str],
+    services: Services, *, project_id: str, run_item_id: str, trace_id: str, observation_id: str | None,
+    evaluator_ids: Sequence[str],
 ) -> None:
-    """The evaluators chosen for the experiment judge the item's output
-    (the trace, or the generation for observation evaluators), after their usual delay."""
+    """Evaluators judge the item's output after their usual delay: the project's active experiment
+    evaluators whose filter matches, and those chosen for this experiment (an experiment evaluator
+    judges the run item, with the dataset item's expected output; a trace or observation evaluator
+    the trace, or the generation)."""
+    schedule_run_items(services, project_id, [run_item_id])
     if not evaluator_ids:
         return
+    schedule_run_items(services, project_id, [run_item_id], evaluator_ids=list(evaluator_ids), origin="experiment")
     with services.sessions() as session:
         evaluators = list(session.scalars(select(Evaluator).where(
-            Evaluator.project_id == project_id, Evaluator.id.in_(list(evaluator_ids)))))
+            Evaluator.project_id == project_id, Evaluator.id.in_(list(evaluator_ids)),
+            Evaluator.target != "experiment")))
     for ev in evaluators:
         target = (trace_id, observation_id or "") if ev.target == "observation" else (trace_id, "")
         schedule(services, ev, [target], origin="experiment")

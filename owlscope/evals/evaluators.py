@@ -1,6 +1,10 @@
 """Evaluators (job configurations): a template family bound to a target, a filter, a sampling rate,
 a delay, a score name, a variable mapping and a time scope (NEW traces, EXISTING ones, or both).
 
+Targets: `trace`, `observation` (the score carries the observation id) and `experiment` (dataset run
+items: `owlscope.evals.experiment_targets`). Editing an evaluator never re-scores what it already
+scored; a backfill asked for on save (`update_evaluator(..., rescore=True)`) does.
+
 Every function here is a plain domain function (services or sessions in, records or dicts out) that
 the public API and the server-rendered UI both call.
 """
@@ -17,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from owlscope.errors import InvalidRequest
-from owlscope.evals import matching, templates
+from owlscope.evals import experiment_targets, matching, templates
 from owlscope.evals.connections import resolve_model
 from owlscope.evals.errors import EvalConflict, EvalInvalid, EvalNotFound, PreflightFailed
 from owlscope.evals.queueing import BACKFILL_TASK, requeue_pending
@@ -42,7 +46,7 @@ class EvaluatorSpec(BaseModel):
 
     name: str = ""
     template: str  # template name or id
-    target: Literal["trace", "observation"] = "trace"
+    target: Literal["trace", "observation", "experiment"] = "trace"
     filter: list[dict[str, Any]] = []
     mapping: list[dict[str, Any]] | None = None  # None: the template's default mapping
     sampling: float = 1.0
@@ -67,6 +71,14 @@ def check_filter(raw: Any, target: str, field: str = "filter") -> list[dict[str,
         return []
     if not isinstance(raw, list):
         raise EvalInvalid(f"{field} must be a list of conditions", code="invalid_filter_value")
+    if target == "experiment":
+        try:
+            experiment_targets.parse_filter(raw, field)
+        except InvalidRequest as exc:
+            raise EvalInvalid(exc.message, code="invalid_filter_value", details={
+                "field": field, "column": experiment_targets.DATASET_COLUMN,
+                "allowedValues": [experiment_targets.DATASET_COLUMN]}) from None
+        return [dict(item) for item in raw]
     columns = matching.TRACE_COLUMNS if target == "trace" else matching.OBSERVATION_COLUMNS
     for i, item in enumerate(raw):
         try:
@@ -79,9 +91,19 @@ def check_filter(raw: Any, target: str, field: str = "filter") -> list[dict[str,
     return [dict(item) for item in raw]
 
 
+def default_mapping(template: EvalTemplate, target: str) -> list[dict[str, Any]]:
+    """A template's default mapping for a target. On experiments, a variable named `expected_output`
+    reads the dataset item's expected output (the built-in defaults read trace metadata)."""
+    raw = list(template.default_mapping or [])
+    if target == "experiment":
+        raw = [{**m, "object": None, "objectName": None, "source": "expected_output", "jsonPath": None}
+               if m.get("variable") == "expected_output" else m for m in raw]
+    return raw
+
+
 def effective_mapping(ev: Evaluator, template: EvalTemplate) -> list[dict[str, Any]]:
     """The mapping an evaluator runs with: its own, else its template's default (validated)."""
-    raw = ev.mapping if ev.mapping is not None else (template.default_mapping or [])
+    raw = ev.mapping if ev.mapping is not None else default_mapping(template, ev.target)
     return validate_mapping(raw, template.variables, ev.target)
 
 
@@ -97,7 +119,9 @@ def _validate(session: Session, services: Services, project_id: str, spec: Evalu
               *, check_model: bool) -> tuple[EvalTemplate, list[dict[str, Any]] | None, list[dict[str, Any]]]:
     template = _template(session, project_id, spec.template)
     flt = check_filter(spec.filter, spec.target)
-    raw = spec.mapping if spec.mapping is not None else (template.default_mapping or [])
+    if spec.target == "experiment":
+        experiment_targets.check_datasets(session, project_id, flt)
+    raw = spec.mapping if spec.mapping is not None else default_mapping(template, spec.target)
     validate_mapping(raw, template.variables, spec.target)
     if not 0 < spec.sampling <= 1:
         raise EvalInvalid("sampling must be greater than 0 and at most 1")
@@ -144,9 +168,13 @@ def create_evaluator(services: Services, project_id: str, spec: EvaluatorSpec | 
     return row
 
 
-def update_evaluator(services: Services, project_id: str, evaluator_id: str, changes: dict[str, Any]) -> Evaluator:
+def update_evaluator(services: Services, project_id: str, evaluator_id: str, changes: dict[str, Any], *,
+                     rescore: bool = False) -> Evaluator:
     """Change some fields (EvaluatorSpec names). Enabling an evaluator with EXISTING in its scope
-    (or adding EXISTING) starts a backfill; re-running it is harmless (executions are unique)."""
+    (or adding EXISTING) starts a backfill of the targets it has not judged yet; re-running it is
+    harmless (executions are unique). What it already scored keeps its score, unless `rescore`:
+    then EXISTING joins the scope and a backfill judges every stored match again with the new
+    configuration (each score is rewritten in place, same id)."""
     with write_transaction(services.sessions) as s:
         row = _get(s, project_id, evaluator_id)
         template = templates.latest_by_family(s, project_id, row.template_family_id)
@@ -181,12 +209,35 @@ def update_evaluator(services: Services, project_id: str, evaluator_id: str, cha
             s.execute(update(JobExecution).where(
                 JobExecution.evaluator_id == row.id, JobExecution.status == "pending",
             ).values(status="cancelled", error="the evaluator was disabled", finished_at=now, updated_at=now))
-        backfill = row.enabled and "EXISTING" in row.time_scope and not was_backfilling
+        if rescore:
+            if not row.enabled:
+                raise EvalInvalid("enable the evaluator to run it on existing data")
+            row.time_scope = list(dict.fromkeys([*row.time_scope, "EXISTING"]))
+        backfill = row.enabled and "EXISTING" in row.time_scope and (rescore or not was_backfilling)
     if backfill:
-        start_backfill(services, project_id, row.id)
+        start_backfill(services, project_id, row.id, rescore=rescore)
     if row.enabled and "enabled" in changes:
         requeue_pending(services, project_id, row.id)
     return row
+
+
+def keep_default_mapping(services: Services, project_id: str, evaluator_id: str,
+                         spec: Mapping[str, Any]) -> list[dict[str, Any]] | None:
+    """The mapping to save from an edit form that always submits one: None (keep following the
+    template's default) when the evaluator followed it and the submitted mapping is that default."""
+    submitted = spec.get("mapping")
+    with write_transaction(services.sessions) as s:
+        row = _get(s, project_id, evaluator_id)
+        if row.mapping is not None or submitted is None:
+            return submitted
+        template = _template(s, project_id, str(spec.get("template") or row.template_family_id))
+    target = str(spec.get("target") or row.target)
+    try:
+        same = (validate_mapping(submitted, template.variables, target)
+                == validate_mapping(default_mapping(template, target), template.variables, target))
+    except EvalInvalid:
+        return submitted  # the update reports what is wrong with it
+    return None if same else submitted
 
 
 def _get(session: Session, project_id: str, evaluator_id: str) -> Evaluator:
@@ -230,12 +281,15 @@ def resume_evaluator(services: Services, project_id: str, evaluator_id: str) -> 
     return row
 
 
-def start_backfill(services: Services, project_id: str, evaluator_id: str) -> None:
-    """Evaluate the traces already stored that match the filter (a queue job; progress on the evaluator)."""
+def start_backfill(services: Services, project_id: str, evaluator_id: str, *, rescore: bool = False) -> None:
+    """Evaluate the targets already stored that match the filter (a queue job; progress on the
+    evaluator). With `rescore`, the executions finished before now run again (new scores replace
+    theirs); without, only targets never judged are."""
+    now = utcnow()
     with write_transaction(services.sessions) as s:
         s.execute(update(Evaluator).where(Evaluator.project_id == project_id, Evaluator.id == evaluator_id).values(
             backfill_status="queued", backfill_cursor=None, backfill_total=0, backfill_error=None,
-            backfill_updated_at=utcnow()))
+            backfill_updated_at=now, backfill_rescore_before=now if rescore else None))
     services.queue.enqueue(BACKFILL_TASK, evaluator_id, check_full=False)
 
 
@@ -256,7 +310,8 @@ def evaluator_shape(ev: Evaluator, template: EvalTemplate | None = None) -> dict
 def execution_shape(row: JobExecution) -> dict[str, Any]:
     return {
         "id": row.id, "evaluatorId": row.evaluator_id, "traceId": row.trace_id,
-        "observationId": row.observation_id or None, "status": row.status, "origin": row.origin,
+        "observationId": row.observation_id or None, "datasetRunItemId": row.dataset_run_item_id,
+        "status": row.status, "origin": row.origin,
         "attempts": row.attempts, "error": row.error, "scoreId": row.score_id, "judgeTraceId": row.judge_trace_id,
         "scheduledAt": iso(row.scheduled_at), "startedAt": iso(row.started_at), "finishedAt": iso(row.finished_at),
         "createdAt": iso(row.created_at), "updatedAt": iso(row.updated_at),
@@ -303,9 +358,19 @@ def backfill_progress(sessions: sessionmaker[Session], project_id: str, evaluato
 
 # ---- preview ------------------------------------------------------------------------------------------
 def render_prompt(services: Services, project_id: str, template: EvalTemplate, mapping: list[dict[str, Any]],
-                  trace_id: str, observation_id: str | None) -> tuple[str, dict[str, str], dict[str, Any] | None]:
-    """(filled prompt, variable values, the trace) for one target; the trace is None when missing."""
+                  trace_id: str, observation_id: str | None, run_item_id: str | None = None,
+                  ) -> tuple[str, dict[str, str], dict[str, Any] | None]:
+    """(filled prompt, variable values, the trace) for one target (a dataset run item when
+    `run_item_id` is given); the trace is None when missing. EvalNotFound when the run item is gone."""
     olap = services.olap
+    if run_item_id is not None:
+        with services.sessions() as s:
+            found = experiment_targets.load_experiment_item(s, olap, project_id, run_item_id)
+        if found is None:
+            raise EvalNotFound(f"dataset run item {run_item_id!r} not found in this project")
+        item, trace = found
+        values = resolve_values(mapping, trace=trace, experiment=item)
+        return fill_prompt(template.prompt, values), values, trace
     trace = matching.load_trace(olap, project_id, trace_id)
     observation = matching.load_observation(olap, project_id, trace_id, observation_id) if observation_id else None
     values = resolve_values(
@@ -318,15 +383,24 @@ def render_prompt(services: Services, project_id: str, template: EvalTemplate, m
 def preview_evaluator(services: Services, project_id: str, spec: EvaluatorSpec | dict[str, Any], *,
                       trace_id: str | None = None, observation_id: str | None = None) -> dict[str, Any]:
     """The filled prompt for a real target before saving: the given trace/observation, else the
-    latest one matching the filter. `{traceId, observationId, prompt, variables, template, model}`."""
+    latest one matching the filter (for experiments: the latest run item, or the run item of the
+    given trace). `{traceId, observationId, runItemId, prompt, variables, template, model}`."""
     spec = parse_input(EvaluatorSpec, spec)
+    run_item_id = None
     with write_transaction(services.sessions) as s:
         template = _template(s, project_id, spec.template)
         flt = check_filter(spec.filter, spec.target)
-        mapping = validate_mapping(spec.mapping if spec.mapping is not None else (template.default_mapping or []),
-                                   template.variables, spec.target)
+        raw = spec.mapping if spec.mapping is not None else default_mapping(template, spec.target)
+        mapping = validate_mapping(raw, template.variables, spec.target)
         resolved = resolve_model(s, services.settings, project_id, template)
-    conds = matching.parse_conditions(flt, spec.target)
+        if spec.target == "experiment":
+            found = experiment_targets.match_run_items(
+                s, project_id, experiment_targets.parse_filter(flt), trace_ids=[trace_id] if trace_id else None,
+                latest_first=True, limit=1)
+            if not found:
+                raise EvalNotFound("no experiment run item matches this filter yet; run an experiment first")
+            run_item_id, trace_id, observation_id = found[0].run_item_id, found[0].trace_id, found[0].observation_id
+    conds = matching.parse_conditions(flt, spec.target) if spec.target != "experiment" else []
     if trace_id is None:
         if spec.target == "trace":
             found = matching.match_traces(services.olap, project_id, conds, limit=1, latest_first=True)
@@ -336,11 +410,13 @@ def preview_evaluator(services: Services, project_id: str, spec: EvaluatorSpec |
             trace_id, observation_id = pairs[0] if pairs else (None, None)
     if trace_id is None:
         raise EvalNotFound(f"no {spec.target} matches this filter yet; send some data or widen the filter")
-    prompt, values, trace = render_prompt(services, project_id, template, mapping, trace_id, observation_id)
+    prompt, values, trace = render_prompt(services, project_id, template, mapping, trace_id, observation_id,
+                                          run_item_id)
     if trace is None:
         raise EvalNotFound(f"trace {trace_id!r} not found in this project")
     return {
-        "traceId": trace_id, "observationId": observation_id, "prompt": prompt, "variables": values,
+        "traceId": trace_id, "observationId": observation_id or None, "runItemId": run_item_id, "prompt": prompt,
+        "variables": values,
         "template": {"id": template.family_id, "name": template.name, "version": template.version,
                      "variables": extract_variables(template.prompt)},
         "model": {"provider": resolved.model.provider, "model": resolved.model.model} if resolved.model else None,

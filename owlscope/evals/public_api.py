@@ -3,9 +3,10 @@ domain functions: request bodies in, OpenAPI shapes out.
 
 Vocabulary: the API's *evaluator* is our template family (prompt, output definition, model config;
 versioned), and its *evaluation rule* is our evaluator (target, filter, sampling, mapping).
-Rules with target `observation` are created and managed here; trace-level rules (made in the UI,
-with delay, time scope and named-observation mappings) are returned in the read-only legacy shape.
-Not supported by this server: `code` evaluators, target `experiment`, several evaluators on one rule.
+Rules with target `observation` or `experiment` (dataset run items, filtered by `datasetId`) are
+created and managed here; trace-level rules (made in the UI, with delay, time scope and
+named-observation mappings) are returned in the read-only legacy shape.
+Not supported by this server: `code` evaluators, several evaluators on one rule.
 """
 
 from __future__ import annotations
@@ -125,10 +126,11 @@ def rule_shape(ev: Evaluator, template: EvalTemplate | None) -> dict[str, Any]:
         "pausedReason": ev.paused_reason, "pausedMessage": ev.paused_message, "sampling": ev.sampling,
         "createdAt": iso(ev.created_at), "updatedAt": iso(ev.updated_at), "filter": list(ev.filter or []),
     }
-    if ev.target == "observation":
+    if ev.target in ("observation", "experiment"):
         own = _read_mapping(ev.mapping)
-        effective = own if own is not None else _read_mapping(template.default_mapping if template else None) or []
-        return {**base, "evaluators": [{"evaluator": ref, "mapping": own}] if ref else [], "target": "observation",
+        default = evs.default_mapping(template, ev.target) if template else None
+        effective = own if own is not None else _read_mapping(default) or []
+        return {**base, "evaluators": [{"evaluator": ref, "mapping": own}] if ref else [], "target": ev.target,
                 "mapping": effective}
     raw = ev.mapping if ev.mapping is not None else (template.default_mapping if template else None) or []
     legacy = [{"variable": m["variable"], "langfuseObject": m.get("object") or "trace",
@@ -176,11 +178,10 @@ def _family(services: Services, project_id: str, name: str) -> EvalTemplate:
     return row
 
 
-def _check_target(target: Any) -> None:
-    if target == "experiment":
-        raise Unsupported("target=experiment is not supported by this server yet; use target=observation")
-    if target != "observation":
+def _check_target(target: Any) -> str:
+    if target not in ("observation", "experiment"):
         raise EvalInvalid("target must be observation or experiment")
+    return str(target)
 
 
 def _check_active_limit(services: Services, project_id: str) -> None:
@@ -192,10 +193,10 @@ def _check_active_limit(services: Services, project_id: str) -> None:
                            code="conflict", details={"limit": MAX_ACTIVE_RULES})
 
 
-def _api_mapping(mapping: Any) -> Any:
+def _api_mapping(mapping: Any, target: str) -> Any:
     if not isinstance(mapping, list):
         return mapping
-    return [{**m, "object": "observation"} if isinstance(m, Mapping) else m for m in mapping]
+    return [{**m, "object": target} if isinstance(m, Mapping) else m for m in mapping]
 
 
 def create_rule(services: Services, project_id: str, body: Any) -> dict[str, Any]:
@@ -204,7 +205,7 @@ def create_rule(services: Services, project_id: str, body: Any) -> dict[str, Any
     family, mapping, given = _assignment(body)
     if family is None:
         raise EvalInvalid("evaluator (or evaluators) is required")
-    _check_target(body.get("target"))
+    target = _check_target(body.get("target"))
     if not isinstance(body.get("enabled"), bool):
         raise EvalInvalid("enabled is required (true or false)")
     if "evaluators" not in body and not given:
@@ -215,8 +216,8 @@ def create_rule(services: Services, project_id: str, body: Any) -> dict[str, Any
     sampling = body.get("sampling")
     spec = {
         "name": body.get("name") if isinstance(body.get("name"), str) else "", "template": template.family_id,
-        "target": "observation", "filter": evs.check_filter(body.get("filter"), "observation"),
-        "mapping": _api_mapping(mapping) if given else None, "sampling": 1.0 if sampling is None else sampling,
+        "target": target, "filter": evs.check_filter(body.get("filter"), target),
+        "mapping": _api_mapping(mapping, target) if given else None, "sampling": 1.0 if sampling is None else sampling,
         "delay_seconds": API_RULE_DELAY_SECONDS, "score_name": template.name, "time_scope": ["NEW"],
         "enabled": body["enabled"],
     }
@@ -237,7 +238,7 @@ def get_rule(services: Services, project_id: str, rule_id: str) -> dict[str, Any
 
 
 def _writable(ev: Evaluator) -> None:
-    if ev.target != "observation":
+    if ev.target not in ("observation", "experiment"):
         raise EvalInvalid(f"evaluation rule {ev.id} targets traces: such (legacy) rules are read-only through this "
                           "API; manage them in the UI", code="invalid_request")
 
@@ -253,14 +254,15 @@ def update_rule(services: Services, project_id: str, rule_id: str, body: Any) ->
     changes: dict[str, Any] = {}
     if body.get("name") is not None:
         changes["name"] = body["name"]
+    target = ev.target
     if body.get("target") is not None:
-        _check_target(body["target"])
+        target = changes["target"] = _check_target(body["target"])
     family, mapping, given = _assignment(body)
     if family is not None:
         template = _family(services, project_id, family)
         changes["template"], changes["score_name"] = template.family_id, template.name
     if given:
-        changes["mapping"] = _api_mapping(mapping)
+        changes["mapping"] = _api_mapping(mapping, target)
     elif family is not None and "evaluators" in body:
         changes["mapping"] = None
     if body.get("enabled") is not None:
@@ -270,7 +272,7 @@ def update_rule(services: Services, project_id: str, rule_id: str, body: Any) ->
     if body.get("sampling") is not None:
         changes["sampling"] = body["sampling"]
     if body.get("filter") is not None:
-        changes["filter"] = evs.check_filter(body["filter"], "observation")
+        changes["filter"] = evs.check_filter(body["filter"], target)
     updated = evs.update_evaluator(services, project_id, rule_id, changes)
     return rule_shape(*_rule(services, project_id, updated.id))
 

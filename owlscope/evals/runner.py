@@ -23,7 +23,7 @@ from sqlalchemy import or_, select, update
 from owlscope.errors import ServiceUnavailable, TooManyRequests
 from owlscope.evals import templates
 from owlscope.evals.connections import resolve_model
-from owlscope.evals.errors import EvalInvalid
+from owlscope.evals.errors import EvalInvalid, EvalNotFound
 from owlscope.evals.evaluators import effective_mapping, render_prompt
 from owlscope.evals.judge import JudgeError, JudgeModel, JudgeResult, call_judge
 from owlscope.evals.matching import JUDGE_ENVIRONMENT
@@ -111,8 +111,11 @@ def run_execution(services: Services, execution_id: str) -> None:
             mapping = effective_mapping(ev, template)
         except EvalInvalid as exc:
             raise _Fail(f"the variable mapping does not fit template version {template.version}: {exc.message}") from None
-        prompt, _values, trace = render_prompt(services, ev.project_id, template, mapping, ex.trace_id,
-                                               ex.observation_id or None)
+        try:
+            prompt, _values, trace = render_prompt(services, ev.project_id, template, mapping, ex.trace_id,
+                                                   ex.observation_id or None, ex.dataset_run_item_id)
+        except EvalNotFound as exc:
+            raise _Fail(f"{exc.message} (deleted since it was scheduled)") from None
         if trace is None:
             raise JudgeError("transient", f"trace {ex.trace_id} is not (yet) stored")
         schema = templates.output_schema(template.output_definition)
@@ -196,6 +199,7 @@ def _write(services: Services, ex: JobExecution, ev: Evaluator, template: EvalTe
     messages = [{"role": "user", "content": prompt}]
     meta = {"evaluator_id": ev.id, "execution_id": ex.id, "target_trace_id": ex.trace_id,
             "target_observation_id": ex.observation_id or None, "score_name": ev.score_name,
+            "target_dataset_run_item_id": ex.dataset_run_item_id,
             "template": template.name, "template_version": template.version}
     events: list[dict[str, Any]] = [
         _event("trace-create", ex.id, now, {

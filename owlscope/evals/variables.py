@@ -10,6 +10,8 @@ A mapping item (stored on the evaluator or as a template's default):
   evaluator), or an observation type in lower case ("generation", "span", ...) with `objectName`:
   the latest observation of that type and name in the trace.
 - `source`: input, output, metadata, or tool_calls (the tool calls in an observation's output).
+- An experiment evaluator reads one object, `experiment` (the dataset run item, see
+  `owlscope.evals.experiment_targets`), which also has `expected_output` and `experiment_item_metadata`.
 - Strings are inserted as they are; anything else as JSON.
 """
 
@@ -28,8 +30,9 @@ from owlscope.ingestion.rows import OBSERVATION_TYPES
 
 _VAR = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 SOURCES = ("input", "output", "metadata", "tool_calls")
+EXPERIMENT_SOURCES = (*SOURCES, "expected_output", "experiment_item_metadata")
 OBSERVATION_OBJECTS = tuple(t.lower() for t in OBSERVATION_TYPES)
-TARGETS = ("trace", "observation")
+TARGETS = ("trace", "observation", "experiment")
 
 
 def extract_variables(prompt: str) -> list[str]:
@@ -117,14 +120,18 @@ def resolve_values(
     mapping: Iterable[Mapping[str, Any]], *, trace: Mapping[str, Any] | None,
     observation: Mapping[str, Any] | None = None,
     named: Callable[[str, str], Mapping[str, Any] | None] | None = None,
+    experiment: Mapping[str, Any] | None = None,
 ) -> dict[str, str]:
     """Variable -> text for a mapping. `trace`/`observation` are dicts with parsed input, output and
-    metadata; `named(type, name)` finds a named observation of the trace (None: not found)."""
+    metadata; `named(type, name)` finds a named observation of the trace (None: not found);
+    `experiment` is the experiment item of an experiment evaluator."""
     values: dict[str, str] = {}
     for item in mapping:
-        obj_kind = item.get("object") or "trace"
+        obj_kind = item.get("object") or ("experiment" if experiment is not None else "trace")
         if obj_kind == "trace":
             obj = trace
+        elif obj_kind == "experiment":
+            obj = experiment
         elif obj_kind == "observation":
             obj = observation
         else:
@@ -153,8 +160,9 @@ def validate_mapping(mapping: Any, variables: list[str], target: str, *, field: 
             raise EvalInvalid(f"variable {var!r} is mapped more than once", code="duplicate_variable_mapping",
                               details={"field": where, "variable": var})
         seen.add(var)
-        obj = raw.get("object") or ("observation" if target == "observation" else "trace")
-        allowed_objects = ("trace", "observation") if target == "observation" else ("trace", *OBSERVATION_OBJECTS)
+        obj = raw.get("object") or (target if target in ("observation", "experiment") else "trace")
+        allowed_objects = {"observation": ("trace", "observation"), "experiment": ("experiment",)}.get(
+            target, ("trace", *OBSERVATION_OBJECTS))
         if obj not in allowed_objects:
             raise EvalInvalid(f"{where}.object must be one of {', '.join(allowed_objects)} for target={target}",
                               code="invalid_variable_mapping", details={"field": f"{where}.object", "variable": var})
@@ -163,7 +171,7 @@ def validate_mapping(mapping: Any, variables: list[str], target: str, *, field: 
             raise EvalInvalid(f"{where}.objectName is required when mapping from a {obj}",
                               code="invalid_variable_mapping", details={"field": f"{where}.objectName", "variable": var})
         source = raw.get("source")
-        allowed_sources = SOURCES if obj != "trace" else SOURCES[:3]
+        allowed_sources = {"trace": SOURCES[:3], "experiment": EXPERIMENT_SOURCES}.get(obj, SOURCES)
         if source not in allowed_sources:
             raise EvalInvalid(f"{where}.source must be one of {', '.join(allowed_sources)} (got {source!r})",
                               code="invalid_variable_mapping", details={"field": f"{where}.source", "variable": var})

@@ -18,6 +18,7 @@ from owlscope.tracing.model import (
     OBS_ENV,
     TRACE,
     TRACE_ENV,
+    not_internal,
     obs_exprs,
     rollups_fast,
     select_list,
@@ -61,10 +62,12 @@ def _row_expr(merged: str) -> str:
 
 
 class _Sql:
-    def __init__(self, project_id: str, start: datetime, end: datetime, environment: str | None):
+    def __init__(self, project_id: str, start: datetime, end: datetime, environment: str | None,
+                 hide_internal: bool = False):
         self.p = Params(project_id=project_id)
         self.s, self.e = self.p.time(start), self.p.time(end)
         self.env = self.p.text(environment) if environment else None
+        self.hide_internal = hide_internal and not environment
         self.exprs = obs_exprs(False)  # merged observation values (obs_exprs(True): no pre-0002 rows)
 
     def observations(self, aliases: set[str]) -> str:
@@ -88,7 +91,8 @@ class _Sql:
                   f" AND (trace_id, id) NOT IN ({older})")
         several = (f"SELECT trace_id, id, min(sort_ts) AS o_sort{merged} FROM {{db}}.observations WHERE {p}"
                    f" AND (trace_id, id) IN ({multi}) GROUP BY trace_id, id HAVING o_sort >= {s} AND o_sort < {e}")
-        env = f" WHERE {OBS_ENV} = {self.env}" if self.env else ""
+        env = f" WHERE {OBS_ENV} = {self.env}" if self.env else (
+            f" WHERE {not_internal(OBS_ENV)}" if self.hide_internal else "")
         return f"SELECT * FROM ({single} UNION ALL {several}){env}"
 
     def traces(self) -> str:
@@ -96,6 +100,8 @@ class _Sql:
         having = [f"t_ts >= {self.s}", f"t_ts < {self.e}"]
         if self.env:
             having.append(f"{TRACE_ENV} = {self.env}")
+        elif self.hide_internal:
+            having.append(not_internal(TRACE_ENV))
         return (
             f"SELECT id{select_list({'t_ts', 't_user', 't_env'}, TRACE)} FROM {{db}}.traces"
             " WHERE project_id = {project_id:String}"
@@ -107,6 +113,8 @@ class _Sql:
         where = [f"timestamp >= {self.s}", f"timestamp < {self.e}"]
         if self.env:
             where.append(f"environment = {self.env}")
+        elif self.hide_internal:
+            where.append(not_internal("environment"))
         return " AND ".join(where)
 
 
@@ -236,8 +244,9 @@ def _scores(olap: Olap, q: _Sql) -> list[dict[str, Any]]:
 
 
 def dashboard(olap: Olap, project_id: str, *, start: datetime, end: datetime,
-              environment: str | None = None) -> dict[str, Any]:
-    """Everything the dashboard shows for [start, end) (aware datetimes) in one environment (None: all)."""
+              environment: str | None = None, hide_internal: bool = False) -> dict[str, Any]:
+    """Everything the dashboard shows for [start, end) (aware datetimes) in one environment (None: all;
+    with `hide_internal`, all but the internal ones)."""
     if end <= start:
         raise InvalidRequest("The end of the range must be after its start")
     if end - start > timedelta(days=400):
@@ -245,12 +254,12 @@ def dashboard(olap: Olap, project_id: str, *, start: datetime, end: datetime,
     step = bucket_seconds(start, end)
     # Two heavy passes (observations, traces) and the light score queries, side by side.
     (usage_series, models), (trace_series, totals, users), scores = parallel(
-        lambda: _observations_pass(olap, _Sql(project_id, start, end, environment), step),
-        lambda: _traces_pass(olap, _Sql(project_id, start, end, environment), step),
-        lambda: _scores(olap, _Sql(project_id, start, end, environment)),
+        lambda: _observations_pass(olap, _Sql(project_id, start, end, environment, hide_internal), step),
+        lambda: _traces_pass(olap, _Sql(project_id, start, end, environment, hide_internal), step),
+        lambda: _scores(olap, _Sql(project_id, start, end, environment, hide_internal)),
     )
     usage = user_usage(olap, project_id, [u["userId"] for u in users], start=start, end=end,
-                       environment=[environment] if environment else None)
+                       environment=[environment] if environment else None, hide_internal=hide_internal)
     for u in users:
         u.update(cost=usage.get(u["userId"], {}).get("cost", 0.0), tokens=usage.get(u["userId"], {}).get("tokens", 0))
     points = buckets(start, end, step)

@@ -17,7 +17,7 @@ import orjson
 
 from owlscope.errors import InvalidRequest
 from owlscope.tracing.common import Params, parse_time_param
-from owlscope.tracing.model import KEY
+from owlscope.tracing.model import KEY, not_internal
 
 FILTER_TYPES = {
     "datetime", "string", "number", "stringOptions", "categoryOptions", "arrayOptions", "stringObject",
@@ -28,6 +28,9 @@ NUMBER_OPS = {"=", "!=", "<>", ">", "<", ">=", "<="}
 OPTION_OPS = {"any of", "none of"}
 ARRAY_OPS = {"any of", "none of", "all of"}
 NULL_OPS = {"is null", "is not null"}
+# A condition type only the UI's own defaults build (`conditions_from_list` never yields it, so the
+# public filter grammar is unchanged): the column is not an internal environment.
+NOT_INTERNAL = "notInternal"
 
 
 @dataclass(frozen=True)
@@ -141,8 +144,15 @@ def _cmp(op: str) -> str:
 
 
 # ---- compilation -----------------------------------------------------------------------------
+def not_internal_environment(column: str = "environment") -> Condition:
+    """`column` is not an internal environment (see model.INTERNAL_ENV_PREFIX)."""
+    return Condition(column, "not internal", type=NOT_INTERNAL)
+
+
 def string_sql(expr: str, cond: Condition, p: Params, *, case_insensitive_match: bool = True) -> str:
     op = cond.operator
+    if cond.type == NOT_INTERNAL:
+        return not_internal(expr)
     if op in OPTION_OPS:
         sql = f"{expr} IN {p.texts(_strings(cond))}"
         return sql if op == "any of" else f"NOT ({sql})"

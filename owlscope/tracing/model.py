@@ -47,6 +47,16 @@ TRACE_IO: dict[str, str] = {
 }
 TRACE_ENV = "if(t_env = '', 'default', t_env)"
 
+# Environments Owlscope itself writes to (judge calls, prompt experiments) start with this prefix. The
+# UI's lists and dashboard leave them out unless asked (`not_internal`); the public API never does.
+INTERNAL_ENV_PREFIX = "langfuse-"
+
+
+def not_internal(env_expr: str) -> str:
+    """SQL: the environment `env_expr` is not an internal one."""
+    return f"NOT startsWith({env_expr}, '{INTERNAL_ENV_PREFIX}')"
+
+
 KEY = "__KEY__"  # where a metadata filter's key goes in a by-key expression (filters.object_sql)
 
 

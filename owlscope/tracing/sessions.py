@@ -17,7 +17,7 @@ from typing import Any
 
 from owlscope.storage.olap.client import Olap
 from owlscope.tracing.common import Params, iso, kth_newest, parallel, parse_time_param, utc
-from owlscope.tracing.model import TRACE, select_list
+from owlscope.tracing.model import TRACE, not_internal, select_list
 from owlscope.tracing.traces import fetch_traces, trace_shape
 from owlscope.wire import PageRequest
 
@@ -30,7 +30,8 @@ _PER_TRACE = (
 
 
 class _Query:
-    def __init__(self, project_id: str, from_timestamp: Any, to_timestamp: Any, environment: list[str] | None):
+    def __init__(self, project_id: str, from_timestamp: Any, to_timestamp: Any, environment: list[str] | None,
+                 hide_internal: bool = False):
         self.p = Params(project_id=project_id)
         self.start = parse_time_param(from_timestamp, "fromTimestamp")
         self.end = parse_time_param(to_timestamp, "toTimestamp")
@@ -42,6 +43,8 @@ class _Query:
         self.trace_having = ["t_session != ''"]
         if environment:
             self.trace_having.append(f"if(t_env = '', 'default', t_env) IN {self.p.texts(environment)}")
+        elif hide_internal:
+            self.trace_having.append(not_internal("t_env"))
 
     def sessions_sql(self, restrict: str = "", extra_having: tuple[str, ...] = (),
                      extra_trace_having: tuple[str, ...] = ()) -> str:
@@ -95,19 +98,21 @@ def _count(olap: Olap, q: _Query, filtered: bool) -> int:
 
 def list_sessions(
     olap: Olap, project_id: str, *, page: int | None = 1, limit: int | None = 50, from_timestamp: Any = None,
-    to_timestamp: Any = None, environment: list[str] | None = None,
+    to_timestamp: Any = None, environment: list[str] | None = None, hide_internal: bool = False,
 ) -> dict[str, Any]:
-    """GET /api/public/sessions: `{"data": [Session], "meta": {...}}`; from/to bound `createdAt`."""
+    """GET /api/public/sessions: `{"data": [Session], "meta": {...}}`; from/to bound `createdAt`.
+    `hide_internal` (the UI's default): without `environment`, only traces outside the internal
+    environments make sessions."""
     req = PageRequest.of(page, limit)
     page, limit = req.page, req.limit
-    q = _Query(project_id, from_timestamp, to_timestamp, environment)
+    q = _Query(project_id, from_timestamp, to_timestamp, environment, hide_internal)
     offset = (page - 1) * limit
     filtered = bool(q.having) or len(q.trace_having) > 1
     rows: list[tuple] | None = None
     if offset + limit <= 1000:
         rows, total = parallel(lambda: _latest_sessions(olap, q, offset + limit),
-                               lambda: _count(olap, _Query(project_id, from_timestamp, to_timestamp, environment),
-                                              filtered))
+                               lambda: _count(olap, _Query(project_id, from_timestamp, to_timestamp, environment,
+                                                                   hide_internal), filtered))
         if rows is not None:
             rows = rows[offset:]
     if rows is None:

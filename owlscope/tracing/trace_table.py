@@ -26,7 +26,7 @@ from owlscope.tracing.common import (
     parallel,
     utc,
 )
-from owlscope.tracing.filters import Condition, time_range
+from owlscope.tracing.filters import Condition, not_internal_environment, time_range
 from owlscope.tracing.model import aggregate_traces, trace_aggregates_sql
 from owlscope.tracing.traces import fetch_traces, parse_order, select_trace_ids, trace_exists
 from owlscope.wire import decode_cursor, encode_cursor
@@ -49,6 +49,7 @@ class TraceFilters:
     session_id: str | None = None
     tags: list[str] = field(default_factory=list)
     environment: list[str] = field(default_factory=list)
+    hide_internal: bool = False  # without an environment: leave out the internal ones (langfuse-*)
     level: list[str] = field(default_factory=list)
     release: str | None = None
     version: str | None = None
@@ -123,6 +124,8 @@ def table_conditions(olap: Olap, project_id: str, f: TraceFilters) -> list[Condi
         if f.score_op not in SCORE_OPERATORS or f.score_value is None:
             raise InvalidRequest("A score filter needs an operator (>=, <=, =, >, <, !=) and a number")
         conds.append(Condition("scores_avg", f.score_op, f.score_value, key=f.score_name))
+    if f.hide_internal and not f.environment:
+        conds.append(not_internal_environment())
     conds += time_range("timestamp", f.start, f.end)
     return conds
 

@@ -16,7 +16,7 @@ from typing import Any
 from owlscope.errors import InvalidRequest
 from owlscope.storage.olap.client import Olap
 from owlscope.tracing.common import Params, parallel, utc
-from owlscope.tracing.model import rollups_fast, trace_aggregates_sql
+from owlscope.tracing.model import not_internal, rollups_fast, trace_aggregates_sql
 
 ORDERS = {
     "lastSeen": "last_seen", "firstSeen": "first_seen", "traces": "n_traces", "userId": "u",
@@ -24,8 +24,9 @@ ORDERS = {
 
 
 def _rows_sql(p: Params, *, search: str | None, start: datetime | None, end: datetime | None,
-              environment: list[str] | None, users: list[str] | None = None) -> str:
-    """Trace rows (id, u, ts) carrying a user, within the filters."""
+              environment: list[str] | None, users: list[str] | None = None, hide_internal: bool = False) -> str:
+    """Trace rows (id, u, ts) carrying a user, within the filters (`hide_internal`: without an
+    environment, none of a trace in an internal one)."""
     where = ["project_id = {project_id:String}"]
     if start is not None:
         where.append(f"timestamp >= {p.time(start)}")
@@ -35,6 +36,9 @@ def _rows_sql(p: Params, *, search: str | None, start: datetime | None, end: dat
         envs = list(environment) + ([""] if "default" in environment else [])
         where.append("id IN (SELECT id FROM {db}.traces WHERE project_id = {project_id:String}"
                      f" AND finalizeAggregation(environment) IN {p.texts(envs)})")
+    elif hide_internal:
+        where.append("id NOT IN (SELECT id FROM {db}.traces WHERE project_id = {project_id:String}"
+                     f" AND NOT ({not_internal('finalizeAggregation(environment)')}))")
     outer = ["u != ''"]
     if search:
         outer.append(f"positionCaseInsensitive(u, {p.text(search)}) > 0")
@@ -47,7 +51,7 @@ def _rows_sql(p: Params, *, search: str | None, start: datetime | None, end: dat
 def list_users(
     olap: Olap, project_id: str, *, search: str | None = None, start: datetime | None = None,
     end: datetime | None = None, environment: list[str] | None = None, order_by: str = "lastSeen",
-    page: int = 1, limit: int = 50,
+    page: int = 1, limit: int = 50, hide_internal: bool = False,
 ) -> dict[str, Any]:
     """`{"data": [{userId, firstSeen, lastSeen, traces, totalTokens, totalCost}], "total": n}`.
     `order_by`: lastSeen (default, newest first), firstSeen, traces (most first) or userId."""
@@ -56,7 +60,7 @@ def list_users(
     if page < 1 or not 1 <= limit <= 200:
         raise InvalidRequest("page must be 1 or more and limit 1 to 200")
     p = Params(project_id=project_id)
-    rows_sql = _rows_sql(p, search=search, start=start, end=end, environment=environment)
+    rows_sql = _rows_sql(p, search=search, start=start, end=end, environment=environment, hide_internal=hide_internal)
     direction = "ASC" if order_by == "userId" else "DESC"
     page_sql = (
         f"SELECT u, min(ts) AS first_seen, max(ts) AS last_seen, uniqExact(id) AS n_traces FROM ({rows_sql})"
@@ -67,7 +71,8 @@ def list_users(
         lambda: olap.query(f"SELECT uniqExact(u) FROM ({rows_sql})", p.values)[0][0],
     )
     users = [r[0] for r in found]
-    usage = user_usage(olap, project_id, users, start=start, end=end, environment=environment)
+    usage = user_usage(olap, project_id, users, start=start, end=end, environment=environment,
+                       hide_internal=hide_internal)
     data = []
     for u, first, last, n in found:
         m = usage.get(u, {})
@@ -77,12 +82,14 @@ def list_users(
 
 
 def user_usage(olap: Olap, project_id: str, users: list[str], *, start: datetime | None = None,
-               end: datetime | None = None, environment: list[str] | None = None) -> dict[str, dict[str, Any]]:
+               end: datetime | None = None, environment: list[str] | None = None,
+               hide_internal: bool = False) -> dict[str, dict[str, Any]]:
     """Tokens and cost of the given users' traces (within the filters), by user."""
     if not users:
         return {}
     p = Params(project_id=project_id)
-    rows_sql = _rows_sql(p, search=None, start=start, end=end, environment=environment, users=users)
+    rows_sql = _rows_sql(p, search=None, start=start, end=end, environment=environment, users=users,
+                         hide_internal=hide_internal)
     owner = dict(olap.query(f"SELECT DISTINCT id, u FROM ({rows_sql})", p.values))
     if not owner:
         return {}
@@ -102,25 +109,29 @@ def user_usage(olap: Olap, project_id: str, users: list[str], *, start: datetime
     return out
 
 
-def get_user(olap: Olap, project_id: str, user_id: str, *, environment: list[str] | None = None) -> dict[str, Any] | None:
+def get_user(olap: Olap, project_id: str, user_id: str, *, environment: list[str] | None = None,
+             hide_internal: bool = False) -> dict[str, Any] | None:
     """One user's summary (as a list item) or None when no trace carries the id."""
     p = Params(project_id=project_id)
-    rows_sql = _rows_sql(p, search=None, start=None, end=None, environment=environment, users=[user_id])
+    rows_sql = _rows_sql(p, search=None, start=None, end=None, environment=environment, users=[user_id],
+                         hide_internal=hide_internal)
     found = olap.query(
         f"SELECT min(ts), max(ts), uniqExact(id) FROM ({rows_sql}) HAVING count() > 0", p.values)
     if not found:
         return None
-    usage = user_usage(olap, project_id, [user_id], environment=environment).get(user_id, {})
+    usage = user_usage(olap, project_id, [user_id], environment=environment,
+                       hide_internal=hide_internal).get(user_id, {})
     first, last, n = found[0]
     return {"userId": user_id, "firstSeen": utc(first), "lastSeen": utc(last), "traces": int(n),
             "totalTokens": usage.get("tokens", 0), "totalCost": usage.get("cost", 0.0)}
 
 
 def user_sessions(olap: Olap, project_id: str, user_id: str, *, environment: list[str] | None = None,
-                  limit: int = 50) -> list[dict[str, Any]]:
+                  limit: int = 50, hide_internal: bool = False) -> list[dict[str, Any]]:
     """The sessions of a user's traces, most recent first: id, traces, first and last trace start."""
     p = Params(project_id=project_id)
-    rows_sql = _rows_sql(p, search=None, start=None, end=None, environment=environment, users=[user_id])
+    rows_sql = _rows_sql(p, search=None, start=None, end=None, environment=environment, users=[user_id],
+                         hide_internal=hide_internal)
     rows = olap.query(
         "SELECT s, uniqExact(id), min(timestamp), max(timestamp) FROM (SELECT id, timestamp,"
         " finalizeAggregation(session_id) AS s FROM {db}.traces WHERE project_id = {project_id:String}"

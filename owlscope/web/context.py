@@ -27,7 +27,7 @@ from owlscope.auth.sessions import is_revoked, new_session_id, revoke
 from owlscope.errors import Forbidden, NotFound, Unauthorized
 from owlscope.services import Services
 from owlscope.storage.oltp.models import Organization, Project, Role, User
-from owlscope.web.environments import current_environment, list_environments
+from owlscope.web.environments import current_environment, is_internal, list_environments, shows_internal
 from owlscope.web.nav import org_nav, project_nav
 from owlscope.web.session_data import SESSION_MAX_AGE, csrf_token, pop_flashes
 
@@ -138,9 +138,16 @@ class ProjectContext:
     project: Project
     role: Role
     environment: str | None
+    show_internal: bool = False  # "show internal environments" (langfuse-*) is chosen
+    has_internal: bool = True  # the project has internal environments (as of the cached list)
 
     def can(self, minimum: Role | str) -> bool:
         return role_at_least(self.role, minimum)
+
+    def hide_internal(self, *chosen: str) -> bool:
+        """Whether a list leaves out the internal environments: when no environment is chosen (in the
+        top bar, or `chosen` by the page's own filter) and they are not asked for."""
+        return self.has_internal and not (self.environment or self.show_internal or any(chosen))
 
     @property
     def project_id(self) -> str:
@@ -181,7 +188,9 @@ def project_context(request: Request, project_id: str, user: CurrentUser) -> Pro
         raise NotFound("Project not found, or you do not have access to it")
     ctx = ProjectContext(
         user=user, org=org, project=project, role=role,
-        environment=current_environment(request, project.id),
+        environment=current_environment(request, project.id), show_internal=shows_internal(request, project.id),
+        # without internal environments the lists need no extra condition (and keep their fast paths)
+        has_internal=any(is_internal(e) for e in list_environments(services, project.id)),
     )
     request.state.ctx = ctx
     if request.session.get(SESSION_LAST_PROJECT) != project.id:
@@ -227,6 +236,8 @@ def layout_context(request: Request) -> dict[str, Any]:
         "environment": None,
         "environments": [],
         **ui_preferences(request),
+        "internal_environments": [],
+        "show_internal": False,
     }
     if user is not None:
         services = get_services(request)
@@ -235,10 +246,12 @@ def layout_context(request: Request) -> dict[str, Any]:
         if isinstance(ctx, ProjectContext):
             values["nav"] = project_nav(ctx.project.id, request.url.path, role=ctx.role)
             values["environment"] = ctx.environment
+            values["show_internal"] = ctx.show_internal
             envs = list_environments(services, ctx.project.id)
             if ctx.environment and ctx.environment not in envs:
                 envs = [*envs, ctx.environment]
-            values["environments"] = envs
+            values["environments"] = [e for e in envs if not is_internal(e)]
+            values["internal_environments"] = [e for e in envs if is_internal(e)]
         elif isinstance(ctx, OrgContext):
             values["nav"] = org_nav(ctx.org.id)
     return values

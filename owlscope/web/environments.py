@@ -3,6 +3,10 @@
 `current_environment(request)` is what a view passes to its queries: None means all
 environments. The list of choices is the distinct `environment` of the project's traces, read
 from OLAP and cached for a minute per process (a new environment shows up within that time).
+
+Internal environments (`langfuse-*`: the judge's own calls, prompt experiments) are left out of
+the traces, sessions and users lists and the dashboard unless one is chosen, or the selector's
+"show internal environments" (cookie value `SHOW_INTERNAL`) is: `hide_internal(ctx)`.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from typing import TYPE_CHECKING
 from fastapi import Request
 from starlette.responses import Response
 
+from owlscope.tracing.model import INTERNAL_ENV_PREFIX
 from owlscope.tracing.traces import environments
 
 if TYPE_CHECKING:
@@ -24,6 +29,7 @@ log = logging.getLogger(__name__)
 ENV_COOKIE_PREFIX = "owlscope_env_"
 ENV_COOKIE_MAX_AGE = 365 * 24 * 3600
 MAX_ENVIRONMENTS = 200
+SHOW_INTERNAL = "*"  # every environment, the internal ones included (no environment name has a *)
 _VALID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _COOKIE_SAFE = re.compile(r"[^A-Za-z0-9_-]")
 
@@ -37,6 +43,15 @@ def valid_environment(value: str | None) -> str | None:
     if value and _VALID.match(value):
         return value
     return None
+
+
+def is_internal(environment: str) -> bool:
+    return environment.startswith(INTERNAL_ENV_PREFIX)
+
+
+def shows_internal(request: Request, project_id: str) -> bool:
+    """Whether "show internal environments" is chosen for this project."""
+    return request.cookies.get(env_cookie_name(project_id)) == SHOW_INTERNAL
 
 
 def current_environment(request: Request, project_id: str | None = None) -> str | None:

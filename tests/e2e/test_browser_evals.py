@@ -138,3 +138,39 @@ def test_llm_judge_end_to_end(server: LiveServer, new_page) -> None:
         page.get_by_label("Evaluate").select_option("observation")
         expect(page.get_by_label("Observation type")).to_be_visible()
         expect(page.get_by_label("Object for input")).to_have_value("observation")  # the mapping follows
+        expect(page.get_by_label("Model", exact=True)).to_be_visible()  # observation filters: model, level
+        expect(page.get_by_label("Level")).to_be_visible()
+
+        # The score name's placeholder follows the chosen template (the value typed stays).
+        expect(page.get_by_label("Score name")).to_have_attribute("placeholder", "hallucination")
+        page.get_by_label("Template").select_option("relevance")
+        expect(page.get_by_label("Score name")).to_have_attribute("placeholder", "relevance")
+        page.get_by_label("Score name").fill("on-topic")
+        page.get_by_label("Template").select_option("toxicity")
+        expect(page.get_by_label("Score name")).to_have_attribute("placeholder", "toxicity")
+        expect(page.get_by_label("Score name")).to_have_value("on-topic")
+
+        # Experiment items: datasets instead of trace filters, the item's expected output in the mapping.
+        page.get_by_label("Template").select_option("correctness")
+        page.get_by_label("Evaluate").select_option("experiment")
+        expect(page.get_by_label("Datasets")).to_be_visible()
+        expect(page.get_by_label("Trace name")).to_be_hidden()
+        expect(page.get_by_label("Object for expected_output")).to_have_value("experiment")
+        expect(page.get_by_label("Field for expected_output")).to_have_value("expected_output")
+        shot(page, T, "form-experiment")
+
+        # Editing: a change applies from now on; "also run on existing traces" re-scores.
+        page.goto(f"{base}/project/{project_id}/evals")
+        page.get_by_role("link", name="faithfulness").click()
+        page.get_by_role("link", name="Edit").click()
+        expect(page.get_by_label("Name", exact=True)).to_have_value("faithfulness")
+        expect(page.get_by_label("Trace name")).to_have_value("rag-answer")
+        expect(page.get_by_label("JSONPath for context")).to_have_value("$.context")
+        page.get_by_label("Sampling rate").fill("0.5")
+        page.get_by_label("Also run on existing traces").check()
+        shot(page, T, "edit")
+        page.get_by_role("button", name="Save changes").click()
+        page.wait_for_url(re.compile(r".*/evals/[^/]+$"))
+        expect(page.locator("body")).to_contain_text("Running on existing traces again")
+        expect(page.locator(".meta-list")).to_contain_text("50%")
+        expect(page.locator(".meta-list")).to_contain_text("new and existing traces")

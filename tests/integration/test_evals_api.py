@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 from conftest import create_project_key
 from owlscope.app import create_app
+from owlscope.datasets.store import create_dataset
 from owlscope.evals import crypto
 from owlscope.evals.connections import set_default_model, test_connection, test_saved_connection
 from owlscope.evals.evaluators import create_evaluator, get_evaluator
@@ -316,6 +317,32 @@ def test_rule_lifecycle(api: Api) -> None:
     api.fails(404, "GET", f"{RULES}/{second['id']}")
 
 
+def test_experiment_rule(api: Api) -> None:
+    api.connect()
+    set_default_model(api.services.sessions, api.project_a, provider="openai", model="gpt-4o-mini")
+    ds = create_dataset(api.services.sessions, project_id=api.project_a, name="geo")
+    body = {"name": "exp-correct", "target": "experiment", "enabled": True,
+            "evaluators": [{"evaluator": {"name": "correctness"}, "mapping": [
+                {"variable": "input", "source": "input", "jsonPath": "$.question"},
+                {"variable": "expected_output", "source": "expected_output"},
+                {"variable": "output", "source": "output"}]}],
+            "filter": [{"type": "stringOptions", "column": "datasetId", "operator": "any of", "value": [ds["id"]]}]}
+    rule = api.ok("POST", RULES, body)
+    assert (rule["target"], rule["filter"][0]["value"]) == ("experiment", [ds["id"]])
+    assert rule["mapping"][1] == {"variable": "expected_output", "source": "expected_output", "jsonPath": None}
+    unknown = api.fails(400, "POST", RULES, {**body, "name": "x", "filter": [
+        {"type": "stringOptions", "column": "datasetId", "operator": "any of", "value": ["nope"]}]},
+        code="invalid_filter_value")
+    assert unknown["details"]["invalidValues"] == ["nope"] and unknown["details"]["allowedValues"] == [ds["id"]]
+    # without a mapping, correctness reads the dataset item's expected output
+    default = api.ok("POST", RULES, {"name": "exp-default", "target": "experiment", "enabled": False,
+                                     "evaluators": [{"evaluator": {"name": "correctness"}}]})
+    assert {"variable": "expected_output", "source": "expected_output", "jsonPath": None} in default["mapping"]
+    patched = api.ok("PATCH", f"{RULES}/{rule['id']}", {"filter": []})
+    assert patched["filter"] == [] and patched["target"] == "experiment"
+    api.fails(400, "PATCH", f"{RULES}/{rule['id']}", {"target": "observation"}, code="invalid_variable_mapping")
+
+
 @pytest.mark.parametrize("change, status, code", [
     ({"mapping": [{"variable": "input", "source": "input"}]}, 400, "missing_variable_mapping"),
     ({"mapping": [{"variable": "input", "source": "input"}, {"variable": "input", "source": "output"}]}, 400,
@@ -327,7 +354,7 @@ def test_rule_lifecycle(api: Api) -> None:
     ({"filter": [{"type": "string", "column": "colour", "operator": "=", "value": "x"}]}, 400, "invalid_filter_value"),
     ({"filter": [{"type": "string", "column": "name", "operator": "matches all", "value": "x"}]}, 400,
      "invalid_filter_value"),
-    ({"target": "experiment"}, 422, "unprocessable_content"),
+    ({"target": "experiment"}, 400, "invalid_filter_value"),  # an observation filter on an experiment rule
     ({"target": "trace"}, 400, "invalid_body"),
     ({"evaluator": {"name": "no-such-evaluator"}}, 404, "resource_not_found"),
     ({"sampling": 1.5}, 400, "invalid_body"),
@@ -342,7 +369,9 @@ def test_rule_validation_codes(api: Api, change: dict, status: int, code: str) -
         body.pop("evaluator")
         body.pop("mapping")
     data = api.fails(status, "POST", RULES, body, code=code)
-    if code == "invalid_filter_value":
+    if code == "invalid_filter_value" and "target" in change:
+        assert data["details"]["allowedValues"] == ["datasetId"]
+    elif code == "invalid_filter_value":
         assert "type" in data["details"]["allowedValues"] and data["details"]["field"] == "filter[0]"
     if code == "missing_variable_mapping":
         assert data["details"]["variables"] == ["output"]

@@ -102,3 +102,23 @@ def test_validate_mapping_errors(mapping, target: str, code: str) -> None:
     with pytest.raises(EvalInvalid) as exc:
         validate_mapping(mapping, ["a", "b"], target)
     assert exc.value.code == code
+
+
+def test_experiment_mapping_reads_the_experiment_item() -> None:
+    mapping = validate_mapping([
+        {"variable": "q", "source": "input", "jsonPath": "$.question"},
+        {"variable": "want", "source": "expected_output"},
+        {"variable": "got", "source": "output"},
+        {"variable": "meta", "source": "experiment_item_metadata", "jsonPath": "$.level"},
+    ], ["q", "want", "got", "meta"], "experiment")
+    assert {m["object"] for m in mapping} == {"experiment"}
+    item = {"input": {"question": "Capital?"}, "expected_output": "Paris", "output": {"answer": "Lyon"},
+            "experiment_item_metadata": {"level": 2}, "metadata": None}
+    assert resolve_values(mapping, trace=None, experiment=item) == {
+        "q": "Capital?", "want": "Paris", "got": '{"answer": "Lyon"}', "meta": "2"}
+    for target in ("trace", "observation"):  # only experiments have an expected output
+        with pytest.raises(EvalInvalid) as info:
+            validate_mapping([{"variable": "want", "source": "expected_output"}], ["want"], target)
+        assert info.value.code == "invalid_variable_mapping"
+    with pytest.raises(EvalInvalid, match="object must be one of experiment"):
+        validate_mapping([{"variable": "want", "object": "trace", "source": "input"}], ["want"], "experiment")

@@ -131,6 +131,7 @@ class DatasetRunItem(Base):
                          name="uq_dataset_run_items_project_id_run_id_item_key_trace_id"),
         Index("ix_dataset_run_items_project_id_dataset_item_id", "project_id", "dataset_item_id"),
         Index("ix_dataset_run_items_project_id_created_at", "project_id", "created_at"),
+        Index("ix_dataset_run_items_project_id_trace_id", "project_id", "trace_id"),
         ForeignKeyConstraint(["project_id", "run_id"], ["dataset_runs.project_id", "dataset_runs.id"],
                              name="fk_dataset_run_items_run_id_dataset_runs", ondelete="CASCADE"),
         ForeignKeyConstraint(["project_id", "dataset_item_id"], ["dataset_items.project_id", "dataset_items.id"],

@@ -118,6 +118,8 @@ class Evaluator(Base):
     backfill_total: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     backfill_error: Mapped[str | None] = mapped_column(Text)
     backfill_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # a backfill asked for on edit re-runs the executions that finished before this time
+    backfill_rescore_before: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow, onupdate=utcnow)
 
@@ -145,7 +147,8 @@ class JobExecution(Base):
     )
     trace_id: Mapped[str] = mapped_column(String(255), nullable=False)
     observation_id: Mapped[str] = mapped_column(String(255), nullable=False, default="")
-    origin: Mapped[str] = mapped_column(String(16), nullable=False, default="new")  # new | backfill
+    dataset_run_item_id: Mapped[str | None] = mapped_column(String(64))  # target=experiment
+    origin: Mapped[str] = mapped_column(String(16), nullable=False, default="new")  # new | backfill | experiment
     status: Mapped[str] = mapped_column(String(16), nullable=False, default="pending")
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     error: Mapped[str | None] = mapped_column(Text)

@@ -7,7 +7,7 @@
  *  <form data-confirm="question">    asks before submitting
  *  <form data-confirm-name="x">      enables [data-confirm-submit] only when [data-confirm-input] is x
  *  [data-dismiss]                    removes the closest .alert
- *  <form data-score-form>            shows [data-show-for=TYPE] for the selected [data-type-select]
+ *  <form data-score-form>            shows [data-show-for="TYPE ..."] for the selected [data-type-select]
  *  <form data-reset-on-success>      is cleared after a successful htmx request
  *  <a data-download-path="p">        on click, points at p with the address bar's filters + format
  *  [data-sidebar-toggle]             collapses/expands the sidebar (cookie owl_sidebar, read by the server)
@@ -234,7 +234,7 @@
     var select = form.querySelector("[data-type-select]");
     if (!select) return;
     form.querySelectorAll("[data-show-for]").forEach(function (el) {
-      el.hidden = el.getAttribute("data-show-for") !== select.value;
+      el.hidden = el.getAttribute("data-show-for").split(" ").indexOf(select.value) < 0;
     });
   }
 

@@ -26,12 +26,13 @@ def _has_traces(services: WebServices, project_id: str) -> bool:
 
 
 def _cached_dashboard(services: WebServices, project_id: str, key: str, start: datetime, end: datetime,
-                      environment: str | None) -> dict[str, Any]:
+                      environment: str | None, hide_internal: bool) -> dict[str, Any]:
     """The dashboard's data, reused for half a minute: a preset range ends "now", so within that time
     the same choice reads the same rows (a long range reads many)."""
-    ident = (project_id, environment, key if key != "custom" else (start, end))
+    ident = (project_id, environment, hide_internal, key if key != "custom" else (start, end))
     return services.read_caches.dashboards.get_or_load(
-        ident, lambda: dashboard(services.olap, project_id, start=start, end=end, environment=environment))
+        ident, lambda: dashboard(services.olap, project_id, start=start, end=end, environment=environment,
+                                 hide_internal=hide_internal))
 
 
 @router.get("/project/{project_id}")
@@ -50,7 +51,8 @@ def project_dashboard(request: Request, ctx: ProjectCtx, services: WebServices) 
     rng = time_range(qp.get("range"), qp.get("from"), qp.get("to"), default="7d", allow_all=False)
     end = rng.end or datetime.now(UTC)
     assert rng.start is not None  # allow_all=False: every choice has a start
-    data = _cached_dashboard(services, ctx.project.id, rng.key, rng.start, end, ctx.environment)
+    data = _cached_dashboard(services, ctx.project.id, rng.key, rng.start, end, ctx.environment,
+                             ctx.hide_internal())
     presets = {k: v for k, v in PRESETS.items() if k != "all"}
     values = {"range": rng, "presets": presets, "data": data, "end": end, "active_nav": "dashboard",
               "chart_data": {

@@ -1,5 +1,6 @@
 """Form handling of the evaluator and template pages: form fields → EvaluatorSpec (filter, mapping,
-scope), mapping rows for a template's variables, filter and template summaries for display."""
+scope) and back (editing), mapping rows for a template's variables, filter and template summaries
+for display."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from owlscope.errors import InvalidRequest
+from owlscope.evals.evaluators import default_mapping
 from owlscope.evals.templates import output_schema
-from owlscope.evals.variables import OBSERVATION_OBJECTS
-from owlscope.storage.oltp.eval_models import EvalTemplate
+from owlscope.evals.variables import EXPERIMENT_SOURCES, OBSERVATION_OBJECTS
+from owlscope.storage.oltp.eval_models import EvalTemplate, Evaluator
 
 FILTER_FIELDS = (  # form field, label, trace column, observation column
     ("f_name", "Trace name", "name", "traceName"),
@@ -24,6 +26,12 @@ FILTER_FIELDS = (  # form field, label, trace column, observation column
 SCOPES = {"new": ["NEW"], "existing": ["EXISTING"], "both": ["NEW", "EXISTING"]}
 SOURCES = ("input", "output", "metadata")
 OBS_TYPES = tuple(t.upper() for t in OBSERVATION_OBJECTS)
+LEVELS = ("DEBUG", "DEFAULT", "WARNING", "ERROR")
+TARGETS = {"trace": "traces", "observation": "observations", "experiment": "experiment items"}
+
+
+def sources_for(target: str) -> tuple[str, ...]:
+    return tuple(s for s in EXPERIMENT_SOURCES if s != "tool_calls") if target == "experiment" else SOURCES
 
 
 @dataclass
@@ -35,6 +43,11 @@ class EvaluatorForm:
     target: str = "trace"
     obs_type: str = ""
     obs_name: str = ""
+    obs_model: str = ""
+    obs_level: str = ""
+    meta_key: str = ""
+    meta_value: str = ""
+    datasets: list[str] = field(default_factory=list)
     filters: dict[str, str] = field(default_factory=dict)
     tags: str = ""
     sampling: str = "1"
@@ -43,6 +56,8 @@ class EvaluatorForm:
     scope: str = "new"
     mapping: list[dict[str, Any]] = field(default_factory=list)
     trace_id: str = ""
+    extra_filter: str = ""  # conditions the form cannot show (made through the API), kept as JSON
+    rescore: bool = False
 
 
 def mapping_rows(template: EvalTemplate | None, target: str,
@@ -50,9 +65,10 @@ def mapping_rows(template: EvalTemplate | None, target: str,
     """One row per template variable: what was submitted, else the template's default, else input."""
     if template is None:
         return []
-    own = "observation" if target == "observation" else "trace"
+    own = target if target in ("observation", "experiment") else "trace"
     given = {m["variable"]: m for m in submitted or []}
-    defaults = {m["variable"]: m for m in template.default_mapping or []}
+    defaults = {m["variable"]: m for m in default_mapping(template, target)}
+    sources = sources_for(target)
     rows = []
     for var in template.variables:
         m = given.get(var) or defaults.get(var) or {"source": "input"}
@@ -60,7 +76,7 @@ def mapping_rows(template: EvalTemplate | None, target: str,
         if obj not in object_choices(target):
             obj = own
         rows.append({"variable": var, "object": obj, "objectName": m.get("objectName") or "",
-                     "source": m.get("source") if m.get("source") in SOURCES else "input",
+                     "source": m.get("source") if m.get("source") in sources else "input",
                      "jsonPath": m.get("jsonPath") or ""})
     return rows
 
@@ -68,6 +84,8 @@ def mapping_rows(template: EvalTemplate | None, target: str,
 def object_choices(target: str) -> dict[str, str]:
     if target == "observation":
         return {"observation": "The evaluated observation", "trace": "Its trace"}
+    if target == "experiment":
+        return {"experiment": "The experiment item"}
     return {"trace": "The trace", **{o: f"A {o} of the trace, by name" for o in OBSERVATION_OBJECTS}}
 
 
@@ -90,7 +108,24 @@ def _number(text: str, what: str) -> float:
     return value
 
 
+def extra_conditions(form: EvaluatorForm) -> list[dict[str, Any]]:
+    """The kept conditions of an edited evaluator's filter that the form has no field for."""
+    if not form.extra_filter.strip():
+        return []
+    try:
+        extra = json.loads(form.extra_filter)
+    except ValueError:
+        raise InvalidRequest("The kept filter conditions are not valid JSON") from None
+    if not isinstance(extra, list):
+        raise InvalidRequest("The kept filter conditions must be a list")
+    return extra
+
+
 def build_filter(form: EvaluatorForm) -> list[dict[str, Any]]:
+    if form.target == "experiment":
+        datasets = [d for d in form.datasets if d]
+        return [{"column": "datasetId", "operator": "any of", "value": datasets, "type": "stringOptions"}
+                ] if datasets else []
     trace = form.target == "trace"
     out: list[dict[str, Any]] = []
     if not trace:
@@ -98,6 +133,13 @@ def build_filter(form: EvaluatorForm) -> list[dict[str, Any]]:
             out.append({"column": "type", "operator": "=", "value": form.obs_type.upper(), "type": "string"})
         if form.obs_name.strip():
             out.append({"column": "name", "operator": "=", "value": form.obs_name.strip(), "type": "string"})
+        if form.obs_model.strip():
+            out.append({"column": "model", "operator": "=", "value": form.obs_model.strip(), "type": "string"})
+        if form.obs_level in LEVELS:
+            out.append({"column": "level", "operator": "any of", "value": [form.obs_level], "type": "stringOptions"})
+    if form.meta_key.strip():
+        out.append({"column": "metadata", "key": form.meta_key.strip(), "operator": "=",
+                    "value": form.meta_value.strip(), "type": "stringObject"})
     for key, _label, trace_col, obs_col in FILTER_FIELDS:
         value = form.filters.get(key, "").strip()
         if value:
@@ -106,7 +148,42 @@ def build_filter(form: EvaluatorForm) -> list[dict[str, Any]]:
     tags = [t.strip() for t in form.tags.split(",") if t.strip()]
     if tags:
         out.append({"column": "tags", "operator": "any of", "value": tags, "type": "arrayOptions"})
-    return out
+    return out + extra_conditions(form)
+
+
+def form_from_evaluator(ev: Evaluator, template_name: str) -> EvaluatorForm:
+    """The form of an existing evaluator (editing). Conditions the form has no field for are kept
+    as they are (`extra_filter`), so saving the form never drops part of a filter made elsewhere."""
+    form = EvaluatorForm(name=ev.name, template=template_name, target=ev.target, sampling=f"{ev.sampling:g}",
+                         delay=str(ev.delay_seconds), score_name=ev.score_name, scope=scope_key(ev.time_scope),
+                         mapping=list(ev.mapping or []))
+    by_column = {obs_col if ev.target == "observation" else trace_col: key
+                 for key, _label, trace_col, obs_col in FILTER_FIELDS}
+    extra = []
+    for c in ev.filter or []:
+        col, op, value = c.get("column"), c.get("operator"), c.get("value")
+        one = value[0] if isinstance(value, list) and len(value) == 1 else (value if isinstance(value, str) else None)
+        if ev.target == "experiment" and col == "datasetId" and op == "any of" and isinstance(value, list):
+            form.datasets = [str(v) for v in value]
+        elif ev.target == "observation" and col == "type" and op in ("=", "any of") and one and not form.obs_type:
+            form.obs_type = one
+        elif ev.target == "observation" and col == "name" and op == "=" and one and not form.obs_name:
+            form.obs_name = one
+        elif ev.target == "observation" and col == "model" and op == "=" and one and not form.obs_model:
+            form.obs_model = one
+        elif ev.target == "observation" and col == "level" and op in ("=", "any of") and one in LEVELS \
+                and not form.obs_level:
+            form.obs_level = one
+        elif col == "metadata" and op == "=" and c.get("key") and isinstance(value, str) and not form.meta_key:
+            form.meta_key, form.meta_value = c["key"], value
+        elif col == "tags" and op == "any of" and isinstance(value, list) and not form.tags:
+            form.tags = ", ".join(map(str, value))
+        elif col in by_column and op == "=" and isinstance(value, str) and by_column[col] not in form.filters:
+            form.filters[by_column[col]] = value
+        else:
+            extra.append(c)
+    form.extra_filter = json.dumps(extra) if extra else ""
+    return form
 
 
 def build_spec(form: EvaluatorForm) -> dict[str, Any]:
@@ -117,8 +194,8 @@ def build_spec(form: EvaluatorForm) -> dict[str, Any]:
     if not delay.is_integer():
         raise InvalidRequest("Delay must be a whole number of seconds")
     return {
-        "name": form.name.strip(), "template": form.template, "target": form.target if form.target in (
-            "trace", "observation") else "trace",
+        "name": form.name.strip(), "template": form.template, "target": form.target if form.target in TARGETS
+        else "trace",
         "filter": build_filter(form), "mapping": form.mapping or None,
         "sampling": _number(form.sampling, "Sampling rate"), "delay_seconds": int(delay),
         "score_name": form.score_name.strip() or None, "time_scope": SCOPES.get(form.scope, ["NEW"]),

@@ -1,7 +1,9 @@
 """Evaluators (LLM-as-a-judge): the list with execution counts and backfill progress, the form (template,
-target, filter, sampling, delay, score name, variable mapping, scope) with a preview of the filled
-prompt for a real trace (htmx), an evaluator's page (executions, enable/disable, resume, backfill with
-a polled progress bar), and the judge templates (built-in read-only, custom with versions).
+target — traces, observations or experiment items —, filter, sampling, delay, score name, variable
+mapping, scope) with a preview of the filled prompt for a real target (htmx), the same form to edit an
+evaluator (with "also run on existing ..." to re-score), an evaluator's page (executions,
+enable/disable, resume, backfill with a polled progress bar), and the judge templates (built-in
+read-only, custom with versions).
 
 As in Langfuse, ADMIN and up manage evaluators and templates; MEMBER and VIEWER read. The rules live in
 owlscope.evals (plain functions the public API uses too).
@@ -14,6 +16,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form, Request
 from starlette.responses import Response
 
+from owlscope.datasets.store import list_datasets
 from owlscope.errors import InvalidRequest, OwlscopeError
 from owlscope.evals.evaluators import (
     EvaluatorSpec,
@@ -23,6 +26,7 @@ from owlscope.evals.evaluators import (
     evaluator_shape,
     execution_counts,
     get_evaluator,
+    keep_default_mapping,
     list_evaluators,
     list_executions,
     preview_evaluator,
@@ -63,18 +67,22 @@ def _template_named(services: WebServices, project_id: str, name: str) -> Any:
 
 def evaluator_form(
     name: FormStr = "", template: FormStr = "", target: FormStr = "trace", obs_type: FormStr = "",
-    obs_name: FormStr = "", f_name: FormStr = "", f_user: FormStr = "", f_session: FormStr = "",
-    f_environment: FormStr = "", f_release: FormStr = "", f_version: FormStr = "", tags: FormStr = "",
-    sampling: FormStr = "1", delay: FormStr = "10", score_name: FormStr = "", scope: FormStr = "new",
+    obs_name: FormStr = "", obs_model: FormStr = "", obs_level: FormStr = "", meta_key: FormStr = "",
+    meta_value: FormStr = "", datasets: FormList = [], f_name: FormStr = "", f_user: FormStr = "",  # noqa: B006
+    f_session: FormStr = "", f_environment: FormStr = "", f_release: FormStr = "", f_version: FormStr = "",
+    tags: FormStr = "", sampling: FormStr = "1", delay: FormStr = "10", score_name: FormStr = "",
+    scope: FormStr = "new", extra_filter: FormStr = "", rescore: FormStr = "",
     map_variable: FormList = [], map_object: FormList = [], map_name: FormList = [],  # noqa: B006 - FastAPI copies
     map_source: FormList = [], map_path: FormList = [], trace_id: FormStr = "",  # noqa: B006
 ) -> parts.EvaluatorForm:
     return parts.EvaluatorForm(
-        name=name, template=template, target=target, obs_type=obs_type, obs_name=obs_name,
+        name=name, template=template, target=target, obs_type=obs_type, obs_name=obs_name, obs_model=obs_model,
+        obs_level=obs_level, meta_key=meta_key, meta_value=meta_value, datasets=list(datasets),
         filters={"f_name": f_name, "f_user": f_user, "f_session": f_session, "f_environment": f_environment,
                  "f_release": f_release, "f_version": f_version},
         tags=tags, sampling=sampling, delay=delay, score_name=score_name, scope=scope, trace_id=trace_id,
         mapping=parts.zip_mapping(map_variable, map_object, map_name, map_source, map_path),
+        extra_filter=extra_filter, rescore=bool(rescore),
     )
 
 
@@ -172,8 +180,13 @@ def template_page(request: Request, family_id: str, ctx: ProjectCtx, services: W
 
 
 # ---- the evaluator form -------------------------------------------------------------------------
+def _datasets(services: WebServices, project_id: str) -> list[dict[str, Any]]:
+    rows, _ = list_datasets(services.sessions, project_id=project_id, paging=PageRequest(1, 500))
+    return rows
+
+
 def _form_page(request: Request, ctx: ProjectContext, services: WebServices, form: parts.EvaluatorForm, *,
-               error: str | None = None, status: int = 200) -> Response:
+               error: str | None = None, status: int = 200, editing: dict[str, Any] | None = None) -> Response:
     all_templates = _templates(services, ctx.project.id)
     chosen = next((t for t in all_templates if form.template in (t.name, t.family_id)), None)
     if chosen is None and all_templates:
@@ -181,9 +194,11 @@ def _form_page(request: Request, ctx: ProjectContext, services: WebServices, for
     form.template = chosen.name if chosen else ""
     return render(request, "evals/form.html", {
         "form": form, "error": error, "templates": [parts.template_view(t) for t in all_templates],
-        "chosen": parts.template_view(chosen) if chosen else None,
+        "chosen": parts.template_view(chosen) if chosen else None, "editing": editing,
         "rows": parts.mapping_rows(chosen, form.target, form.mapping), "objects": parts.object_choices(form.target),
-        "sources": parts.SOURCES, "filter_fields": parts.FILTER_FIELDS, "obs_types": parts.OBS_TYPES,
+        "sources": parts.sources_for(form.target), "filter_fields": parts.FILTER_FIELDS, "obs_types": parts.OBS_TYPES,
+        "levels": parts.LEVELS, "targets": parts.TARGETS, "datasets": _datasets(services, ctx.project.id),
+        "extra_filter_text": parts.filter_text(parts.extra_conditions(form)),
         "active_nav": "evals",
     }, status_code=status)
 
@@ -197,13 +212,15 @@ def evaluator_new(request: Request, ctx: ProjectCtx, services: WebServices, temp
 
 @router.get("/project/{project_id}/evals/new/mapping")
 def evaluator_mapping(request: Request, ctx: ProjectCtx, services: WebServices, template: str = "",
-                      target: str = "trace") -> Response:
-    """The mapping rows for a template and target (htmx, when either changes)."""
+                      target: str = "trace", score_name: str = "") -> Response:
+    """The mapping rows for a template and target (htmx, when either changes), and the score name
+    field again (out of band): its placeholder is the chosen template's name."""
     require_role(ctx, "ADMIN")
     chosen = _template_named(services, ctx.project.id, template)
     return render(request, "evals/_mapping.html", {
         "chosen": parts.template_view(chosen) if chosen else None, "rows": parts.mapping_rows(chosen, target),
-        "objects": parts.object_choices(target), "sources": parts.SOURCES,
+        "objects": parts.object_choices(target), "sources": parts.sources_for(target),
+        "form": parts.EvaluatorForm(score_name=score_name), "oob": True,
     })
 
 
@@ -231,6 +248,33 @@ def evaluator_preview(request: Request, ctx: ProjectCtx, services: WebServices, 
     except OwlscopeError as exc:
         result, error = None, exc.message
     return render(request, "evals/_preview.html", {"preview": result, "error": error})
+
+
+@router.get("/project/{project_id}/evals/{evaluator_id}/edit")
+def evaluator_edit(request: Request, evaluator_id: str, ctx: ProjectCtx, services: WebServices) -> Response:
+    require_role(ctx, "ADMIN")
+    ev = _evaluator(services, ctx.project.id, evaluator_id)
+    row = get_evaluator(services.sessions, ctx.project.id, evaluator_id)
+    form = parts.form_from_evaluator(row, ev["templateName"] or ev["templateId"])
+    return _form_page(request, ctx, services, form, editing=ev)
+
+
+@router.post("/project/{project_id}/evals/{evaluator_id}/edit")
+def evaluator_save(request: Request, evaluator_id: str, ctx: ProjectCtx, services: WebServices,
+                   form: FormDep) -> Response:
+    """Save a changed configuration: what was scored keeps its score unless "also run on existing"
+    is checked (then a backfill judges every match again with the new configuration)."""
+    require_role(ctx, "ADMIN")
+    ev = _evaluator(services, ctx.project.id, evaluator_id)
+    try:
+        spec = parts.build_spec(form)
+        spec["mapping"] = keep_default_mapping(services, ctx.project.id, evaluator_id, spec)
+        row = update_evaluator(services, ctx.project.id, evaluator_id, spec, rescore=form.rescore)
+    except OwlscopeError as exc:
+        return _form_page(request, ctx, services, form, error=exc.message, status=exc.status, editing=ev)
+    flash(request, f"Evaluator {row.name} saved." + (
+        f" Running on existing {parts.TARGETS[row.target]} again." if form.rescore else ""))
+    return redirect(request, f"{ctx.url}/evals/{row.id}")
 
 
 # ---- an evaluator -------------------------------------------------------------------------------
@@ -316,7 +360,8 @@ def evaluator_backfill(request: Request, evaluator_id: str, ctx: ProjectCtx, ser
         start_backfill(services, ctx.project.id, ev.id)
     else:  # adding EXISTING to the scope starts the backfill
         update_evaluator(services, ctx.project.id, ev.id, {"time_scope": [*ev.time_scope, "EXISTING"]})
-    flash(request, f"Backfill of {ev.name} started: the stored traces that match are being evaluated.")
+    flash(request, f"Backfill of {ev.name} started: the stored {parts.TARGETS.get(ev.target, 'traces')} that match "
+                   "are being evaluated.")
     return redirect(request, f"{ctx.url}/evals/{evaluator_id}")
 
 

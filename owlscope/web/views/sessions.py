@@ -32,7 +32,7 @@ def session_query(request: Request, ctx: ProjectContext) -> tuple[dict[str, Any]
     rng = time_range(qp.get("range"), qp.get("from"), qp.get("to"), default="all")
     return dict(from_timestamp=rng.start.isoformat() if rng.start else None,
                 to_timestamp=rng.end.isoformat() if rng.end else None,
-                environment=environment_filter(ctx.environment) or None), rng
+                environment=environment_filter(ctx.environment) or None, hide_internal=ctx.hide_internal()), rng
 
 
 @router.get("/project/{project_id}/sessions")

@@ -73,6 +73,7 @@ def filters_from_request(request: Request, ctx: ProjectContext) -> tuple[TraceFi
         session_id=qp.get("session", "").strip() or None,
         tags=multi(request, "tag"),
         environment=environment_filter(ctx.environment, multi(request, "env")),
+        hide_internal=ctx.hide_internal(*multi(request, "env")),
         level=[lv.upper() for lv in multi(request, "level")],
         release=qp.get("release", "").strip() or None,
         version=qp.get("version", "").strip() or None,

@@ -30,7 +30,7 @@ def users(request: Request, ctx: ProjectCtx, services: WebServices, q: str = "",
     page = max(page, 1)
     found = list_users(services.olap, ctx.project.id, search=q.strip() or None, start=rng.start, end=rng.end,
                        environment=environment_filter(ctx.environment) or None, order_by=sort, page=page,
-                       limit=PAGE_SIZE)
+                       limit=PAGE_SIZE, hide_internal=ctx.hide_internal())
     pages = max((found["total"] + PAGE_SIZE - 1) // PAGE_SIZE, 1)
     values = {
         "rows": found["data"], "total": found["total"], "range": rng, "presets": PRESETS, "q": q, "sort": sort,
@@ -45,14 +45,15 @@ def user_page(request: Request, user_id: str, ctx: ProjectCtx, services: WebServ
               n: int = 1) -> Response:
     require_role(ctx, "VIEWER")
     envs = environment_filter(ctx.environment) or None
-    user = get_user(services.olap, ctx.project.id, user_id, environment=envs)
+    hide = ctx.hide_internal()
+    user = get_user(services.olap, ctx.project.id, user_id, environment=envs, hide_internal=hide)
     if user is None:
         raise NotFound("No traces carry this user id in this project" + (" and environment" if envs else "") + ".")
-    page = list_trace_table(services.olap, ctx.project.id, TraceFilters(user_id=user_id, environment=envs or []),
-                            cursor=cursor or None, limit=USER_TRACES)
+    page = list_trace_table(services.olap, ctx.project.id, TraceFilters(
+        user_id=user_id, environment=envs or [], hide_internal=hide), cursor=cursor or None, limit=USER_TRACES)
     values = {
         "user_summary": user, "rows": page.rows, "sessions": user_sessions(services.olap, ctx.project.id, user_id,
-                                                                          environment=envs),
+                                                                          environment=envs, hide_internal=hide),
         "next_href": with_query(request, cursor=page.next_cursor, n=n + 1) if page.next_cursor else None,
         "first_href": with_query(request) if cursor else None, "page_number": max(n, 1),
         "active_nav": "users",
