@@ -6,6 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from owlscope.api import (
+    annotation_queues,
     comments,
     dataset_items,
     dataset_runs,
@@ -37,5 +38,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     traces.router, observations.router, sessions.router, scores_read.router, metrics.router,
     llm_connections.router, evaluators.router, prometheus.router, local_control.router,
     media.router, masking_rules.router, project_retention.router,
-    erasure.router,
+    erasure.router, annotation_queues.router,
 )

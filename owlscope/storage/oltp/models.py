@@ -312,3 +312,7 @@ TABLES = (*TABLES, *MEDIA_TABLES)
 from owlscope.storage.oltp.privacy_models import PRIVACY_TABLES  # noqa: E402
 
 TABLES = (*TABLES, *PRIVACY_TABLES)
+
+from owlscope.storage.oltp.queue_models import QUEUE_TABLES  # noqa: E402
+
+TABLES = (*TABLES, *QUEUE_TABLES)
