@@ -183,3 +183,33 @@ def test_annotating_another_projects_trace_is_404(site: Site) -> None:
 def test_panel_without_configs_points_to_settings(site: Site) -> None:
     page = site.owner.get(f"{site.base}/traces/t-chat-1").text
     assert "No score configs yet." in page and "/settings/scores/new" in page
+
+
+def test_categorical_annotation_stores_the_value_of_its_label(site: Site) -> None:
+    config = create_score_config(site.services.sessions, project_id=site.project_id, data={
+        "name": "manner", "dataType": "CATEGORICAL",
+        "categories": [{"label": "rude", "value": 0}, {"label": "neutral", "value": 1},
+                       {"label": "friendly", "value": 2}]})
+    r = _annotate(site.owner, site, kind="trace", id="t-chat-3", config_id=config["id"], value="friendly")
+    assert r.status_code == 200
+    found = _wait_scores(site, lambda s: any(x["source"] == "ANNOTATION" for x in s), trace_id="t-chat-3")
+    score = next(x for x in found if x["source"] == "ANNOTATION")
+    assert score["dataType"] == "CATEGORICAL" and score["stringValue"] == "friendly" and score["value"] == 2
+    # the panel shows the label chosen
+    page = html.unescape(site.owner.get(f"{site.base}/traces/t-chat-3").text)
+    assert '<option value="friendly" selected>' in page
+
+
+def test_saving_an_annotation_refreshes_the_scores_table(site: Site) -> None:
+    ids = _configs(site)
+    r = _annotate(site.owner, site, kind="trace", id="t-chat-2", config_id=ids["correctness"], value="0.5")
+    assert r.status_code == 200
+    # the response swaps the trace's scores table too (out of band), with the new score in it
+    table = re.search(r'<section[^>]*id="scores-trace-[0-9a-f]+"[^>]*hx-swap-oob="true".*?</section>', r.text, re.S)
+    assert table, r.text
+    assert "correctness" in table.group(0) and "0.5" in table.group(0) and "quality" in table.group(0)
+    # an observation's table likewise
+    r = _annotate(site.owner, site, kind="observation", id="o-gen-2", trace="t-chat-2", config_id=ids["tone"],
+                  value="friendly")
+    table = re.search(r'<section[^>]*id="scores-observation-[0-9a-f]+"[^>]*hx-swap-oob="true".*?</section>', r.text, re.S)
+    assert table and "tone" in table.group(0) and "friendly" in table.group(0)
