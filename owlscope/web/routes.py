@@ -24,6 +24,8 @@ from owlscope.web.views import (
     project_scores,
     project_settings,
     prompts,
+    queue_review,
+    queues,
     scores,
     sessions,
     sharing,
@@ -37,4 +39,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     project_scores.router, dashboard.router, traces.router, sessions.router, users.router, scores.router,
     annotations.router, sharing.router, home.router, prompts.router, datasets.router, experiments.router,
     llm_connections.router, evals.router, media.router, playground.router, project_privacy.router,
+    queues.router, queue_review.router,
 )

@@ -184,8 +184,9 @@ def annotation_score_id(project_id: str, subject: Subject, config_id: str) -> st
 
 def write_annotation(services: Services, *, project_id: str, user_id: str, subject: Subject,
                      config: dict[str, Any], value: float | str, comment: str | None,
-                     existing: dict[str, Any] | None) -> dict[str, Any]:
-    """Store an ANNOTATION score of `config` on the subject; returns the score as it will read back."""
+                     existing: dict[str, Any] | None, queue_id: str | None = None) -> dict[str, Any]:
+    """Store an ANNOTATION score of `config` on the subject (from an annotation queue's review when
+    `queue_id` is given); returns the score as it will read back."""
     label = None
     if config["dataType"] == "CATEGORICAL" and isinstance(value, str):
         # store the category's value with its label (rude=0, neutral=1, friendly=2: "friendly" is 2)
@@ -199,6 +200,8 @@ def write_annotation(services: Services, *, project_id: str, user_id: str, subje
     }
     if label is not None:
         body["stringValue"] = label
+    if queue_id:
+        body["queueId"] = queue_id
     if comment:
         body["comment"] = comment
     try:
