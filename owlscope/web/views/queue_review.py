@@ -63,35 +63,37 @@ def _subject(services: Services, project_id: str, item: queue_items.ReviewItem) 
     return resolve_subject(services, project_id, item.object_type.lower(), item.object_id, item.trace_id)
 
 
-def _item_view(services: Services, ctx: ProjectContext, subject: Subject) -> dict[str, Any]:
-    """What shows the item: the trace tree and detail, or the session's turns."""
-    if subject.kind == "session":
-        session = get_session(services.olap, ctx.project.id, subject.id)
+def _item_view(services: Services, ctx: ProjectContext, item: queue_items.ReviewItem) -> dict[str, Any]:
+    """What shows the item (the trace tree and detail, or the session's turns), its subject and the
+    current annotation scores, from one read of the trace or session."""
+    if item.object_type == "SESSION":
+        session = get_session(services.olap, ctx.project.id, item.object_id)
         if session is None:
             raise NotFound("Session not found in this project")
-        return {**session_page_values(services, ctx.project.id, session),
-                "thread": comments_context(services, ctx, subject)}
-    trace_id = subject.trace_id or subject.id
+        subject = Subject("session", item.object_id, None, session["environment"] or "default")
+        return {**session_page_values(services, ctx.project.id, session), "subject": subject,
+                "thread": comments_context(services, ctx, subject),
+                "current": panel_context(services, ctx, subject, None)["current"]}
+    trace_id = item.trace_id or item.object_id
     trace = load_trace(services, ctx.project.id, trace_id)
+    selected = item.object_id if item.object_type == "OBSERVATION" else None
+    values = detail_values(services, ctx, trace, selected)  # NotFound when the observation is not in it
     nodes, timeline = observation_tree(trace["observations"])
-    selected = subject.id if subject.kind == "observation" else None
     return {"trace": trace, "nodes": nodes, "timeline": timeline, "summary": trace_summary(trace),
             "selected": selected, "base": ctx.url, "public_view": False, **trace_links(ctx.url, trace_id),
-            **detail_values(services, ctx, trace, selected)}
+            **values, "current": values["panel"]["current"]}
 
 
 def _page(request: Request, ctx: ProjectContext, services: Services, queue: dict[str, Any],
           item: queue_items.ReviewItem, *, error: str | None = None, entered: dict[str, str] | None = None,
           status: int = 200) -> Response:
-    subject = _subject(services, ctx.project.id, item)
     configs = _queue_configs(services, ctx.project.id, queue)
-    current = panel_context(services, ctx, subject, None)["current"]
     holder = user_names(services, {item.locked_by}).get(item.locked_by or "", "Someone") if item.locked_by else None
     values = {
-        "queue": queue, "item": item, "subject": subject, "configs": configs, "current": current,
-        "entered": entered or {}, "error": error, "holder": holder, "can_annotate": ctx.can("MEMBER"),
-        "review_url": _review_url(ctx, queue["id"], item.id), "queue_url": f"{ctx.url}/annotation-queues/{queue['id']}",
-        "active_nav": "queues", "review": True, **_item_view(services, ctx, subject),
+        "queue": queue, "item": item, "configs": configs, "entered": entered or {}, "error": error,
+        "holder": holder, "can_annotate": ctx.can("MEMBER"), "review_url": _review_url(ctx, queue["id"], item.id),
+        "queue_url": f"{ctx.url}/annotation-queues/{queue['id']}", "active_nav": "queues", "review": True,
+        **_item_view(services, ctx, item),
     }
     return render(request, "queues/review.html", values, status_code=status)
 
