@@ -297,10 +297,20 @@ def queue_counts(sessions: sessionmaker[Session], *, project_id: str) -> dict[st
     return out
 
 
-def reviewer_counts(sessions: sessionmaker[Session], *, project_id: str, queue_id: str) -> dict[str, int]:
-    """Completed items per reviewer of one queue."""
+def reviewer_counts(sessions: sessionmaker[Session], *, project_id: str, queue_id: str) -> dict[str, dict[str, int]]:
+    """Per reviewer of one queue: items completed, and pending items they hold now ("in review")."""
+    now = datetime.now(UTC)
+    base = [Item.project_id == project_id, Item.queue_id == queue_id]
     with sessions() as session:
-        rows = session.execute(select(Item.annotator_user_id, func.count()).where(
-            Item.project_id == project_id, Item.queue_id == queue_id, Item.status == "COMPLETED",
-            Item.annotator_user_id.is_not(None)).group_by(Item.annotator_user_id)).all()
-    return {user_id: n for user_id, n in rows}
+        done = session.execute(select(Item.annotator_user_id, func.count()).where(
+            *base, Item.status == "COMPLETED", Item.annotator_user_id.is_not(None))
+            .group_by(Item.annotator_user_id)).all()
+        held = session.execute(select(Item.locked_by_user_id, func.count()).where(
+            *base, Item.status == "PENDING", Item.locked_by_user_id.is_not(None),
+            Item.locked_at >= now - timedelta(seconds=LOCK_SECONDS)).group_by(Item.locked_by_user_id)).all()
+    out: dict[str, dict[str, int]] = {}
+    for user_id, n in done:
+        out.setdefault(user_id, {"completed": 0, "in_review": 0})["completed"] = n
+    for user_id, n in held:
+        out.setdefault(user_id, {"completed": 0, "in_review": 0})["in_review"] = n
+    return out

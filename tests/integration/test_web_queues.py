@@ -83,6 +83,11 @@ def test_create_queue_and_settings(site: Site) -> None:
     assert queues.assigned_user_ids(site.services.sessions, project_id=site.project_id, queue_id=queue_id) == []
     listing = site.owner.get(f"{site.base}/annotation-queues").text
     assert "Tone only" in listing and 'href="/project/' in listing
+    # deleting needs Admin
+    member = site.add_member("member@example.com", "MEMBER")
+    assert member.post(f"{site.base}/annotation-queues/{queue_id}/delete").status_code == 403
+    assert site.owner.post(f"{site.base}/annotation-queues/{queue_id}/delete").status_code == 303
+    assert site.owner.get(f"{site.base}/annotation-queues/{queue_id}").status_code == 404
 
 
 def test_add_from_pages_and_in_bulk(site: Site) -> None:
@@ -151,7 +156,7 @@ def test_review_each_kind_writes_annotation_scores(site: Site) -> None:
     assert subjects == {("t-chat-1", None, None), ("t-chat-2", "o-gen-2", None), (None, None, "sess-1")}
     page = html.unescape(site.owner.get(f"{site.base}/annotation-queues/{queue_id}").text)
     assert re.search(r'id="count-completed">3<', page) and re.search(r'id="count-pending">0<', page)
-    assert re.search(r"Olive Owner</td><td class=\"num\">3<", page)
+    assert re.search(r"Olive Owner</td><td class=\"num\">3</td><td class=\"num\">0<", page)
 
 
 def test_bad_values_write_nothing_and_keep_the_item(site: Site) -> None:
@@ -179,6 +184,11 @@ def test_two_reviewers_are_kept_apart(site: Site) -> None:
     owner_url = site.owner.get(f"{site.base}/annotation-queues/{queue_id}/review").headers["location"]
     bob_url = bob.get(f"{site.base}/annotation-queues/{queue_id}/review").headers["location"]
     assert owner_url != bob_url
+    page = html.unescape(site.owner.get(f"{site.base}/annotation-queues/{queue_id}").text)
+    # each holds one item: "in review" per reviewer (bob reviews without being assigned)
+    assert re.search(r"Olive Owner</td><td class=\"num\">0</td><td class=\"num\">1<", page), page
+    assert re.search(r"bob@example.com <span class=\"muted small\">\(not assigned\)</span></td>"
+                     r"<td class=\"num\">0</td><td class=\"num\">1<", page), page
     # bob opening the owner's item sees it is taken, and cannot complete it
     page = html.unescape(bob.get(owner_url).text)
     assert "Olive Owner is reviewing this item" in page

@@ -155,7 +155,8 @@ def queue_page(request: Request, queue_id: str, ctx: ProjectCtx, services: WebSe
     done_by = queue_items.reviewer_counts(services.sessions, project_id=project_id, queue_id=queue_id)
     assigned = queues.assigned_user_ids(services.sessions, project_id=project_id, queue_id=queue_id)
     names = user_names(services, set(assigned) | set(done_by))
-    per_reviewer = [{"name": names.get(u, "(removed user)"), "completed": done_by.get(u, 0), "assigned": u in assigned}
+    per_reviewer = [{"name": names.get(u, "(removed user)"), "assigned": u in assigned,
+                     **done_by.get(u, {"completed": 0, "in_review": 0})}
                     for u in dict.fromkeys([*assigned, *done_by])]
     configs = {c["id"]: c for c in active_configs(services, project_id)}
     return render(request, "queues/detail.html", {
