@@ -8,10 +8,9 @@ import html
 import re
 import time
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
-from web_tracing_data import Site, open_site, seed
+from web_tracing_data import Site, open_site, seed, wait_scores
 
 from owlscope.annotation import items as queue_items
 from owlscope.annotation import queues
@@ -51,17 +50,6 @@ def _queue(site: Site, ids: dict[str, str], name: str = "Support review") -> str
         "user_id": [owner_id]})
     assert r.status_code == 303, r.text
     return r.headers["location"].rsplit("/", 1)[1]
-
-
-def _wait_scores(site: Site, predicate, **params: Any) -> list[dict[str, Any]]:
-    deadline = time.monotonic() + 10
-    while True:
-        found = list_scores_v2(site.olap, site.project_id, limit=100, fields="score", **params)["data"]
-        if predicate(found):
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError(f"scores did not arrive: {found}")
-        time.sleep(0.1)
 
 
 def test_create_queue_and_settings(site: Site) -> None:
@@ -147,7 +135,7 @@ def test_review_each_kind_writes_annotation_scores(site: Site) -> None:
     assert "handle-request" in seen[0]  # the trace's tree
     assert "llm-call" in seen[1] and "Open trace" in seen[1]  # the observation
     assert "How do I reset my password?" in seen[2]  # the session's turns
-    scores = _wait_scores(site, lambda s: len([x for x in s if x["source"] == "ANNOTATION"]) == 6)
+    scores = wait_scores(site, lambda s: len([x for x in s if x["source"] == "ANNOTATION"]) == 6)
     ann = [x for x in scores if x["source"] == "ANNOTATION"]
     assert {x["authorUserId"] for x in ann} == {owner_id} and {x["queueId"] for x in ann} == {queue_id}
     manner = [x for x in ann if x["name"] == "manner"]
