@@ -95,6 +95,9 @@ def test_create_list_get_queue(api: Api) -> None:
     ({"name": "", "scoreConfigIds": ["CONFIG"]}, 400),
     ({"name": 5, "scoreConfigIds": ["CONFIG"]}, 400),
     ([1, 2], 400),
+    ({"name": "x" * 256, "scoreConfigIds": ["CONFIG"]}, 400),
+    ({"name": "x", "description": "a\u0000b", "scoreConfigIds": ["CONFIG"]}, 400),
+    ({"name": "x", "scoreConfigIds": "CONFIG"}, 400),
     ({"name": "review", "scoreConfigIds": ["CONFIG"]}, 409),       # name taken
 ])
 def test_bad_queue_input_is_4xx_json(api: Api, body: Any, status: int) -> None:
@@ -152,6 +155,9 @@ def test_items_of_each_kind_with_status_filter_update_and_remove(api: Api) -> No
     ({"objectId": "trace-1", "objectType": "DATASET"}, 400),
     ({"objectId": "trace-1"}, 400),
     ({"objectId": "", "objectType": "TRACE"}, 400),
+    ({"objectId": "t" * 256, "objectType": "TRACE"}, 400),
+    ({"objectId": "trace-1\u0000", "objectType": "TRACE"}, 400),
+    ({"objectId": ["trace-1"], "objectType": "TRACE"}, 400),
     ({"objectId": "trace-1", "objectType": "TRACE", "status": "MAYBE"}, 400),
 ])
 def test_bad_item_input(api: Api, body: dict, status: int) -> None:
