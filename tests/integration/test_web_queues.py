@@ -215,3 +215,17 @@ def test_viewer_sees_queues_but_cannot_annotate(site: Site) -> None:
     item = queue_items.open_item(site.services.sessions, project_id=site.project_id, queue_id=queue_id,
                                  item_id=item_id, user_id=_user_id(site, "owner@example.com"))
     assert item.status == "PENDING" and item.locked_by is None
+
+
+def test_an_item_whose_object_is_gone_can_be_skipped(site: Site) -> None:
+    ids = _configs(site)
+    queue_id = _queue(site, ids)
+    queue_items.add_items(site.services.sessions, None, project_id=site.project_id, queue_id=queue_id,
+                          object_type="TRACE", object_ids=["deleted-trace", "t-sum"])
+    url = site.owner.get(f"{site.base}/annotation-queues/{queue_id}/review").headers["location"]
+    page = site.owner.get(url)
+    assert page.status_code == 200 and "Trace not found" in page.text and "data-review-skip" in page.text
+    assert re.search(r'id="review-complete"[^>]*disabled', page.text)
+    nxt = site.owner.post(f"{url}/skip").headers["location"]
+    assert nxt != url
+    assert "Trace not found" not in site.owner.get(nxt).text and "t-sum" in site.owner.get(nxt).text

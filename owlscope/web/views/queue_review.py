@@ -89,11 +89,15 @@ def _page(request: Request, ctx: ProjectContext, services: Services, queue: dict
           status: int = 200) -> Response:
     configs = _queue_configs(services, ctx.project.id, queue)
     holder = user_names(services, {item.locked_by}).get(item.locked_by or "", "Someone") if item.locked_by else None
+    try:
+        shown = _item_view(services, ctx, item)
+    except NotFound as exc:  # deleted since it was queued: the reviewer can still skip or remove it
+        shown = {"missing": exc.message, "subject": None, "current": {}}
     values = {
         "queue": queue, "item": item, "configs": configs, "entered": entered or {}, "error": error,
         "holder": holder, "can_annotate": ctx.can("MEMBER"), "review_url": _review_url(ctx, queue["id"], item.id),
         "queue_url": f"{ctx.url}/annotation-queues/{queue['id']}", "active_nav": "queues", "review": True,
-        **_item_view(services, ctx, item),
+        **shown,
     }
     return render(request, "queues/review.html", values, status_code=status)
 
