@@ -7,6 +7,7 @@ from fastapi import APIRouter
 
 from owlscope.api import (
     blob_storage,
+    annotation_queues,
     comments,
     dataset_items,
     dataset_runs,
@@ -40,4 +41,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     llm_connections.router, evaluators.router, prometheus.router, local_control.router,
     media.router, masking_rules.router, project_retention.router,
     erasure.router, blob_storage.router, mcp.router,
+    erasure.router, annotation_queues.router,
 )

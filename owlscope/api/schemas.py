@@ -630,3 +630,49 @@ class BlobStorageIntegrationStatusResponse(Body):
 
 class BlobStorageIntegrationDeletionResponse(Body):
     message: str
+
+
+# ---- annotation queues -----------------------------------------------------------------------
+class AnnotationQueue(Body):
+    id: str
+    name: str
+    description: str | None = None
+    scoreConfigIds: list[str]
+    createdAt: str
+    updatedAt: str
+
+
+class PaginatedAnnotationQueues(Body):
+    data: list[AnnotationQueue]
+    meta: PageMeta
+
+
+class AnnotationQueueItem(Body):
+    id: str
+    queueId: str
+    objectId: str
+    objectType: str
+    status: str
+    completedAt: str | None = None
+    createdAt: str
+    updatedAt: str
+
+
+class PaginatedAnnotationQueueItems(Body):
+    data: list[AnnotationQueueItem]
+    meta: PageMeta
+
+
+class DeleteAnnotationQueueItemResponse(Body):
+    success: bool
+    message: str
+
+
+class CreateAnnotationQueueAssignmentResponse(Body):
+    userId: str
+    queueId: str
+    projectId: str
+
+
+class DeleteAnnotationQueueAssignmentResponse(Body):
+    success: bool

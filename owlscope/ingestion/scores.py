@@ -44,6 +44,7 @@ class ScoreBody(BaseModel):
     datasetRunId: StrictStr | None = None
     name: StrictStr
     value: StrictBool | StrictInt | StrictFloat | StrictStr | None = None
+    stringValue: StrictStr | None = None
     comment: StrictStr | None = None
     metadata: Any = None
     environment: StrictStr | None = None
@@ -82,7 +83,8 @@ def normalize_score_body(body: Any, *, now: datetime | None = None) -> dict[str,
     Rules (Langfuse's): `name` and `value` are required; `dataType` (case-insensitive) is one of
     NUMERIC, CATEGORICAL, BOOLEAN, TEXT, CORRECTION and, when absent, inferred from the value
     (number -> NUMERIC, string -> CATEGORICAL, true/false -> BOOLEAN); NUMERIC needs a finite number;
-    BOOLEAN needs 0 or 1 (or true/false); CATEGORICAL takes a string (a number is accepted too);
+    BOOLEAN needs 0 or 1 (or true/false); CATEGORICAL takes a string (a number is accepted too; a
+    number with `stringValue`, the label of a score config's category, keeps both);
     TEXT and CORRECTION take a string (TEXT: 1-500 characters). A score refers to a trace, a session
     or a dataset run; an observation id needs a trace id.
     """
@@ -170,6 +172,8 @@ def normalize_score_body(body: Any, *, now: datetime | None = None) -> dict[str,
             out[key] = v
     if m.metadata is not None:
         out["metadata"] = m.metadata
+    if data_type == "CATEGORICAL" and m.stringValue and not isinstance(value, str):
+        out["stringValue"] = m.stringValue
     if source is not None:
         out["source"] = source
     return out
@@ -196,6 +200,8 @@ def score_from_body(body: Mapping[str, Any], project_id: str, *, event_ts: datet
         string_value = "True" if value == 1 else "False"
     elif data_type == "CORRECTION":
         value = 0.0
+    elif data_type == "CATEGORICAL" and value is not None and isinstance(body.get("stringValue"), str):
+        string_value = body["stringValue"]  # a config's category: its value and its label
 
     ts_raw = body.get("timestamp")
     timestamp = parse_timestamp(ts_raw) if ts_raw not in (None, "") else event_ts

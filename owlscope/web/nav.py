@@ -25,6 +25,7 @@ PROJECT_NAV: tuple[NavItem, ...] = (
     NavItem("sessions", "Sessions", "/sessions", "sessions", "observability"),
     NavItem("users", "Users", "/users", "users", "observability"),
     NavItem("scores", "Scores", "/scores", "scores", "observability"),
+    NavItem("queues", "Annotation queues", "/annotation-queues", "layers", "observability"),
     NavItem("prompts", "Prompts", "/prompts", "prompts", "engineering"),
     NavItem("datasets", "Datasets", "/datasets", "datasets", "engineering"),
     NavItem("evals", "Evaluators", "/evals", "evals", "engineering"),

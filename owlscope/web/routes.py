@@ -26,6 +26,8 @@ from owlscope.web.views import (
     project_scores,
     project_settings,
     prompts,
+    queue_review,
+    queues,
     scores,
     sessions,
     sharing,
@@ -40,4 +42,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     annotations.router, sharing.router, home.router, prompts.router, datasets.router, experiments.router,
     llm_connections.router, evals.router, media.router, playground.router, project_privacy.router,
     project_integrations.router,
+    queues.router, queue_review.router,
 )

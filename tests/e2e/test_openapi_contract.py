@@ -183,6 +183,10 @@ def seeded(sdk_server) -> dict[str, Any]:
         "projectId": sdk_server.project_id, "objectType": "TRACE", "objectId": trace_id, "content": "looks right"}).json()
     httpx.put(f"{url}/api/public/llm-connections", auth=auth, json={
         "provider": f"contract-{tag}", "adapter": "openai", "secretKey": "sk-contract-000000"}).raise_for_status()
+    queue = httpx.post(f"{url}/api/public/annotation-queues", auth=auth, json={
+        "name": f"contract-queue-{tag}", "scoreConfigIds": [config["id"]]}).json()
+    queue_item = httpx.post(f"{url}/api/public/annotation-queues/{queue['id']}/items", auth=auth, json={
+        "objectId": trace_id, "objectType": "TRACE"}).json()
     sdk_server.wait_for("/api/public/dataset-run-items", lambda r: r.status_code == 200 and r.json()["data"],
                         datasetId=lf.get_dataset(dataset).id, runName=run_name)
     return {
@@ -190,6 +194,7 @@ def seeded(sdk_server) -> dict[str, Any]:
         "prompt": prompt, "chat_prompt": f"contract-chat-{tag}", "dataset": dataset,
         "dataset_id": lf.get_dataset(dataset).id, "item_id": item.id, "run_name": run_name,
         "model_id": model["id"], "config_id": config["id"], "comment_id": comment["id"],
+        "queue_id": queue["id"], "queue_item_id": queue_item["id"],
     }
 
 
@@ -239,6 +244,11 @@ def _reads(s: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
         ("/api/public/comments", "/api/public/comments", {}),
         ("/api/public/comments/{commentId}", f"/api/public/comments/{s['comment_id']}", {}),
         ("/api/public/llm-connections", "/api/public/llm-connections", {}),
+        ("/api/public/annotation-queues", "/api/public/annotation-queues", {}),
+        ("/api/public/annotation-queues/{queueId}", f"/api/public/annotation-queues/{s['queue_id']}", {}),
+        ("/api/public/annotation-queues/{queueId}/items", f"/api/public/annotation-queues/{s['queue_id']}/items", {}),
+        ("/api/public/annotation-queues/{queueId}/items/{itemId}",
+         f"/api/public/annotation-queues/{s['queue_id']}/items/{s['queue_item_id']}", {}),
         ("/api/public/metrics", "/api/public/metrics", {"query": metrics_query}),
         ("/api/public/v2/metrics", "/api/public/v2/metrics", {"query": metrics_v2_query}),
         ("/api/public/unstable/evaluators", "/api/public/unstable/evaluators", {}),
@@ -270,7 +280,8 @@ def test_every_read_endpoint_is_covered(sdk_server) -> None:
     }
     spec = {(m.upper(), p) for p, ops in _spec()["paths"].items() for m in ops if m == "get"}
     dummy = {k: "x" for k in ("trace_id", "generation_id", "score_id", "session_id", "prompt", "chat_prompt",
-                              "dataset", "dataset_id", "item_id", "run_name", "model_id", "config_id", "comment_id")}
+                              "dataset", "dataset_id", "item_id", "run_name", "model_id", "config_id", "comment_id",
+                              "queue_id", "queue_item_id")}
     checked = {p for p, _, _ in _reads(dummy)}
 
     def ours(path: str) -> str:
@@ -309,7 +320,7 @@ def test_served_openapi_describes_every_public_body(sdk_server) -> None:
     schemas = doc["components"]["schemas"]
     spec = _spec()["components"]["schemas"]
     for name in ("Trace", "TraceWithFullDetails", "ObservationsView", "ObservationV2", "DatasetItem", "Prompt",
-                 "ScoreConfig", "Model", "Comment", "Session"):
+                 "ScoreConfig", "Model", "Comment", "Session", "AnnotationQueue", "AnnotationQueueItem"):
         ours = set(schemas[name]["properties"])
         theirs = {k for part in [spec[name]] + [spec[a["$ref"].split("/")[-1]] for a in spec[name].get("allOf", [])
                                                 if "$ref" in a]
@@ -317,3 +328,43 @@ def test_served_openapi_describes_every_public_body(sdk_server) -> None:
         if name == "Prompt":  # a oneOf of text and chat prompts in the contract
             theirs = set(spec["BasePrompt"]["properties"]) | {"prompt"}
         assert theirs <= ours, (name, sorted(theirs - ours))
+
+
+def test_annotation_queue_writes_match_the_contract(sdk_server, seeded) -> None:
+    """The bodies of the annotation queues' create, update and delete operations."""
+    import httpx
+
+    url, auth, queue_id = sdk_server.url, sdk_server.auth, seeded["queue_id"]
+    base = f"{url}/api/public/annotation-queues/{queue_id}"
+    from owlscope.storage.oltp.models import OrganizationMembership, User
+
+    with sdk_server.services.sessions() as s, s.begin():
+        user = User(email=f"reviewer-{uuid.uuid4().hex[:8]}@example.com")
+        s.add(user)
+        s.flush()
+        s.add(OrganizationMembership(org_id=sdk_server.keys["org_id"], user_id=user.id, role="MEMBER"))
+        user_id = user.id
+    calls = [
+        ("POST", "/api/public/annotation-queues",
+         httpx.post(f"{url}/api/public/annotation-queues", auth=auth, json={
+             "name": f"contract-write-{uuid.uuid4().hex[:8]}", "description": None,
+             "scoreConfigIds": [seeded["config_id"]]})),
+        ("POST", "/api/public/annotation-queues/{queueId}/items",
+         httpx.post(f"{base}/items", auth=auth, json={"objectId": seeded["session_id"], "objectType": "SESSION"})),
+        ("PATCH", "/api/public/annotation-queues/{queueId}/items/{itemId}",
+         httpx.patch(f"{base}/items/{seeded['queue_item_id']}", auth=auth, json={"status": "COMPLETED"})),
+    ]
+    item = calls[1][2].json()
+    calls.append(("DELETE", "/api/public/annotation-queues/{queueId}/items/{itemId}",
+                  httpx.delete(f"{base}/items/{item['id']}", auth=auth)))
+    calls.append(("POST", "/api/public/annotation-queues/{queueId}/assignments",
+                  httpx.post(f"{base}/assignments", auth=auth, json={"userId": user_id})))
+    calls.append(("DELETE", "/api/public/annotation-queues/{queueId}/assignments",
+                  httpx.request("DELETE", f"{base}/assignments", auth=auth, json={"userId": user_id})))
+    failures = {}
+    for method, path, r in calls:
+        errors = [f"status {r.status_code}: {r.text[:300]}"] if r.status_code != 200 else \
+            contract_errors(method, path, r.json())
+        if errors:
+            failures[f"{method} {path}"] = errors
+    assert not failures, failures

@@ -8,10 +8,9 @@ import html
 import re
 import time
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
-from web_tracing_data import Site, open_site, seed
+from web_tracing_data import Site, open_site, seed, wait_scores
 
 from owlscope.storage.oltp.models import User
 from owlscope.tracing.scores import list_scores_v2
@@ -41,17 +40,6 @@ def _configs(site: Site) -> dict[str, str]:
 def _user_id(site: Site, email: str) -> str:
     with site.services.sessions() as s:
         return s.query(User).filter_by(email=email).one().id
-
-
-def _wait_scores(site: Site, predicate, **params: Any) -> list[dict[str, Any]]:
-    deadline = time.monotonic() + 10
-    while True:
-        found = list_scores_v2(site.olap, site.project_id, limit=100, fields="score", **params)["data"]
-        if predicate(found):
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError(f"scores did not arrive: {found}")
-        time.sleep(0.1)
 
 
 def _annotate(user, site: Site, **form: str):
@@ -89,7 +77,7 @@ def test_annotating_a_trace_writes_an_annotation_score_with_the_author(site: Sit
                   comment="mostly right")
     assert r.status_code == 200
     assert "Saved" in r.text and 'value="0.75"' in r.text  # shown at once, before the worker flushes
-    found = _wait_scores(site, lambda s: any(x["source"] == "ANNOTATION" for x in s), trace_id="t-chat-2")
+    found = wait_scores(site, lambda s: any(x["source"] == "ANNOTATION" for x in s), trace_id="t-chat-2")
     score = next(x for x in found if x["source"] == "ANNOTATION")
     assert score["name"] == "correctness" and score["value"] == 0.75 and score["dataType"] == "NUMERIC"
     assert score["authorUserId"] == owner_id and score["configId"] == ids["correctness"]
@@ -98,7 +86,7 @@ def test_annotating_a_trace_writes_an_annotation_score_with_the_author(site: Sit
 
     # Setting it again updates the same score.
     _annotate(site.owner, site, kind="trace", id="t-chat-2", config_id=ids["correctness"], value="0.25")
-    found = _wait_scores(site, lambda s: any(x["source"] == "ANNOTATION" and x["value"] == 0.25 for x in s),
+    found = wait_scores(site, lambda s: any(x["source"] == "ANNOTATION" and x["value"] == 0.25 for x in s),
                          trace_id="t-chat-2")
     assert [x["id"] for x in found if x["source"] == "ANNOTATION"] == [score["id"]]
     page = html.unescape(site.owner.get(f"{site.base}/traces/t-chat-2").text)
@@ -119,10 +107,10 @@ def test_annotating_observations_and_sessions(site: Site) -> None:
     assert r.status_code == 200
     r = _annotate(site.owner, site, kind="session", id="sess-1", config_id=ids["helpful"], value="1")
     assert r.status_code == 200
-    obs = _wait_scores(site, lambda s: any(x["source"] == "ANNOTATION" for x in s), observation_id="o-gen-1")
+    obs = wait_scores(site, lambda s: any(x["source"] == "ANNOTATION" for x in s), observation_id="o-gen-1")
     tone = next(x for x in obs if x["source"] == "ANNOTATION")
     assert tone["traceId"] == "t-chat-1" and tone["stringValue"] == "rude" and tone["dataType"] == "CATEGORICAL"
-    sess = _wait_scores(site, lambda s: any(x["source"] == "ANNOTATION" for x in s), session_id="sess-1")
+    sess = wait_scores(site, lambda s: any(x["source"] == "ANNOTATION" for x in s), session_id="sess-1")
     helpful = next(x for x in sess if x["source"] == "ANNOTATION")
     assert helpful["traceId"] is None and helpful["value"] == 1 and helpful["stringValue"] == "True"
     # The scores table shows them with their author.
@@ -156,7 +144,7 @@ def test_viewer_cannot_annotate_or_comment_but_member_can(site: Site) -> None:
     assert r.status_code == 403
     r = _annotate(member, site, kind="trace", id="t-chat-1", config_id=ids["correctness"], value="1")
     assert r.status_code == 200
-    found = _wait_scores(site, lambda s: any(x["source"] == "ANNOTATION" for x in s), trace_id="t-chat-1")
+    found = wait_scores(site, lambda s: any(x["source"] == "ANNOTATION" for x in s), trace_id="t-chat-1")
     assert next(x for x in found if x["source"] == "ANNOTATION")["authorUserId"] == \
         _user_id(site, "member@example.com")
 
@@ -183,3 +171,33 @@ def test_annotating_another_projects_trace_is_404(site: Site) -> None:
 def test_panel_without_configs_points_to_settings(site: Site) -> None:
     page = site.owner.get(f"{site.base}/traces/t-chat-1").text
     assert "No score configs yet." in page and "/settings/scores/new" in page
+
+
+def test_categorical_annotation_stores_the_value_of_its_label(site: Site) -> None:
+    config = create_score_config(site.services.sessions, project_id=site.project_id, data={
+        "name": "manner", "dataType": "CATEGORICAL",
+        "categories": [{"label": "rude", "value": 0}, {"label": "neutral", "value": 1},
+                       {"label": "friendly", "value": 2}]})
+    r = _annotate(site.owner, site, kind="trace", id="t-chat-3", config_id=config["id"], value="friendly")
+    assert r.status_code == 200
+    found = wait_scores(site, lambda s: any(x["source"] == "ANNOTATION" for x in s), trace_id="t-chat-3")
+    score = next(x for x in found if x["source"] == "ANNOTATION")
+    assert score["dataType"] == "CATEGORICAL" and score["stringValue"] == "friendly" and score["value"] == 2
+    # the panel shows the label chosen
+    page = html.unescape(site.owner.get(f"{site.base}/traces/t-chat-3").text)
+    assert '<option value="friendly" selected>' in page
+
+
+def test_saving_an_annotation_refreshes_the_scores_table(site: Site) -> None:
+    ids = _configs(site)
+    r = _annotate(site.owner, site, kind="trace", id="t-chat-2", config_id=ids["correctness"], value="0.5")
+    assert r.status_code == 200
+    # the response swaps the trace's scores table too (out of band), with the new score in it
+    table = re.search(r'<section[^>]*id="scores-trace-[0-9a-f]+"[^>]*hx-swap-oob="true".*?</section>', r.text, re.S)
+    assert table, r.text
+    assert "correctness" in table.group(0) and "0.5" in table.group(0) and "quality" in table.group(0)
+    # an observation's table likewise
+    r = _annotate(site.owner, site, kind="observation", id="o-gen-2", trace="t-chat-2", config_id=ids["tone"],
+                  value="friendly")
+    table = re.search(r'<section[^>]*id="scores-observation-[0-9a-f]+"[^>]*hx-swap-oob="true".*?</section>', r.text, re.S)
+    assert table and "tone" in table.group(0) and "friendly" in table.group(0)

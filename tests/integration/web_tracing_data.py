@@ -182,6 +182,23 @@ class Site:
         return member
 
 
+def wait_scores(site: Site, predicate, timeout: float = 10, **params) -> list[dict]:
+    """The project's scores (list_scores_v2 params) once `predicate(scores)` holds (the worker writes
+    them a moment after they are accepted)."""
+    import time
+
+    from owlscope.tracing.scores import list_scores_v2
+
+    deadline = time.monotonic() + timeout
+    while True:
+        found = list_scores_v2(site.olap, site.project_id, limit=100, fields="score", **params)["data"]
+        if predicate(found):
+            return found
+        if time.monotonic() > deadline:
+            raise AssertionError(f"scores did not arrive: {found}")
+        time.sleep(0.1)
+
+
 def open_site(make_settings, stack: str = "embedded", *, run_worker: bool = False):
     """A context manager: the app running (TestClient lifespan), an owner signed up with a project."""
     from contextlib import contextmanager

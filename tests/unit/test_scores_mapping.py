@@ -78,6 +78,18 @@ def test_categorical_score():
     assert (s.data_type, s.value, s.string_value) == ("CATEGORICAL", 2.0, None)
 
 
+def test_categorical_score_of_a_config_keeps_value_and_label():
+    s = _score({"traceId": "t", "name": "n", "value": 2, "stringValue": "friendly", "dataType": "CATEGORICAL"})
+    assert (s.value, s.string_value) == (2.0, "friendly")
+    # a label as the value wins; stringValue means nothing for other types
+    s = _score({"traceId": "t", "name": "n", "value": "good", "stringValue": "bad", "dataType": "CATEGORICAL"})
+    assert (s.value, s.string_value) == (None, "good")
+    s = _score({"traceId": "t", "name": "n", "value": 0.5, "stringValue": "x"})
+    assert (s.data_type, s.value, s.string_value) == ("NUMERIC", 0.5, None)
+    with pytest.raises(InvalidPayload):
+        normalize_score_body({"traceId": "t", "name": "n", "value": 1, "stringValue": 3, "dataType": "CATEGORICAL"})
+
+
 def test_numeric_score_rejects_string():
     with pytest.raises(InvalidPayload, match="NUMERIC score needs a numeric value"):
         normalize_score_body({"traceId": "t", "name": "n", "value": "high", "dataType": "NUMERIC"})

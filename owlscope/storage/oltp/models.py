@@ -316,3 +316,6 @@ TABLES = (*TABLES, *PRIVACY_TABLES)
 from owlscope.storage.oltp.integration_models import INTEGRATION_TABLES  # noqa: E402
 
 TABLES = (*TABLES, *INTEGRATION_TABLES)
+from owlscope.storage.oltp.queue_models import QUEUE_TABLES  # noqa: E402
+
+TABLES = (*TABLES, *QUEUE_TABLES)

@@ -185,14 +185,24 @@ def annotation_score_id(project_id: str, subject: Subject, config_id: str) -> st
 
 def write_annotation(services: Services, *, project_id: str, user_id: str, subject: Subject,
                      config: dict[str, Any], value: float | str, comment: str | None,
-                     existing: dict[str, Any] | None) -> dict[str, Any]:
-    """Store an ANNOTATION score of `config` on the subject; returns the score as it will read back."""
+                     existing: dict[str, Any] | None, queue_id: str | None = None) -> dict[str, Any]:
+    """Store an ANNOTATION score of `config` on the subject (from an annotation queue's review when
+    `queue_id` is given); returns the score as it will read back."""
+    label = None
+    if config["dataType"] == "CATEGORICAL" and isinstance(value, str):
+        # store the category's value with its label (rude=0, neutral=1, friendly=2: "friendly" is 2)
+        label = value
+        value = next(c["value"] for c in config.get("categories") or [] if c["label"] == label)
     body = {
         "id": existing["id"] if existing else annotation_score_id(project_id, subject, config["id"]),
         "name": config["name"], "value": value, "dataType": config["dataType"], "configId": config["id"],
         "source": "ANNOTATION", "authorUserId": user_id, "environment": subject.environment,
         **subject.score_fields(),
     }
+    if label is not None:
+        body["stringValue"] = label
+    if queue_id:
+        body["queueId"] = queue_id
     if comment:
         body["comment"] = comment
     try:
@@ -205,7 +215,7 @@ def write_annotation(services: Services, *, project_id: str, user_id: str, subje
     if config["dataType"] == "BOOLEAN":
         string_value: str | None = "True" if value == 1 else "False"
     else:
-        string_value = value if isinstance(value, str) else None
+        string_value = label if label is not None else (value if isinstance(value, str) else None)
     return {**score, "updatedAt": now, "stringValue": string_value}
 
 
@@ -215,6 +225,21 @@ def _subject_from_form(services: Services, ctx: ProjectContext, kind: str, objec
 
 def _panel(request: Request, values: dict[str, Any], status: int = 200) -> Response:
     return render(request, "annotations/_panel.html", {"values": values}, status_code=status)
+
+
+def _panel_and_scores(request: Request, services: Services, values: dict[str, Any],
+                      scores: list[dict[str, Any]]) -> Response:
+    """The panel, and the subject's scores table swapped out of band (a trace's or an observation's
+    page shows one), so the table shows what was just saved without a reload."""
+    panel = _panel(request, values)
+    subject: Subject = values["subject"]
+    if subject.kind == "session":
+        return panel
+    authors = user_names(services, {s.get("authorUserId") for s in scores if s.get("authorUserId")})
+    table = render(request, "traces/_scores.html", {"scores": scores, "authors": authors, "subject": subject,
+                                                    "oob": True, "public_view": False})
+    return Response(panel.body + table.body, media_type="text/html", headers={
+        k: v for k, v in panel.headers.items() if k.lower() not in ("content-length", "content-type")})
 
 
 @router.get("/project/{project_id}/annotate")
@@ -251,7 +276,8 @@ def annotate(request: Request, ctx: ProjectCtx, services: WebServices, kind: For
     if not is_htmx(request):
         flash(request, f"Saved {config['name']}.")
         return redirect(request, safe_next(next_url, ctx.url))
-    return _panel(request, panel_context(services, ctx, subject, scores, saved=config["id"]))
+    return _panel_and_scores(request, services, panel_context(services, ctx, subject, scores, saved=config["id"]),
+                             scores)
 
 
 @router.post("/project/{project_id}/annotate/clear")
@@ -267,7 +293,7 @@ def clear_annotation(request: Request, ctx: ProjectCtx, services: WebServices, k
         flash(request, f"Removed {score['name']}.")
         return redirect(request, safe_next(next_url, ctx.url))
     scores = [s for s in subject_scores(services, ctx.project.id, subject) if s["id"] != score_id]
-    return _panel(request, panel_context(services, ctx, subject, scores))
+    return _panel_and_scores(request, services, panel_context(services, ctx, subject, scores), scores)
 
 
 # ---- comments --------------------------------------------------------------------------------

@@ -1,0 +1,1 @@
+"""Annotation queues: traces, observations and sessions lined up for people to score."""
