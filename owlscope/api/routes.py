@@ -6,8 +6,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from owlscope.api import (
-    blob_storage,
     annotation_queues,
+    blob_storage,
     comments,
     dataset_items,
     dataset_runs,
