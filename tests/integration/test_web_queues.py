@@ -203,7 +203,7 @@ def test_viewer_sees_queues_but_cannot_annotate(site: Site) -> None:
     assert page.status_code == 200 and "reviewing needs the Member role" in page.text
     assert "Complete &amp; next" not in page.text and "data-review-skip" not in page.text
     assert viewer.get(f"{site.base}/annotation-queues-control?kind=trace&id=t-chat-1").text == ""
-    assert 'name="trace_id"' not in viewer.get(f"{site.base}/traces").text
+    assert "annotation-queues-control?kind=traces" not in viewer.get(f"{site.base}/traces").text  # no queue bar
     for path, form in ((f"/annotation-queues/{queue_id}/review/{item_id}/complete",
                         {"config_id": [ids["correctness"]], "value": ["1"]}),
                        (f"/annotation-queues/{queue_id}/review/{item_id}/skip", {}),
