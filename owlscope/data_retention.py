@@ -21,7 +21,7 @@ from sqlalchemy import select
 from owlscope import media
 from owlscope.errors import InvalidRequest, NotFound
 from owlscope.pipeline import blobs
-from owlscope.pipeline.retention import blob_time, delete_raw_events
+from owlscope.pipeline.retention import blob_time, delete_raw_events, forget_raw_events
 from owlscope.storage.oltp.db import write_transaction
 from owlscope.storage.oltp.models import Project
 from owlscope.tracing.traces import delete_traces, delete_untraced_before, trace_ids_before, trace_ids_of
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("owlscope.retention")
 MAX_RETENTION_DAYS = 36_500
 BATCH = 1_000
+MAX_TRACES_PER_DELETE = 1_000
 RETENTION_INTERVAL_SECONDS = 600.0
 
 
@@ -58,6 +59,12 @@ def set_retention(services: Services, project_id: str, days: int | None) -> int 
             raise NotFound("Project not found")
         project.retention_days = days or None
         return project.retention_days
+
+
+def retention_days(services: Services, project_id: str) -> int | None:
+    """A project's retention in days (None: keep everything)."""
+    with services.sessions() as session:
+        return session.scalar(select(Project.retention_days).where(Project.id == project_id))
 
 
 def apply_retention(services: Services, now: float | None = None) -> dict[str, int]:
@@ -97,6 +104,18 @@ def expire_project(services: Services, project_id: str, cutoff: float) -> int:
     if ids:
         log.info("retention: deleted %d traces of project %s", len(ids), project_id)
     return len(ids)
+
+
+def delete_trace_data(services: Services, project_id: str, trace_ids: list[str]) -> None:
+    """Delete traces on request (the API's DELETE /traces, the UI's "Delete selected"): their
+    observations, scores and media now, their raw event blobs in the background."""
+    if not trace_ids or not all(isinstance(i, str) and i for i in trace_ids):
+        raise InvalidRequest("give at least one trace id")
+    if len(trace_ids) > MAX_TRACES_PER_DELETE:
+        raise InvalidRequest(f"At most {MAX_TRACES_PER_DELETE} trace ids per request")
+    delete_traces(services.olap, project_id, trace_ids)
+    media.forget_traces(services, project_id, trace_ids)
+    forget_raw_events(services, project_id, trace_ids)
 
 
 def erase(services: Services, project_id: str, *, user_id: str | None = None, session_id: str | None = None) -> int:

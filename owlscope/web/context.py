@@ -21,8 +21,10 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
+from owlscope import audit
 from owlscope.accounts.orgs import list_user_projects, org_role, project_role, role_at_least
 from owlscope.accounts.users import password_fingerprint
+from owlscope.audit import Actor, user_actor
 from owlscope.auth.sessions import is_revoked, new_session_id, revoke
 from owlscope.errors import Forbidden, NotFound, Unauthorized
 from owlscope.services import Services
@@ -118,6 +120,28 @@ def current_user(request: Request) -> User:
 
 CurrentUser = Annotated[User, Depends(current_user)]
 OptionalUser = Annotated[User | None, Depends(optional_user)]
+
+
+def request_actor(request: Request, user: User) -> Actor:
+    """`user` acting through this request, for the audit log (address and user agent)."""
+    return user_actor(user.id, user.email, ip=request.client.host if request.client else None,
+                      user_agent=request.headers.get("user-agent"))
+
+
+def web_actor(request: Request, user: CurrentUser) -> Actor:
+    return request_actor(request, user)
+
+
+WebActor = Annotated[Actor, Depends(web_actor)]
+
+
+def audit_action(request: Request, ctx: ProjectContext, action: str, resource_type: str, resource_id: str | None,
+                 *, before: Any = None, after: Any = None) -> None:
+    """Audit a project action of the signed-in user that is not an OLTP write of this request's own
+    transaction (OLAP deletes, stores with their own transactions): written once it succeeded."""
+    audit.record_in(get_services(request).sessions, request_actor(request, ctx.user), action, org_id=ctx.org.id,
+                    project_id=ctx.project.id, resource_type=resource_type, resource_id=resource_id,
+                    before=before, after=after)
 
 
 # ---- organization and project -----------------------------------------------------------------

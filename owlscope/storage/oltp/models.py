@@ -312,3 +312,7 @@ TABLES = (*TABLES, *MEDIA_TABLES)
 from owlscope.storage.oltp.privacy_models import PRIVACY_TABLES  # noqa: E402
 
 TABLES = (*TABLES, *PRIVACY_TABLES)
+
+from owlscope.storage.oltp.audit_models import AUDIT_TABLES  # noqa: E402
+
+TABLES = (*TABLES, *AUDIT_TABLES)

@@ -5,14 +5,26 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
+from sqlalchemy.orm import Session
 from starlette.responses import Response
 
-from owlscope.accounts.users import authenticate_user, create_user, set_password, user_for_set_password_token
+from owlscope import audit
+from owlscope.accounts.users import (
+    authenticate_user,
+    create_user,
+    find_user,
+    set_password,
+    user_for_set_password_token,
+)
 from owlscope.auth.oidc import enforced_domain
 from owlscope.errors import Conflict, InvalidRequest, TooManyRequests
+from owlscope.storage.oltp.db import write_transaction
+from owlscope.storage.oltp.models import User
 from owlscope.web.context import (
     OptionalUser,
     WebServices,
+    optional_user,
+    request_actor,
     session_secret,
     sign_in_session,
     sign_out_session,
@@ -57,14 +69,29 @@ def sign_in(
     except TooManyRequests as exc:
         return render(request, "auth/sign_in.html", {**page, "error": exc.message},
                       status_code=exc.status, headers=exc.headers)
-    with services.sessions() as session, session.begin():
+    with write_transaction(services.sessions) as session:
         user = authenticate_user(session, email=email, password=password)
+        record_sign_in(request, session, user, email=email, method="password")
     services.sign_in_limiter.record(email, address, success=user is not None)
     if user is None:
         return render(request, "auth/sign_in.html", {**page, "error": "Invalid email or password."},
                       status_code=400)
     sign_in_session(request, user)
     return redirect(request, safe_next(next))
+
+
+def record_sign_in(request: Request, session: Session, user: User | None, *, email: str, method: str) -> None:
+    """Audit a sign-in, or a failed one: then an anonymous actor named by the email typed, in the
+    organizations of the account with that email (if there is one)."""
+    if user is not None:
+        audit.record_for_user(session, request_actor(request, user), "auth.sign_in", user_id=user.id,
+                              after={"method": method})
+        return
+    known = find_user(session, email=email) if email else None
+    actor = audit.anonymous_actor(email.strip().lower(), ip=request.client.host if request.client else None,
+                                  user_agent=request.headers.get("user-agent"))
+    audit.record_for_user(session, actor, "auth.sign_in_failed", user_id=known.id if known else None,
+                          after={"method": method})
 
 
 @router.get("/auth/sign-up")
@@ -107,7 +134,11 @@ def _sign_up_disabled(request: Request, services: WebServices) -> Response:
 
 
 @router.post("/auth/sign-out")
-def sign_out(request: Request) -> Response:
+def sign_out(request: Request, services: WebServices) -> Response:
+    user = optional_user(request)
+    if user is not None:
+        with write_transaction(services.sessions) as session:
+            audit.record_for_user(session, request_actor(request, user), "auth.sign_out", user_id=user.id)
     sign_out_session(request)
     flash(request, "You have been signed out.", "info")
     return redirect(request, "/auth/sign-in")
