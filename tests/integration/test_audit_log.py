@@ -16,6 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, text
 from sqlalchemy.exc import DatabaseError
+from web_tracing_data import seed
 
 from owlscope import audit
 from owlscope.app import create_app
@@ -23,7 +24,6 @@ from owlscope.evals.connections import set_default_model
 from owlscope.storage.oltp.audit_models import AppendOnlyError, AuditLogEntry
 from owlscope.storage.oltp.models import OrganizationMembership, Project, User
 from support.web import WebUser
-from web_tracing_data import seed
 
 SECRET = re.compile(r'LANGFUSE_SECRET_KEY="(sk-lf-[^"]+)"')
 PUBLIC = re.compile(r'LANGFUSE_PUBLIC_KEY="(pk-lf-[^"]+)"')

@@ -27,6 +27,7 @@ class AuditLogEntry(Base):
     __table_args__ = (
         Index("ix_audit_log_org_id_created_at", "org_id", "created_at"),
         Index("ix_audit_log_org_id_action", "org_id", "action"),
+        Index("ix_audit_log_project_id_created_at", "project_id", "created_at"),
     )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)

@@ -43,6 +43,7 @@ def upgrade() -> None:
     )
     op.create_index("ix_audit_log_org_id_created_at", "audit_log", ["org_id", "created_at"])
     op.create_index("ix_audit_log_org_id_action", "audit_log", ["org_id", "action"])
+    op.create_index("ix_audit_log_project_id_created_at", "audit_log", ["project_id", "created_at"])
     if op.get_bind().dialect.name == "postgresql":
         op.execute(f"""CREATE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
             BEGIN RAISE EXCEPTION '{_MESSAGE}'; END $$""")
@@ -58,6 +59,7 @@ def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP TRIGGER IF EXISTS audit_log_append_only ON audit_log")
         op.execute("DROP FUNCTION IF EXISTS audit_log_append_only()")
+    op.drop_index("ix_audit_log_project_id_created_at", table_name="audit_log")
     op.drop_index("ix_audit_log_org_id_action", table_name="audit_log")
     op.drop_index("ix_audit_log_org_id_created_at", table_name="audit_log")
     op.drop_table("audit_log")
