@@ -10,6 +10,7 @@ from owlscope.web.views import (
     auth,
     dashboard,
     datasets,
+    erasure,
     evals,
     experiments,
     home,
@@ -38,4 +39,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     project_scores.router, dashboard.router, traces.router, sessions.router, users.router, scores.router,
     annotations.router, sharing.router, home.router, prompts.router, datasets.router, experiments.router,
     llm_connections.router, evals.router, media.router, playground.router, project_privacy.router,
+    erasure.router,
 )
