@@ -5,7 +5,6 @@ and pages them and exports CSV; only owners and admins see it; entries cannot be
 from __future__ import annotations
 
 import csv
-import html
 import io
 import re
 from collections.abc import Iterator
@@ -25,8 +24,6 @@ from owlscope.storage.oltp.audit_models import AppendOnlyError, AuditLogEntry
 from owlscope.storage.oltp.models import OrganizationMembership, Project, User
 from support.web import WebUser
 
-SECRET = re.compile(r'LANGFUSE_SECRET_KEY="(sk-lf-[^"]+)"')
-PUBLIC = re.compile(r'LANGFUSE_PUBLIC_KEY="(pk-lf-[^"]+)"')
 RULES = "/api/public/unstable/evaluation-rules"
 EVALS = "/api/public/unstable/evaluators"
 
@@ -61,13 +58,6 @@ class Site:
             return list(s.scalars(q))
 
 
-def _create_key(owner: WebUser, project_id: str) -> tuple[str, str]:
-    r = owner.post(f"/project/{project_id}/settings/api-keys", {"note": "ci"})
-    assert r.status_code == 200, r.text
-    page = html.unescape(r.text)
-    return PUBLIC.search(page).group(1), SECRET.search(page).group(1)
-
-
 @pytest.fixture
 def site(stack: str, make_settings) -> Iterator[Site]:
     app = create_app(make_settings(stack, encryption_key="5e" * 32), run_worker=False)
@@ -75,7 +65,7 @@ def site(stack: str, make_settings) -> Iterator[Site]:
         owner = WebUser(app)
         owner.sign_up("owner@example.com", name="Owner")
         project_id = owner.onboard("Acme", "Chatbot")
-        pk, sk = _create_key(owner, project_id)
+        pk, sk = owner.create_api_key(project_id, "ci")
         with app.state.services.sessions() as s:
             org_id = s.get(Project, project_id).org_id
             key_id = s.scalar(select(AuditLogEntry.resource_id).where(AuditLogEntry.action == "api_key.created"))
