@@ -40,7 +40,7 @@ ACTIONS = (
     "llm_connection.created", "llm_connection.updated", "llm_connection.deleted",
     "trace.shared", "trace.unshared", "session.shared", "session.unshared",
     "trace.deleted", "user.erased", "session.erased",
-    "masking_rule.created", "masking_rule.deleted", "retention.changed",
+    "masking_rule.created", "masking_rule.deleted", "retention.changed", "retention.applied",
     "audit_log.exported",
 )
 MAX_TEXT = 512

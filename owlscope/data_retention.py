@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
-from owlscope import media
+from owlscope import audit, media
 from owlscope.errors import InvalidRequest, NotFound
 from owlscope.pipeline import blobs
 from owlscope.pipeline.retention import blob_time, delete_raw_events, forget_raw_events
@@ -77,6 +77,10 @@ def apply_retention(services: Services, now: float | None = None) -> dict[str, i
     for project_id, days in projects:
         try:
             done[project_id] = expire_project(services, project_id, now - days * 86400)
+            if done[project_id]:
+                audit.record_in(services.sessions, audit.SYSTEM, "retention.applied", project_id=project_id,
+                                resource_type="project", resource_id=project_id,
+                                after={"retention_days": days, "deleted_traces": done[project_id]})
         except Exception:  # noqa: BLE001 - one project's failure must not stop the others
             log.exception("retention of project %s failed", project_id)
     return done

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,7 @@ from web_tracing_data import seed
 
 from owlscope import audit
 from owlscope.app import create_app
+from owlscope.data_retention import apply_retention
 from owlscope.evals.connections import set_default_model
 from owlscope.storage.oltp.audit_models import AppendOnlyError, AuditLogEntry
 from owlscope.storage.oltp.models import OrganizationMembership, Project, User
@@ -239,13 +241,20 @@ def test_sharing_deletions_privacy_and_project(site: Site) -> None:
     assert (ui_ret.before, ui_ret.after) == ({"retention_days": None}, {"retention_days": 30})
     assert (api_ret.actor_type, api_ret.before, api_ret.after) == ("api_key", {"retention_days": 30},
                                                                    {"retention_days": 7})
+    # what the retention deletes is logged by the system
+    assert apply_retention(site.services, now=time.time() + 30 * 86400) == {site.project_id: 1}  # t-sum is left
+    applied = _one(site, "retention.applied")
+    assert (applied.actor_type, applied.actor_name, applied.project_id, applied.after) == (
+        "system", "system", site.project_id, {"retention_days": 7, "deleted_traces": 1})
+    assert apply_retention(site.services, now=time.time() + 30 * 86400) == {site.project_id: 0}
+    assert len(site.entries("retention.applied")) == 1  # nothing deleted, nothing logged
 
     # the project: rename and delete (its entries stay)
     assert site.owner.post(f"{site.p}/settings/name", {"name": "Bot"}).status_code == 303
     assert _one(site, "project.renamed").after == {"name": "Bot"}
     assert site.owner.post(f"{site.p}/settings/delete", {"confirm": "Bot"}).status_code == 303
     assert _one(site, "project.deleted").before["name"] == "Bot"
-    assert len(site.entries()) == 15  # nothing else was recorded
+    assert len(site.entries()) == 16  # nothing else was recorded
 
 
 def _rows(page: str) -> list[str]:
