@@ -5,25 +5,18 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
-from sqlalchemy.orm import Session
 from starlette.responses import Response
 
 from owlscope import audit
-from owlscope.accounts.users import (
-    authenticate_user,
-    create_user,
-    find_user,
-    set_password,
-    user_for_set_password_token,
-)
+from owlscope.accounts.users import authenticate_user, create_user, set_password, user_for_set_password_token
 from owlscope.auth.oidc import enforced_domain
 from owlscope.errors import Conflict, InvalidRequest, TooManyRequests
 from owlscope.storage.oltp.db import write_transaction
-from owlscope.storage.oltp.models import User
 from owlscope.web.context import (
     OptionalUser,
     WebServices,
     optional_user,
+    record_sign_in,
     request_actor,
     session_secret,
     sign_in_session,
@@ -78,20 +71,6 @@ def sign_in(
                       status_code=400)
     sign_in_session(request, user)
     return redirect(request, safe_next(next))
-
-
-def record_sign_in(request: Request, session: Session, user: User | None, *, email: str, method: str) -> None:
-    """Audit a sign-in, or a failed one: then an anonymous actor named by the email typed, in the
-    organizations of the account with that email (if there is one)."""
-    if user is not None:
-        audit.record_for_user(session, request_actor(request, user), "auth.sign_in", user_id=user.id,
-                              after={"method": method})
-        return
-    known = find_user(session, email=email) if email else None
-    actor = audit.anonymous_actor(email.strip().lower(), ip=request.client.host if request.client else None,
-                                  user_agent=request.headers.get("user-agent"))
-    audit.record_for_user(session, actor, "auth.sign_in_failed", user_id=known.id if known else None,
-                          after={"method": method})
 
 
 @router.get("/auth/sign-up")

@@ -13,7 +13,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from starlette.responses import Response
 
-from owlscope import audit
 from owlscope.errors import InvalidRequest, OwlscopeError
 from owlscope.evals.connections import (
     NOT_FOUND,
@@ -30,7 +29,7 @@ from owlscope.evals.connections import (
 )
 from owlscope.evals.errors import EvalNotFound
 from owlscope.evals.judge import DEFAULT_MODELS
-from owlscope.web.context import ProjectContext, ProjectCtx, WebActor, WebServices, require_role, web_actor
+from owlscope.web.context import ProjectContext, ProjectCtx, WebServices, audit_action, require_role
 from owlscope.web.session_data import flash
 from owlscope.web.templating import redirect, render
 from owlscope.wire import PageRequest
@@ -126,10 +125,8 @@ def _save(request: Request, ctx: ProjectContext, services: WebServices, existing
         })
     except OwlscopeError as exc:
         return _form_page(request, existing=existing, form=form, error=exc.message, status=exc.status)
-    audit.record_in(services.sessions, web_actor(request, ctx.user),
-                    "llm_connection.updated" if existing else "llm_connection.created", org_id=ctx.org.id,
-                    project_id=ctx.project.id, resource_type="llm_connection", resource_id=saved["id"],
-                    before=audit_summary(existing), after=audit_summary(saved))
+    audit_action(request, ctx, "llm_connection.updated" if existing else "llm_connection.created", "llm_connection",
+                 saved["id"], before=audit_summary(existing), after=audit_summary(saved))
     flash(request, f"LLM connection {saved['provider']} saved.")
     return redirect(request, _base(ctx))
 
@@ -184,14 +181,12 @@ def connection_update(
 
 
 @router.post("/project/{project_id}/settings/llm-connections/{connection_id}/delete")
-def connection_delete(request: Request, connection_id: str, ctx: ProjectCtx, services: WebServices,
-                      actor: WebActor) -> Response:
+def connection_delete(request: Request, connection_id: str, ctx: ProjectCtx, services: WebServices) -> Response:
     require_role(ctx, "ADMIN")
     existing = _connection(services, ctx.project.id, connection_id)
     delete_connection(services.sessions, ctx.project.id, connection_id)
-    audit.record_in(services.sessions, actor, "llm_connection.deleted", org_id=ctx.org.id,
-                    project_id=ctx.project.id, resource_type="llm_connection", resource_id=connection_id,
-                    before=audit_summary(existing))
+    audit_action(request, ctx, "llm_connection.deleted", "llm_connection", connection_id,
+                 before=audit_summary(existing))
     flash(request, f"LLM connection {existing['provider']} deleted. Evaluators that used it are paused.")
     return redirect(request, _base(ctx))
 

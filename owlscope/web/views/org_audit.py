@@ -3,7 +3,7 @@ first, filtered by action, actor, project and time, and the same selection as a 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 from math import ceil
 
 from fastapi import APIRouter, Request
@@ -72,7 +72,7 @@ def audit_log_csv(request: Request, ctx: OrgCtx, services: WebServices, actor_: 
         audit.record(session, actor_, "audit_log.exported", org_id=ctx.org.id, resource_type="audit_log",
                      after={k: v for k, v in {"action": action, "actor": actor, "project": project,
                                               "since": since, "until": until}.items() if v})
-    stamp = datetime.combine(datetime.now(UTC).date(), time()).strftime("%Y%m%d")
+    stamp = datetime.now(UTC).strftime("%Y%m%d")
     body = audit.csv_rows(audit.iter_entries(services.sessions, org_id=ctx.org.id, filters=filters))
     return StreamingResponse(body, media_type="text/csv; charset=utf-8", headers={
         "Content-Disposition": f'attachment; filename="audit-log-{ctx.org.id}-{stamp}.csv"'})

@@ -11,14 +11,12 @@ from urllib.parse import quote
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from owlscope import audit
 from owlscope.accounts.sso import user_for_sso
-from owlscope.accounts.users import find_user
 from owlscope.auth import oidc
 from owlscope.errors import Conflict, Forbidden, InvalidRequest
 from owlscope.services import Services
 from owlscope.storage.oltp.db import write_transaction
-from owlscope.web.context import WebServices, request_actor, sign_in_session
+from owlscope.web.context import WebServices, record_sign_in, sign_in_session
 from owlscope.web.session_data import flash
 from owlscope.web.templating import redirect, render, safe_next
 
@@ -67,16 +65,12 @@ def sso_callback(request: Request, provider_id: str, services: WebServices) -> R
         with write_transaction(services.sessions) as session:
             account, created = user_for_sso(session, settings=services.settings, email=identity.email,
                                             name=identity.name)
-            audit.record_for_user(session, request_actor(request, account), "auth.sign_in", user_id=account.id,
-                                  after={"method": f"sso:{provider.id}", "created": created})
+            record_sign_in(request, session, account, email=account.email, method=f"sso:{provider.id}",
+                           created=created)
     except (InvalidRequest, Forbidden, Conflict) as exc:
         with write_transaction(services.sessions) as session:
-            known = find_user(session, email=identity.email) if identity is not None else None
-            actor = audit.anonymous_actor(identity.email if identity is not None else None,
-                                          ip=request.client.host if request.client else None,
-                                          user_agent=request.headers.get("user-agent"))
-            audit.record_for_user(session, actor, "auth.sign_in_failed", user_id=known.id if known else None,
-                                  after={"method": f"sso:{provider_id}", "reason": exc.message[:200]})
+            record_sign_in(request, session, None, email=identity.email if identity is not None else None,
+                           method=f"sso:{provider_id}", reason=exc.message[:200])
         return _failed(request, services, exc.message, exc.status)
     sign_in_session(request, account)
     if created:
