@@ -39,7 +39,8 @@ ACTIONS = (
     "evaluator.created", "evaluator.updated", "evaluator.deleted", "eval_template.created", "eval_template.deleted",
     "llm_connection.created", "llm_connection.updated", "llm_connection.deleted",
     "trace.shared", "trace.unshared", "session.shared", "session.unshared",
-    "trace.deleted", "user.erased", "session.erased",
+    "trace.deleted", "score.deleted", "user.erased", "session.erased",
+    "dataset.deleted", "dataset_item.deleted", "dataset_run.deleted",
     "masking_rule.created", "masking_rule.deleted", "retention.changed", "retention.applied",
     "audit_log.exported",
 )

@@ -257,6 +257,32 @@ def test_sharing_deletions_privacy_and_project(site: Site) -> None:
     assert len(site.entries()) == 16  # nothing else was recorded
 
 
+def test_datasets_and_scores(site: Site) -> None:
+    seed(site.services.olap, site.project_id)
+    site.api("DELETE", "/api/public/scores/sc-q1")
+    _by_key(site, _one(site, "score.deleted"))
+
+    ds = site.api("POST", "/api/public/v2/datasets", {"name": "qa"})
+    items = [site.api("POST", "/api/public/dataset-items", {"datasetName": "qa", "input": f"q{i}"})["id"]
+             for i in range(2)]
+    for run in ("r1", "r2"):
+        site.api("POST", "/api/public/dataset-run-items", {"runName": run, "datasetItemId": items[0],
+                                                           "traceId": "t-chat-1"})
+    site.api("DELETE", "/api/public/datasets/qa/runs/r1")
+    r = site.owner.post(f"{site.p}/datasets/{ds['id']}/runs/delete", {"run": "r2"})
+    assert r.status_code == 303, r.text
+    assert [(e.actor_type, e.resource_id, e.before) for e in site.entries("dataset_run.deleted")] == [
+        ("api_key", "r1", {"dataset": "qa"}), ("user", "r2", {"dataset": "qa"})]
+    site.api("DELETE", f"/api/public/dataset-items/{items[0]}")
+    r = site.owner.post(f"{site.p}/datasets/{ds['id']}/items/delete", {"item_id": items[1]})
+    assert r.status_code == 303, r.text
+    assert [(e.actor_type, e.resource_id) for e in site.entries("dataset_item.deleted")] == [
+        ("api_key", items[0]), ("user", items[1])]
+    r = site.owner.post(f"{site.p}/datasets/{ds['id']}/delete", {"confirm_name": "qa"})
+    assert r.status_code == 303, r.text
+    assert _one(site, "dataset.deleted").before == {"name": "qa"}
+
+
 def _rows(page: str) -> list[str]:
     body = page.split('id="audit-table"', 1)[1].split("</tbody>", 1)[0] if 'id="audit-table"' in page else ""
     return re.findall(r"<code>([a-z_]+\.[a-z_]+)</code>", body)
