@@ -62,8 +62,10 @@ def sign_in(
     except TooManyRequests as exc:
         return render(request, "auth/sign_in.html", {**page, "error": exc.message},
                       status_code=exc.status, headers=exc.headers)
-    with write_transaction(services.sessions) as session:
+    with services.sessions() as session, session.begin():
         user = authenticate_user(session, email=email, password=password)
+    # Recorded apart: the password check is slow, and a SQLite write lock would be held through it.
+    with write_transaction(services.sessions) as session:
         record_sign_in(request, session, user, email=email, method="password")
     services.sign_in_limiter.record(email, address, success=user is not None)
     if user is None:
