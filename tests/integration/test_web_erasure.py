@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -90,18 +89,8 @@ def _media(api: Api, trace_id: str, data: bytes) -> str:
 
 
 def _send(api: Api, *, user: str, session: str, media: bytes) -> tuple[str, str]:
-    trace_id = str(uuid.uuid4())
-    api.ingest([
-        {"id": str(uuid.uuid4()), "type": "trace-create", "timestamp": TS,
-         "body": {"id": trace_id, "userId": user, "sessionId": session, "input": f"hi from {user}"}},
-        {"id": str(uuid.uuid4()), "type": "generation-create", "timestamp": TS,
-         "body": {"id": str(uuid.uuid4()), "traceId": trace_id, "startTime": TS, "model": "gpt-4o"}},
-        {"id": str(uuid.uuid4()), "type": "score-create", "timestamp": TS,
-         "body": {"id": str(uuid.uuid4()), "traceId": trace_id, "name": "q", "value": 1}},
-    ])
-    media_id = _media(api, trace_id, media)
-    api.trace(trace_id, 1)
-    return trace_id, media_id
+    trace_id = api.send_user_trace(user=user, session=session)
+    return trace_id, _media(api, trace_id, media)
 
 
 def _raw(api: Api, needle: str) -> bool:
