@@ -13,7 +13,6 @@ from owlscope.pipeline import blobs
 from support.ingest_http import Api
 from support.live_api import live_api
 
-TS = "2026-01-01T00:00:00.000Z"
 
 
 @pytest.fixture

@@ -23,7 +23,6 @@ from owlscope.storage.oltp.models import OrganizationMembership, Project, User
 from support.ingest_http import Api
 from support.web import PASSWORD, WebUser
 
-TS = "2026-01-01T00:00:00.000Z"
 PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
                     "1f15c4890000000d49444154789c6360f8cfc0000003010100c9fe92ef0000000049454e44ae426082")
 
