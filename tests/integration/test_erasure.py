@@ -14,7 +14,6 @@ from support.ingest_http import Api
 from support.live_api import live_api
 
 
-
 @pytest.fixture
 def api(make_settings, stack):
     with live_api(make_settings, stack, org="o-e", project="p-e") as api:
