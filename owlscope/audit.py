@@ -167,17 +167,19 @@ def list_entries(
 
 
 def iter_entries(
-    sessions: sessionmaker[Session], *, org_id: str, filters: AuditFilters, batch: int = 500,
-) -> Iterator[AuditLogEntry]:
-    """Every matching entry, newest first, read in batches by key (each in its own short read)."""
+    sessions: sessionmaker[Session], *, org_id: str, filters: AuditFilters, batch: int = 2000,
+) -> Iterator[Any]:
+    """Every matching entry (as a row with the entry's attributes), newest first, read in batches
+    by key, each in its own short read (rows, not ORM objects: about twice as fast)."""
     last: tuple[datetime, str] | None = None
+    columns = AuditLogEntry.__table__.c
     while True:
-        q = _query(org_id, filters)
+        q = _query(org_id, filters).with_only_columns(*columns)
         if last is not None:
             q = q.where(or_(AuditLogEntry.created_at < last[0],
                             and_(AuditLogEntry.created_at == last[0], AuditLogEntry.id < last[1])))
         with sessions() as session:
-            rows = list(session.scalars(q.order_by(AuditLogEntry.created_at.desc(), AuditLogEntry.id.desc())
+            rows = list(session.execute(q.order_by(AuditLogEntry.created_at.desc(), AuditLogEntry.id.desc())
                                         .limit(batch)))
         yield from rows
         if len(rows) < batch:
@@ -197,7 +199,7 @@ def _cell(value: Any) -> str:
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
-def csv_rows(entries: Iterator[AuditLogEntry]) -> Iterator[str]:
+def csv_rows(entries: Iterator[Any]) -> Iterator[str]:
     """CSV text, a header and then one line per entry (for a streamed download)."""
     buf = io.StringIO()
     writer = csv.writer(buf)
