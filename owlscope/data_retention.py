@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
-from owlscope import media
+from owlscope import audit, media
 from owlscope.errors import InvalidRequest, NotFound
 from owlscope.pipeline import blobs
-from owlscope.pipeline.retention import blob_time, delete_raw_events
+from owlscope.pipeline.retention import blob_time, delete_raw_events, forget_raw_events
 from owlscope.storage.oltp.db import write_transaction
 from owlscope.storage.oltp.models import Project
 from owlscope.tracing.traces import delete_traces, delete_untraced_before, trace_ids_before, trace_ids_of
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("owlscope.retention")
 MAX_RETENTION_DAYS = 36_500
 BATCH = 1_000
+MAX_TRACES_PER_DELETE = 1_000
 RETENTION_INTERVAL_SECONDS = 600.0
 
 
@@ -60,6 +61,12 @@ def set_retention(services: Services, project_id: str, days: int | None) -> int 
         return project.retention_days
 
 
+def retention_days(services: Services, project_id: str) -> int | None:
+    """A project's retention in days (None: keep everything)."""
+    with services.sessions() as session:
+        return session.scalar(select(Project.retention_days).where(Project.id == project_id))
+
+
 def apply_retention(services: Services, now: float | None = None) -> dict[str, int]:
     """Delete what is past each project's retention; returns {project id: traces deleted}."""
     now = time.time() if now is None else now
@@ -70,6 +77,10 @@ def apply_retention(services: Services, now: float | None = None) -> dict[str, i
     for project_id, days in projects:
         try:
             done[project_id] = expire_project(services, project_id, now - days * 86400)
+            if done[project_id]:
+                audit.record_in(services.sessions, audit.SYSTEM, "retention.applied", project_id=project_id,
+                                resource_type="project", resource_id=project_id,
+                                after={"retention_days": days, "deleted_traces": done[project_id]})
         except Exception:  # noqa: BLE001 - one project's failure must not stop the others
             log.exception("retention of project %s failed", project_id)
     return done
@@ -97,6 +108,18 @@ def expire_project(services: Services, project_id: str, cutoff: float) -> int:
     if ids:
         log.info("retention: deleted %d traces of project %s", len(ids), project_id)
     return len(ids)
+
+
+def delete_trace_data(services: Services, project_id: str, trace_ids: list[str]) -> None:
+    """Delete traces on request (the API's DELETE /traces, the UI's "Delete selected"): their
+    observations, scores and media now, their raw event blobs in the background."""
+    if not trace_ids or not all(isinstance(i, str) and i for i in trace_ids):
+        raise InvalidRequest("give at least one trace id")
+    if len(trace_ids) > MAX_TRACES_PER_DELETE:
+        raise InvalidRequest(f"At most {MAX_TRACES_PER_DELETE} trace ids per request")
+    delete_traces(services.olap, project_id, trace_ids)
+    media.forget_traces(services, project_id, trace_ids)
+    forget_raw_events(services, project_id, trace_ids)
 
 
 def erase(services: Services, project_id: str, *, user_id: str | None = None, session_id: str | None = None) -> int:

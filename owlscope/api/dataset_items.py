@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, StrictStr
 
-from owlscope.api.deps import AuthDep, ServicesDep
+from owlscope.api.deps import ActorDep, AuthDep, ServicesDep, audit_action
 from owlscope.api.schemas import DatasetItem, Message, PaginatedDatasetItems, typed
 from owlscope.datasets.items import delete_item, get_item, list_items, upsert_item
 from owlscope.media.references import attach_item_media
@@ -71,5 +71,7 @@ def dataset_items_get(id: str, request: Request, auth: AuthDep, services: Servic
 
 
 @router.delete("/api/public/dataset-items/{id:path}", **typed(Message))
-def dataset_items_delete(id: str, auth: AuthDep, services: ServicesDep) -> dict[str, Any]:
-    return delete_item(services.sessions, project_id=auth.project_id, item_id=id)
+def dataset_items_delete(id: str, auth: AuthDep, services: ServicesDep, actor: ActorDep) -> dict[str, Any]:
+    answer = delete_item(services.sessions, project_id=auth.project_id, item_id=id)
+    audit_action(services, auth, actor, "dataset_item.deleted", "dataset_item", id)
+    return answer

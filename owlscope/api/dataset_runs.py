@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, StrictStr
 
 from owlscope.api.datasets import path_names
-from owlscope.api.deps import AuthDep, ServicesDep
+from owlscope.api.deps import ActorDep, AuthDep, ServicesDep, audit_action
 from owlscope.api.schemas import (
     DatasetRunItem,
     DatasetRunWithItems,
@@ -89,9 +89,11 @@ def dataset_run_get(datasetName: str, runName: str, request: Request, auth: Auth
 
 @router.delete("/api/public/datasets/{datasetName:path}/runs/{runName:path}", **typed(Message))
 def dataset_run_delete(datasetName: str, runName: str, request: Request, auth: AuthDep,
-                       services: ServicesDep) -> dict[str, Any]:
+                       services: ServicesDep, actor: ActorDep) -> dict[str, Any]:
     name, run = path_names(request, _RUNS, 2, [datasetName, runName], sep="runs")
-    return delete_run(services.sessions, project_id=auth.project_id, dataset_name=name, run_name=run)
+    answer = delete_run(services.sessions, project_id=auth.project_id, dataset_name=name, run_name=run)
+    audit_action(services, auth, actor, "dataset_run.deleted", "dataset_run", run, before={"dataset": name})
+    return answer
 
 
 @router.get("/api/public/experiments", **typed(ExperimentsResponse))

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
+from owlscope import audit
+from owlscope.audit import Actor, key_actor
 from owlscope.errors import Unauthorized
 from owlscope.services import Services
 
@@ -58,6 +60,22 @@ def authenticate(request: Request, services: ServicesDep) -> ProjectAuth:
 
 
 AuthDep = Annotated[ProjectAuth, Depends(authenticate)]
+
+
+def api_actor(request: Request, auth: AuthDep) -> Actor:
+    """The API key acting through this request, for the audit log."""
+    return key_actor(auth.key_id, auth.public_key, ip=request.client.host if request.client else None,
+                     user_agent=request.headers.get("user-agent"))
+
+
+ActorDep = Annotated[Actor, Depends(api_actor)]
+
+
+def audit_action(services: Services, auth: ProjectAuth, actor: Actor, action: str, resource_type: str,
+                 resource_id: str | None, *, before: Any = None, after: Any = None) -> None:
+    """Audit an action of the key's project once it succeeded (in a transaction of its own)."""
+    audit.record_in(services.sessions, actor, action, org_id=auth.org_id, project_id=auth.project_id,
+                    resource_type=resource_type, resource_id=resource_id, before=before, after=after)
 
 
 def authenticate_scores(request: Request, services: ServicesDep) -> ProjectAuth:

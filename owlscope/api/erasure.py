@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from owlscope.api.deps import AuthDep, ServicesDep
+from owlscope.api.deps import ActorDep, AuthDep, ServicesDep, audit_action
 from owlscope.api.schemas import ErasureResult, typed
 from owlscope.data_retention import erase
 
@@ -14,12 +14,14 @@ router = APIRouter(tags=["Erasure"])
 
 
 @router.delete("/api/public/users/{userId}", **typed(ErasureResult))
-def users_delete(userId: str, auth: AuthDep, services: ServicesDep) -> dict[str, object]:
+def users_delete(userId: str, auth: AuthDep, services: ServicesDep, actor: ActorDep) -> dict[str, object]:
     deleted = erase(services, auth.project_id, user_id=userId)
+    audit_action(services, auth, actor, "user.erased", "user", userId, after={"deleted_traces": deleted})
     return {"message": "User data deleted", "deletedTraces": deleted}
 
 
 @router.delete("/api/public/sessions/{sessionId}", **typed(ErasureResult))
-def sessions_delete(sessionId: str, auth: AuthDep, services: ServicesDep) -> dict[str, object]:
+def sessions_delete(sessionId: str, auth: AuthDep, services: ServicesDep, actor: ActorDep) -> dict[str, object]:
     deleted = erase(services, auth.project_id, session_id=sessionId)
+    audit_action(services, auth, actor, "session.erased", "session", sessionId, after={"deleted_traces": deleted})
     return {"message": "Session deleted", "deletedTraces": deleted}

@@ -14,7 +14,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 
-from owlscope.api.deps import AuthDep, ServicesDep
+from owlscope import audit
+from owlscope.api.deps import ActorDep, AuthDep, ServicesDep, audit_action
 from owlscope.api.schemas import Evaluator, Evaluators, Message, typed
 from owlscope.errors import OwlscopeError
 from owlscope.evals import public_api
@@ -52,9 +53,15 @@ EVALUATORS = "/api/public/unstable/evaluators"
 RULES = "/api/public/unstable/evaluation-rules"
 
 
+RULE_AUDITED = ("name", "enabled", "sampling", "evaluator", "target", "filter")
+
+
 @router.post(EVALUATORS, **typed(Evaluator))
-def evaluators_create(auth: AuthDep, services: ServicesDep, body: Any = Body(...)) -> dict[str, Any]:
-    return public_api.create_evaluator(services, auth.project_id, body)
+def evaluators_create(auth: AuthDep, services: ServicesDep, actor: ActorDep, body: Any = Body(...)) -> dict[str, Any]:
+    created = public_api.create_evaluator(services, auth.project_id, body)
+    audit_action(services, auth, actor, "eval_template.created", "eval_template", created["id"],
+           after=audit.pick(created, "name", "version", "modelConfig"))
+    return created
 
 
 @router.get(EVALUATORS, **typed(Evaluators))
@@ -69,13 +76,20 @@ def evaluators_get(evaluatorId: str, auth: AuthDep, services: ServicesDep) -> di
 
 
 @router.delete(EVALUATORS + "/{evaluatorId}", **typed(Message))
-def evaluators_delete(evaluatorId: str, auth: AuthDep, services: ServicesDep) -> dict[str, Any]:
-    return public_api.delete_evaluator(services, auth.project_id, evaluatorId)
+def evaluators_delete(evaluatorId: str, auth: AuthDep, services: ServicesDep, actor: ActorDep) -> dict[str, Any]:
+    before = public_api.get_evaluator(services, auth.project_id, evaluatorId)
+    answer = public_api.delete_evaluator(services, auth.project_id, evaluatorId)
+    audit_action(services, auth, actor, "eval_template.deleted", "eval_template", evaluatorId,
+           before=audit.pick(before, "name", "version", "evaluationRuleCount"))
+    return answer
 
 
 @router.post(RULES, **typed(Evaluator))
-def rules_create(auth: AuthDep, services: ServicesDep, body: Any = Body(...)) -> dict[str, Any]:
-    return public_api.create_rule(services, auth.project_id, body)
+def rules_create(auth: AuthDep, services: ServicesDep, actor: ActorDep, body: Any = Body(...)) -> dict[str, Any]:
+    created = public_api.create_rule(services, auth.project_id, body)
+    audit_action(services, auth, actor, "evaluator.created", "evaluator", created["id"],
+           after=audit.pick(created, *RULE_AUDITED))
+    return created
 
 
 @router.get(RULES, **typed(Evaluators))
@@ -90,10 +104,19 @@ def rules_get(evaluationRuleId: str, auth: AuthDep, services: ServicesDep) -> di
 
 
 @router.patch(RULES + "/{evaluationRuleId}", **typed(Evaluator))
-def rules_update(evaluationRuleId: str, auth: AuthDep, services: ServicesDep, body: Any = Body(...)) -> dict[str, Any]:
-    return public_api.update_rule(services, auth.project_id, evaluationRuleId, body)
+def rules_update(evaluationRuleId: str, auth: AuthDep, services: ServicesDep, actor: ActorDep,
+                 body: Any = Body(...)) -> dict[str, Any]:
+    before = public_api.get_rule(services, auth.project_id, evaluationRuleId)
+    updated = public_api.update_rule(services, auth.project_id, evaluationRuleId, body)
+    audit_action(services, auth, actor, "evaluator.updated", "evaluator", evaluationRuleId,
+           before=audit.pick(before, *RULE_AUDITED), after=audit.pick(updated, *RULE_AUDITED))
+    return updated
 
 
 @router.delete(RULES + "/{evaluationRuleId}", **typed(Message))
-def rules_delete(evaluationRuleId: str, auth: AuthDep, services: ServicesDep) -> dict[str, Any]:
-    return public_api.delete_rule(services, auth.project_id, evaluationRuleId)
+def rules_delete(evaluationRuleId: str, auth: AuthDep, services: ServicesDep, actor: ActorDep) -> dict[str, Any]:
+    before = public_api.get_rule(services, auth.project_id, evaluationRuleId)
+    answer = public_api.delete_rule(services, auth.project_id, evaluationRuleId)
+    audit_action(services, auth, actor, "evaluator.deleted", "evaluator", evaluationRuleId,
+           before=audit.pick(before, *RULE_AUDITED))
+    return answer

@@ -8,9 +8,9 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
-from owlscope.api.deps import AuthDep, ServicesDep
+from owlscope.api.deps import ActorDep, AuthDep, ServicesDep, audit_action
 from owlscope.api.schemas import MaskingPreview, MaskingRule, MaskingRules, Message, typed
-from owlscope.pipeline.masking import add_rule, delete_rule, list_rules, preview
+from owlscope.pipeline.masking import add_rule, delete_rule, list_rules, preview, rule_summary
 
 router = APIRouter(tags=["MaskingRules"])
 
@@ -38,13 +38,19 @@ def masking_rules_list(auth: AuthDep, services: ServicesDep) -> dict[str, Any]:
 
 
 @router.post("/api/public/masking-rules", **typed(MaskingRule))
-def masking_rules_create(body: CreateMaskingRule, auth: AuthDep, services: ServicesDep) -> dict[str, Any]:
-    return add_rule(services, auth.project_id, kind=body.kind, target=body.target, replacement=body.replacement)
+def masking_rules_create(body: CreateMaskingRule, auth: AuthDep, services: ServicesDep,
+                         actor: ActorDep) -> dict[str, Any]:
+    rule = add_rule(services, auth.project_id, kind=body.kind, target=body.target, replacement=body.replacement)
+    audit_action(services, auth, actor, "masking_rule.created", "masking_rule", rule["id"],
+                 after=rule_summary(rule))
+    return rule
 
 
 @router.delete("/api/public/masking-rules/{ruleId}", **typed(Message))
-def masking_rules_delete(ruleId: str, auth: AuthDep, services: ServicesDep) -> dict[str, Any]:
+def masking_rules_delete(ruleId: str, auth: AuthDep, services: ServicesDep, actor: ActorDep) -> dict[str, Any]:
+    before = next((r for r in list_rules(services.sessions, auth.project_id) if r["id"] == ruleId), None)
     delete_rule(services, auth.project_id, ruleId)
+    audit_action(services, auth, actor, "masking_rule.deleted", "masking_rule", ruleId, before=rule_summary(before))
     return {"message": "Masking rule deleted"}
 
 

@@ -8,9 +8,9 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, StrictInt
 
-from owlscope.api.deps import AuthDep, ServicesDep
+from owlscope.api.deps import ActorDep, AuthDep, ServicesDep, audit_action
 from owlscope.api.schemas import ProjectRetention, typed
-from owlscope.data_retention import set_retention
+from owlscope.data_retention import retention_days, set_retention
 from owlscope.errors import NotFound
 
 router = APIRouter(tags=["Projects"])
@@ -23,9 +23,12 @@ class RetentionBody(BaseModel):
 
 
 @router.patch("/api/public/projects/{projectId}", **typed(ProjectRetention))
-def project_set_retention(projectId: str, body: RetentionBody, auth: AuthDep, services: ServicesDep
-                          ) -> dict[str, Any]:
+def project_set_retention(projectId: str, body: RetentionBody, auth: AuthDep, services: ServicesDep,
+                          actor: ActorDep) -> dict[str, Any]:
     if projectId != auth.project_id:
         raise NotFound("Project not found")
+    before = retention_days(services, projectId)
     days = set_retention(services, projectId, body.retention)
+    audit_action(services, auth, actor, "retention.changed", "project", projectId,
+                 before={"retention_days": before}, after={"retention_days": days})
     return {"id": projectId, "retentionDays": days}

@@ -14,7 +14,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Query
 from fastapi.responses import JSONResponse, Response
 
-from owlscope.api.deps import AuthDep, ServicesDep
+from owlscope import audit
+from owlscope.api.deps import ActorDep, AuthDep, ServicesDep
 from owlscope.api.schemas import Prompt, PromptMetaListResponse, typed
 from owlscope.errors import InvalidRequest
 from owlscope.prompts import parse_create, prompt_store
@@ -32,13 +33,17 @@ def _utc(ts: datetime | None) -> datetime | None:
 
 @router.patch(_BASE + "/{prompt_name:path}/versions/{version}", **typed(Prompt))
 def update_prompt_version(
-    prompt_name: str, version: int, auth: AuthDep, services: ServicesDep,
+    prompt_name: str, version: int, auth: AuthDep, services: ServicesDep, actor: ActorDep,
     body: Annotated[Any, Body()] = None,
 ) -> dict:
     """Add labels to one version; each label leaves any other version of the prompt."""
     if not isinstance(body, dict) or "newLabels" not in body:
         raise InvalidRequest("body must be an object with newLabels: a list of labels")
-    return prompt_store(services).update_labels(auth.project_id, prompt_name, version, body["newLabels"])
+    updated = prompt_store(services).update_labels(auth.project_id, prompt_name, version, body["newLabels"])
+    audit.record_in(services.sessions, actor, "prompt.labels_changed", org_id=auth.org_id,
+                    project_id=auth.project_id, resource_type="prompt", resource_id=prompt_name,
+                    after={"version": version, "labels": updated.get("labels", [])})
+    return updated
 
 
 @router.get(_BASE, **typed(PromptMetaListResponse))
@@ -59,9 +64,14 @@ def list_prompts(
 
 
 @router.post(_BASE, **typed(Prompt))
-def create_prompt(auth: AuthDep, services: ServicesDep, body: Annotated[Any, Body()] = None) -> dict:
+def create_prompt(auth: AuthDep, services: ServicesDep, actor: ActorDep,
+                  body: Annotated[Any, Body()] = None) -> dict:
     """A new version of the named prompt (version 1 for a new name)."""
-    return prompt_store(services).create(auth.project_id, parse_create(body), created_by="API")
+    created = prompt_store(services).create(auth.project_id, parse_create(body), created_by="API")
+    audit.record_in(services.sessions, actor, "prompt.created", org_id=auth.org_id, project_id=auth.project_id,
+                    resource_type="prompt", resource_id=created["name"],
+                    after={"version": created["version"], "labels": created.get("labels", [])})
+    return created
 
 
 @router.get(_BASE + "/{prompt_name:path}", **typed(Prompt))
@@ -83,9 +93,12 @@ def get_prompt(
 
 @router.delete(_BASE + "/{prompt_name:path}", status_code=204, **typed(None))
 def delete_prompt(
-    prompt_name: str, auth: AuthDep, services: ServicesDep,
+    prompt_name: str, auth: AuthDep, services: ServicesDep, actor: ActorDep,
     version: int | None = None, label: str | None = None,
 ) -> Response:
     """Delete all versions, one version (`?version=`), or the version with a label (`?label=`)."""
-    prompt_store(services).delete(auth.project_id, prompt_name, version=version, label=label)
+    deleted = prompt_store(services).delete(auth.project_id, prompt_name, version=version, label=label)
+    audit.record_in(services.sessions, actor, "prompt.deleted", org_id=auth.org_id, project_id=auth.project_id,
+                    resource_type="prompt", resource_id=prompt_name,
+                    before={"version": version, "label": label, "versions_deleted": deleted})
     return Response(status_code=204)

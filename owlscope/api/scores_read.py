@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 
 from owlscope import tracing
-from owlscope.api.deps import AuthDep, ServicesDep
+from owlscope.api.deps import ActorDep, AuthDep, ServicesDep, audit_action
 from owlscope.api.schemas import GetScoresResponse, GetScoresV3Response, Score, typed
 from owlscope.errors import NotFound
 
@@ -82,7 +82,8 @@ def list_scores_v3(
 
 
 @router.delete("/api/public/scores/{score_id}", status_code=204, **typed(None))
-def delete_score(score_id: str, auth: AuthDep, services: ServicesDep) -> Response:
+def delete_score(score_id: str, auth: AuthDep, services: ServicesDep, actor: ActorDep) -> Response:
     if not tracing.delete_score(services.olap, auth.project_id, score_id):
         raise NotFound(f"Score {score_id} not found within authorized project")
+    audit_action(services, auth, actor, "score.deleted", "score", score_id)
     return Response(status_code=204)

@@ -6,12 +6,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query
 
-from owlscope import media, tracing
-from owlscope.api.deps import AuthDep, ServicesDep
+from owlscope import tracing
+from owlscope.api.deps import ActorDep, AuthDep, ServicesDep, audit_action
 from owlscope.api.model_prices import attach_model_prices
 from owlscope.api.schemas import Message, Traces, TraceWithFullDetails, typed
+from owlscope.data_retention import delete_trace_data
 from owlscope.errors import InvalidRequest, NotFound
-from owlscope.pipeline.retention import forget_raw_events
 
 router = APIRouter(tags=["traces"])
 
@@ -49,21 +49,19 @@ def get_trace(trace_id: str, auth: AuthDep, services: ServicesDep, fields: str |
 
 
 @router.delete("/api/public/traces/{trace_id}", **typed(Message))
-def delete_trace(trace_id: str, auth: AuthDep, services: ServicesDep) -> dict[str, str]:
-    tracing.delete_traces(services.olap, auth.project_id, [trace_id])
-    media.forget_traces(services, auth.project_id, [trace_id])
-    forget_raw_events(services, auth.project_id, [trace_id])
+def delete_trace(trace_id: str, auth: AuthDep, services: ServicesDep, actor: ActorDep) -> dict[str, str]:
+    delete_trace_data(services, auth.project_id, [trace_id])
+    audit_action(services, auth, actor, "trace.deleted", "trace", trace_id)
     return {"message": "Trace deleted successfully"}
 
 
 @router.delete("/api/public/traces", **typed(Message))
-def delete_traces(auth: AuthDep, services: ServicesDep, body: Annotated[Any, Body()] = None) -> dict[str, str]:
+def delete_traces(auth: AuthDep, services: ServicesDep, actor: ActorDep,
+                  body: Annotated[Any, Body()] = None) -> dict[str, str]:
     ids = body.get("traceIds") if isinstance(body, dict) else None
     if not isinstance(ids, list) or not ids or not all(isinstance(i, str) and i for i in ids):
         raise InvalidRequest("Body must be {\"traceIds\": [...]} with at least one trace id")
-    if len(ids) > 1000:
-        raise InvalidRequest("At most 1000 trace ids per request")
-    tracing.delete_traces(services.olap, auth.project_id, ids)
-    media.forget_traces(services, auth.project_id, ids)
-    forget_raw_events(services, auth.project_id, ids)
+    delete_trace_data(services, auth.project_id, ids)
+    audit_action(services, auth, actor, "trace.deleted", "trace", ids[0] if len(ids) == 1 else None,
+                 before={"trace_ids": ids})
     return {"message": "Traces deleted successfully"}

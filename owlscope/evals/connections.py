@@ -56,6 +56,14 @@ def connection_shape(row: LlmConnection) -> dict[str, Any]:
     }
 
 
+def audit_summary(shape: dict[str, Any] | None) -> dict[str, Any] | None:
+    """What the audit log keeps of a connection (its shape without timestamps; the key masked)."""
+    if shape is None:
+        return None
+    keys = ("provider", "adapter", "baseURL", "customModels", "displaySecretKey", "extraHeaderKeys")
+    return {k: shape.get(k) for k in keys}
+
+
 def _check(req: UpsertConnectionRequest) -> None:
     if not req.provider.strip() or len(req.provider) > 255:
         raise EvalInvalid("provider must be 1 to 255 characters")

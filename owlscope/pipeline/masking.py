@@ -77,6 +77,11 @@ def add_rule(services: Services, project_id: str, *, kind: str, target: str, rep
     return out
 
 
+def rule_summary(rule: dict[str, Any] | None) -> dict[str, Any] | None:
+    """What the audit log keeps of a rule."""
+    return None if rule is None else {k: rule.get(k) for k in ("kind", "target", "replacement")}
+
+
 def delete_rule(services: Services, project_id: str, rule_id: str) -> None:
     with write_transaction(services.sessions) as session:
         rule = session.get(MaskingRule, rule_id)

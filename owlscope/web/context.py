@@ -20,9 +20,12 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from sqlalchemy.orm import Session
 
+from owlscope import audit
 from owlscope.accounts.orgs import list_user_projects, org_role, project_role, role_at_least
-from owlscope.accounts.users import password_fingerprint
+from owlscope.accounts.users import find_user, password_fingerprint
+from owlscope.audit import Actor, user_actor
 from owlscope.auth.sessions import is_revoked, new_session_id, revoke
 from owlscope.errors import Forbidden, NotFound, Unauthorized
 from owlscope.services import Services
@@ -118,6 +121,42 @@ def current_user(request: Request) -> User:
 
 CurrentUser = Annotated[User, Depends(current_user)]
 OptionalUser = Annotated[User | None, Depends(optional_user)]
+
+
+def request_actor(request: Request, user: User) -> Actor:
+    """`user` acting through this request, for the audit log (address and user agent)."""
+    return user_actor(user.id, user.email, ip=request.client.host if request.client else None,
+                      user_agent=request.headers.get("user-agent"))
+
+
+def record_sign_in(request: Request, session: Session, user: User | None, *, email: str | None, method: str,
+                   **details: Any) -> None:
+    """Audit a sign-in, or a failed one (`user` None): then the actor is anonymous, named by the
+    email given, and the entry goes to the organizations of the account with that email, if any."""
+    after = {"method": method, **details}
+    if user is not None:
+        audit.record_for_user(session, request_actor(request, user), "auth.sign_in", user_id=user.id, after=after)
+        return
+    known = find_user(session, email=email) if email else None
+    actor = audit.anonymous_actor((email or "").strip().lower(), ip=request.client.host if request.client else None,
+                                  user_agent=request.headers.get("user-agent"))
+    audit.record_for_user(session, actor, "auth.sign_in_failed", user_id=known.id if known else None, after=after)
+
+
+def web_actor(request: Request, user: CurrentUser) -> Actor:
+    return request_actor(request, user)
+
+
+WebActor = Annotated[Actor, Depends(web_actor)]
+
+
+def audit_action(request: Request, ctx: ProjectContext, action: str, resource_type: str, resource_id: str | None,
+                 *, before: Any = None, after: Any = None) -> None:
+    """Audit a project action of the signed-in user that is not an OLTP write of this request's own
+    transaction (OLAP deletes, stores with their own transactions): written once it succeeded."""
+    audit.record_in(get_services(request).sessions, request_actor(request, ctx.user), action, org_id=ctx.org.id,
+                    project_id=ctx.project.id, resource_type=resource_type, resource_id=resource_id,
+                    before=before, after=after)
 
 
 # ---- organization and project -----------------------------------------------------------------

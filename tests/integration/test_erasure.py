@@ -4,7 +4,6 @@ observations and scores, raw blobs) and leaves other users and sessions alone.""
 from __future__ import annotations
 
 import time
-import uuid
 
 import httpx
 import pytest
@@ -14,27 +13,11 @@ from owlscope.pipeline import blobs
 from support.ingest_http import Api
 from support.live_api import live_api
 
-TS = "2026-01-01T00:00:00.000Z"
-
 
 @pytest.fixture
 def api(make_settings, stack):
     with live_api(make_settings, stack, org="o-e", project="p-e") as api:
         yield api
-
-
-def _send(api: Api, *, user: str, session: str) -> str:
-    trace_id = str(uuid.uuid4())
-    api.ingest([
-        {"id": str(uuid.uuid4()), "type": "trace-create", "timestamp": TS,
-         "body": {"id": trace_id, "userId": user, "sessionId": session, "input": f"hi from {user}"}},
-        {"id": str(uuid.uuid4()), "type": "generation-create", "timestamp": TS,
-         "body": {"id": str(uuid.uuid4()), "traceId": trace_id, "startTime": TS, "model": "gpt-4o"}},
-        {"id": str(uuid.uuid4()), "type": "score-create", "timestamp": TS,
-         "body": {"id": str(uuid.uuid4()), "traceId": trace_id, "name": "q", "value": 1}},
-    ])
-    api.trace(trace_id, 1)
-    return trace_id
 
 
 def _raw(api: Api, needle: str) -> int:
@@ -61,10 +44,10 @@ def _wait_everywhere(api: Api, ids: list[str]) -> None:
 
 
 def test_user_and_session_erasure_reach_every_store(api: Api) -> None:
-    ada1 = _send(api, user="ada", session="s-1")
-    ada2 = _send(api, user="ada", session="s-2")
-    bob1 = _send(api, user="bob", session="s-1")
-    bob3 = _send(api, user="bob", session="s-3")
+    ada1 = api.send_user_trace(user="ada", session="s-1")
+    ada2 = api.send_user_trace(user="ada", session="s-2")
+    bob1 = api.send_user_trace(user="bob", session="s-1")
+    bob3 = api.send_user_trace(user="bob", session="s-3")
     r = api.post("/api/public/scores", json={"sessionId": "s-3", "name": "csat", "value": 4})
     assert r.status_code == 200, r.text
     api.wait_for("/api/public/v2/scores", lambda r: r.json()["data"], sessionId="s-3")

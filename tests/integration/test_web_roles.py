@@ -72,6 +72,8 @@ def _pages(t: Team) -> list[tuple[str, str]]:
         (f"{o}/settings", "VIEWER"), (f"{o}/settings/members", "VIEWER"),
         (f"{p}/settings/integrations", "MEMBER"), (f"{p}/traces/download", "VIEWER"),
         (f"{p}/scores/download", "VIEWER"),
+        (f"{o}/settings/audit-log", "ADMIN"), (f"{o}/settings/audit-log.csv", "ADMIN"),
+        (f"{p}/erase?kind=user&id=u-1", "ADMIN"), (f"{p}/erase?kind=session&id=s-1", "ADMIN"),
     ]
 
 
@@ -87,8 +89,10 @@ def _actions(t: Team, role: str) -> list[tuple[str, dict[str, str], str]]:
         (f"{o}/settings/name", {"name": f"Org {tag}"}, "ADMIN"),
         (f"{o}/projects", {"name": f"project-{tag}"}, "ADMIN"),
         (f"{o}/members", {"email": f"new-{tag}@example.com", "role": "MEMBER"}, "ADMIN"),
+        (f"{p}/erase", {"kind": "user", "id": f"u-{tag}", "confirm": f"u-{tag}"}, "ADMIN"),
         # A wrong confirmation: an owner gets past the role check and is told so (400).
         (f"{p}/settings/delete", {"confirm": "not the name"}, "OWNER"),
+        (f"{p}/traces/delete", {}, "ADMIN"),  # nothing selected: 400 once past the role check
     ]
 
 

@@ -9,8 +9,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from owlscope.app import create_app
+from owlscope.storage.oltp.audit_models import AuditLogEntry
 from owlscope.storage.oltp.models import Organization, OrganizationMembership, Role, User
 from support.oidc import VERIFIED, authorize_at_provider, oidc_provider, sso_settings
 from support.web import WebUser
@@ -173,6 +175,12 @@ def test_domain_users_join_the_default_organization_on_first_sign_in(make_app) -
         membership = s.query(OrganizationMembership).filter_by(user_id=ada.id).one()
         assert membership.org_id == org_id and membership.role == Role.MEMBER
         assert s.query(User).filter_by(email="zed@other.example").count() == 0
+        # both attempts are in the audit log: the sign-in in ada's organization, the refusal in none
+        entries = s.scalars(select(AuditLogEntry).order_by(AuditLogEntry.created_at)).all()
+        assert [(e.action, e.org_id, e.actor_type, e.actor_name, e.after["method"]) for e in entries] == [
+            ("auth.sign_in", org_id, "user", "ada@acme.example", "sso:custom"),
+            ("auth.sign_in_failed", None, "anonymous", "zed@other.example", "sso:custom")]
+        assert entries[0].after["created"] is True and entries[0].actor_id == ada.id
 
 
 def test_enforced_domain_cannot_set_a_password_from_an_invitation_link(make_app) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import gzip
 import time
+import uuid
 
 import httpx
 import orjson
@@ -59,6 +60,21 @@ class Api:
             if time.monotonic() > deadline:
                 raise AssertionError(f"timed out waiting for {path} {params}: {r.status_code} {r.text[:500]}")
             time.sleep(0.05)
+
+    def send_user_trace(self, *, user: str, session: str, ts: str = "2026-01-01T00:00:00.000Z") -> str:
+        """A trace of `user` in `session` with a generation and a score, sent as one batch; returns
+        its id once it can be read."""
+        trace_id = str(uuid.uuid4())
+        self.ingest([
+            {"id": str(uuid.uuid4()), "type": "trace-create", "timestamp": ts,
+             "body": {"id": trace_id, "userId": user, "sessionId": session, "input": f"hi from {user}"}},
+            {"id": str(uuid.uuid4()), "type": "generation-create", "timestamp": ts,
+             "body": {"id": str(uuid.uuid4()), "traceId": trace_id, "startTime": ts, "model": "gpt-4o"}},
+            {"id": str(uuid.uuid4()), "type": "score-create", "timestamp": ts,
+             "body": {"id": str(uuid.uuid4()), "traceId": trace_id, "name": "q", "value": 1}},
+        ])
+        self.trace(trace_id, 1)
+        return trace_id
 
     def trace(self, trace_id: str, n_obs: int = 0) -> dict:
         return self.wait_for(f"/api/public/traces/{trace_id}", lambda r: r.status_code == 200 and len(

@@ -11,6 +11,7 @@ token like the pages' forms do.
 
 from __future__ import annotations
 
+import html
 import re
 from typing import Any
 
@@ -21,6 +22,8 @@ from fastapi.testclient import TestClient
 PASSWORD = "correct-horse-battery"
 _TOKEN_INPUT = re.compile(r'name="csrf_token" value="([^"]+)"')
 _TOKEN_HEADER = re.compile(r'"X-CSRF-Token": "([^"]+)"')
+_PUBLIC_KEY = re.compile(r'LANGFUSE_PUBLIC_KEY="(pk-lf-[^"]+)"')
+_SECRET_KEY = re.compile(r'LANGFUSE_SECRET_KEY="(sk-lf-[^"]+)"')
 
 
 def csrf_from(html: str) -> str | None:
@@ -78,6 +81,13 @@ class WebUser:
         if response.status_code == 303:
             self.token = None  # a new session has a new token
         return response
+
+    def create_api_key(self, project_id: str, note: str = "") -> tuple[str, str]:
+        """A new key of the project, from the settings page: (public key, secret key)."""
+        response = self.post(f"/project/{project_id}/settings/api-keys", {"note": note})
+        assert response.status_code == 200, response.text
+        page = html.unescape(response.text)
+        return _PUBLIC_KEY.search(page).group(1), _SECRET_KEY.search(page).group(1)
 
     def onboard(self, org: str = "Org", project: str = "Project") -> str:
         response = self.post("/onboarding", {"org_name": org, "project_name": project})

@@ -319,3 +319,6 @@ TABLES = (*TABLES, *INTEGRATION_TABLES)
 from owlscope.storage.oltp.queue_models import QUEUE_TABLES  # noqa: E402
 
 TABLES = (*TABLES, *QUEUE_TABLES)
+from owlscope.storage.oltp.audit_models import AUDIT_TABLES  # noqa: E402
+
+TABLES = (*TABLES, *AUDIT_TABLES)

@@ -4,7 +4,7 @@
  *                                    arrow keys move through its [role=menuitem] entries
  *  <select data-autosubmit>          submits its form on change
  *  <button data-copy-target="id">    copies the value (inputs) or text of #id
- *  <form data-confirm="question">    asks before submitting
+ *  <form data-confirm="question">    asks before submitting (a submit button's own data-confirm wins)
  *  <form data-confirm-name="x">      enables [data-confirm-submit] only when [data-confirm-input] is x
  *  [data-dismiss]                    removes the closest .alert
  *  <form data-score-form>            shows [data-show-for="TYPE ..."] for the selected [data-type-select]
@@ -219,7 +219,7 @@
 
   document.addEventListener("submit", function (e) {
     var form = e.target;
-    var question = form.getAttribute("data-confirm");
+    var question = (e.submitter && e.submitter.getAttribute("data-confirm")) || form.getAttribute("data-confirm");
     if (question && !window.confirm(question)) e.preventDefault();
   });
 

@@ -7,12 +7,17 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from starlette.responses import Response
 
+from owlscope import audit
 from owlscope.accounts.users import authenticate_user, create_user, set_password, user_for_set_password_token
 from owlscope.auth.oidc import enforced_domain
 from owlscope.errors import Conflict, InvalidRequest, TooManyRequests
+from owlscope.storage.oltp.db import write_transaction
 from owlscope.web.context import (
     OptionalUser,
     WebServices,
+    optional_user,
+    record_sign_in,
+    request_actor,
     session_secret,
     sign_in_session,
     sign_out_session,
@@ -59,6 +64,9 @@ def sign_in(
                       status_code=exc.status, headers=exc.headers)
     with services.sessions() as session, session.begin():
         user = authenticate_user(session, email=email, password=password)
+    # Recorded apart: the password check is slow, and a SQLite write lock would be held through it.
+    with write_transaction(services.sessions) as session:
+        record_sign_in(request, session, user, email=email, method="password")
     services.sign_in_limiter.record(email, address, success=user is not None)
     if user is None:
         return render(request, "auth/sign_in.html", {**page, "error": "Invalid email or password."},
@@ -107,7 +115,11 @@ def _sign_up_disabled(request: Request, services: WebServices) -> Response:
 
 
 @router.post("/auth/sign-out")
-def sign_out(request: Request) -> Response:
+def sign_out(request: Request, services: WebServices) -> Response:
+    user = optional_user(request)
+    if user is not None:
+        with write_transaction(services.sessions) as session:
+            audit.record_for_user(session, request_actor(request, user), "auth.sign_out", user_id=user.id)
     sign_out_session(request)
     flash(request, "You have been signed out.", "info")
     return redirect(request, "/auth/sign-in")

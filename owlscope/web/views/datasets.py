@@ -20,7 +20,7 @@ from owlscope.datasets.store import create_dataset, delete_dataset, list_dataset
 from owlscope.datasets.uploads import MAX_UPLOAD_BYTES, bulk_add_items, parse_upload, upload_columns
 from owlscope.errors import InvalidRequest, NotFound, OwlscopeError, PayloadTooLarge
 from owlscope.pipeline.masking import masked_upload, masker_for
-from owlscope.web.context import ProjectContext, ProjectCtx, WebServices, require_role
+from owlscope.web.context import ProjectContext, ProjectCtx, WebServices, audit_action, require_role
 from owlscope.web.session_data import flash
 from owlscope.web.templating import redirect, render
 from owlscope.web.views import dataset_parts as parts
@@ -195,6 +195,7 @@ def item_delete(
     ds = parts.dataset_by_id(services, ctx.project.id, dataset_id)
     _item_of(services, ctx.project.id, ds, item_id)
     delete_item(services.sessions, project_id=ctx.project.id, item_id=item_id)
+    audit_action(request, ctx, "dataset_item.deleted", "dataset_item", item_id, before={"dataset": ds["name"]})
     flash(request, f"Item {item_id[:8]}… deleted.")
     return redirect(request, _back(ctx, ds, next))
 
@@ -319,5 +320,6 @@ def dataset_delete(
         return _dataset_form(request, _form_of(ds), dataset=ds, status=400,
                              error=f"Type the dataset's name ({ds['name']}) to delete it")
     delete_dataset(services.sessions, project_id=ctx.project.id, name=ds["name"])
+    audit_action(request, ctx, "dataset.deleted", "dataset", ds["id"], before={"name": ds["name"]})
     flash(request, f"Dataset {ds['name']} deleted with its items and runs.")
     return redirect(request, f"{ctx.url}/datasets")

@@ -16,6 +16,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form, Request
 from starlette.responses import Response
 
+from owlscope import audit
 from owlscope.datasets.store import list_datasets
 from owlscope.errors import InvalidRequest, OwlscopeError
 from owlscope.evals.evaluators import (
@@ -43,7 +44,7 @@ from owlscope.evals.templates import (
     list_templates,
 )
 from owlscope.tracing.scores import scores_by
-from owlscope.web.context import ProjectContext, ProjectCtx, WebServices, require_role
+from owlscope.web.context import ProjectContext, ProjectCtx, WebServices, audit_action, require_role
 from owlscope.web.session_data import flash
 from owlscope.web.templating import redirect, render
 from owlscope.web.views import eval_parts as parts
@@ -54,6 +55,8 @@ router = APIRouter(include_in_schema=False)
 FormStr = Annotated[str, Form()]
 FormList = Annotated[list[str], Form()]
 PAGE_SIZE = 50
+AUDITED = ("name", "enabled", "template_family_id", "sampling", "time_scope", "filter")
+
 
 
 def _templates(services: WebServices, project_id: str) -> list[Any]:
@@ -162,6 +165,8 @@ def template_create(
                               provider=provider.strip() or None, model=model.strip() or None)
     except OwlscopeError as exc:
         return _template_form_page(request, form, existing, error=exc.message, status=exc.status)
+    audit_action(request, ctx, "eval_template.created", "eval_template", row.family_id,
+           after=audit.pick(row, "name", "version", "provider", "model"))
     flash(request, f"Saved version {row.version} of template {row.name}.")
     return redirect(request, f"{ctx.url}/evals/templates/{row.family_id}")
 
@@ -231,6 +236,7 @@ def evaluator_create(request: Request, ctx: ProjectCtx, services: WebServices, f
         row = create_evaluator(services, ctx.project.id, parts.build_spec(form))
     except OwlscopeError as exc:
         return _form_page(request, ctx, services, form, error=exc.message, status=exc.status)
+    audit_action(request, ctx, "evaluator.created", "evaluator", row.id, after=audit.pick(row, *AUDITED))
     flash(request, f"Evaluator {row.name} created.")
     return redirect(request, f"{ctx.url}/evals/{row.id}")
 
@@ -266,12 +272,15 @@ def evaluator_save(request: Request, evaluator_id: str, ctx: ProjectCtx, service
     is checked (then a backfill judges every match again with the new configuration)."""
     require_role(ctx, "ADMIN")
     ev = _evaluator(services, ctx.project.id, evaluator_id)
+    before = audit.pick(get_evaluator(services.sessions, ctx.project.id, evaluator_id), *AUDITED)
     try:
         spec = parts.build_spec(form)
         spec["mapping"] = keep_default_mapping(services, ctx.project.id, evaluator_id, spec)
         row = update_evaluator(services, ctx.project.id, evaluator_id, spec, rescore=form.rescore)
     except OwlscopeError as exc:
         return _form_page(request, ctx, services, form, error=exc.message, status=exc.status, editing=ev)
+    audit_action(request, ctx, "evaluator.updated", "evaluator", row.id, before=before,
+                 after={**audit.pick(row, *AUDITED), "rescore": bool(form.rescore)})
     flash(request, f"Evaluator {row.name} saved." + (
         f" Running on existing {parts.TARGETS[row.target]} again." if form.rescore else ""))
     return redirect(request, f"{ctx.url}/evals/{row.id}")
@@ -337,7 +346,10 @@ def evaluator_progress(request: Request, evaluator_id: str, ctx: ProjectCtx, ser
 def evaluator_enabled(request: Request, evaluator_id: str, ctx: ProjectCtx, services: WebServices,
                       enabled: FormStr = "1") -> Response:
     require_role(ctx, "ADMIN")
+    before = audit.pick(get_evaluator(services.sessions, ctx.project.id, evaluator_id), *AUDITED)
     row = set_enabled(services, ctx.project.id, evaluator_id, enabled != "0")
+    audit_action(request, ctx, "evaluator.updated", "evaluator", row.id, before=before,
+           after=audit.pick(row, *AUDITED))
     flash(request, f"Evaluator {row.name} {'enabled' if row.enabled else 'disabled'}.")
     return redirect(request, f"{ctx.url}/evals/{evaluator_id}")
 
@@ -346,6 +358,7 @@ def evaluator_enabled(request: Request, evaluator_id: str, ctx: ProjectCtx, serv
 def evaluator_resume(request: Request, evaluator_id: str, ctx: ProjectCtx, services: WebServices) -> Response:
     require_role(ctx, "ADMIN")
     row = resume_evaluator(services, ctx.project.id, evaluator_id)
+    audit_action(request, ctx, "evaluator.updated", "evaluator", row.id, after={"resumed": True})
     flash(request, f"Evaluator {row.name} resumed.")
     return redirect(request, f"{ctx.url}/evals/{evaluator_id}")
 
@@ -362,6 +375,7 @@ def evaluator_backfill(request: Request, evaluator_id: str, ctx: ProjectCtx, ser
         update_evaluator(services, ctx.project.id, ev.id, {"time_scope": [*ev.time_scope, "EXISTING"]})
     flash(request, f"Backfill of {ev.name} started: the stored {parts.TARGETS.get(ev.target, 'traces')} that match "
                    "are being evaluated.")
+    audit_action(request, ctx, "evaluator.updated", "evaluator", ev.id, after={"backfill": True})
     return redirect(request, f"{ctx.url}/evals/{evaluator_id}")
 
 
@@ -370,5 +384,6 @@ def evaluator_delete(request: Request, evaluator_id: str, ctx: ProjectCtx, servi
     require_role(ctx, "ADMIN")
     ev = get_evaluator(services.sessions, ctx.project.id, evaluator_id)
     delete_evaluator(services.sessions, ctx.project.id, evaluator_id)
+    audit_action(request, ctx, "evaluator.deleted", "evaluator", ev.id, before=audit.pick(ev, *AUDITED))
     flash(request, f"Evaluator {ev.name} deleted; the scores it wrote stay.")
     return redirect(request, f"{ctx.url}/evals")

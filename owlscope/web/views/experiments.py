@@ -24,7 +24,7 @@ from owlscope.evals.connections import list_connections
 from owlscope.evals.evaluators import list_evaluators
 from owlscope.evals.judge import DEFAULT_MODELS
 from owlscope.prompts import prompt_store
-from owlscope.web.context import ProjectContext, ProjectCtx, WebServices, require_role
+from owlscope.web.context import ProjectContext, ProjectCtx, WebServices, audit_action, require_role
 from owlscope.web.session_data import flash
 from owlscope.web.templating import is_htmx, redirect, render
 from owlscope.web.views import dataset_parts as parts
@@ -94,6 +94,7 @@ def run_delete(
     require_role(ctx, "MEMBER")
     ds = parts.dataset_by_id(services, ctx.project.id, dataset_id)
     delete_run(services.sessions, project_id=ctx.project.id, dataset_name=ds["name"], run_name=run)
+    audit_action(request, ctx, "dataset_run.deleted", "dataset_run", run, before={"dataset": ds["name"]})
     flash(request, f"Run {run} deleted (its traces and scores stay).")
     return redirect(request, f"{_base(ctx, ds['id'])}/runs")
 

@@ -16,6 +16,7 @@ from starlette.responses import Response
 from owlscope.errors import InvalidRequest, OwlscopeError
 from owlscope.evals.connections import (
     NOT_FOUND,
+    audit_summary,
     connection_shape,
     delete_connection,
     get_connection,
@@ -28,7 +29,7 @@ from owlscope.evals.connections import (
 )
 from owlscope.evals.errors import EvalNotFound
 from owlscope.evals.judge import DEFAULT_MODELS
-from owlscope.web.context import ProjectContext, ProjectCtx, WebServices, require_role
+from owlscope.web.context import ProjectContext, ProjectCtx, WebServices, audit_action, require_role
 from owlscope.web.session_data import flash
 from owlscope.web.templating import redirect, render
 from owlscope.wire import PageRequest
@@ -132,6 +133,8 @@ def _save(request: Request, ctx: ProjectContext, services: WebServices, existing
         })
     except OwlscopeError as exc:
         return _form_page(request, existing=existing, form=form, error=exc.message, status=exc.status)
+    audit_action(request, ctx, "llm_connection.updated" if existing else "llm_connection.created", "llm_connection",
+                 saved["id"], before=audit_summary(existing), after=audit_summary(saved))
     flash(request, f"LLM connection {saved['provider']} saved.")
     return redirect(request, _base(ctx))
 
@@ -190,6 +193,8 @@ def connection_delete(request: Request, connection_id: str, ctx: ProjectCtx, ser
     require_role(ctx, "ADMIN")
     existing = _connection(services, ctx.project.id, connection_id)
     delete_connection(services.sessions, ctx.project.id, connection_id)
+    audit_action(request, ctx, "llm_connection.deleted", "llm_connection", connection_id,
+                 before=audit_summary(existing))
     flash(request, f"LLM connection {existing['provider']} deleted. Evaluators that used it are paused.")
     return redirect(request, _base(ctx))
 

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Form, Request
 from sqlalchemy import select
 from starlette.responses import Response
 
+from owlscope import audit
 from owlscope.accounts.orgs import (
     ASSIGNABLE_ROLES,
     add_member,
@@ -26,8 +27,8 @@ from owlscope.accounts.users import make_set_password_token
 from owlscope.auth.oidc import enforced_domain
 from owlscope.errors import OwlscopeError
 from owlscope.storage.oltp.db import write_transaction
-from owlscope.storage.oltp.models import Project, User
-from owlscope.web.context import OrgContext, OrgCtx, WebServices, require_role, session_secret
+from owlscope.storage.oltp.models import OrganizationMembership, Project, User
+from owlscope.web.context import OrgContext, OrgCtx, WebActor, WebServices, require_role, session_secret
 from owlscope.web.session_data import flash
 from owlscope.web.templating import redirect, render
 
@@ -73,11 +74,14 @@ def org_rename(request: Request, ctx: OrgCtx, services: WebServices, name: FormS
 
 
 @router.post("/organization/{org_id}/projects")
-def org_create_project(request: Request, ctx: OrgCtx, services: WebServices, name: FormStr = "") -> Response:
+def org_create_project(request: Request, ctx: OrgCtx, services: WebServices, actor: WebActor,
+                       name: FormStr = "") -> Response:
     require_role(ctx, "ADMIN")
     try:
         with write_transaction(services.sessions) as session:
             project = create_project(session, org_id=ctx.org.id, name=name)
+            audit.record(session, actor, "project.created", org_id=ctx.org.id, project_id=project.id,
+                         resource_type="project", resource_id=project.id, after={"name": project.name})
     except OwlscopeError as exc:
         return _general_page(
             request, ctx, services, status=exc.status, project_error=exc.message, project_value=name
@@ -112,12 +116,16 @@ def org_members(request: Request, ctx: OrgCtx, services: WebServices) -> Respons
 
 @router.post("/organization/{org_id}/members")
 def org_add_member(
-    request: Request, ctx: OrgCtx, services: WebServices, email: FormStr = "", role: FormStr = "MEMBER",
+    request: Request, ctx: OrgCtx, services: WebServices, actor: WebActor, email: FormStr = "",
+    role: FormStr = "MEMBER",
 ) -> Response:
     require_role(ctx, "ADMIN")
     try:
         with write_transaction(services.sessions) as session:
             member, created = add_member(session, org_id=ctx.org.id, email=email, role=role, actor_role=ctx.role)
+            audit.record(session, actor, "member.invited", org_id=ctx.org.id, resource_type="member",
+                         resource_id=member.user_id,
+                         after={"email": member.email, "role": member.role.value, "new_account": created})
             # A domain that signs in only with SSO gets no set-password link: the provider admits them.
             sso_only = enforced_domain(services.settings, member.email) is not None
             invited = session.get(User, member.user_id) if created and not sso_only else None
@@ -136,15 +144,20 @@ def org_add_member(
 
 @router.post("/organization/{org_id}/members/{membership_id}/role")
 def org_change_role(
-    request: Request, membership_id: str, ctx: OrgCtx, services: WebServices, role: FormStr = "",
+    request: Request, membership_id: str, ctx: OrgCtx, services: WebServices, actor: WebActor, role: FormStr = "",
 ) -> Response:
     require_role(ctx, "ADMIN")
     try:
         with write_transaction(services.sessions) as session:
+            old = session.get(OrganizationMembership, membership_id)
+            old_role = old.role.value if old is not None else None
             membership = change_member_role(
                 session, org_id=ctx.org.id, membership_id=membership_id, role=role, actor_role=ctx.role
             )
             email = session.get(User, membership.user_id).email  # type: ignore[union-attr]
+            audit.record(session, actor, "member.role_changed", org_id=ctx.org.id, resource_type="member",
+                         resource_id=membership.user_id, before={"email": email, "role": old_role},
+                         after={"email": email, "role": membership.role.value})
     except OwlscopeError as exc:
         return _members_page(request, ctx, services, status=exc.status, error=exc.message)
     flash(request, f"{email} is now {membership.role.value}.")
@@ -152,7 +165,8 @@ def org_change_role(
 
 
 @router.post("/organization/{org_id}/members/{membership_id}/remove")
-def org_remove_member(request: Request, membership_id: str, ctx: OrgCtx, services: WebServices) -> Response:
+def org_remove_member(request: Request, membership_id: str, ctx: OrgCtx, services: WebServices,
+                      actor: WebActor) -> Response:
     require_role(ctx, "VIEWER")  # anyone may leave; removing others is checked in remove_member
     try:
         with write_transaction(services.sessions) as session:
@@ -161,6 +175,8 @@ def org_remove_member(request: Request, membership_id: str, ctx: OrgCtx, service
                 actor_user_id=ctx.user.id,
             )
             email = session.get(User, membership.user_id).email  # type: ignore[union-attr]
+            audit.record(session, actor, "member.removed", org_id=ctx.org.id, resource_type="member",
+                         resource_id=membership.user_id, before={"email": email, "role": membership.role.value})
     except OwlscopeError as exc:
         return _members_page(request, ctx, services, status=exc.status, error=exc.message)
     if membership.user_id == ctx.user.id:

@@ -7,11 +7,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from starlette.responses import Response
 
+from owlscope import audit
 from owlscope.auth.keys import create_api_key, list_api_keys, revoke_api_key
 from owlscope.errors import NotFound
 from owlscope.storage.oltp.db import write_transaction
+from owlscope.storage.oltp.models import ApiKey
 from owlscope.web.caches import invalidate_api_keys
-from owlscope.web.context import ProjectContext, ProjectCtx, WebServices, require_role
+from owlscope.web.context import ProjectContext, ProjectCtx, WebActor, WebServices, require_role
 from owlscope.web.session_data import flash
 from owlscope.web.templating import is_htmx, redirect, render
 
@@ -37,13 +39,17 @@ def api_keys(request: Request, ctx: ProjectCtx, services: WebServices) -> Respon
 
 
 @router.post("/project/{project_id}/settings/api-keys")
-def api_key_create(request: Request, ctx: ProjectCtx, services: WebServices, note: FormStr = "") -> Response:
+def api_key_create(request: Request, ctx: ProjectCtx, services: WebServices, actor: WebActor,
+                   note: FormStr = "") -> Response:
     require_role(ctx, "ADMIN")
     clean_note = " ".join(note.split())[:MAX_NOTE_LENGTH] or None
     with write_transaction(services.sessions) as session:
         key, secret = create_api_key(
             session, project_id=ctx.project.id, salt=services.settings.salt or "", note=clean_note
         )
+        audit.record(session, actor, "api_key.created", org_id=ctx.org.id, project_id=ctx.project.id,
+                     resource_type="api_key", resource_id=key.id,
+                     after={"public_key": key.public_key, "secret_key": key.display_secret_key, "note": clean_note})
     host = (services.settings.public_url or str(request.base_url)).rstrip("/")
     created = {"public_key": key.public_key, "secret_key": secret, "host": host, "note": clean_note}
     # The secret is never stored: it exists only in this response (not in the session or a redirect).
@@ -55,10 +61,16 @@ def api_key_create(request: Request, ctx: ProjectCtx, services: WebServices, not
 
 
 @router.post("/project/{project_id}/settings/api-keys/{key_id}/revoke")
-def api_key_revoke(request: Request, key_id: str, ctx: ProjectCtx, services: WebServices) -> Response:
+def api_key_revoke(request: Request, key_id: str, ctx: ProjectCtx, services: WebServices,
+                   actor: WebActor) -> Response:
     require_role(ctx, "ADMIN")
     with write_transaction(services.sessions) as session:
+        key = session.get(ApiKey, key_id)
+        before = {"public_key": key.public_key, "note": key.note} if key is not None else None
         found = revoke_api_key(session, project_id=ctx.project.id, key_id=key_id)
+        if found:
+            audit.record(session, actor, "api_key.revoked", org_id=ctx.org.id, project_id=ctx.project.id,
+                         resource_type="api_key", resource_id=key_id, before=before)
     if not found:
         raise NotFound("This API key does not exist (it may have been revoked already)")
     invalidate_api_keys(services, key_ids=[key_id])

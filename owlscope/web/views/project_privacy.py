@@ -8,12 +8,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from starlette.responses import Response
 
-from owlscope.data_retention import erase, set_retention
+from owlscope.data_retention import erase, retention_days, set_retention
 from owlscope.errors import OwlscopeError
-from owlscope.pipeline.masking import add_rule, delete_rule, list_rules, preview
+from owlscope.pipeline.masking import add_rule, delete_rule, list_rules, preview, rule_summary
 from owlscope.privacy import parse_detectors
-from owlscope.storage.oltp.models import Project
-from owlscope.web.context import ProjectContext, ProjectCtx, WebServices, require_role
+from owlscope.web.context import ProjectContext, ProjectCtx, WebServices, audit_action, require_role
 from owlscope.web.session_data import flash
 from owlscope.web.templating import redirect, render
 
@@ -26,9 +25,7 @@ SAMPLE = ('{"input": "Contact jane@example.com or +44 20 7946 0958", '
 
 def _page(request: Request, ctx: ProjectContext, services: WebServices, *, status: int = 200,
           **extra: Any) -> Response:
-    with services.sessions() as session:
-        retention = session.get(Project, ctx.project.id).retention_days
-    values = {"tab": "privacy", "retention_days": retention, "active_nav": "settings", "rules": list_rules(services.sessions, ctx.project.id),
+    values = {"tab": "privacy", "retention_days": retention_days(services, ctx.project.id), "active_nav": "settings", "rules": list_rules(services.sessions, ctx.project.id),
               "detectors": parse_detectors(services.settings.masking_detectors), "sample": SAMPLE,
               "form": {"kind": "regex", "target": "", "replacement": "<REDACTED>"}, "error": None,
               "masked": preview(services, ctx.project.id, SAMPLE), **extra}
@@ -46,10 +43,11 @@ def privacy_rule_add(request: Request, ctx: ProjectCtx, services: WebServices, k
                      target: FormStr = "", replacement: FormStr = "<REDACTED>") -> Response:
     require_role(ctx, "ADMIN")
     try:
-        add_rule(services, ctx.project.id, kind=kind, target=target, replacement=replacement)
+        rule = add_rule(services, ctx.project.id, kind=kind, target=target, replacement=replacement)
     except OwlscopeError as exc:
         return _page(request, ctx, services, status=exc.status, rule_error=exc.message,
                      form={"kind": kind, "target": target, "replacement": replacement})
+    audit_action(request, ctx, "masking_rule.created", "masking_rule", rule["id"], after=rule_summary(rule))
     flash(request, "Masking rule added; it applies to events received from now on.")
     return redirect(request, f"{ctx.url}/settings/privacy")
 
@@ -57,7 +55,9 @@ def privacy_rule_add(request: Request, ctx: ProjectCtx, services: WebServices, k
 @router.post("/project/{project_id}/settings/privacy/rules/{rule_id}/delete")
 def privacy_rule_delete(request: Request, rule_id: str, ctx: ProjectCtx, services: WebServices) -> Response:
     require_role(ctx, "ADMIN")
+    before = next((r for r in list_rules(services.sessions, ctx.project.id) if r["id"] == rule_id), None)
     delete_rule(services, ctx.project.id, rule_id)
+    audit_action(request, ctx, "masking_rule.deleted", "masking_rule", rule_id, before=rule_summary(before))
     flash(request, "Masking rule deleted.")
     return redirect(request, f"{ctx.url}/settings/privacy")
 
@@ -70,10 +70,13 @@ def privacy_retention(request: Request, ctx: ProjectCtx, services: WebServices, 
     except ValueError:
         return _page(request, ctx, services, status=400, retention_error="Enter a whole number of days (0 keeps "
                      "everything).", retention_value=days)
+    before = retention_days(services, ctx.project.id)
     try:
         stored = set_retention(services, ctx.project.id, value)
     except OwlscopeError as exc:
         return _page(request, ctx, services, status=exc.status, retention_error=exc.message, retention_value=days)
+    audit_action(request, ctx, "retention.changed", "project", ctx.project.id,
+                 before={"retention_days": before}, after={"retention_days": stored})
     flash(request, f"Data older than {stored} days is deleted." if stored else "All data is kept.")
     return redirect(request, f"{ctx.url}/settings/privacy")
 
@@ -87,6 +90,7 @@ def privacy_erase(request: Request, ctx: ProjectCtx, services: WebServices, kind
     if kind not in ("user", "session") or not value:
         return _page(request, ctx, services, status=400, erase_error="Enter a user id or a session id.")
     deleted = erase(services, ctx.project.id, **({"user_id": value} if kind == "user" else {"session_id": value}))
+    audit_action(request, ctx, f"{kind}.erased", kind, value, after={"deleted_traces": deleted})
     flash(request, f"Deleted {deleted} trace{'' if deleted == 1 else 's'} of {kind} {value} with their "
                    "observations, scores, media and raw events.")
     return redirect(request, f"{ctx.url}/settings/privacy")

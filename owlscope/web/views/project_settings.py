@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from starlette.responses import Response
 
+from owlscope import audit
 from owlscope.accounts.orgs import delete_project, rename_project
 from owlscope.errors import OwlscopeError
 from owlscope.media import forget_project as forget_project_media
@@ -14,7 +15,7 @@ from owlscope.pipeline.failures import count_failures, list_failures
 from owlscope.storage.oltp.db import write_transaction
 from owlscope.storage.oltp.models import Project
 from owlscope.web.caches import invalidate_api_keys
-from owlscope.web.context import ProjectContext, ProjectCtx, WebServices, require_role
+from owlscope.web.context import ProjectContext, ProjectCtx, WebActor, WebServices, require_role
 from owlscope.web.session_data import flash
 from owlscope.web.templating import redirect, render
 
@@ -41,13 +42,18 @@ def project_settings(request: Request, ctx: ProjectCtx, services: WebServices) -
 
 
 @router.post("/project/{project_id}/settings/name")
-def project_rename(request: Request, ctx: ProjectCtx, services: WebServices, name: FormStr = "") -> Response:
+def project_rename(request: Request, ctx: ProjectCtx, services: WebServices, actor: WebActor,
+                   name: FormStr = "") -> Response:
     require_role(ctx, "ADMIN")
     try:
         with write_transaction(services.sessions) as session:
             project = session.get(Project, ctx.project.id)
             assert project is not None
+            old_name = project.name
             rename_project(session, project=project, name=name)
+            audit.record(session, actor, "project.renamed", org_id=ctx.org.id, project_id=project.id,
+                         resource_type="project", resource_id=project.id, before={"name": old_name},
+                         after={"name": project.name})
     except OwlscopeError as exc:
         return _general_page(request, ctx, status=exc.status, name_error=exc.message, name_value=name)
     flash(request, f"Project renamed to {project.name}.")
@@ -55,13 +61,17 @@ def project_rename(request: Request, ctx: ProjectCtx, services: WebServices, nam
 
 
 @router.post("/project/{project_id}/settings/delete")
-def project_delete(request: Request, ctx: ProjectCtx, services: WebServices, confirm: FormStr = "") -> Response:
+def project_delete(request: Request, ctx: ProjectCtx, services: WebServices, actor: WebActor,
+                   confirm: FormStr = "") -> Response:
     require_role(ctx, "OWNER")
     try:
         with write_transaction(services.sessions) as session:
             project = session.get(Project, ctx.project.id)
             assert project is not None
             key_ids = delete_project(session, project=project, confirm_name=confirm)
+            audit.record(session, actor, "project.deleted", org_id=ctx.org.id, project_id=project.id,
+                         resource_type="project", resource_id=project.id,
+                         before={"name": ctx.project.name, "api_keys_revoked": len(key_ids)})
     except OwlscopeError as exc:
         return _general_page(request, ctx, status=exc.status, delete_error=exc.message)
     invalidate_api_keys(services, key_ids=key_ids, project_id=ctx.project.id)

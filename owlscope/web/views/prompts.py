@@ -21,7 +21,7 @@ from starlette.responses import Response
 from owlscope.errors import InvalidRequest, NotFound, OwlscopeError
 from owlscope.prompts import parse_create, prompt_store, prompt_version_metrics
 from owlscope.tracing.prompt_usage import linked_generations
-from owlscope.web.context import ProjectContext, ProjectCtx, WebServices, require_role
+from owlscope.web.context import ProjectContext, ProjectCtx, WebServices, audit_action, require_role
 from owlscope.web.session_data import flash
 from owlscope.web.templating import redirect, render
 from owlscope.web.views import prompt_parts as parts
@@ -112,7 +112,8 @@ def prompt_new(
 
 @router.post("/project/{project_id}/prompts/new")
 def prompt_create(
-    request: Request, ctx: ProjectCtx, services: WebServices, name: FormStr = "", type: FormStr = "text",
+    request: Request, ctx: ProjectCtx, services: WebServices, name: FormStr = "",
+    type: FormStr = "text",
     text: FormStr = "", msg_role: FormList = [], msg_content: FormList = [],  # noqa: B006 - FastAPI copies
     config: FormStr = "", labels: FormStr = "", tags: FormStr = "", commit_message: FormStr = "",
 ) -> Response:
@@ -129,6 +130,8 @@ def prompt_create(
             ctx.project.id, parse_create(parts.create_body(form)), created_by=ctx.user.email)
     except OwlscopeError as exc:
         return _form_page(request, ctx, services, form, existing=existing, error=exc.message, status=exc.status)
+    audit_action(request, ctx, "prompt.created", "prompt", created["name"],
+                 after={"version": created["version"], "labels": created.get("labels", [])})
     what = f"version {created['version']} of" if created["version"] > 1 else "prompt"
     flash(request, f"Created {what} {created['name']}.")
     return redirect(request, prompt_url(ctx, created["name"], version=created["version"]))
@@ -150,6 +153,7 @@ def prompt_labels(
     except InvalidRequest as exc:
         return _page(request, ctx, services, name, version=number, tab="prompt", label_error=exc.message,
                      label_value=labels, status=exc.status)
+    audit_action(request, ctx, "prompt.labels_changed", "prompt", name, after={"version": number, "labels": wanted})
     moved = ", ".join(wanted) if wanted else "none"
     flash(request, f"Labels of version {number} set to: {moved}.")
     return redirect(request, prompt_url(ctx, name, version=number))
@@ -162,7 +166,8 @@ def prompt_delete(
     require_role(ctx, "MEMBER")
     number = _int(version, "version")
     store = prompt_store(services)
-    store.delete(ctx.project.id, name, version=number)
+    deleted = store.delete(ctx.project.id, name, version=number)
+    audit_action(request, ctx, "prompt.deleted", "prompt", name, before={"version": number, "versions_deleted": deleted})
     if number is not None and _latest(services, ctx.project.id, name) is not None:
         flash(request, f"Deleted version {number} of {name}.")
         return redirect(request, prompt_url(ctx, name))

@@ -22,7 +22,7 @@ from owlscope.tracing.session_stats import session_traces
 from owlscope.tracing.sessions import get_session
 from owlscope.tracing.sharing import set_shared, share_state, shared_project
 from owlscope.tracing.traces import fetch_traces
-from owlscope.web.context import ProjectCtx, WebServices, require_role
+from owlscope.web.context import ProjectCtx, WebServices, audit_action, require_role
 from owlscope.web.session_data import flash
 from owlscope.web.templating import is_htmx, redirect, render, safe_next
 from owlscope.web.views.sessions import session_page_values
@@ -55,6 +55,7 @@ def share(request: Request, ctx: ProjectCtx, services: WebServices, kind: FormSt
     else:
         raise NotFound("Only traces and sessions can be shared")
     set_shared(services.sessions, project_id=ctx.project.id, kind=kind, object_id=id, shared=on, user_id=ctx.user.id)
+    audit_action(request, ctx, f"{kind.lower()}.{'shared' if on else 'unshared'}", kind.lower(), id)
     state = share_state(services.sessions, project_id=ctx.project.id, kind=kind, object_id=id, sdk_public=sdk_public)
     what = "trace" if kind == "TRACE" else "session"
     if not is_htmx(request):

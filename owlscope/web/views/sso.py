@@ -15,7 +15,8 @@ from owlscope.accounts.sso import user_for_sso
 from owlscope.auth import oidc
 from owlscope.errors import Conflict, Forbidden, InvalidRequest
 from owlscope.services import Services
-from owlscope.web.context import WebServices, sign_in_session
+from owlscope.storage.oltp.db import write_transaction
+from owlscope.web.context import WebServices, record_sign_in, sign_in_session
 from owlscope.web.session_data import flash
 from owlscope.web.templating import redirect, render, safe_next
 
@@ -56,14 +57,20 @@ def sso_start(request: Request, provider_id: str, services: WebServices, next: s
 @router.get("/auth/sso/{provider_id}/callback")
 def sso_callback(request: Request, provider_id: str, services: WebServices) -> Response:
     pending = request.session.pop(SESSION_PENDING, None) or {}
+    identity: oidc.Identity | None = None
     try:
         provider = oidc.find_provider(services.settings, provider_id)
         identity = oidc.complete(provider, _redirect_uri(request, services, provider_id), pending,
                                  dict(request.query_params))
-        with services.sessions() as session, session.begin():
+        with write_transaction(services.sessions) as session:
             account, created = user_for_sso(session, settings=services.settings, email=identity.email,
                                             name=identity.name)
+            record_sign_in(request, session, account, email=account.email, method=f"sso:{provider.id}",
+                           created=created)
     except (InvalidRequest, Forbidden, Conflict) as exc:
+        with write_transaction(services.sessions) as session:
+            record_sign_in(request, session, None, email=identity.email if identity is not None else None,
+                           method=f"sso:{provider_id}", reason=exc.message[:200])
         return _failed(request, services, exc.message, exc.status)
     sign_in_session(request, account)
     if created:
