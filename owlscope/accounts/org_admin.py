@@ -231,3 +231,15 @@ def provision_user(
     session.add(OrganizationMembership(org_id=org_id, user_id=user.id, role=role))
     session.flush()
     return user
+
+
+def reactivate_user(session: Session, *, org_id: str, user_id: str) -> User:
+    """Give a known user back a membership (role NONE, as provisioning does) if they have none:
+    an identity provider's `active: true` after it deactivated them."""
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound("User not found")
+    if _org_membership(session, org_id=org_id, user_id=user.id) is None:
+        session.add(OrganizationMembership(org_id=org_id, user_id=user.id, role=Role.NONE))
+        session.flush()
+    return user

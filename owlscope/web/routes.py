@@ -16,6 +16,7 @@ from owlscope.web.views import (
     llm_connections,
     media,
     onboarding,
+    org_api_keys,
     org_settings,
     playground,
     project_keys,
@@ -33,7 +34,7 @@ from owlscope.web.views import (
 )
 
 ROUTERS: tuple[APIRouter, ...] = (
-    auth.router, sso.router, onboarding.router, org_settings.router, project_settings.router, project_keys.router, project_members.router,
+    auth.router, sso.router, onboarding.router, org_settings.router, org_api_keys.router, project_settings.router, project_keys.router, project_members.router,
     project_scores.router, dashboard.router, traces.router, sessions.router, users.router, scores.router,
     annotations.router, sharing.router, home.router, prompts.router, datasets.router, experiments.router,
     llm_connections.router, evals.router, media.router, playground.router, project_privacy.router,
