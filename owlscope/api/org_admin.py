@@ -64,11 +64,10 @@ class DeleteMembershipBody(BaseModel):
 
 
 def _project(project: ProjectRow, org_name: str | None = None) -> dict[str, Any]:
-    body: dict[str, Any] = {"id": project.id, "name": project.name, "metadata": project.meta or {}}
+    body: dict[str, Any] = {"id": project.id, "name": project.name, "metadata": project.meta or {},
+                            "retentionDays": project.retention_days}
     if org_name is not None:
         body["organization"] = {"id": project.org_id, "name": org_name}
-    if project.retention_days:
-        body["retentionDays"] = project.retention_days
     return body
 
 

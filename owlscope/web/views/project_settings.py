@@ -9,6 +9,7 @@ from starlette.responses import Response
 
 from owlscope.accounts.orgs import rename_project
 from owlscope.errors import OwlscopeError
+from owlscope.media import forget_project as forget_project_media
 from owlscope.pipeline.failures import count_failures, list_failures
 from owlscope.project_deletion import request_project_deletion
 from owlscope.storage.oltp.db import write_transaction
@@ -63,7 +64,8 @@ def project_delete(request: Request, ctx: ProjectCtx, services: WebServices, con
         request_project_deletion(services, org_id=ctx.project.org_id, project_id=ctx.project.id)
     except OwlscopeError as exc:
         return _general_page(request, ctx, status=exc.status, delete_error=exc.message)
+    forget_project_media(services, ctx.project.id)  # at once: no shared link serves its media any more
     services.read_caches.environments.pop(ctx.project.id)
-    flash(request, f"Project {ctx.project.name} was deleted. Its data is being removed in the background: "
-                   "the organization settings show the progress.")
-    return redirect(request, f"/organization/{ctx.project.org_id}/settings")
+    flash(request, f"Project {ctx.project.name} was deleted. Its data is being removed in the background "
+                   "(progress in the organization settings).")
+    return redirect(request, "/")
