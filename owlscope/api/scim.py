@@ -6,7 +6,7 @@ A SCIM User is an Owlscope user who is a member of the key's organization; its i
 Creating one creates the account if the email is new (without a password: the person signs in
 with SSO or sets a password through a link) and adds it with the role of `roles[0]` (default NONE:
 no project until an admin grants one). Deleting one, or `active: false` (PATCH or PUT), removes the
-membership, never the account. Errors carry the SCIM error fields as well as the API's own.
+membership, never the account. Errors are SCIM error bodies.
 """
 
 from __future__ import annotations
@@ -44,16 +44,16 @@ MAX_RESULTS = 100
 _FILTER = re.compile(r'^\s*userName\s+eq\s+"((?:[^"\\]|\\.)*)"\s*$', re.IGNORECASE)
 
 
-def _scim_error(status: int, detail: str, error: str, scim_type: str | None = None) -> JSONResponse:
-    body: dict[str, Any] = {"schemas": [ERROR_SCHEMA], "status": str(status), "detail": detail,
-                            "message": detail, "error": error}
+def _scim_error(status: int, detail: str, scim_type: str | None = None) -> JSONResponse:
+    body: dict[str, Any] = {"schemas": [ERROR_SCHEMA], "status": str(status), "detail": detail}
     if scim_type:
         body["scimType"] = scim_type
     return JSONResponse(body, status_code=status)
 
 
 class ScimRoute(APIRoute):
-    """Errors as SCIM error bodies (RFC 7644 §3.12), with the API's `message` and `error` too."""
+    """Errors as SCIM error bodies (RFC 7644 §3.12): `schemas`, `status`, `detail`, `scimType`. The
+    API's usual `message`/`error` are left out here: SCIM clients reject unknown error fields."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
@@ -63,10 +63,10 @@ class ScimRoute(APIRoute):
                 return await handler(request)
             except OwlscopeError as exc:
                 scim_type = getattr(exc, "scim_type", None) or ("uniqueness" if exc.status == 409 else None)
-                return _scim_error(exc.status, exc.message, exc.error, scim_type)
+                return _scim_error(exc.status, exc.message, scim_type)
             except RequestValidationError as exc:
                 detail = "; ".join(str(e.get("msg")) for e in exc.errors()) or "invalid request"
-                return _scim_error(400, detail, "InvalidRequestError", "invalidValue")
+                return _scim_error(400, detail, "invalidValue")
 
         return route
 
