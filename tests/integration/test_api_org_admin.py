@@ -15,10 +15,10 @@ from typing import Any
 
 import httpx
 import pytest
+from e2e.test_openapi_contract import contract_errors
 from fastapi.testclient import TestClient
 from sqlalchemy import select, text
 
-from e2e.test_openapi_contract import contract_errors
 from owlscope.accounts.bootstrap import create_org_project_user
 from owlscope.accounts.users import create_user
 from owlscope.app import create_app

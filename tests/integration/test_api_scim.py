@@ -12,11 +12,11 @@ from typing import Any
 import httpx
 import httpx2
 import pytest
+from e2e.test_openapi_contract import contract_errors
 from scim2_client.engines.httpx2 import SyncSCIMClient
-from scim2_models import Email, Name, SearchRequest, SCIMException, User
+from scim2_models import Email, Name, SCIMException, SearchRequest, User
 
 from conftest import LiveServer
-from e2e.test_openapi_contract import contract_errors
 from owlscope.accounts.bootstrap import create_org_project_user
 from owlscope.auth.org_keys import create_org_api_key
 from owlscope.storage.oltp.db import write_transaction
