@@ -92,7 +92,7 @@ def _user(user: User) -> dict[str, Any]:
 def scim_service_provider_config(auth: OrgAuthDep) -> dict[str, Any]:
     return {
         "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
-        "documentationUri": "/docs/org-admin-and-scim",
+        "documentationUri": "/api/docs",  # this instance's API reference
         "patch": {"supported": True},
         "bulk": {"supported": False, "maxOperations": 0, "maxPayloadSize": 0},
         "filter": {"supported": True, "maxResults": MAX_RESULTS},

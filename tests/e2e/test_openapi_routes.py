@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 import yaml
+from e2e.test_openapi_contract import SPEC_PATH
 from fastapi.testclient import TestClient
 from starlette.routing import Match
 
-from e2e.test_openapi_contract import SPEC_PATH
 from owlscope.accounts.bootstrap import create_org_project_user
 from owlscope.app import create_app
 from owlscope.auth.org_keys import create_org_api_key
