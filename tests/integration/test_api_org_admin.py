@@ -391,3 +391,45 @@ def test_feedback_is_stored_for_the_keys_project(api: Api) -> None:
     assert api.call("POST", "/api/public/feedback", a.owner_key, body).status_code == 403
     with api.services.sessions() as session:
         assert len(session.scalars(select(Feedback)).all()) == 1
+
+
+def test_organization_api_keys_page_follows_the_roles(api: Api) -> None:
+    import html
+    import re
+
+    from support.web import WebUser
+
+    a = api.a
+    people = {}
+    for role in ("ADMIN", "MEMBER"):
+        person = WebUser(api.client.app)
+        person.sign_up(f"{role.lower()}@alpha.example.com")
+        api.ok("PUT", "/api/public/organizations/memberships", "/api/public/organizations/memberships", a.owner_key,
+               {"userId": _find_user(api, f"{role.lower()}@alpha.example.com"), "role": role})
+        people[role] = person
+    base = f"/organization/{a.org_id}/settings/api-keys"
+    assert people["MEMBER"].get(base).status_code == 403
+    assert people["MEMBER"].post(base, {"note": "x"}).status_code == 403
+
+    admin = people["ADMIN"]
+    page = admin.post(base, {"note": "from the ui"})
+    assert page.status_code == 200
+    text = html.unescape(page.text)
+    public = re.search(r'id="new-public-key" class="mono" readonly value="(pk-lf-[^"]+)"', text).group(1)
+    secret = re.search(r'id="new-secret-key" class="mono" readonly value="(sk-lf-[^"]+)"', text).group(1)
+    # an admin's key acts as ADMIN: it may not grant OWNER
+    carol = _user(api, "carol@example.com")
+    r = api.call("PUT", "/api/public/organizations/memberships", (public, secret), {"userId": carol, "role": "OWNER"})
+    assert r.status_code == 403
+    listed = admin.get(base).text
+    assert secret not in listed and "from the ui" in listed
+
+    with api.services.sessions() as session:
+        from owlscope.storage.oltp.admin_models import OrganizationApiKey
+
+        keys = {k.public_key: k.id for k in session.scalars(select(OrganizationApiKey))}
+    # an admin cannot revoke a key that acts as OWNER; their own they can, and it stops working at once
+    r = admin.post(f"{base}/{keys[a.owner_key[0]]}/revoke")
+    assert r.status_code == 403 and api.call("GET", "/api/public/organizations/projects", a.owner_key).is_success
+    assert admin.post(f"{base}/{keys[public]}/revoke").status_code == 303
+    assert api.call("GET", "/api/public/organizations/projects", (public, secret)).status_code == 401
