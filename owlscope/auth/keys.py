@@ -96,42 +96,37 @@ def verify_api_key(session: Session, *, public_key: str, secret_key: str, salt: 
     """
     if not public_key or not secret_key:
         return None
-    computed = hash_secret(secret_key, salt)
     key = session.scalars(
         select(ApiKey)
         .join(ApiKey.project)
         .options(contains_eager(ApiKey.project))
         .where(ApiKey.public_key == public_key)
     ).first()
-    if key is None:
-        hmac.compare_digest(computed, computed)  # same work whether or not the key exists
-        return None
-    if not hmac.compare_digest(key.hashed_secret_key.encode(), computed.encode()):
-        return None
-    if key.expires_at is not None and key.expires_at <= utcnow():
-        return None
-    if key.project.deleted_at is not None:
+    if not _secret_matches(key, secret_key, salt) or key.project.deleted_at is not None:  # type: ignore[union-attr]
         return None
     return key
+
+
+def _secret_matches(key: ApiKey | OrganizationApiKey | None, secret_key: str, salt: str) -> bool:
+    """The secret's hash compared in constant time (the same work whether or not the key exists),
+    and the key not expired."""
+    computed = hash_secret(secret_key, salt)
+    if key is None:
+        hmac.compare_digest(computed, computed)
+        return False
+    if not hmac.compare_digest(key.hashed_secret_key.encode(), computed.encode()):
+        return False
+    return key.expires_at is None or key.expires_at > utcnow()
 
 
 def verify_org_api_key(
     session: Session, *, public_key: str, secret_key: str, salt: str,
 ) -> OrganizationApiKey | None:
-    """The organization key if the pair is valid and not expired; else None (the same checks as
-    `verify_api_key`, on the organization keys)."""
+    """The organization key if the pair is valid and not expired; else None."""
     if not public_key or not secret_key:
         return None
-    computed = hash_secret(secret_key, salt)
     key = session.scalars(select(OrganizationApiKey).where(OrganizationApiKey.public_key == public_key)).first()
-    if key is None:
-        hmac.compare_digest(computed, computed)
-        return None
-    if not hmac.compare_digest(key.hashed_secret_key.encode(), computed.encode()):
-        return None
-    if key.expires_at is not None and key.expires_at <= utcnow():
-        return None
-    return key
+    return key if _secret_matches(key, secret_key, salt) else None
 
 
 def find_public_key(session: Session, *, public_key: str) -> ApiKey | None:
