@@ -434,3 +434,32 @@ def test_organization_api_keys_page_follows_the_roles(api: Api) -> None:
     assert r.status_code == 403 and api.call("GET", "/api/public/organizations/projects", a.owner_key).is_success
     assert admin.post(f"{base}/{keys[public]}/revoke").status_code == 303
     assert api.call("GET", "/api/public/organizations/projects", (public, secret)).status_code == 401
+
+
+HOSTILE = [b"", b"null", b"[]", b'"x"', b"{}", b'{"name": {}}', b'{"name": ["a"], "metadata": "{", "retention": 1e999}',
+           b'{"userId": null, "role": 7}', b'{"userId": {"$ne": 1}, "role": "owner"}', b"\xff\xfe garbage",
+           b'{"note": "' + b"n" * 100_000 + b'"}', b'{"publicKey": "pk-lf-\\u0000", "secretKey": "sk-lf-\\ud800"}',
+           b'{"userName": "a@b.co", "roles": {"value": []}, "name": 5}',
+           b'{"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [null, 1]}']
+
+
+def test_hostile_bodies_get_a_4xx_never_a_5xx(api: Api) -> None:
+    a = api.a
+    targets = [("POST", "/api/public/projects"), ("PUT", f"/api/public/projects/{a.project_id}"),
+               ("POST", f"/api/public/projects/{a.project_id}/apiKeys"),
+               ("PUT", "/api/public/organizations/memberships"), ("DELETE", "/api/public/organizations/memberships"),
+               ("PUT", f"/api/public/projects/{a.project_id}/memberships"),
+               ("DELETE", f"/api/public/projects/{a.project_id}/memberships"),
+               ("POST", "/api/public/scim/Users"), ("PATCH", f"/api/public/scim/Users/{a.owner_id}"),
+               ("PUT", f"/api/public/scim/Users/{a.owner_id}")]
+    for method, path in targets:
+        for body in HOSTILE:
+            r = api.client.request(method, path, content=body, auth=a.owner_key,
+                                   headers={"Content-Type": "application/json"})
+            assert r.status_code < 500, (method, path, body[:60], r.text[:300])
+            if r.status_code >= 400:
+                error = r.json()
+                assert {"message", "error"} <= set(error) or {"schemas", "detail", "status"} <= set(error), error
+    with api.services.sessions() as session:  # nothing half-written: the organization is as it was
+        assert session.get(Project, a.project_id).name == "alpha app"
+        assert session.scalar(select(text("count(*)")).select_from(Project).where(Project.org_id == a.org_id)) == 1
