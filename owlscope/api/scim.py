@@ -12,16 +12,15 @@ membership, never the account. Errors are SCIM error bodies.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Coroutine
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
 
 from owlscope.accounts import org_admin
 from owlscope.api.deps import OrgAuthDep, ServicesDep
+from owlscope.api.error_routes import error_route_class
 from owlscope.api.schemas import (
     ResourceTypesResponse,
     SchemasResponse,
@@ -51,27 +50,18 @@ def _scim_error(status: int, detail: str, scim_type: str | None = None) -> JSONR
     return JSONResponse(body, status_code=status)
 
 
-class ScimRoute(APIRoute):
+def _on_error(exc: OwlscopeError) -> Response:
     """Errors as SCIM error bodies (RFC 7644 §3.12): `schemas`, `status`, `detail`, `scimType`. The
     API's usual `message`/`error` are left out here: SCIM clients reject unknown error fields."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def route(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except OwlscopeError as exc:
-                scim_type = getattr(exc, "scim_type", None) or ("uniqueness" if exc.status == 409 else None)
-                return _scim_error(exc.status, exc.message, scim_type)
-            except RequestValidationError as exc:
-                detail = "; ".join(str(e.get("msg")) for e in exc.errors()) or "invalid request"
-                return _scim_error(400, detail, "invalidValue")
-
-        return route
+    scim_type = getattr(exc, "scim_type", None) or ("uniqueness" if exc.status == 409 else None)
+    return _scim_error(exc.status, exc.message, scim_type)
 
 
-router = APIRouter(tags=["Scim"], route_class=ScimRoute)
+def _on_invalid(exc: RequestValidationError) -> Response:
+    return _scim_error(400, "; ".join(str(e.get("msg")) for e in exc.errors()) or "invalid request", "invalidValue")
+
+
+router = APIRouter(tags=["Scim"], route_class=error_route_class(_on_error, _on_invalid))
 
 
 class InvalidFilter(InvalidRequest):
