@@ -463,3 +463,61 @@ def test_hostile_bodies_get_a_4xx_never_a_5xx(api: Api) -> None:
     with api.services.sessions() as session:  # nothing half-written: the organization is as it was
         assert session.get(Project, a.project_id).name == "alpha app"
         assert session.scalar(select(text("count(*)")).select_from(Project).where(Project.org_id == a.org_id)) == 1
+
+
+def test_an_interrupted_deletion_is_recorded_and_resumed(make_settings, monkeypatch) -> None:
+    from owlscope.project_deletion import (
+        request_project_deletion,
+        resume_project_deletions,
+        run_project_deletion,
+    )
+
+    app = create_app(make_settings("embedded"), run_worker=False)
+    with TestClient(app):
+        services = app.state.services
+        org = _org(services, "gamma")
+        deletion = request_project_deletion(services, org_id=org.org_id, project_id=org.project_id)
+        assert services.queue.pending() == 1  # queued for a worker
+        real_list = services.blobs.list
+
+        def broken_list(prefix: str):
+            raise OSError("blob store unreachable")
+
+        monkeypatch.setattr(services.blobs, "list", broken_list)
+        assert run_project_deletion(services, deletion.id) == "failed"
+        with services.sessions() as session:
+            row = session.get(ProjectDeletion, deletion.id)
+            assert (row.status, row.step, row.steps_done) == ("failed", "blobs", 0)
+            assert "blob store unreachable" in row.error
+            assert session.get(Project, org.project_id) is not None  # nothing after the failed step ran
+
+        monkeypatch.setattr(services.blobs, "list", real_list)
+        services.queue.flush()
+        assert resume_project_deletions(services) == 1 and services.queue.pending() == 1
+        assert run_project_deletion(services, deletion.id) == "done"
+        assert run_project_deletion(services, deletion.id) == "done"  # again: nothing left, nothing breaks
+        assert resume_project_deletions(services) == 0
+        with services.sessions() as session:
+            assert session.get(Project, org.project_id) is None
+            assert session.get(ProjectDeletion, deletion.id).error is None
+
+
+def test_a_provisioned_member_without_project_access_shows_as_such(api: Api) -> None:
+    from support.web import WebUser
+
+    a = api.a
+    r = api.call("POST", "/api/public/scim/Users", a.owner_key, {"userName": "newhire@example.com",
+                                                                "name": {"formatted": "New Hire"}})
+    assert r.status_code == 201
+    admin = WebUser(api.client.app)
+    admin.sign_up("lead@alpha.example.com")
+    api.ok("PUT", "/api/public/organizations/memberships", "/api/public/organizations/memberships", a.owner_key,
+           {"userId": _find_user(api, "lead@alpha.example.com"), "role": "ADMIN"})
+    page = admin.get(f"/organization/{a.org_id}/settings/members")
+    assert page.status_code == 200
+    row = page.text.split("newhire@example.com", 1)[1].split("</tr>", 1)[0]
+    assert "No project access" in row and "selected" in row.split("No project access")[0].rsplit("<option", 1)[1]
+    # the provisioned person opens no project until someone grants a role
+    listed = api.ok("GET", "/api/public/projects/{projectId}/memberships",
+                    f"/api/public/projects/{a.project_id}/memberships", a.owner_key)
+    assert "newhire@example.com" not in {m["email"] for m in listed["memberships"]}
