@@ -32,10 +32,11 @@ from owlscope.api.schemas import (
 )
 from owlscope.auth.keys import create_api_key, list_api_keys, revoke_api_key
 from owlscope.auth.org_keys import clean_note, list_org_api_keys
-from owlscope.errors import Conflict, InvalidRequest, NotFound
+from owlscope.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from owlscope.project_deletion import request_project_deletion
 from owlscope.storage.oltp.db import write_transaction
 from owlscope.storage.oltp.models import Project as ProjectRow
+from owlscope.storage.oltp.models import Role
 from owlscope.wire import iso
 
 router = APIRouter(tags=["Organizations"])
@@ -145,6 +146,8 @@ def projects_update(projectId: str, body: ProjectBody, auth: OrgAuthDep, service
 
 @router.delete("/api/public/projects/{projectId}", status_code=202, **typed(ProjectDeletionResponse))
 def projects_delete(projectId: str, auth: OrgAuthDep, services: ServicesDep) -> dict[str, Any]:
+    if auth.role != Role.OWNER:  # as in the UI: deleting a project takes an owner
+        raise Forbidden("Deleting a project needs an organization key created by an owner")
     request_project_deletion(services, org_id=auth.org_id, project_id=projectId)
     return {"success": True,
             "message": "Project deletion has been initiated and is being processed asynchronously"}

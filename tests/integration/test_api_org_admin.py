@@ -316,6 +316,8 @@ def test_deleting_a_project_removes_it_from_every_store(api: Api) -> None:
     assert any(k.startswith("events/") for k in _blob_keys(api, a.project_id))
     assert any(k.startswith("media/") for k in _blob_keys(api, a.project_id))
 
+    refused = api.call("DELETE", f"/api/public/projects/{a.project_id}", a.admin_key)
+    assert refused.status_code == 403 and "owner" in refused.json()["message"]  # as in the UI
     r = api.call("DELETE", f"/api/public/projects/{a.project_id}", a.owner_key)
     assert r.status_code == 202 and r.json()["success"] is True
     assert contract_errors("DELETE", "/api/public/projects/{projectId}", r.json()) == []
