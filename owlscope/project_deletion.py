@@ -88,9 +88,7 @@ def _delete_media(services: Services, project_id: str) -> None:
 def _delete_oltp(services: Services, project_id: str) -> None:
     with write_transaction(services.sessions) as session:
         session.execute(delete(Project).where(Project.id == project_id, Project.deleted_at.is_not(None)))
-    caches = getattr(services, "read_caches", None)
-    if caches is not None:
-        caches.environments.pop(project_id)
+    services.read_caches.environments.pop(project_id)
 
 
 STEPS: tuple[tuple[str, Callable[[Services, str], None]], ...] = (
