@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
@@ -22,6 +22,7 @@ from owlscope import audit, media
 from owlscope.errors import InvalidRequest, NotFound
 from owlscope.pipeline import blobs
 from owlscope.pipeline.retention import blob_time, delete_raw_events, forget_raw_events
+from owlscope.project_deletion import resume_project_deletions
 from owlscope.storage.oltp.db import write_transaction
 from owlscope.storage.oltp.models import Project
 from owlscope.tracing.traces import delete_traces, delete_untraced_before, trace_ids_before, trace_ids_of
@@ -43,6 +44,10 @@ def start_retention_loop(services: Services) -> threading.Event:
     def loop() -> None:
         while not stop.wait(RETENTION_INTERVAL_SECONDS):
             apply_retention(services)
+            try:
+                resume_project_deletions(services, idle_for=timedelta(seconds=RETENTION_INTERVAL_SECONDS))
+            except Exception:  # noqa: BLE001 - retried on the next round
+                log.exception("cannot resume project deletions")
 
     threading.Thread(target=loop, name="owlscope-retention", daemon=True).start()
     return stop

@@ -10,8 +10,10 @@ from fastapi import Depends, Request
 
 from owlscope import audit
 from owlscope.audit import Actor, key_actor
-from owlscope.errors import Unauthorized
+from owlscope.auth.keys import AuthenticatedKey
+from owlscope.errors import Forbidden, Unauthorized
 from owlscope.services import Services
+from owlscope.storage.oltp.models import Role
 
 
 def get_services(request: Request) -> Services:
@@ -46,12 +48,31 @@ def _credentials(header: str) -> tuple[str, str]:
     return pk, sk
 
 
-def authenticate_header(services: Services, header: str) -> ProjectAuth:
-    """The project of an `Authorization: Basic` value (also the gRPC `authorization` metadata)."""
+PROJECT_KEY_REQUIRED = (
+    "This endpoint needs a project API key; an organization API key was sent. Create a project key in "
+    "the project's settings (API keys) or with POST /api/public/projects/{projectId}/apiKeys"
+)
+ORG_KEY_REQUIRED = (
+    "Invalid API key. Organization-scoped API key required for this operation: an owner or admin creates "
+    "one in the organization settings (API keys); a project API key was sent"
+)
+
+
+def _authenticated_key(services: Services, header: str) -> AuthenticatedKey:
     pk, sk = _credentials(header)
     key = services.keys.authenticate(pk, sk)
     if key is None:
         raise Unauthorized("Invalid credentials: unknown public key or wrong secret key")
+    return key
+
+
+def authenticate_header(services: Services, header: str) -> ProjectAuth:
+    """The project of an `Authorization: Basic` value (also the gRPC `authorization` metadata).
+    An organization key is refused (403): it acts on no project."""
+    key = _authenticated_key(services, header)
+    if key.is_org_key:
+        raise Forbidden(PROJECT_KEY_REQUIRED)
+    pk = key.public_key
     return ProjectAuth(project_id=key.project_id, org_id=key.org_id, key_id=key.key_id, public_key=pk)
 
 
@@ -91,3 +112,34 @@ def authenticate_scores(request: Request, services: ServicesDep) -> ProjectAuth:
 
 
 ScoreAuthDep = Annotated[ProjectAuth, Depends(authenticate_scores)]
+
+
+@dataclass(frozen=True)
+class OrgAuth:
+    """An organization key: the organization it manages and the role it acts with."""
+
+    org_id: str
+    key_id: str
+    role: Role
+    public_key: str = ""
+
+
+def authenticate_org(request: Request, services: ServicesDep) -> OrgAuth:
+    """Basic auth with an organization key; a project key is refused (403)."""
+    key = _authenticated_key(services, request.headers.get("authorization", ""))
+    if not key.is_org_key:
+        raise Forbidden(ORG_KEY_REQUIRED)
+    return OrgAuth(org_id=key.org_id, key_id=key.key_id, role=Role(key.role or Role.ADMIN.value),
+                   public_key=key.public_key)
+
+
+OrgAuthDep = Annotated[OrgAuth, Depends(authenticate_org)]
+
+
+def org_actor(request: Request, auth: OrgAuthDep) -> Actor:
+    """The organization key acting through this request, for the audit log."""
+    return key_actor(auth.key_id, auth.public_key, ip=request.client.host if request.client else None,
+                     user_agent=request.headers.get("user-agent"))
+
+
+OrgActorDep = Annotated[Actor, Depends(org_actor)]

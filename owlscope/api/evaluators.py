@@ -6,16 +6,15 @@ Its errors carry the `unstablePublicApiError` envelope (`message`, `code`, `deta
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
 from typing import Any
 
-from fastapi import APIRouter, Body, Request
+from fastapi import APIRouter, Body
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from fastapi.routing import APIRoute
 
 from owlscope import audit
 from owlscope.api.deps import ActorDep, AuthDep, ServicesDep, audit_action
+from owlscope.api.error_routes import error_route_class
 from owlscope.api.schemas import Evaluator, Evaluators, Message, typed
 from owlscope.errors import OwlscopeError
 from owlscope.evals import public_api
@@ -25,30 +24,23 @@ _CODES = {400: "invalid_body", 401: "authentication_failed", 403: "access_denied
           405: "method_not_allowed", 409: "conflict", 422: "unprocessable_content", 429: "rate_limited"}
 
 
-class UnstableRoute(APIRoute):
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def route(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except OwlscopeError as exc:
-                return JSONResponse({
-                    "message": exc.message, "error": exc.error,
-                    "code": getattr(exc, "code", None) or _CODES.get(exc.status, "internal_error"),
-                    "details": getattr(exc, "details", None),
-                }, status_code=exc.status, headers=exc.headers or None)
-            except RequestValidationError as exc:
-                issues = [{"code": str(e.get("type", "invalid")), "message": str(e.get("msg", "invalid")),
-                           "path": [p for p in e.get("loc", ()) if p != "body"]} for e in exc.errors()]
-                return JSONResponse({"message": "; ".join(i["message"] for i in issues) or "invalid request",
-                                     "error": "InvalidRequestError", "code": "invalid_body",
-                                     "details": {"issues": issues}}, status_code=400)
-
-        return route
+def _error(exc: OwlscopeError) -> Response:
+    return JSONResponse({
+        "message": exc.message, "error": exc.error,
+        "code": getattr(exc, "code", None) or _CODES.get(exc.status, "internal_error"),
+        "details": getattr(exc, "details", None),
+    }, status_code=exc.status, headers=exc.headers or None)
 
 
-router = APIRouter(tags=["UnstableEvaluators"], route_class=UnstableRoute)
+def _invalid(exc: RequestValidationError) -> Response:
+    issues = [{"code": str(e.get("type", "invalid")), "message": str(e.get("msg", "invalid")),
+               "path": [p for p in e.get("loc", ()) if p != "body"]} for e in exc.errors()]
+    return JSONResponse({"message": "; ".join(i["message"] for i in issues) or "invalid request",
+                         "error": "InvalidRequestError", "code": "invalid_body",
+                         "details": {"issues": issues}}, status_code=400)
+
+
+router = APIRouter(tags=["UnstableEvaluators"], route_class=error_route_class(_error, _invalid))
 EVALUATORS = "/api/public/unstable/evaluators"
 RULES = "/api/public/unstable/evaluation-rules"
 

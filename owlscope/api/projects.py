@@ -23,7 +23,7 @@ def get_projects(auth: AuthDep, services: ServicesDep) -> dict:
                 "id": project.id,
                 "name": project.name,
                 "organization": {"id": project.org_id, "name": project.organization.name},
-                "metadata": {},
+                "metadata": project.meta or {},
                 "retentionDays": project.retention_days,
             }]
         }

@@ -676,3 +676,187 @@ class CreateAnnotationQueueAssignmentResponse(Body):
 
 class DeleteAnnotationQueueAssignmentResponse(Body):
     success: bool
+
+
+# ---- organization administration (organization API keys) -------------------------------------
+class OrganizationProject(Body):
+    id: str
+    name: str
+    metadata: dict[str, Any] | None = None
+    createdAt: str
+    updatedAt: str
+
+
+class OrganizationProjectsResponse(Body):
+    projects: list[OrganizationProject]
+
+
+class ApiKeySummary(Body):
+    id: str
+    createdAt: str
+    expiresAt: str | None = None
+    lastUsedAt: str | None = None
+    note: str | None = None
+    publicKey: str
+    displaySecretKey: str
+
+
+class OrganizationApiKeysResponse(Body):
+    apiKeys: list[ApiKeySummary]
+
+
+class ApiKeyList(Body):
+    apiKeys: list[ApiKeySummary]
+
+
+class ApiKeyResponse(Body):
+    id: str
+    createdAt: str
+    publicKey: str
+    secretKey: str
+    displaySecretKey: str
+    note: str | None = None
+
+
+class ApiKeyDeletionResponse(Body):
+    success: bool
+
+
+class ProjectDeletionResponse(Body):
+    success: bool
+    message: str
+
+
+class MembershipResponse(Body):
+    userId: str
+    role: str
+    email: str
+    name: str
+
+
+class MembershipsResponse(Body):
+    memberships: list[MembershipResponse]
+
+
+class MembershipDeletionResponse(Body):
+    message: str
+    userId: str
+
+
+class SubmitFeedbackResponse(Body):
+    id: str
+
+
+# ---- SCIM 2.0 ---------------------------------------------------------------------------------
+class ScimFeatureSupport(Body):
+    supported: bool
+
+
+class BulkConfig(Body):
+    supported: bool
+    maxOperations: int
+    maxPayloadSize: int
+
+
+class FilterConfig(Body):
+    supported: bool
+    maxResults: int
+
+
+class AuthenticationScheme(Body):
+    name: str
+    description: str
+    specUri: str
+    type: str
+    primary: bool
+
+
+class ResourceMeta(Body):
+    resourceType: str
+    location: str
+
+
+class ServiceProviderConfig(Body):
+    schemas: list[str]
+    documentationUri: str
+    patch: ScimFeatureSupport
+    bulk: BulkConfig
+    filter: FilterConfig
+    changePassword: ScimFeatureSupport
+    sort: ScimFeatureSupport
+    etag: ScimFeatureSupport
+    authenticationSchemes: list[AuthenticationScheme]
+    meta: ResourceMeta
+
+
+class SchemaExtension(Body):
+    schema_: str = Field(alias="schema")
+    required: bool
+
+
+class ResourceType(Body):
+    schemas: list[str] | None = None
+    id: str
+    name: str
+    endpoint: str
+    description: str
+    schema_: str = Field(alias="schema")
+    schemaExtensions: list[SchemaExtension]
+    meta: ResourceMeta
+
+
+class ResourceTypesResponse(Body):
+    schemas: list[str]
+    totalResults: int
+    Resources: list[ResourceType]
+
+
+class SchemaResource(Body):
+    id: str
+    name: str
+    description: str
+    attributes: list[Any]
+    meta: ResourceMeta
+
+
+class SchemasResponse(Body):
+    schemas: list[str]
+    totalResults: int
+    Resources: list[SchemaResource]
+
+
+class ScimName(Body):
+    formatted: str | None = None
+
+
+class ScimEmail(Body):
+    primary: bool
+    value: str
+    type: str
+
+
+class UserMeta(Body):
+    resourceType: str
+    created: str | None = None
+    lastModified: str | None = None
+
+
+class ScimUser(Body):
+    schemas: list[str]
+    id: str
+    userName: str
+    name: ScimName
+    emails: list[ScimEmail]
+    meta: UserMeta
+
+
+class ScimUsersListResponse(Body):
+    schemas: list[str]
+    totalResults: int
+    startIndex: int
+    itemsPerPage: int
+    Resources: list[ScimUser]
+
+
+class EmptyResponse(Body):
+    pass

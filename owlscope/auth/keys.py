@@ -21,11 +21,14 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, contains_eager, sessionmaker
 
 from owlscope.cache import TTLCache
+from owlscope.storage.oltp.admin_models import OrganizationApiKey
 from owlscope.storage.oltp.base import utcnow
 from owlscope.storage.oltp.models import ApiKey
 
 log = logging.getLogger(__name__)
 
+PROJECT_SCOPE = "project"
+ORGANIZATION_SCOPE = "organization"
 PUBLIC_KEY_PREFIX = "pk-lf-"
 SECRET_KEY_PREFIX = "sk-lf-"
 # last_used_at is informational: refresh it at most this often per key.
@@ -93,23 +96,37 @@ def verify_api_key(session: Session, *, public_key: str, secret_key: str, salt: 
     """
     if not public_key or not secret_key:
         return None
-    computed = hash_secret(secret_key, salt)
     key = session.scalars(
         select(ApiKey)
         .join(ApiKey.project)
         .options(contains_eager(ApiKey.project))
         .where(ApiKey.public_key == public_key)
     ).first()
-    if key is None:
-        hmac.compare_digest(computed, computed)  # same work whether or not the key exists
-        return None
-    if not hmac.compare_digest(key.hashed_secret_key.encode(), computed.encode()):
-        return None
-    if key.expires_at is not None and key.expires_at <= utcnow():
-        return None
-    if key.project.deleted_at is not None:
+    if not _secret_matches(key, secret_key, salt) or key.project.deleted_at is not None:  # type: ignore[union-attr]
         return None
     return key
+
+
+def _secret_matches(key: ApiKey | OrganizationApiKey | None, secret_key: str, salt: str) -> bool:
+    """The secret's hash compared in constant time (the same work whether or not the key exists),
+    and the key not expired."""
+    computed = hash_secret(secret_key, salt)
+    if key is None:
+        hmac.compare_digest(computed, computed)
+        return False
+    if not hmac.compare_digest(key.hashed_secret_key.encode(), computed.encode()):
+        return False
+    return key.expires_at is None or key.expires_at > utcnow()
+
+
+def verify_org_api_key(
+    session: Session, *, public_key: str, secret_key: str, salt: str,
+) -> OrganizationApiKey | None:
+    """The organization key if the pair is valid and not expired; else None."""
+    if not public_key or not secret_key:
+        return None
+    key = session.scalars(select(OrganizationApiKey).where(OrganizationApiKey.public_key == public_key)).first()
+    return key if _secret_matches(key, secret_key, salt) else None
 
 
 def find_public_key(session: Session, *, public_key: str) -> ApiKey | None:
@@ -143,12 +160,19 @@ def revoke_api_key(session: Session, *, project_id: str, key_id: str) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class AuthenticatedKey:
-    """What a request authenticated with an API key may act as."""
+    """What a request authenticated with an API key may act as: one project (a project key), or
+    one organization (an organization key: `project_id` is empty, `role` its authority)."""
 
     key_id: str
     project_id: str
     org_id: str
     public_key: str
+    scope: str = "project"  # PROJECT_SCOPE | ORGANIZATION_SCOPE
+    role: str | None = None
+
+    @property
+    def is_org_key(self) -> bool:
+        return self.scope == ORGANIZATION_SCOPE
 
 
 class ApiKeyCache:
@@ -195,17 +219,25 @@ class ApiKeyCache:
 
     def _load(self, public_key: str, secret_key: str) -> tuple[AuthenticatedKey, datetime | None] | None:
         with self._session_factory() as session:
-            key = verify_api_key(session, public_key=public_key, secret_key=secret_key, salt=self._salt)
-            if key is None:
-                return None
-            auth = AuthenticatedKey(
-                key_id=key.id, project_id=key.project_id, org_id=key.project.org_id, public_key=key.public_key
-            )
+            table: type[ApiKey] | type[OrganizationApiKey] = ApiKey
+            key: ApiKey | OrganizationApiKey | None = verify_api_key(
+                session, public_key=public_key, secret_key=secret_key, salt=self._salt)
+            if isinstance(key, ApiKey):
+                auth = AuthenticatedKey(
+                    key_id=key.id, project_id=key.project_id, org_id=key.project.org_id, public_key=key.public_key
+                )
+            else:
+                key = verify_org_api_key(session, public_key=public_key, secret_key=secret_key, salt=self._salt)
+                if key is None:
+                    return None
+                table = OrganizationApiKey
+                auth = AuthenticatedKey(key_id=key.id, project_id="", org_id=key.org_id, public_key=key.public_key,
+                                        scope=ORGANIZATION_SCOPE, role=key.role)
             expires_at = key.expires_at
             now = utcnow()
             if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
                 try:
-                    session.execute(update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=now))
+                    session.execute(update(table).where(table.id == key.id).values(last_used_at=now))
                     session.commit()
                 except SQLAlchemyError:  # informational only: never fail a request over it
                     log.debug("could not update last_used_at of key %s", key.id, exc_info=True)
@@ -227,7 +259,8 @@ class ApiKeyCache:
         if key_id is None and project_id is None:
             self._entries.clear()
         else:
-            self._entries.pop_where(lambda _k, auth: auth.key_id == key_id or auth.project_id == project_id)
+            self._entries.pop_where(
+                lambda _k, auth: auth.key_id == key_id or (bool(project_id) and auth.project_id == project_id))
 
     def __len__(self) -> int:
         return len(self._entries)

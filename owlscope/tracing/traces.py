@@ -460,6 +460,30 @@ def delete_traces(olap: Olap, project_id: str, ids: list[str]) -> None:
     olap.command(f"DELETE FROM {{db}}.scores WHERE project_id = {{p:String}} AND trace_id IN {in_ids}", p.values)
 
 
+def project_tables(olap: Olap) -> list[str]:
+    """Every stored OLAP table with a project_id column (base tables, rollups, whatever a later
+    migration adds), so deleting a project reaches all of them."""
+    return [r[0] for r in olap.query(
+        "SELECT c.table FROM system.columns AS c INNER JOIN system.tables AS t "
+        "ON t.database = c.database AND t.name = c.table "
+        "WHERE c.database = {d:String} AND c.name = 'project_id' AND t.engine LIKE '%MergeTree' "
+        "ORDER BY c.table", {"d": olap.database})]
+
+
+def delete_project_rows(olap: Olap, project_id: str) -> list[str]:
+    """Delete every OLAP row of a project; returns the tables it deleted from."""
+    tables = project_tables(olap)
+    for table in tables:
+        olap.command(f"DELETE FROM {{db}}.`{table}` WHERE project_id = {{p:String}}", {"p": project_id})
+    return tables
+
+
+def project_row_counts(olap: Olap, project_id: str) -> dict[str, int]:
+    """How many rows each OLAP table holds for a project (what a deletion must bring to zero)."""
+    return {table: int(olap.query(f"SELECT count() FROM {{db}}.`{table}` WHERE project_id = {{p:String}}",
+                                  {"p": project_id})[0][0]) for table in project_tables(olap)}
+
+
 def trace_exists(olap: Olap, project_id: str, trace_id: str) -> bool:
     return bool(olap.query(
         "SELECT count() FROM {db}.traces WHERE project_id = {p:String} AND id = {id:String}",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from owlscope import project_deletion
 from owlscope.datasets import jobs as dataset_jobs
 from owlscope.evals import jobs as eval_jobs
 from owlscope.integrations import exports, webhooks
@@ -23,12 +24,14 @@ def register_tasks(services: Services) -> None:
     retention.register(services)
     webhooks.register(services)
     exports.register(services)
+    project_deletion.register(services)
 
 
 def start_worker(services: Services) -> None:
     """Consume jobs in this process: consumer threads plus the flush and sweeper loops."""
     services.processor.start()
     services.queue.start_consumer(services.settings.worker_threads)
+    project_deletion.resume_project_deletions(services)
 
 
 def stop_worker(services: Services) -> None:

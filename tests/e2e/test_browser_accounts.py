@@ -234,3 +234,60 @@ def test_delete_project_with_typed_name(live_server, new_page) -> None:
     shot(page, t, "org-without-projects")
     response = page.goto(f"{live_server.url}/project/{project_id}")
     assert response is not None and response.status == 404
+
+
+def test_organization_api_key_and_project_deletion_progress(live_server, new_page) -> None:
+    t = "org-api-keys"
+    base = live_server.url
+    page = new_page()
+    sign_up(page, base, email="orgadmin@example.com")
+    project_id = onboard(page, org="Keyholders", project="Doomed app")
+    org_id = _org_id(base, page, project_id)
+    page.goto(f"{base}/organization/{org_id}/settings")
+    page.get_by_role("link", name="API keys").click()
+    expect(page.get_by_role("heading", name="Organization API keys", exact=True)).to_be_visible()
+    expect(page.get_by_text("No organization API keys")).to_be_visible()
+    page.get_by_placeholder("Note (optional)").fill("provisioning")
+    page.get_by_role("button", name="Create organization API key").click()
+    expect(page.get_by_role("heading", name="Organization API key created")).to_be_visible()
+    shot(page, t, "created")
+    public_key = page.locator("#new-public-key").input_value()
+    secret_key = page.locator("#new-secret-key").input_value()
+    auth = (public_key, secret_key)
+    listed = httpx.get(f"{base}/api/public/organizations/projects", auth=auth, timeout=10)
+    assert listed.status_code == 200 and [p["id"] for p in listed.json()["projects"]] == [project_id]
+    assert _api_status(base, public_key, secret_key) == 403  # not a project key
+
+    page.reload()
+    expect(page.locator("#new-secret-key")).to_have_count(0)
+    expect(page.get_by_role("cell", name="provisioning")).to_be_visible()
+    assert secret_key not in page.content()
+
+    deleted = httpx.delete(f"{base}/api/public/projects/{project_id}", auth=auth, timeout=10)
+    assert deleted.status_code == 202
+    page.goto(f"{base}/organization/{org_id}/settings")
+    deletions = page.locator("#project-deletions")
+    expect(deletions).to_contain_text("Doomed app")
+    expect(deletions.get_by_text("Queued", exact=True)).to_be_visible()
+    expect(deletions).to_contain_text("0/4")
+    shot(page, t, "deletion-queued")
+    # This server runs no worker: run the job as the worker would, then look again.
+    from sqlalchemy import select
+
+    from owlscope.project_deletion import run_project_deletion
+    from owlscope.storage.oltp.admin_models import ProjectDeletion
+
+    with live_server.services.sessions() as session:
+        job_id = session.scalars(select(ProjectDeletion.id).where(ProjectDeletion.project_id == project_id)).one()
+    assert run_project_deletion(live_server.services, job_id) == "done"
+    page.reload()
+    expect(deletions.get_by_text("Deleted", exact=True)).to_be_visible()
+    expect(deletions).to_contain_text("4/4")
+    shot(page, t, "deletion-done")
+
+
+def _org_id(base: str, page, project_id: str) -> str:
+    page.goto(f"{base}/project/{project_id}/settings/members")
+    match = re.search(r"/organization/([^/\"']+)/settings", page.content())
+    assert match, "no link to the organization settings"
+    return match.group(1)

@@ -272,6 +272,47 @@ def test_every_read_endpoint_matches_the_contract(sdk_server, seeded) -> None:
     assert not failures, "\n".join(f"GET {p}:\n  " + "\n  ".join(e) for p, e in failures.items())
 
 
+def _org_reads(project_id: str, user_id: str) -> list[tuple[str, str, dict[str, Any]]]:
+    """(spec path, concrete path, query) for every read endpoint that takes an organization key."""
+    scim = "/api/public/scim"
+    return [
+        ("/api/public/organizations/projects", "/api/public/organizations/projects", {}),
+        ("/api/public/organizations/apiKeys", "/api/public/organizations/apiKeys", {}),
+        ("/api/public/organizations/memberships", "/api/public/organizations/memberships", {}),
+        ("/api/public/projects/{projectId}/apiKeys", f"/api/public/projects/{project_id}/apiKeys", {}),
+        ("/api/public/projects/{projectId}/memberships", f"/api/public/projects/{project_id}/memberships", {}),
+        (f"{scim}/ServiceProviderConfig", f"{scim}/ServiceProviderConfig", {}),
+        (f"{scim}/ResourceTypes", f"{scim}/ResourceTypes", {}),
+        (f"{scim}/Schemas", f"{scim}/Schemas", {}),
+        (f"{scim}/Users", f"{scim}/Users", {}),
+        (f"{scim}/Users/{{userId}}", f"{scim}/Users/{user_id}", {}),
+    ]
+
+
+def test_every_organization_read_endpoint_matches_the_contract(sdk_server) -> None:
+    import httpx
+
+    from owlscope.accounts.org_admin import provision_user
+    from owlscope.auth.org_keys import create_org_api_key
+    from owlscope.storage.oltp.db import write_transaction
+    from owlscope.storage.oltp.models import Project, Role
+
+    services = sdk_server.services
+    with write_transaction(services.sessions) as session:
+        org_id = session.get(Project, sdk_server.project_id).org_id
+        key, secret = create_org_api_key(session, org_id=org_id, salt=services.settings.salt or "", role="OWNER")
+        user = provision_user(session, org_id=org_id, email=f"contract-{uuid.uuid4().hex[:8]}@example.com",
+                              name="Contract", role=Role.MEMBER, actor_role=Role.OWNER)
+    failures: dict[str, list[str]] = {}
+    for spec_path, path, params in _org_reads(sdk_server.project_id, user.id):
+        r = httpx.get(f"{sdk_server.url}{path}", params=params, auth=(key.public_key, secret), timeout=30)
+        errors = ([f"status {r.status_code}: {r.text[:300]}"] if r.status_code != 200
+                  else contract_errors("GET", spec_path, r.json()))
+        if errors:
+            failures[path] = errors
+    assert not failures, "\n".join(f"GET {p}:\n  " + "\n  ".join(e) for p, e in failures.items())
+
+
 def test_every_read_endpoint_is_covered(sdk_server) -> None:
     """A GET route the spec has and we serve must be in the list above."""
     served = {
@@ -282,7 +323,7 @@ def test_every_read_endpoint_is_covered(sdk_server) -> None:
     dummy = {k: "x" for k in ("trace_id", "generation_id", "score_id", "session_id", "prompt", "chat_prompt",
                               "dataset", "dataset_id", "item_id", "run_name", "model_id", "config_id", "comment_id",
                               "queue_id", "queue_item_id")}
-    checked = {p for p, _, _ in _reads(dummy)}
+    checked = {p for p, _, _ in _reads(dummy)} | {p for p, _, _ in _org_reads("x", "x")}
 
     def ours(path: str) -> str:
         return path.replace(":path", "")
@@ -320,7 +361,8 @@ def test_served_openapi_describes_every_public_body(sdk_server) -> None:
     schemas = doc["components"]["schemas"]
     spec = _spec()["components"]["schemas"]
     for name in ("Trace", "TraceWithFullDetails", "ObservationsView", "ObservationV2", "DatasetItem", "Prompt",
-                 "ScoreConfig", "Model", "Comment", "Session", "AnnotationQueue", "AnnotationQueueItem"):
+                 "ScoreConfig", "Model", "Comment", "Session", "AnnotationQueue", "AnnotationQueueItem",
+                 "OrganizationProject", "ApiKeyResponse", "MembershipResponse", "ScimUser", "ServiceProviderConfig"):
         ours = set(schemas[name]["properties"])
         theirs = {k for part in [spec[name]] + [spec[a["$ref"].split("/")[-1]] for a in spec[name].get("allOf", [])
                                                 if "$ref" in a]

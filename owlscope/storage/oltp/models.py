@@ -89,6 +89,8 @@ class Project(Base):
     )
     name: Mapped[str] = mapped_column(String(255), nullable=False)
     retention_days: Mapped[int | None] = mapped_column(Integer)
+    # `metadata` is taken on declarative classes: the attribute is `meta`, the column `metadata`.
+    meta: Mapped[dict[str, Any] | None] = mapped_column("metadata", json_type())
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _updated()
@@ -322,3 +324,6 @@ TABLES = (*TABLES, *QUEUE_TABLES)
 from owlscope.storage.oltp.audit_models import AUDIT_TABLES  # noqa: E402
 
 TABLES = (*TABLES, *AUDIT_TABLES)
+from owlscope.storage.oltp.admin_models import ADMIN_TABLES  # noqa: E402
+
+TABLES = (*TABLES, *ADMIN_TABLES)

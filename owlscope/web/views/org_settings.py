@@ -26,6 +26,7 @@ from owlscope.accounts.orgs import (
 from owlscope.accounts.users import make_set_password_token
 from owlscope.auth.oidc import enforced_domain
 from owlscope.errors import OwlscopeError
+from owlscope.project_deletion import org_deletions
 from owlscope.storage.oltp.db import write_transaction
 from owlscope.storage.oltp.models import OrganizationMembership, Project, User
 from owlscope.web.context import OrgContext, OrgCtx, WebActor, WebServices, require_role, session_secret
@@ -51,7 +52,8 @@ def _general_page(
                 select(Project).where(Project.org_id == ctx.org.id, Project.deleted_at.is_(None)).order_by(Project.name)
             )
         )
-    values = {"projects": projects, "active_nav": "org-settings", "tab": "general", **extra}
+    deletions = org_deletions(services, ctx.org.id) if ctx.can("ADMIN") else []
+    values = {"projects": projects, "deletions": deletions, "active_nav": "org-settings", "tab": "general", **extra}
     return render(request, "org/settings.html", values, status_code=status)
 
 

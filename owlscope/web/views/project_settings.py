@@ -8,13 +8,13 @@ from fastapi import APIRouter, Form, Request
 from starlette.responses import Response
 
 from owlscope import audit
-from owlscope.accounts.orgs import delete_project, rename_project
+from owlscope.accounts.orgs import rename_project
 from owlscope.errors import OwlscopeError
 from owlscope.media import forget_project as forget_project_media
 from owlscope.pipeline.failures import count_failures, list_failures
+from owlscope.project_deletion import request_project_deletion
 from owlscope.storage.oltp.db import write_transaction
 from owlscope.storage.oltp.models import Project
-from owlscope.web.caches import invalidate_api_keys
 from owlscope.web.context import ProjectContext, ProjectCtx, WebActor, WebServices, require_role
 from owlscope.web.session_data import flash
 from owlscope.web.templating import redirect, render
@@ -64,18 +64,15 @@ def project_rename(request: Request, ctx: ProjectCtx, services: WebServices, act
 def project_delete(request: Request, ctx: ProjectCtx, services: WebServices, actor: WebActor,
                    confirm: FormStr = "") -> Response:
     require_role(ctx, "OWNER")
+    if (confirm or "").strip() != ctx.project.name:
+        return _general_page(request, ctx, status=400,
+                             delete_error="Type the project's name exactly to confirm the deletion")
     try:
-        with write_transaction(services.sessions) as session:
-            project = session.get(Project, ctx.project.id)
-            assert project is not None
-            key_ids = delete_project(session, project=project, confirm_name=confirm)
-            audit.record(session, actor, "project.deleted", org_id=ctx.org.id, project_id=project.id,
-                         resource_type="project", resource_id=project.id,
-                         before={"name": ctx.project.name, "api_keys_revoked": len(key_ids)})
+        request_project_deletion(services, org_id=ctx.project.org_id, project_id=ctx.project.id, actor=actor)
     except OwlscopeError as exc:
         return _general_page(request, ctx, status=exc.status, delete_error=exc.message)
-    invalidate_api_keys(services, key_ids=key_ids, project_id=ctx.project.id)
-    forget_project_media(services, ctx.project.id)
+    forget_project_media(services, ctx.project.id)  # at once: no shared link serves its media any more
     services.read_caches.environments.pop(ctx.project.id)
-    flash(request, f"Project {ctx.project.name} was deleted.")
+    flash(request, f"Project {ctx.project.name} was deleted. Its data is being removed in the background "
+                   "(progress in the organization settings).")
     return redirect(request, "/")
