@@ -40,16 +40,10 @@ from owlscope.web.views import (
 )
 
 ROUTERS: tuple[APIRouter, ...] = (
-    auth.router, sso.router, onboarding.router, org_settings.router, project_settings.router, project_keys.router, project_members.router,
-    project_scores.router, downloads.router, dashboard.router, traces.router, sessions.router, users.router, scores.router,
-    annotations.router, sharing.router, home.router, prompts.router, datasets.router, experiments.router,
-    llm_connections.router, evals.router, media.router, playground.router, project_privacy.router,
-    project_integrations.router,
-    queues.router, queue_review.router,
-    auth.router, sso.router, onboarding.router, org_audit.router, org_settings.router, project_settings.router, project_keys.router, project_members.router,
-    auth.router, sso.router, onboarding.router, org_settings.router, org_api_keys.router, project_settings.router, project_keys.router, project_members.router,
-    project_scores.router, dashboard.router, traces.router, sessions.router, users.router, scores.router,
-    annotations.router, sharing.router, home.router, prompts.router, datasets.router, experiments.router,
-    llm_connections.router, evals.router, media.router, playground.router, project_privacy.router,
-    erasure.router,
+    auth.router, sso.router, onboarding.router, org_audit.router, org_settings.router, org_api_keys.router,
+    project_settings.router, project_keys.router, project_members.router,
+    project_scores.router, downloads.router, dashboard.router, traces.router, sessions.router, users.router,
+    scores.router, annotations.router, sharing.router, home.router, prompts.router, datasets.router,
+    experiments.router, llm_connections.router, evals.router, media.router, playground.router,
+    project_privacy.router, project_integrations.router, queues.router, queue_review.router, erasure.router,
 )
