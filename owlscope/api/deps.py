@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 
 from owlscope import audit
+from owlscope.accounts.org_admin import org_projects
 from owlscope.audit import Actor, key_actor
 from owlscope.auth.keys import AuthenticatedKey
 from owlscope.errors import Forbidden, Unauthorized
@@ -122,6 +123,19 @@ class OrgAuth:
     key_id: str
     role: Role
     public_key: str = ""
+
+
+def managed_projects(request: Request, services: ServicesDep) -> list[str]:
+    """The projects a key may manage on an organization-level endpoint that also serves project
+    keys: every live project of an organization key's organization, or a project key's own."""
+    key = _authenticated_key(services, request.headers.get("authorization", ""))
+    if not key.is_org_key:
+        return [key.project_id]
+    with services.sessions() as session:
+        return [p.id for p in org_projects(session, org_id=key.org_id)]
+
+
+ManagedProjectsDep = Annotated[list[str], Depends(managed_projects)]
 
 
 def authenticate_org(request: Request, services: ServicesDep) -> OrgAuth:

@@ -241,6 +241,12 @@ def _get(services: Services, project_id: str, integration_id: str | None = None)
     return row
 
 
+def project_of_integration(services: Services, integration_id: str) -> str | None:
+    with services.sessions() as session:
+        return session.scalar(select(BlobStorageIntegration.project_id).where(
+            BlobStorageIntegration.id == integration_id))
+
+
 def list_integrations(services: Services, project_id: str) -> list[dict[str, Any]]:
     with services.sessions() as session:
         row = session.get(BlobStorageIntegration, project_id)

@@ -19,6 +19,8 @@ from e2e.test_openapi_contract import contract_errors
 from fastapi.testclient import TestClient
 from sqlalchemy import select, text
 
+from conftest import make_bucket
+from owlscope import audit
 from owlscope.accounts.bootstrap import create_org_project_user
 from owlscope.accounts.users import create_user
 from owlscope.app import create_app
@@ -523,3 +525,52 @@ def test_a_provisioned_member_without_project_access_shows_as_such(api: Api) -> 
     listed = api.ok("GET", "/api/public/projects/{projectId}/memberships",
                     f"/api/public/projects/{a.project_id}/memberships", a.owner_key)
     assert "newhire@example.com" not in {m["email"] for m in listed["memberships"]}
+
+
+def test_blob_storage_integrations_answer_organization_keys(make_settings, s3_endpoint: str) -> None:
+    """The contract's organization-level blob-storage endpoints: an organization key manages the
+    integrations of its organization's projects and sees no other organization's; a project key
+    manages only its own project's."""
+    app = create_app(make_settings("embedded"), run_worker=False)
+    with TestClient(app) as client:
+        services = app.state.services
+        api = Api(client, services, _org(services, "gamma"), _org(services, "delta"))
+        path = "/api/public/integrations/blob-storage"
+        body = {"type": "S3_COMPATIBLE", "bucketName": make_bucket(s3_endpoint), "endpoint": s3_endpoint,
+                "region": "us-east-1", "accessKeyId": "testing", "secretAccessKey": "testing", "prefix": "x/",
+                "exportFrequency": "daily", "enabled": True, "forcePathStyle": True, "fileType": "CSV",
+                "exportMode": "FULL_HISTORY", "projectId": api.a.project_id}
+        made = api.call("PUT", path, api.a.admin_key, body)
+        assert made.status_code == 200, made.text
+        integration_id = made.json()["id"]
+        assert [i["id"] for i in api.call("GET", path, api.a.admin_key).json()["data"]] == [integration_id]
+        assert [i["id"] for i in api.call("GET", path, api.a.project_key).json()["data"]] == [integration_id]
+        assert api.call("GET", f"{path}/{integration_id}", api.a.owner_key).json()["projectId"] == api.a.project_id
+        # another organization: sees nothing, reaches nothing, cannot write into the first's project
+        assert api.call("GET", path, api.b.admin_key).json() == {"data": []}
+        assert api.call("GET", f"{path}/{integration_id}", api.b.admin_key).status_code == 404
+        assert api.call("DELETE", f"{path}/{integration_id}", api.b.project_key).status_code == 404
+        assert api.call("PUT", path, api.b.admin_key, body).status_code == 403
+        assert api.call("PUT", path, api.b.project_key, body).status_code == 403
+        assert api.call("DELETE", f"{path}/{integration_id}", api.a.admin_key).status_code == 200
+        assert api.call("GET", path, api.a.admin_key).json() == {"data": []}
+
+
+def test_organization_key_actions_are_audited(api: Api) -> None:
+    """What an organization key does lands in the audit log under that key, in its organization."""
+    base = f"/api/public/projects/{api.a.project_id}"
+    created = api.call("POST", f"{base}/apiKeys", api.a.admin_key, {"note": "ci"})
+    assert created.status_code == 200, created.text
+    assert api.call("DELETE", f"{base}/apiKeys/{created.json()['id']}", api.a.admin_key).status_code == 200
+    project = api.call("POST", "/api/public/projects", api.a.owner_key, {"name": "audited", "retention": 0})
+    assert project.status_code == 200, project.text
+    assert api.call("DELETE", f"/api/public/projects/{project.json()['id']}", api.a.owner_key).status_code == 202
+    with api.services.sessions() as session:
+        rows, _ = audit.list_entries(session, org_id=api.a.org_id, filters=audit.AuditFilters())
+        other, _ = audit.list_entries(session, org_id=api.b.org_id, filters=audit.AuditFilters())
+    seen = {(r.action, r.actor_type, r.actor_name, r.resource_id) for r in rows}
+    assert ("api_key.created", "api_key", api.a.admin_key[0], created.json()["id"]) in seen
+    assert ("api_key.revoked", "api_key", api.a.admin_key[0], created.json()["id"]) in seen
+    assert ("project.created", "api_key", api.a.owner_key[0], project.json()["id"]) in seen
+    assert ("project.deleted", "api_key", api.a.owner_key[0], project.json()["id"]) in seen
+    assert not [r for r in other if r.action.startswith(("api_key.", "project."))]
