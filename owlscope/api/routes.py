@@ -7,6 +7,7 @@ from fastapi import APIRouter
 
 from owlscope.api import (
     comments,
+    dashboards,
     dataset_items,
     dataset_runs,
     datasets,
@@ -37,5 +38,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     traces.router, observations.router, sessions.router, scores_read.router, metrics.router,
     llm_connections.router, evaluators.router, prometheus.router, local_control.router,
     media.router, masking_rules.router, project_retention.router,
-    erasure.router,
+    erasure.router, dashboards.router,
 )

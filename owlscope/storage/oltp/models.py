@@ -312,3 +312,7 @@ TABLES = (*TABLES, *MEDIA_TABLES)
 from owlscope.storage.oltp.privacy_models import PRIVACY_TABLES  # noqa: E402
 
 TABLES = (*TABLES, *PRIVACY_TABLES)
+
+from owlscope.storage.oltp.dashboard_models import DASHBOARD_TABLES  # noqa: E402
+
+TABLES = (*TABLES, *DASHBOARD_TABLES)
