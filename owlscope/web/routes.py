@@ -9,6 +9,7 @@ from owlscope.web.views import (
     annotations,
     auth,
     dashboard,
+    dashboards,
     datasets,
     evals,
     experiments,
@@ -34,7 +35,7 @@ from owlscope.web.views import (
 
 ROUTERS: tuple[APIRouter, ...] = (
     auth.router, sso.router, onboarding.router, org_settings.router, project_settings.router, project_keys.router, project_members.router,
-    project_scores.router, dashboard.router, traces.router, sessions.router, users.router, scores.router,
+    project_scores.router, dashboard.router, dashboards.router, traces.router, sessions.router, users.router, scores.router,
     annotations.router, sharing.router, home.router, prompts.router, datasets.router, experiments.router,
     llm_connections.router, evals.router, media.router, playground.router, project_privacy.router,
 )
