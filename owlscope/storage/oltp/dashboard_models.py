@@ -19,42 +19,41 @@ from sqlalchemy.orm import Mapped, mapped_column
 from owlscope.storage.oltp.base import Base, UTCDateTime, json_type, utcnow
 
 
-class Dashboard(Base):
+class _ProjectItem:
+    """The columns a dashboard and a widget share."""
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    project_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    name: Mapped[str] = mapped_column(String(255), nullable=False)
+    description: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
+
+
+class Dashboard(_ProjectItem, Base):
     __tablename__ = "dashboards"
     __table_args__ = (
         ForeignKeyConstraint(["project_id"], ["projects.id"], ondelete="CASCADE"),
         Index("ix_dashboards_project_id_updated_at", "project_id", "updated_at"),
     )
 
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    project_id: Mapped[str] = mapped_column(String(64), nullable=False)
-    name: Mapped[str] = mapped_column(String(255), nullable=False)
-    description: Mapped[str] = mapped_column(Text, nullable=False, default="")
     definition: Mapped[Any] = mapped_column(json_type(), nullable=False)
     filters: Mapped[Any] = mapped_column(json_type(), nullable=False)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
 
 
-class DashboardWidget(Base):
+class DashboardWidget(_ProjectItem, Base):
     __tablename__ = "dashboard_widgets"
     __table_args__ = (
         ForeignKeyConstraint(["project_id"], ["projects.id"], ondelete="CASCADE"),
         Index("ix_dashboard_widgets_project_id_updated_at", "project_id", "updated_at"),
     )
 
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    project_id: Mapped[str] = mapped_column(String(64), nullable=False)
-    name: Mapped[str] = mapped_column(String(255), nullable=False)
-    description: Mapped[str] = mapped_column(Text, nullable=False, default="")
     view: Mapped[str] = mapped_column(String(32), nullable=False)
     dimensions: Mapped[Any] = mapped_column(json_type(), nullable=False)
     metrics: Mapped[Any] = mapped_column(json_type(), nullable=False)
     filters: Mapped[Any] = mapped_column(json_type(), nullable=False)
     chart_type: Mapped[str] = mapped_column(String(32), nullable=False)
     chart_config: Mapped[Any] = mapped_column(json_type(), nullable=False)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
 
 
 DASHBOARD_TABLES = ("dashboards", "dashboard_widgets")
