@@ -95,8 +95,10 @@ def _placement(session: Session, project_id: str, raw: Any, existing: list[dict[
         ref = raw.get("widgetId")
         if not isinstance(ref, str) or not ref:
             raise InvalidRequest(f"{what}.widgetId must be a non-empty string")
-        w = session.get(DashboardWidget, ref)
-        if w is None or w.project_id != project_id:
+        w = session.scalar(select(DashboardWidget.id).where(DashboardWidget.id == ref,
+                                                            DashboardWidget.project_id == project_id)
+                           .with_for_update(read=True))
+        if w is None:
             raise NotFound(f"Dashboard widget {ref!r} not found")
     elif kind == "preset":
         ref_key = "presetId"

@@ -66,9 +66,12 @@ def create_widget(sessions: sessionmaker[Session], project_id: str, body: Any, *
         return to_api(w)
 
 
-def _get(session: Session, project_id: str, widget_id: str) -> DashboardWidget:
-    w = session.get(DashboardWidget, widget_id)
-    if w is None or w.project_id != project_id:
+def _get(session: Session, project_id: str, widget_id: str, *, lock: bool = False) -> DashboardWidget:
+    """The project's widget (404 otherwise). `lock`: FOR UPDATE, so a placement being added for it
+    (which reads it FOR SHARE, see boards) is either committed before a delete looks, or waits."""
+    q = select(DashboardWidget).where(DashboardWidget.id == widget_id, DashboardWidget.project_id == project_id)
+    w = session.scalar(q.with_for_update() if lock else q)
+    if w is None:
         raise NotFound(f"Dashboard widget {widget_id!r} not found")
     return w
 
@@ -129,7 +132,7 @@ def placed_on(session: Session, project_id: str, widget_id: str) -> list[str]:
 
 def delete_widget(sessions: sessionmaker[Session], project_id: str, widget_id: str) -> dict[str, Any]:
     with write_transaction(sessions) as session:
-        w = _get(session, project_id, widget_id)
+        w = _get(session, project_id, widget_id, lock=True)
         boards = placed_on(session, project_id, widget_id)
         if boards:
             raise Conflict(f"Dashboard widget {widget_id!r} is placed on {len(boards)} dashboard"

@@ -13,7 +13,14 @@ from browser import onboard, shot, sign_up
 from playwright.sync_api import expect
 
 from owlscope.dashboards import boards
-from owlscope.ingestion.rows import ObservationEvent, TraceEvent, observations_table, traces_table
+from owlscope.ingestion.rows import (
+    ObservationEvent,
+    ScoreEvent,
+    TraceEvent,
+    observations_table,
+    scores_table,
+    traces_table,
+)
 
 pytestmark = pytest.mark.browser
 T = "dashboards"
@@ -32,6 +39,10 @@ def _send_data(server, project_id: str) -> None:
             cost_details={"total": 0.01 * (i + 1)}))
     server.services.olap.insert_arrow("trace_events", traces_table(traces))
     server.services.olap.insert_arrow("observation_events", observations_table(observations))
+    scores = [ScoreEvent(project_id, f"s{i}", now - timedelta(hours=3 * i + 1), now - timedelta(hours=3 * i + 1),
+                         "faithful" if i % 2 else "relevant", "NUMERIC", "EVAL", value=0.5 + i / 20, trace_id=f"t{i}")
+              for i in range(8)]
+    server.services.olap.insert_arrow("scores", scores_table(scores))
 
 
 def _tile(page, name: str):
@@ -117,3 +128,19 @@ def test_create_place_move_resize_and_reload(live_server, new_page) -> None:
     stored = boards.get_dashboard(live_server.services.sessions, project_id, dashboard_id)["definition"]["widgets"]
     assert [(p["type"], p["x"], p["y"], p["width"], p["height"]) for p in stored] == [
         ("widget", 6, 0, 6, 6), ("preset", 0, 7, 8, 8)]
+
+    # The default project dashboard: every built-in widget, each drawn without an error.
+    page.get_by_role("link", name="Custom dashboards").click()
+    page.get_by_label("Dashboard name").fill("Project dashboard")
+    page.get_by_label("Start with the default widgets").check()
+    page.get_by_role("button", name="Create dashboard").click()
+    page.wait_for_url(re.compile(r".*/dashboards/[^/]+$"))
+    tiles = page.locator(".dash-tile")
+    expect(tiles).to_have_count(8)
+    expect(page.locator(".dash-tile-body", has_text="Loading")).to_have_count(0)
+    expect(page.locator(".dash-error")).to_have_count(0)
+    expect(page.locator(".dash-empty")).to_have_count(0)
+    for name in ("Error rate", "Evaluator scores"):
+        expect(_tile(page, name).locator("canvas[data-dash-chart]")).to_be_visible()
+    expect(_tile(page, "Top users by cost").get_by_role("cell", name="user-1")).to_be_visible()
+    shot(page, T, "default-dashboard")
