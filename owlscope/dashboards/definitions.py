@@ -161,15 +161,18 @@ def query_version(definition: dict[str, Any]) -> int:
 def widget_query(definition: dict[str, Any], start: datetime | str, end: datetime | str,
                  extra_filters: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """The metrics query object (GET /api/public/v2/metrics) a widget runs for [start, end), with
-    the dashboard's `extra_filters` added to its own."""
+    the dashboard's `extra_filters` added to its own: those on a column the widget's view has (a
+    dashboard filter on `traceName` leaves a traces widget alone rather than breaking it)."""
     config = definition["chartConfig"]
+    view = VIEWS.get(definition["view"])
+    extra = [f for f in extra_filters or [] if view is not None and f.get("column") in view.dimensions]
     chart_type = definition["chartType"]
     metrics = [{"measure": m["measure"], "aggregation": m["agg"]} for m in definition["metrics"]]
     query: dict[str, Any] = {
         "view": definition["view"],
         "dimensions": [{"field": d["field"]} for d in definition["dimensions"]],
         "metrics": metrics,
-        "filters": [*definition["filters"], *(extra_filters or [])],
+        "filters": [*definition["filters"], *extra],
         "fromTimestamp": start.isoformat() if isinstance(start, datetime) else start,
         "toTimestamp": end.isoformat() if isinstance(end, datetime) else end,
         "config": {"row_limit": config.get("row_limit") or DEFAULT_ROW_LIMIT,

@@ -167,6 +167,25 @@ def test_tile_data_is_the_metrics_answer_in_the_environment(site: Site) -> None:
         "gpt-4o": pytest.approx(2), "claude-3": pytest.approx(1 + 3)}
     assert ">$6<" in site.owner.get(f"{url}/total/data").text
     assert site.owner.get(f"{url}/gone/data").status_code == 404
+
+    # The dashboard's own filters, set in its settings form: a column a view lacks leaves that tile be.
+    site.owner.post(f"/project/{site.project_id}/environment", {"environment": "", "next": "/"})
+    r = site.owner.post(f"/project/{site.project_id}/dashboards/{d['id']}/settings", {
+        "name": "Renamed", "description": "", "filter_column_0": "providedModelName", "filter_operator_0": "any of",
+        "filter_value_0": "gpt-4o", "filter_column_1": "traceName", "filter_operator_1": "=",
+        "filter_value_1": "nope"})
+    assert r.status_code == 303
+    saved = boards.get_dashboard(site.services.sessions, site.project_id, d["id"])
+    assert saved["name"] == "Renamed" and [f["column"] for f in saved["filters"]] == ["providedModelName",
+                                                                                       "traceName"]
+    # observations have both columns: gpt-4o only, and no trace is named "nope"
+    assert "No data in this time range" in site.owner.get(f"{url}/cost/data").text
+    boards.update_dashboard(site.services.sessions, site.project_id, d["id"], {"filters": saved["filters"][:1]})
+    filtered = spec("cost")
+    assert filtered["labels"] == ["gpt-4o"] and filtered["series"][0]["data"] == [pytest.approx(6)]
+    traces = boards.add_placement(site.services.sessions, site.project_id, d["id"],
+                                  {"type": "preset", "presetId": "traces-over-time"})
+    assert "dash-error" not in site.owner.get(f"{url}/{traces['id']}/data").text  # traces have no model column
     # The built-in overview still renders beside the custom dashboards.
     overview = site.owner.get(f"/project/{site.project_id}")
     assert overview.status_code == 200 and 'id="dashboard-data"' in overview.text

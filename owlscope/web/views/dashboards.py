@@ -94,7 +94,32 @@ def dashboard_page(request: Request, dashboard_id: str, ctx: ProjectCtx, service
     return render(request, "dashboards/board.html", {
         "dashboard": dashboard, "tiles": _tiles(services, ctx.project.id, dashboard), "range": rng,
         "presets": {k: v for k, v in RANGES.items() if k != "all"}, "range_query": request.url.query,
-        "own_widgets": own, "preset_widgets": PRESETS, "active_nav": "dashboards", "can_edit": ctx.can("MEMBER")})
+        "own_widgets": own, "preset_widgets": PRESETS, "active_nav": "dashboards", "can_edit": ctx.can("MEMBER"),
+        "filter_rows": filter_rows(dashboard["filters"]), "filter_columns": _all_columns(), "operators": OPERATORS})
+
+
+def _all_columns() -> dict[str, str]:
+    """Every view's filterable columns (a dashboard filter applies where the view has the column)."""
+    out: dict[str, str] = {}
+    for dims in choices()["dimensions"].values():
+        for key, label in dims.items():
+            out.setdefault(key, label)
+    return dict(sorted(out.items(), key=lambda kv: kv[1]))
+
+
+@router.post(BASE + "/{dashboard_id}/settings")
+async def dashboard_settings(request: Request, dashboard_id: str, ctx: ProjectCtx, services: WebServices) -> Response:
+    """Name, description and the dashboard's filters (applied to every tile whose view has the column)."""
+    require_role(ctx, "MEMBER")
+    data = await request.form()
+    get = _getter(data)
+    try:
+        boards.update_dashboard(services.sessions, ctx.project.id, dashboard_id, {
+            "name": get("name"), "description": get("description"), "filters": _filters(get)})
+        flash(request, "Dashboard saved.")
+    except OwlscopeError as exc:
+        flash(request, exc.message, "error")
+    return redirect(request, f"{ctx.url}/dashboards/{dashboard_id}")
 
 
 @router.post(BASE + "/{dashboard_id}/delete")
@@ -170,16 +195,20 @@ def _form_from(definition: dict[str, Any] | None) -> dict[str, Any]:
                        "metrics": [{"measure": "count", "agg": "count"}], "filters": [],
                        "chartType": "LINE_TIME_SERIES", "chartConfig": {}}
     config = d.get("chartConfig") or {}
-    filters = [{"column": f["column"], "operator": f["operator"],
-                "value": ", ".join(map(str, f["value"])) if isinstance(f.get("value"), list) else
-                ("" if f.get("value") is None else str(f["value"]))} for f in d["filters"]]
-    filters += [{"column": "", "operator": "=", "value": ""}] * (FILTER_ROWS - len(filters))
     return {"name": d["name"], "description": d.get("description") or "", "view": d["view"],
             "measure": d["metrics"][0]["measure"], "agg": d["metrics"][0]["agg"],
             "dimension": d["dimensions"][0]["field"] if d["dimensions"] else "", "chart_type": d["chartType"],
             "granularity": config.get("granularity") or "auto", "row_limit": config.get("row_limit") or "",
-            "bins": config.get("bins") or DEFAULT_BINS, "filters": filters,
+            "bins": config.get("bins") or DEFAULT_BINS, "filters": filter_rows(d["filters"]),
             "extra_metrics": d["metrics"][1:], "extra_dimensions": d["dimensions"][1:]}
+
+
+def filter_rows(filters: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """Stored filters as the form's rows (lists joined with commas), padded to FILTER_ROWS."""
+    rows = [{"column": f["column"], "operator": f["operator"],
+             "value": ", ".join(map(str, f["value"])) if isinstance(f.get("value"), list) else
+             ("" if f.get("value") is None else str(f["value"]))} for f in filters]
+    return rows + [{"column": "", "operator": "=", "value": ""}] * (FILTER_ROWS - len(rows))
 
 
 def _filter(column: str, operator: str, value: str) -> dict[str, Any]:
@@ -196,9 +225,21 @@ def _filter(column: str, operator: str, value: str) -> dict[str, Any]:
     return {"column": column, "operator": operator, "type": "string", "value": value, "key": None}
 
 
+def _getter(data: Any) -> Any:
+    def get(key: str, default: str = "") -> str:
+        return str(data.get(key, default)).strip()
+
+    return get
+
+
+def _filters(get: Any) -> list[dict[str, Any]]:
+    """The filter rows of a form (`filter_column_N`, `filter_operator_N`, `filter_value_N`) that name a column."""
+    return [_filter(get(f"filter_column_{i}"), get(f"filter_operator_{i}", "="), get(f"filter_value_{i}"))
+            for i in range(FILTER_ROWS) if get(f"filter_column_{i}")]
+
+
 async def _definition_from_form(request: Request, form: dict[str, Any]) -> dict[str, Any]:
-    data = await request.form()
-    get = lambda k, default="": str(data.get(k, default)).strip()  # noqa: E731
+    get = _getter(await request.form())
     chart_type = get("chart_type")
     config: dict[str, Any] = {}
     if chart_type in TIME_SERIES:
@@ -207,8 +248,7 @@ async def _definition_from_form(request: Request, form: dict[str, Any]) -> dict[
         config["row_limit"] = int(get("row_limit")) if get("row_limit").isdigit() else get("row_limit")
     if chart_type == "HISTOGRAM":
         config["bins"] = int(get("bins")) if get("bins").isdigit() else get("bins")
-    filters = [_filter(get(f"filter_column_{i}"), get(f"filter_operator_{i}", "="), get(f"filter_value_{i}"))
-               for i in range(FILTER_ROWS) if get(f"filter_column_{i}")]
+    filters = _filters(get)
     dimension = get("dimension")
     form.update(name=get("name"), description=get("description"), view=get("view"), measure=get("measure"),
                 agg=get("agg"), dimension=dimension, chart_type=chart_type, granularity=get("granularity", "auto"),
