@@ -50,6 +50,7 @@ def _tile(page, name: str):
 
 
 def _drag(page, handle, dx: float, dy: float) -> None:
+    handle.scroll_into_view_if_needed()
     box = handle.bounding_box()
     x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
     page.mouse.move(x, y)
@@ -113,7 +114,7 @@ def test_create_place_move_resize_and_reload(live_server, new_page) -> None:
     errors.get_by_role("button", name="Move Error rate", exact=True).focus()
     page.keyboard.press("ArrowDown")
     expect(errors).to_have_attribute("data-y", "7")
-    page.wait_for_function("document.getElementById('dash-status').textContent === 'Layout saved'")
+    expect(page.locator("#dash-status")).to_have_text("Layout saved")
 
     page.reload()
     cost, errors = _tile(page, "Cost per model"), _tile(page, "Error rate")
