@@ -212,3 +212,30 @@ def _page() -> Any:
     from owlscope.wire import PageRequest
 
     return PageRequest(1, 100)
+
+
+@pytest.mark.parametrize(("chart", "dimensions", "agg"), [
+    ("LINE_TIME_SERIES", [], "sum"), ("AREA_TIME_SERIES", ["providedModelName"], "avg"),
+    ("BAR_TIME_SERIES", ["providedModelName"], "sum"), ("HORIZONTAL_BAR", ["providedModelName"], "p95"),
+    ("VERTICAL_BAR", [], "max"), ("PIE", ["environment"], "sum"), ("NUMBER", [], "avg"),
+    ("HISTOGRAM", [], "histogram"), ("PIVOT_TABLE", ["providedModelName", "environment"], "sum"),
+])
+def test_every_chart_type_renders(site: Site, chart: str, dimensions: list[str], agg: str) -> None:
+    _load(site)
+    w = widgets.create_widget(site.services.sessions, site.project_id, {
+        "name": chart, "view": "observations", "dimensions": [{"field": f} for f in dimensions],
+        "metrics": [{"measure": "totalCost", "agg": agg}], "filters": [], "chartType": chart})
+    d = boards.create_dashboard(site.services.sessions, site.project_id, {"name": "D", "definition": {"widgets": [
+        {"type": "widget", "widgetId": w["id"], "id": "t"}]}})
+    html = site.owner.get(f"/project/{site.project_id}/dashboards/{d['id']}/placements/t/data").text
+    assert "dash-error" not in html and "No data" not in html, html
+    if chart == "NUMBER":
+        assert ">$3<" in html  # (1 + 2 + 3 + 4 + 5) / 5
+    elif chart == "PIVOT_TABLE":
+        assert html.count("<tr>") == 1 + 4 and "staging" in html  # header + (model, environment) pairs
+    else:
+        spec = json.loads(re.search(r"data-dash-chart='([^']*)'", html).group(1).replace("&#34;", '"'))
+        values = [v for s in spec["series"] for v in s["data"] if v is not None]
+        assert values and spec["labels"], spec
+        if chart == "HISTOGRAM":
+            assert sum(values) == pytest.approx(5)  # every observation in one bin or another
