@@ -130,6 +130,12 @@ def test_editor_shows_errors_and_keeps_the_form(site: Site) -> None:
                                              "filter_value_0": "high"})
     assert r.status_code == 400
     assert widgets.list_widgets(site.services.sessions, site.project_id, _page())["data"] == []
+    preview = site.owner.post(f"{p}/widgets/preview", {**FORM, "chart_type": "NUMBER"}, htmx=True)
+    assert preview.status_code == 200 and "a NUMBER chart takes at most 0 dimensions" in preview.text
+    _load(site)
+    preview = site.owner.post(f"{p}/widgets/preview", {**FORM, "filter_column_0": ""}, htmx=True)
+    assert "data-dash-chart=" in preview.text and "gpt-4o" in preview.text
+    assert site.viewer.post(f"{p}/widgets/preview", FORM, htmx=True).status_code == 403
     made = widgets.create_widget(site.services.sessions, site.project_id, {
         "name": "Edit me", "view": "observations", "dimensions": [], "metrics": [{"measure": "count", "agg": "count"}],
         "filters": [], "chartType": "LINE_TIME_SERIES"})

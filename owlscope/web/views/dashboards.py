@@ -14,7 +14,7 @@ from fastapi import APIRouter, Body, Form, Request
 from starlette.responses import JSONResponse, Response
 
 from owlscope.dashboards import boards, widgets
-from owlscope.dashboards.definitions import DEFAULT_BINS, GRANULARITY_CHOICES, TIME_SERIES
+from owlscope.dashboards.definitions import DEFAULT_BINS, GRANULARITY_CHOICES, TIME_SERIES, check_definition
 from owlscope.dashboards.presets import PRESETS
 from owlscope.errors import NotFound, OwlscopeError
 from owlscope.web.context import ProjectContext, ProjectCtx, WebServices, require_role
@@ -296,6 +296,24 @@ async def widget_create(request: Request, ctx: ProjectCtx, services: WebServices
         return redirect(request, f"{ctx.url}/dashboards/{dashboard}")
     flash(request, f"Widget “{made['name']}” created.")
     return redirect(request, f"{ctx.url}/dashboards")
+
+
+@router.post(BASE + "/widgets/preview")
+async def widget_preview(request: Request, ctx: ProjectCtx, services: WebServices) -> Response:
+    """The editor's chart as it stands, over the last 7 days (in the top bar's environment); a
+    definition that does not hold says why, in place of the chart."""
+    require_role(ctx, "MEMBER")
+    definition = await _definition_from_form(request, {})
+    values: dict[str, Any] = {"tile": {"widget": definition}, "spec": None, "error": None}
+    rng = time_range("7d", allow_all=False)
+    try:
+        checked = check_definition(definition, allow_legacy_view=True)
+        data = widgets.widget_data(services.olap, ctx.project.id, checked, rng.start, datetime.now(UTC),
+                                   _env_filters(ctx))
+        values["spec"] = chart_spec(checked, data)
+    except OwlscopeError as exc:
+        values["error"] = exc.message
+    return render(request, "dashboards/_tile_data.html", values)
 
 
 @router.get(BASE + "/widgets/{widget_id}/edit")
