@@ -11,10 +11,11 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from owlscope.dashboards.definitions import check_filters
 from owlscope.dashboards.presets import PRESETS
+from owlscope.dashboards.widgets import page_of
 from owlscope.errors import Conflict, InvalidRequest, NotFound
 from owlscope.storage.oltp.base import utcnow
 from owlscope.storage.oltp.dashboard_models import Dashboard, DashboardWidget
@@ -181,13 +182,7 @@ def get_dashboard(sessions: sessionmaker[Session], project_id: str, dashboard_id
 
 
 def list_dashboards(sessions: sessionmaker[Session], project_id: str, page: PageRequest) -> dict[str, Any]:
-    """Most recently updated first."""
-    with sessions() as session:
-        where = Dashboard.project_id == project_id
-        total = session.scalar(select(func.count()).select_from(Dashboard).where(where)) or 0
-        rows = session.scalars(select(Dashboard).where(where).order_by(Dashboard.updated_at.desc(), Dashboard.id)
-                               .offset(page.offset).limit(page.limit))
-        return {"data": [to_api(d) for d in rows], "meta": page.meta(total)}
+    return page_of(sessions, Dashboard, project_id, page, to_api)
 
 
 def update_dashboard(sessions: sessionmaker[Session], project_id: str, dashboard_id: str,

@@ -7,6 +7,7 @@ A widget still placed on a dashboard cannot be deleted (409): remove its placeme
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -90,15 +91,19 @@ def widgets_by_id(sessions: sessionmaker[Session], project_id: str, ids: set[str
         return {w.id: to_api(w) for w in rows}
 
 
-def list_widgets(sessions: sessionmaker[Session], project_id: str, page: PageRequest) -> dict[str, Any]:
-    """Most recently updated first."""
+def page_of(sessions: sessionmaker[Session], model: Any, project_id: str, page: PageRequest,
+            shape: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
+    """A page of the project's dashboards or widgets, most recently updated first, with its `meta`."""
     with sessions() as session:
-        where = DashboardWidget.project_id == project_id
-        total = session.scalar(select(func.count()).select_from(DashboardWidget).where(where)) or 0
-        rows = session.scalars(select(DashboardWidget).where(where)
-                               .order_by(DashboardWidget.updated_at.desc(), DashboardWidget.id)
+        where = model.project_id == project_id
+        total = session.scalar(select(func.count()).select_from(model).where(where)) or 0
+        rows = session.scalars(select(model).where(where).order_by(model.updated_at.desc(), model.id)
                                .offset(page.offset).limit(page.limit))
-        return {"data": [to_api(w) for w in rows], "meta": page.meta(total)}
+        return {"data": [shape(r) for r in rows], "meta": page.meta(total)}
+
+
+def list_widgets(sessions: sessionmaker[Session], project_id: str, page: PageRequest) -> dict[str, Any]:
+    return page_of(sessions, DashboardWidget, project_id, page, to_api)
 
 
 def update_widget(sessions: sessionmaker[Session], project_id: str, widget_id: str, body: Any, *,
