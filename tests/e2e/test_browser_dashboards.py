@@ -148,3 +148,8 @@ def test_create_place_move_resize_and_reload(live_server, new_page) -> None:
         expect(_tile(page, name).locator("canvas[data-dash-chart]")).to_be_visible()
     expect(_tile(page, "Top users by cost").get_by_role("cell", name="user-1")).to_be_visible()
     shot(page, T, "default-dashboard")
+
+    page.get_by_role("link", name="Custom dashboards").click()
+    expect(page.locator("#dashboards")).to_contain_text("Project dashboard")
+    expect(page.locator("#widgets")).to_contain_text("Cost per model")
+    shot(page, T, "list")
