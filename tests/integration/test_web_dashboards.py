@@ -139,6 +139,18 @@ def test_editor_shows_errors_and_keeps_the_form(site: Site) -> None:
     made = widgets.create_widget(site.services.sessions, site.project_id, {
         "name": "Edit me", "view": "observations", "dimensions": [], "metrics": [{"measure": "count", "agg": "count"}],
         "filters": [], "chartType": "LINE_TIME_SERIES"})
+    copy = site.owner.get(f"{p}/widgets/new", params={"preset": "latency-percentiles"}).text
+    assert 'value="Generation latency p50 / p95 (copy)"' in copy
+    assert re.search(r'<option value="latency" data-view="observations" selected>', copy)
+    assert '<option value="p95" selected>' in copy
+    r = site.owner.post(f"{p}/widgets/new", {**FORM, "name": "Two", "measure": "latency", "agg": "p50",
+                                             "measure2": "latency", "agg2": "p95", "chart_type": "LINE_TIME_SERIES",
+                                             "dimension": "", "granularity": "hour"})
+    assert r.status_code == 303, r.text
+    (two,) = [w for w in widgets.list_widgets(site.services.sessions, site.project_id, _page())["data"]
+              if w["name"] == "Two"]
+    assert two["metrics"] == [{"measure": "latency", "agg": "p50"}, {"measure": "latency", "agg": "p95"}]
+    assert two["chartConfig"]["granularity"] == "hour"
     form = site.owner.get(f"{p}/widgets/{made['id']}/edit")
     assert form.status_code == 200 and 'value="Edit me"' in form.text
     r = site.owner.post(f"{p}/widgets/{made['id']}/edit", {**FORM, "name": "Edited", "chart_type": "PIE"})

@@ -200,7 +200,9 @@ def _form_from(definition: dict[str, Any] | None) -> dict[str, Any]:
             "dimension": d["dimensions"][0]["field"] if d["dimensions"] else "", "chart_type": d["chartType"],
             "granularity": config.get("granularity") or "auto", "row_limit": config.get("row_limit") or "",
             "bins": config.get("bins") or DEFAULT_BINS, "filters": filter_rows(d["filters"]),
-            "extra_metrics": d["metrics"][1:], "extra_dimensions": d["dimensions"][1:]}
+            "measure2": d["metrics"][1]["measure"] if len(d["metrics"]) > 1 else "",
+            "agg2": d["metrics"][1]["agg"] if len(d["metrics"]) > 1 else "p95",
+            "extra_metrics": d["metrics"][2:], "extra_dimensions": d["dimensions"][1:]}
 
 
 def filter_rows(filters: list[dict[str, Any]]) -> list[dict[str, str]]:
@@ -256,7 +258,10 @@ async def _definition_from_form(request: Request, form: dict[str, Any]) -> dict[
                 filters=[{"column": get(f"filter_column_{i}"), "operator": get(f"filter_operator_{i}", "="),
                           "value": get(f"filter_value_{i}")} for i in range(FILTER_ROWS)])
     agg = "histogram" if chart_type == "HISTOGRAM" else get("agg")
-    metrics = [{"measure": get("measure"), "agg": agg}, *form.get("extra_metrics", [])]
+    second = [{"measure": get("measure2"), "agg": "histogram" if chart_type == "HISTOGRAM" else get("agg2")}
+              ] if get("measure2") else []
+    form.update(measure2=get("measure2"), agg2=get("agg2"))
+    metrics = [{"measure": get("measure"), "agg": agg}, *second, *form.get("extra_metrics", [])]
     dimensions = [{"field": dimension}] if dimension else []
     return {"name": get("name"), "description": get("description"), "view": get("view"),
             "dimensions": [*dimensions, *form.get("extra_dimensions", [])], "metrics": metrics,
@@ -273,9 +278,13 @@ def _editor(request: Request, ctx: ProjectContext, form: dict[str, Any], *, widg
 
 @router.get(BASE + "/widgets/new")
 def widget_new(request: Request, ctx: ProjectCtx) -> Response:
+    """A blank editor, or (`?preset=<id>`) one filled with a built-in widget to start from."""
     require_role(ctx, "MEMBER")
-    return _editor(request, ctx, _form_from(None), widget_id=None,
-                   dashboard_id=request.query_params.get("dashboard", ""))
+    start = PRESETS.get(request.query_params.get("preset", ""))
+    form = _form_from(start)
+    if start:
+        form["name"] = f"{start['name']} (copy)"
+    return _editor(request, ctx, form, widget_id=None, dashboard_id=request.query_params.get("dashboard", ""))
 
 
 @router.post(BASE + "/widgets/new")
