@@ -9,6 +9,7 @@ from owlscope.api import (
     annotation_queues,
     blob_storage,
     comments,
+    dashboards,
     dataset_items,
     dataset_runs,
     datasets,
@@ -44,5 +45,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     llm_connections.router, evaluators.router, prometheus.router, local_control.router,
     media.router, masking_rules.router, project_retention.router,
     erasure.router, blob_storage.router, mcp.router, annotation_queues.router,
-    org_admin.router, scim.router, feedback.router,
+    org_admin.router, scim.router, feedback.router, dashboards.router,
 )

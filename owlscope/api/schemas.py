@@ -860,3 +860,80 @@ class ScimUsersListResponse(Body):
 
 class EmptyResponse(Body):
     pass
+
+
+# ---- dashboards (unstable API) ----------------------------------------------------------------
+class WidgetDimension(Body):
+    field: str
+
+
+class WidgetMetric(Body):
+    measure: str
+    agg: str
+
+
+class WidgetFilter(Body):
+    column: str
+    operator: str
+    type: str
+    value: Any = None
+    key: str | None = None
+
+
+class WidgetChartConfig(Body):
+    type: str
+    row_limit: int | None = None
+    show_value_labels: bool | None = None
+    bins: int | None = None
+    defaultSort: dict[str, Any] | None = None
+
+
+class UnstableDashboardWidget(Body):
+    id: str
+    createdAt: str
+    updatedAt: str
+    name: str
+    description: str
+    view: str
+    dimensions: list[WidgetDimension]
+    metrics: list[WidgetMetric]
+    filters: list[WidgetFilter]
+    chartType: str
+    chartConfig: WidgetChartConfig
+
+
+class UnstableDashboardWidgetList(Body):
+    data: list[UnstableDashboardWidget]
+    meta: PageMeta
+
+
+class DashboardPlacement(Body):
+    """A tile: `type` widget (with `widgetId`) or preset (with `presetId`)."""
+
+    type: str
+    id: str
+    widgetId: str | None = None
+    presetId: str | None = None
+    x: int
+    y: int
+    width: int
+    height: int
+
+
+class DashboardDefinition(Body):
+    widgets: list[DashboardPlacement]
+
+
+class UnstableDashboard(Body):
+    id: str
+    createdAt: str
+    updatedAt: str
+    name: str
+    description: str
+    definition: DashboardDefinition
+    filters: list[WidgetFilter]
+
+
+class UnstableDashboardList(Body):
+    data: list[UnstableDashboard]
+    meta: PageMeta

@@ -7,7 +7,8 @@ dimension and a required time range. Each view is a subquery of merged *facts* (
 observation or score, merging only the columns the query needs); dimensions, measures and filters
 are SQL over those facts. Result rows carry each dimension under its field name, each metric as
 `{aggregation}_{measure}` (e.g. `sum_totalCost`, `p95_latency`) and the time bucket as
-`time_dimension`. Latencies are milliseconds.
+`time_dimension`. Latencies are milliseconds. The `errors` measure (observations: level ERROR;
+traces: with an ERROR observation) is 1 or 0 per fact: its avg is the error rate, its sum the count.
 """
 
 from __future__ import annotations
@@ -86,7 +87,7 @@ VIEWS: dict[str, View] = {
             "tokensPerSecond": f"o_tokens_total / nullIf({_OBS_LATENCY} / 1000, 0)",
             "inputCost": "o_cost['input']", "outputCost": "o_cost['output']", "totalCost": "o_cost_total",
             "timeToFirstToken": f"if({_MS}(o_cst) = 0, NULL, {_MS}(o_cst) - {_MS}(o_start))",
-            "countScores": "ifNull(sc_count, 0)",
+            "countScores": "ifNull(sc_count, 0)", "errors": "if(o_level = 'ERROR', 1, 0)",
         },
         high_cardinality=("id", "traceId", "userId", "sessionId", "parentObservationId"),
     ),
@@ -101,6 +102,7 @@ VIEWS: dict[str, View] = {
             "count": "1", "observationsCount": "ifNull(a_count, 0)", "scoresCount": "ifNull(sc_count, 0)",
             "uniqueUserIds": "nullIf(t_user, '')", "latency": "a_latency * 1000",
             "totalTokens": "ifNull(a_total_tokens, 0)", "totalCost": "ifNull(a_total_cost, 0)",
+            "errors": "if(ifNull(a_errors, 0) > 0, 1, 0)",
         },
         high_cardinality=("id", "userId", "sessionId"),
     ),
@@ -210,8 +212,25 @@ def _time_bucket(granularity: Any, time_expr: str, start: datetime, end: datetim
     return GRANULARITIES[granularity].format(t=time_expr)
 
 
-def metrics_query(olap: Olap, project_id: str, query: dict[str, Any] | str, *, version: int = 2) -> dict[str, Any]:
-    """Run a metrics query object; `{"data": [row, ...]}`. Version 2 rejects high-cardinality dimensions."""
+@dataclass(frozen=True)
+class CompiledQuery:
+    """A checked metrics query: the SQL parts over a view's facts, before the facts are chosen."""
+
+    view_name: str
+    select: list[str]
+    group: list[str]
+    where: list[str]
+    order: list[str]
+    dimensions: list[str]
+    row_limit: int
+    params: Params
+    start: datetime
+    end: datetime
+
+
+def compile_metrics_query(project_id: str, query: dict[str, Any] | str, *, version: int = 2) -> CompiledQuery:
+    """Check a metrics query object and compile it (400 naming what is wrong); runs nothing. Version 2
+    rejects high-cardinality dimensions."""
     q = _parse_query(query)
     view_name = q.get("view")
     if view_name not in VIEWS:
@@ -288,18 +307,25 @@ def metrics_query(olap: Olap, project_id: str, query: dict[str, Any] | str, *, v
     if not order and td:
         order.append("time_dimension ASC")
 
-    used = " ".join([*select, *where])
-    fast = view_name in ("observations", "traces") and rollups_fast(olap, project_id)
-    facts = _facts(view_name, used, p, p.time(start), p.time(end), fast)
+    return CompiledQuery(view_name, select, group, where, order, names, row_limit, p, start, end)
+
+
+def metrics_query(olap: Olap, project_id: str, query: dict[str, Any] | str, *, version: int = 2) -> dict[str, Any]:
+    """Run a metrics query object; `{"data": [row, ...]}`. Version 2 rejects high-cardinality dimensions."""
+    c = compile_metrics_query(project_id, query, version=version)
+    p = c.params
+    used = " ".join([*c.select, *c.where])
+    fast = c.view_name in ("observations", "traces") and rollups_fast(olap, project_id)
+    facts = _facts(c.view_name, used, p, p.time(c.start), p.time(c.end), fast)
     sql = (
-        f"SELECT {', '.join(select)} FROM ({facts})"
-        + (f" WHERE {' AND '.join(where)}" if where else "")
-        + (f" GROUP BY {', '.join(group)}" if group else "")
-        + (f" ORDER BY {', '.join(order)}" if order else "")
-        + f" LIMIT {row_limit}"
+        f"SELECT {', '.join(c.select)} FROM ({facts})"
+        + (f" WHERE {' AND '.join(c.where)}" if c.where else "")
+        + (f" GROUP BY {', '.join(c.group)}" if c.group else "")
+        + (f" ORDER BY {', '.join(c.order)}" if c.order else "")
+        + f" LIMIT {c.row_limit}"
     )
     rows = olap.query_dicts(sql, p.values)
-    return {"data": [_json_row(r, set(names)) for r in rows]}
+    return {"data": [_json_row(r, set(c.dimensions)) for r in rows]}
 
 
 def _json_row(r: dict[str, Any], dimensions: set[str]) -> dict[str, Any]:

@@ -21,6 +21,7 @@ class NavItem:
 
 PROJECT_NAV: tuple[NavItem, ...] = (
     NavItem("dashboard", "Dashboard", "", "dashboard"),
+    NavItem("dashboards", "Custom dashboards", "/dashboards", "layers"),
     NavItem("traces", "Traces", "/traces", "traces", "observability"),
     NavItem("sessions", "Sessions", "/sessions", "sessions", "observability"),
     NavItem("users", "Users", "/users", "users", "observability"),

@@ -9,6 +9,7 @@ from owlscope.web.views import (
     annotations,
     auth,
     dashboard,
+    dashboards,
     datasets,
     downloads,
     erasure,
@@ -42,7 +43,7 @@ from owlscope.web.views import (
 ROUTERS: tuple[APIRouter, ...] = (
     auth.router, sso.router, onboarding.router, org_audit.router, org_settings.router, org_api_keys.router,
     project_settings.router, project_keys.router, project_members.router,
-    project_scores.router, downloads.router, dashboard.router, traces.router, sessions.router, users.router,
+    project_scores.router, downloads.router, dashboard.router, dashboards.router, traces.router, sessions.router, users.router,
     scores.router, annotations.router, sharing.router, home.router, prompts.router, datasets.router,
     experiments.router, llm_connections.router, evals.router, media.router, playground.router,
     project_privacy.router, project_integrations.router, queues.router, queue_review.router, erasure.router,

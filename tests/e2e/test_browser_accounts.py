@@ -71,7 +71,7 @@ def test_sign_up_onboard_and_create_api_key(live_server, new_page) -> None:
     assert secret_key not in page.content()
     shot(page, t, "api-keys-list")
 
-    page.get_by_role("link", name="Dashboard").click()
+    page.get_by_role("link", name="Dashboard", exact=True).click()
     expect(page.get_by_role("heading", name="Get started")).to_be_visible()
     shot(page, t, "project-home")
     page.get_by_label("Switch project").click()

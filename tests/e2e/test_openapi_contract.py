@@ -42,6 +42,8 @@ OMITTED_WHEN_EMPTY = {
 # `unit: null` for models without a unit (every Langfuse-managed model).
 NULLABLE_IN_PRACTICE = {("Model", "unit")}
 SCORE_V3_GROUPS = {"comment", "configId", "metadata", "authorUserId", "queueId", "subject"}
+CONTRACT_WIDGET = {"name": "contract widget", "view": "observations", "dimensions": [{"field": "providedModelName"}],
+                   "metrics": [{"measure": "totalCost", "agg": "sum"}], "filters": [], "chartType": "PIE"}
 
 
 @cache
@@ -189,12 +191,18 @@ def seeded(sdk_server) -> dict[str, Any]:
         "objectId": trace_id, "objectType": "TRACE"}).json()
     sdk_server.wait_for("/api/public/dataset-run-items", lambda r: r.status_code == 200 and r.json()["data"],
                         datasetId=lf.get_dataset(dataset).id, runName=run_name)
+    widget = httpx.post(f"{url}/api/public/unstable/dashboard-widgets", auth=auth, json=CONTRACT_WIDGET).json()
+    dashboard = httpx.post(f"{url}/api/public/unstable/dashboards", auth=auth, json={
+        "name": f"contract-{tag}", "definition": {"widgets": [
+            {"type": "widget", "widgetId": widget["id"]}, {"type": "preset", "presetId": "error-rate"}]},
+        "filters": [{"column": "environment", "operator": "=", "type": "string", "value": "default"}]}).json()
     return {
         "trace_id": trace_id, "generation_id": generation_id, "score_id": score_id, "session_id": f"sess-{tag}",
         "prompt": prompt, "chat_prompt": f"contract-chat-{tag}", "dataset": dataset,
         "dataset_id": lf.get_dataset(dataset).id, "item_id": item.id, "run_name": run_name,
         "model_id": model["id"], "config_id": config["id"], "comment_id": comment["id"],
         "queue_id": queue["id"], "queue_item_id": queue_item["id"],
+        "widget_id": widget["id"], "dashboard_id": dashboard["id"],
     }
 
 
@@ -253,6 +261,11 @@ def _reads(s: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
         ("/api/public/v2/metrics", "/api/public/v2/metrics", {"query": metrics_v2_query}),
         ("/api/public/unstable/evaluators", "/api/public/unstable/evaluators", {}),
         ("/api/public/unstable/evaluation-rules", "/api/public/unstable/evaluation-rules", {}),
+        ("/api/public/unstable/dashboards", "/api/public/unstable/dashboards", {}),
+        ("/api/public/unstable/dashboards/{dashboardId}", f"/api/public/unstable/dashboards/{s['dashboard_id']}", {}),
+        ("/api/public/unstable/dashboard-widgets", "/api/public/unstable/dashboard-widgets", {}),
+        ("/api/public/unstable/dashboard-widgets/{widgetId}",
+         f"/api/public/unstable/dashboard-widgets/{s['widget_id']}", {}),
     ]
 
 
@@ -322,7 +335,7 @@ def test_every_read_endpoint_is_covered(sdk_server) -> None:
     spec = {(m.upper(), p) for p, ops in _spec()["paths"].items() for m in ops if m == "get"}
     dummy = {k: "x" for k in ("trace_id", "generation_id", "score_id", "session_id", "prompt", "chat_prompt",
                               "dataset", "dataset_id", "item_id", "run_name", "model_id", "config_id", "comment_id",
-                              "queue_id", "queue_item_id")}
+                              "queue_id", "queue_item_id", "widget_id", "dashboard_id")}
     checked = {p for p, _, _ in _reads(dummy)} | {p for p, _, _ in _org_reads("x", "x")}
 
     def ours(path: str) -> str:
@@ -409,4 +422,45 @@ def test_annotation_queue_writes_match_the_contract(sdk_server, seeded) -> None:
             contract_errors(method, path, r.json())
         if errors:
             failures[f"{method} {path}"] = errors
+
+
+def test_dashboard_writes_match_the_contract(sdk_server) -> None:
+    """Every write of the unstable dashboards API answers in the contract's shapes, the 409s included."""
+    import httpx
+
+    url, auth = sdk_server.url, sdk_server.auth
+    base, widgets = "/api/public/unstable/dashboards", "/api/public/unstable/dashboard-widgets"
+    checked: list[tuple[str, str, httpx.Response]] = []
+
+    def call(method: str, spec_path: str, path: str, body: Any = None) -> dict[str, Any]:
+        r = httpx.request(method, f"{url}{path}", auth=auth, json=body, timeout=30)
+        checked.append((method, spec_path, r))
+        return r.json()
+
+    w = call("POST", widgets, widgets, CONTRACT_WIDGET)
+    call("PATCH", widgets + "/{widgetId}", f"{widgets}/{w['id']}", {"chartType": "HISTOGRAM",
+                                                                     "metrics": [{"measure": "latency", "agg": "histogram"}],
+                                                                     "dimensions": [], "chartConfig": {"bins": 5}})
+    d = call("POST", base, base, {"name": "contract writes", "description": "d"})
+    path = f"{base}/{d['id']}"
+    call("PATCH", base + "/{dashboardId}", path, {"name": "renamed"})
+    placements = base + "/{dashboardId}/placements"
+    p = call("POST", placements, f"{path}/placements", {"type": "widget", "widgetId": w["id"]})
+    call("POST", placements, f"{path}/placements", {"type": "preset", "presetId": "total-cost", "id": "total"})
+    call("PATCH", placements + "/{placementId}", f"{path}/placements/total", {"x": 6, "y": 0})
+    conflict = httpx.delete(f"{url}{widgets}/{w['id']}", auth=auth)
+    duplicate = httpx.post(f"{url}{path}/placements", auth=auth, json={"type": "preset", "presetId": "error-rate",
+                                                                        "id": "total"})
+    call("DELETE", placements + "/{placementId}", f"{path}/placements/{p['id']}")
+    call("DELETE", widgets + "/{widgetId}", f"{widgets}/{w['id']}")
+    call("DELETE", base + "/{dashboardId}", path)
+
+    failures = {f"{m} {sp}": [f"status {r.status_code}: {r.text[:300]}"] if r.status_code != 200
+                else contract_errors(m, sp, r.json()) for m, sp, r in checked}
+    error_schema = {"$ref": "#/components/schemas/unstablePublicApiError", "components": _components()}
+    for name, r in (("409 widget still placed", conflict), ("409 placement id taken", duplicate)):
+        assert r.status_code == 409, r.text
+        failures[name] = [e.message for e in OAS30Validator(error_schema).iter_errors(r.json())]
+        assert r.json()["code"] == "conflict"
+    failures = {k: v for k, v in failures.items() if v}
     assert not failures, failures

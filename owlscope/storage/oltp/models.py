@@ -327,3 +327,6 @@ TABLES = (*TABLES, *AUDIT_TABLES)
 from owlscope.storage.oltp.admin_models import ADMIN_TABLES  # noqa: E402
 
 TABLES = (*TABLES, *ADMIN_TABLES)
+from owlscope.storage.oltp.dashboard_models import DASHBOARD_TABLES  # noqa: E402
+
+TABLES = (*TABLES, *DASHBOARD_TABLES)
