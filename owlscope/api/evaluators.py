@@ -40,7 +40,9 @@ def _invalid(exc: RequestValidationError) -> Response:
                          "details": {"issues": issues}}, status_code=400)
 
 
-router = APIRouter(tags=["UnstableEvaluators"], route_class=error_route_class(_error, _invalid))
+# The unstable API's error envelope ({message, error, code, details}); the dashboards API shares it.
+UnstableRoute = error_route_class(_error, _invalid)
+router = APIRouter(tags=["UnstableEvaluators"], route_class=UnstableRoute)
 EVALUATORS = "/api/public/unstable/evaluators"
 RULES = "/api/public/unstable/evaluation-rules"
 
