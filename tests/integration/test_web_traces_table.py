@@ -62,9 +62,11 @@ def test_aggregate_sort_pages_with_filters_and_counts_traces_without_observation
     rest = list_trace_table(site.olap, site.project_id, TraceFilters(), order_by="latency.desc", limit=10,
                             cursor=page.next_cursor)
     assert [t["id"] for t in rest.rows] == ["t-chat-2", "t-chat-1", "t-sum", "t-bare"]
-    # The header links sort by these columns, most first.
-    assert 'href="/project/%s/traces?sort=latency.desc"' % site.project_id in r.text.replace("&amp;", "&") or \
-        "sort=latency.desc" in r.text
+    # The header links sort by these columns, most first (the filters kept).
+    links = html.unescape(r.text)
+    for key in ("latency", "totalTokens"):
+        assert f'href="{site.base}/traces?name=chat-turn&sort={key}.desc"' in links
+    assert f'href="{site.base}/traces?name=chat-turn&sort=totalCost.asc"' in links  # sorted: flips
 
 
 def test_full_text_search_over_input_and_output(any_site: Site) -> None:
