@@ -181,3 +181,36 @@ def test_sessions_search_and_sorts(any_site: Site) -> None:
     assert _session_ids(r.text) == ["sess-3", "sess-1", "sess-2"] and "3 sessions" in r.text
     r = site.owner.get(f"{b}?q=nothing-like-it")
     assert r.status_code == 200 and "No session id contains" in html.unescape(r.text)
+
+
+def test_migration_0004_indexes_rows_already_stored_and_runs_again(make_settings, stack, tmp_path) -> None:
+    """Rows written before 0004 are found by the full-text search after it (the index is built for
+    them); the migration's statements can run again; on both engines."""
+    from owlscope.storage.olap.client import Olap
+    from owlscope.storage.olap.migrate import _render, list_migrations, migrate
+    from owlscope.tracing.model import search_trace_text
+
+    before = tmp_path / "migrations"
+    before.mkdir()
+    for m in list_migrations():
+        if m.version < 4:
+            (before / m.path.name).write_text(m.path.read_text())
+    o = Olap(make_settings(stack))
+    try:
+        migrate(o, before)
+        t0 = datetime.now(UTC)
+        insert(o, traces=[TraceEvent("p-0004", "old", t0, timestamp=t0, input=json.dumps("Kraken sighted")),
+                          TraceEvent("p-0004", "other", t0, timestamp=t0, output=json.dumps("calm sea"))])
+        assert [m.version for m in migrate(o)] == [4]
+        (m4,) = [m for m in list_migrations() if m.version == 4]
+        for statement in m4.statements():  # idempotent
+            o.command(_render(o, statement))
+        assert search_trace_text(o, "p-0004", "KRAKEN") == ["old"]
+        assert search_trace_text(o, "p-0004", "calm sea") == ["other"]
+        assert search_trace_text(o, "p-0004", "kraken sea") == []
+        indexes = o.query("SELECT name, type FROM system.data_skipping_indices WHERE database = {d:String}"
+                          " AND table = 'traces'", {"d": o.database})
+        assert ("idx_text", "tokenbf_v1") in [tuple(r) for r in indexes]
+    finally:
+        o.command("DROP DATABASE IF EXISTS {db}")
+        o.close()
