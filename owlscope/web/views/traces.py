@@ -102,7 +102,8 @@ def active_chips(request: Request, f: TraceFilters, ctx: ProjectContext) -> list
         return with_query(request, **{name: rest or None})
 
     if f.search:
-        chips.append({"label": f"Search: {f.search}", "href": drop("q")})
+        label = "Full text" if f.search_type == "text" else "Search"
+        chips.append({"label": f"{label}: {f.search}", "href": with_query(request, q=None, search=None)})
     for n in f.name:
         chips.append({"label": f"Name: {n}", "href": drop("name", n)})
     if f.user_id:
