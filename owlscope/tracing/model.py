@@ -230,3 +230,50 @@ def aggregate_traces(olap: Olap, project_id: str, trace_ids: Iterable[str], name
         {"project_id": project_id, "tids": ids},
     )
     return {r["trace_id"]: r for r in rows}
+
+
+# ---- full-text search over trace input and output (migration 0004) ---------------------------
+# The expression of the `idx_text` token bloom filter index, on a partial trace row. A query must use
+# this exact expression in `hasToken` for the index to skip granules.
+TRACE_TEXT = ("lower(concat(finalizeAggregation(input), ' ', finalizeAggregation(output), ' ',"
+              " finalizeAggregation(root_input), ' ', finalizeAggregation(root_output)))")
+_TOKEN = re.compile(r"[a-z0-9]+")
+TEXT_SEARCH_MAX = 10_000
+
+
+def text_tokens(text: str) -> list[str]:
+    """The words of a search as the index tokenizes them (ASCII letters and digits, lower-cased)."""
+    return list(dict.fromkeys(_TOKEN.findall(text.lower())))[:8]
+
+
+def search_trace_text(olap: Olap, project_id: str, text: str, *, cap: int = TEXT_SEARCH_MAX) -> list[str]:
+    """Ids of the traces whose merged input or output contains `text` (any case). Candidates come from
+    partial rows holding every word (`hasToken`, answered by the skip index); only they are merged and
+    checked for the whole text. Capped at `cap` ids."""
+    words = text_tokens(text)
+    if not words:
+        return []
+    where = " AND ".join(f"hasToken({TRACE_TEXT}, {{w{i}:String}})" for i in range(len(words)))
+    params: dict[str, Any] = {f"w{i}": w for i, w in enumerate(words)}
+    params.update({"p": project_id, "q": text, "cap": cap})
+    rows = olap.query(
+        "SELECT id FROM (SELECT id" + select_list(TRACE_IO, TRACE_IO) + " FROM {db}.traces"
+        " WHERE project_id = {p:String} AND id IN (SELECT id FROM {db}.traces WHERE project_id = {p:String}"
+        f" AND {where}) GROUP BY id) WHERE positionCaseInsensitiveUTF8(concat(t_input, ' ', t_output), {{q:String}}) > 0"
+        " LIMIT {cap:UInt32}",
+        params,
+    )
+    return [r[0] for r in rows]
+
+
+def trace_io_previews(olap: Olap, project_id: str, trace_ids: list[str], chars: int = 200) -> dict[str, tuple[str, str]]:
+    """(input, output) of each trace, merged and cut to their first `chars` characters, by id."""
+    if not trace_ids:
+        return {}
+    rows = olap.query(
+        "SELECT id, leftUTF8(t_input, {n:UInt32}), leftUTF8(t_output, {n:UInt32}) FROM (SELECT id"
+        + select_list(TRACE_IO, TRACE_IO) + " FROM {db}.traces WHERE project_id = {p:String}"
+        " AND id IN {ids:Array(String)} GROUP BY id)",
+        {"p": project_id, "ids": sorted(set(trace_ids)), "n": chars},
+    )
+    return {r[0]: (r[1], r[2]) for r in rows}

@@ -15,9 +15,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from owlscope.errors import InvalidRequest
 from owlscope.storage.olap.client import Olap
 from owlscope.tracing.common import Params, iso, kth_newest, parallel, parse_time_param, utc
-from owlscope.tracing.model import TRACE, not_internal, select_list
+from owlscope.tracing.model import TRACE, not_internal, rollups_fast, select_list, trace_aggregates_sql
 from owlscope.tracing.traces import fetch_traces, trace_shape
 from owlscope.wire import PageRequest
 
@@ -119,6 +120,58 @@ def list_sessions(
         rows = olap.query(
             q.sessions_sql() + f" ORDER BY created DESC, t_session DESC LIMIT {limit} OFFSET {offset}", q.p.values)
         total = _count(olap, q, True)
+    data = [{"id": r[0], "createdAt": iso(r[1]), "projectId": project_id, "environment": r[2] or "default"}
+            for r in rows]
+    return {"data": data, "meta": req.meta(total)}
+
+
+# The session table's other orders (the UI): by an aggregate over the session's traces and their
+# observations. Default order (newest first) is `list_sessions`.
+SESSION_ORDERS = {"traces": "s_traces", "cost": "s_cost", "duration": "s_duration"}
+
+
+def list_session_table(
+    olap: Olap, project_id: str, *, search: str | None = None, order_by: str | None = None, page: int = 1,
+    limit: int = 50, from_timestamp: Any = None, to_timestamp: Any = None, environment: list[str] | None = None,
+    hide_internal: bool = False,
+) -> dict[str, Any]:
+    """The UI's sessions list: `list_sessions`' rows, optionally only the session ids containing
+    `search` (any case) and ordered by `order_by` (`traces|cost|duration[.asc|.desc]`, most first
+    by default). Counts and aggregates only the traces of the matching sessions."""
+    field, _, direction = (order_by or "").partition(".")
+    direction = (direction or "desc").upper()
+    if field and field not in SESSION_ORDERS or direction not in ("ASC", "DESC"):
+        raise InvalidRequest(f"Invalid order: use one of {', '.join(SESSION_ORDERS)} with .asc or .desc")
+    if not search and not field:
+        return list_sessions(olap, project_id, page=page, limit=limit, from_timestamp=from_timestamp,
+                             to_timestamp=to_timestamp, environment=environment, hide_internal=hide_internal)
+    req = PageRequest.of(page, limit)
+    q = _Query(project_id, from_timestamp, to_timestamp, environment, hide_internal)
+    restrict, extra = "", ()
+    if search:
+        needle = q.p.text(search)
+        restrict = (" AND id IN (SELECT id FROM {db}.traces WHERE project_id = {project_id:String}"
+                    f" AND positionCaseInsensitiveUTF8(finalizeAggregation(session_id), {needle}) > 0)")
+        extra = (f"positionCaseInsensitiveUTF8(t_session, {needle}) > 0",)
+    per_trace = _PER_TRACE % (restrict, " AND ".join([*q.trace_having, *extra]))
+    obs = f"trace_id IN (SELECT id FROM ({per_trace}))" if search else "1"
+    ms = "toUnixTimestamp64Milli(t_ts)"
+    fast = rollups_fast(olap, project_id)
+    sql = (
+        "SELECT t_session, min(t_ts) AS created, argMin(t_env, t_ts) AS env, count() AS s_traces,"
+        " sum(a_total_cost) AS s_cost,"
+        f" (max({ms} + toInt64(a_latency * 1000)) - min({ms})) / 1000 AS s_duration,"
+        " count() OVER () AS total_"
+        f" FROM ({per_trace}) AS tr LEFT JOIN ({trace_aggregates_sql(obs, {'a_total_cost', 'a_latency'}, fast=fast)}) AS a"
+        " ON a.trace_id = tr.id GROUP BY t_session"
+        + (" HAVING " + " AND ".join(q.having) if q.having else "")
+        + f" ORDER BY {SESSION_ORDERS.get(field, 'created')} {direction}, t_session {direction}"
+        f" LIMIT {req.limit} OFFSET {(req.page - 1) * req.limit}"
+    )
+    rows = olap.query(sql, q.p.values)
+    total = int(rows[0][6]) if rows else (
+        0 if req.page == 1 else int(olap.query(f"SELECT count() FROM ({q.sessions_sql(restrict, (), extra)})",
+                                               q.p.values)[0][0]))
     data = [{"id": r[0], "createdAt": iso(r[1]), "projectId": project_id, "environment": r[2] or "default"}
             for r in rows]
     return {"data": data, "meta": req.meta(total)}

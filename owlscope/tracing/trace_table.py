@@ -27,12 +27,21 @@ from owlscope.tracing.common import (
     utc,
 )
 from owlscope.tracing.filters import Condition, not_internal_environment, time_range
-from owlscope.tracing.model import aggregate_traces, trace_aggregates_sql
+from owlscope.tracing.model import (
+    aggregate_traces,
+    search_trace_text,
+    text_tokens,
+    trace_aggregates_sql,
+    trace_io_previews,
+)
 from owlscope.tracing.traces import fetch_traces, parse_order, select_trace_ids, trace_exists
 from owlscope.wire import decode_cursor, encode_cursor
 
 LEVELS = ("DEBUG", "DEFAULT", "WARNING", "ERROR")
-SORTABLE = ("timestamp", "name", "userId", "sessionId", "release", "version")
+# Orders by an aggregate of the trace's observations (server-side, see traces._by_aggregate).
+AGGREGATE_ORDERS = {"latency": "a_latency", "totalCost": "a_total_cost", "totalTokens": "a_total_tokens"}
+SORTABLE = ("timestamp", "name", "userId", "sessionId", "release", "version", *AGGREGATE_ORDERS)
+SEARCH_TYPES = ("ids", "text")  # ids and names / full text of input and output
 SCORE_OPERATORS = (">=", "<=", "=", ">", "<", "!=")
 _ROW_AGGREGATES = {"a_latency", "a_total_tokens", "a_input_tokens", "a_output_tokens", "a_total_cost",
                    "a_level", "a_count", "a_errors", "a_warnings"}
@@ -44,6 +53,7 @@ class TraceFilters:
     """What the traces table is filtered by (every field optional)."""
 
     search: str | None = None
+    search_type: str = "ids"  # SEARCH_TYPES: "text" searches input and output
     name: list[str] = field(default_factory=list)
     user_id: str | None = None
     session_id: str | None = None
@@ -98,7 +108,13 @@ def _level_matches(olap: Olap, project_id: str, levels: list[str]) -> list[str] 
 def table_conditions(olap: Olap, project_id: str, f: TraceFilters) -> list[Condition]:
     """The filters as conditions of the traces query (see traces.COLUMNS)."""
     conds: list[Condition] = []
-    if f.search:
+    if f.search_type not in SEARCH_TYPES:
+        raise InvalidRequest(f"Unknown search type {f.search_type!r}: use {', '.join(SEARCH_TYPES)}")
+    if f.search and f.search_type == "text":
+        if not text_tokens(f.search):
+            raise InvalidRequest("A full-text search needs at least one word (letters or digits)")
+        conds.append(Condition("id", "any of", search_trace_text(olap, project_id, f.search.strip())))
+    elif f.search:
         q = f.search.strip()
         # An exact id is a point lookup; otherwise the name contains the text (any case).
         if q and trace_exists(olap, project_id, q):
@@ -136,14 +152,17 @@ def _ms_iso(ms: int) -> str:
 
 def list_trace_table(
     olap: Olap, project_id: str, filters: TraceFilters, *, order_by: str | None = None,
-    cursor: str | None = None, limit: int = 50, with_total: bool = True,
+    cursor: str | None = None, limit: int = 50, with_total: bool = True, io_preview: bool = False,
 ) -> TraceTablePage:
     """One page of the traces table. `order_by`: `field.asc|desc` with field in SORTABLE (default
     `timestamp.desc`); `cursor`: the `next_cursor` of the previous page. `total` (all matches) is
-    counted only for the first page."""
+    counted only for the first page. `io_preview`: rows carry the start of their input and output
+    (`inputPreview`, `outputPreview`)."""
     if limit < 1 or limit > 200:
         raise InvalidRequest("limit must be between 1 and 200")
-    order = parse_order(order_by or "timestamp.desc")
+    field, _, direction = (order_by or "timestamp.desc").partition(".")
+    order = ((AGGREGATE_ORDERS[field], (direction or "desc").upper()) if field in AGGREGATE_ORDERS
+             and direction.lower() in ("asc", "desc", "") else parse_order(order_by or "timestamp.desc"))
     conds = table_conditions(olap, project_id, filters)
     keyset = order == ("t_ts", "DESC")
     after: tuple[int, str] | None = None
@@ -183,7 +202,12 @@ def list_trace_table(
         last = ids[-1]
         next_cursor = (encode_cursor([epoch_ms(rows[last]["t_ts"]), last]) if keyset
                        else encode_cursor([offset + limit]))
-    return TraceTablePage(trace_rows(olap, project_id, ids, rows), next_cursor, total)
+    out = trace_rows(olap, project_id, ids, rows)
+    if io_preview:
+        previews = trace_io_previews(olap, project_id, ids)
+        for r in out:
+            r["inputPreview"], r["outputPreview"] = previews.get(r["id"], ("", ""))
+    return TraceTablePage(out, next_cursor, total)
 
 
 def _at_or_before_cursor(row: dict[str, Any], trace_id: str, after: tuple[int, str]) -> bool:

@@ -237,6 +237,9 @@ def select_trace_ids(
 
     field, direction = order
     where = " AND ".join(["project_id = {project_id:String}", *c.where] + ([restrict] if restrict else []))
+    if field in AGGREGATES:
+        return _by_aggregate(olap, c, p, order, where, offset=offset, limit=limit,
+                             with_total=with_total, fast=rollups_fast(olap, project_id))
     # No more candidate traces than a page (an id, user or session filter): merge whole rows in the
     # same pass. (More would read more granules than fetching the page's rows afterwards.)
     full = known is not None and len(known.ids) <= limit
@@ -252,6 +255,27 @@ def select_trace_ids(
     if rows:
         return TracePage([r["id"] for r in rows], int(rows[0]["total_"]), {r["id"]: r for r in rows} if full else None)
     return TracePage([], _count(olap, c, p, restrict) if with_total and offset else 0)
+
+
+def _by_aggregate(olap: Olap, c: _Compiled, p: Params, order: tuple[str, str], where: str, *, offset: int,
+                  limit: int, with_total: bool, fast: bool) -> TracePage:
+    """A page of the matching traces ordered by an aggregate over their observations (`a_latency`,
+    `a_total_cost`, `a_total_tokens`, ...): the filtered ids joined to the aggregate of just their
+    observations (all the project's when unfiltered). A trace without observations counts 0."""
+    field, direction = order
+    having = " HAVING " + " AND ".join(c.having) if c.having else ""
+    matched = f"SELECT id, {c.select('t_ts')} FROM {{db}}.traces WHERE {where} GROUP BY id{having}"
+    restrict = "1" if where == "project_id = {project_id:String}" and not c.having else \
+        f"trace_id IN (SELECT id FROM ({matched}))"
+    rows = olap.query(
+        f"SELECT t.id, a.{field} AS sort_v, count() OVER () AS total_ FROM ({matched}) AS t"
+        f" LEFT JOIN ({trace_aggregates_sql(restrict, {field}, fast=fast)}) AS a ON a.trace_id = t.id"
+        f" ORDER BY sort_v {direction}, t.id {direction} LIMIT {limit} OFFSET {offset}",
+        p.values,
+    )
+    if rows:
+        return TracePage([r[0] for r in rows], int(rows[0][2]))
+    return TracePage([], _count(olap, c, p, "") if with_total and offset else 0)
 
 
 def match_trace_ids(

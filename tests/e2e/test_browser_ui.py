@@ -531,3 +531,28 @@ def test_small_fixes(ui, pages) -> None:
     r = page.goto(f"{base}/project/{pid}/datasets/{ui['dataset_id']}/compare")
     assert r.ok and page.url.endswith("/runs")
     expect(page.get_by_role("alert").or_(page.locator(".flash"))).to_contain_text("Choose at least one run")
+
+
+def test_traces_table_with_every_column_fits(ui, pages) -> None:
+    """The column chooser at 1440 px: every optional column on, the table still fits; the choice is
+    kept for the next visit (cookie), then put back to the default."""
+    page, base, pid = pages[1440], ui["base"], ui["pid"]
+    everything = ("input", "output", "scores", "tags", "environment", "level", "release", "version")
+    page.goto(f"{base}/project/{pid}/traces?" + "&".join(f"cols={c}" for c in everything))
+    expect(page.locator("table.table-traces tbody tr").first).to_be_visible()
+    for header in ("Input", "Output", "Tags", "Release", "Version", "Latency", "Cost"):
+        expect(page.locator("table.table-traces th", has_text=header).first).to_be_visible()
+    shot(page, T, "traces-all-columns-1440", full_page=False)
+    _fits(page, "#trace-results .table-wrap")
+    page.goto(f"{base}/project/{pid}/traces?sort=latency.desc")
+    expect(page.locator("table.table-traces th", has_text="Version")).to_be_visible()
+    _fits(page, "#trace-results .table-wrap")
+    # back to the default through the chooser itself
+    page.locator("summary", has_text="Columns").click()
+    for key in ("input", "output", "tags", "release", "version"):
+        page.locator(f".column-chooser input[value={key}]").uncheck()
+    page.get_by_role("button", name="Apply columns").click()
+    expect(page.locator("table.table-traces th", has_text="Version")).to_have_count(0)
+    page.goto(f"{base}/project/{pid}/traces")
+    expect(page.locator("table.table-traces th", has_text="Input")).to_have_count(0)
+    expect(page.locator("table.table-traces th", has_text="Scores")).to_be_visible()

@@ -12,12 +12,13 @@ from starlette.responses import Response
 from owlscope.errors import NotFound
 from owlscope.services import Services
 from owlscope.tracing.session_stats import session_summaries
-from owlscope.tracing.sessions import get_session, list_sessions
+from owlscope.tracing.sessions import SESSION_ORDERS, get_session, list_session_table
 from owlscope.tracing.sharing import share_state
 from owlscope.tracing.trace_table import trace_aggregates, trace_error_messages, trace_scores
 from owlscope.web import present
 from owlscope.web.context import ProjectContext, ProjectCtx, WebServices, require_role
 from owlscope.web.templating import render
+from owlscope.web.urls import with_query
 from owlscope.web.views.annotations import Subject, comments_context, panel_context
 from owlscope.web.views.tracing_common import PRESETS, TimeRange, environment_filter, time_range
 
@@ -36,17 +37,23 @@ def session_query(request: Request, ctx: ProjectContext) -> tuple[dict[str, Any]
 
 
 @router.get("/project/{project_id}/sessions")
-def sessions(request: Request, ctx: ProjectCtx, services: WebServices, page: int = 1) -> Response:
+def sessions(request: Request, ctx: ProjectCtx, services: WebServices, page: int = 1, q: str = "",
+             sort: str = "") -> Response:
     require_role(ctx, "VIEWER")
     query, rng = session_query(request, ctx)
     page = max(page, 1)
-    found = list_sessions(services.olap, ctx.project.id, page=page, limit=PAGE_SIZE, **query)
+    if sort.partition(".")[0] not in SESSION_ORDERS:
+        sort = ""
+    found = list_session_table(services.olap, ctx.project.id, search=q.strip() or None, order_by=sort or None,
+                               page=page, limit=PAGE_SIZE, **query)
     ids = [s["id"] for s in found["data"]]
     stats = session_summaries(services.olap, ctx.project.id, ids)
     rows = [{**s, "createdAt": present.parse_iso(s["createdAt"]), **stats.get(s["id"], {})} for s in found["data"]]
     meta = found["meta"]
     values = {
-        "rows": rows, "meta": meta, "range": rng, "presets": PRESETS, "page": page,
+        "rows": rows, "meta": meta, "range": rng, "presets": PRESETS, "page": page, "q": q, "sort": sort,
+        "sorts": {k: with_query(request, sort=None if sort == f"{k}.desc" else f"{k}.desc", page=None)
+                  for k in SESSION_ORDERS},
         "active_nav": "sessions",
     }
     return render(request, "sessions/list.html", values)

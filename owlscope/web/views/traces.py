@@ -8,6 +8,8 @@ the project and by the top bar's environment.
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections import defaultdict
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -20,8 +22,10 @@ from owlscope.errors import InvalidRequest, NotFound
 from owlscope.services import Services
 from owlscope.tracing.sharing import share_state
 from owlscope.tracing.trace_table import (
+    AGGREGATE_ORDERS,
     LEVELS,
     SCORE_OPERATORS,
+    SEARCH_TYPES,
     SORTABLE,
     TraceFilters,
     filter_options,
@@ -68,6 +72,7 @@ def filters_from_request(request: Request, ctx: ProjectContext) -> tuple[TraceFi
     score_name = qp.get("score_name", "").strip() or None
     f = TraceFilters(
         search=qp.get("q", "").strip() or None,
+        search_type=qp.get("search", "ids") or "ids",
         name=multi(request, "name"),
         user_id=qp.get("user", "").strip() or None,
         session_id=qp.get("session", "").strip() or None,
@@ -97,7 +102,8 @@ def active_chips(request: Request, f: TraceFilters, ctx: ProjectContext) -> list
         return with_query(request, **{name: rest or None})
 
     if f.search:
-        chips.append({"label": f"Search: {f.search}", "href": drop("q")})
+        label = "Full text" if f.search_type == "text" else "Search"
+        chips.append({"label": f"{label}: {f.search}", "href": with_query(request, q=None, search=None)})
     for n in f.name:
         chips.append({"label": f"Name: {n}", "href": drop("name", n)})
     if f.user_id:
@@ -129,9 +135,90 @@ def sort_links(request: Request, order: str) -> dict[str, dict[str, str]]:
             new = f"{name}.{'asc' if direction == 'desc' else 'desc'}"
             out[name] = {"href": with_query(request, sort=new), "dir": direction}
         else:
-            out[name] = {"href": with_query(request, sort=f"{name}.{'asc' if name != 'timestamp' else 'desc'}"),
+            first = "desc" if name == "timestamp" or name in AGGREGATE_ORDERS else "asc"
+            out[name] = {"href": with_query(request, sort=f"{name}.{first}"),
                          "dir": ""}
     return out
+
+
+# ---- columns and saved views ------------------------------------------------------------------
+# The optional columns (time, name, user, session, latency, tokens and cost are always shown). The
+# choice comes from the URL (`cols`, repeated; an empty `cols=` keeps none) and is then remembered in
+# a cookie, which answers when the URL has none.
+OPTIONAL_COLUMNS = {"input": "Input", "output": "Output", "scores": "Scores", "tags": "Tags",
+                    "environment": "Env", "level": "Level", "release": "Release", "version": "Version"}
+DEFAULT_COLUMNS = ("scores", "environment", "level")
+COLUMNS_COOKIE = "owlscope_trace_columns"
+COOKIE_AGE = 365 * 24 * 3600
+# Saved views: a name and the table's URL (filters, columns, sort), kept per project in a cookie;
+# a view is shared by sharing its URL.
+MAX_VIEWS, MAX_VIEW_NAME, MAX_VIEWS_BYTES = 20, 60, 3000
+
+
+def chosen_columns(request: Request) -> tuple[list[str], bool]:
+    """The optional columns to show, and whether the URL chose them (then they are to be remembered)."""
+    if "cols" in request.query_params:
+        return [c for c in dict.fromkeys(request.query_params.getlist("cols")) if c in OPTIONAL_COLUMNS], True
+    saved = request.cookies.get(COLUMNS_COOKIE)
+    if saved is not None:
+        return [c for c in saved.split(".") if c in OPTIONAL_COLUMNS], False
+    return list(DEFAULT_COLUMNS), False
+
+
+def views_cookie(project_id: str) -> str:
+    return f"owlscope_trace_views_{project_id}"
+
+
+def saved_views(request: Request, project_id: str) -> list[dict[str, str]]:
+    """The project's saved views in this browser, [{name, url}] (an unreadable cookie reads as none)."""
+    raw = request.cookies.get(views_cookie(project_id))
+    if not raw:
+        return []
+    try:
+        items = orjson.loads(base64.urlsafe_b64decode(raw.encode()))
+    except (ValueError, binascii.Error):
+        return []
+    if not isinstance(items, list):
+        return []
+    return [{"name": i[0], "url": i[1]} for i in items
+            if isinstance(i, list) and len(i) == 2 and all(isinstance(x, str) for x in i)]
+
+
+def _store_views(response: Response, project_id: str, views: list[dict[str, str]]) -> None:
+    value = base64.urlsafe_b64encode(orjson.dumps([[v["name"], v["url"]] for v in views])).decode()
+    if len(value) > MAX_VIEWS_BYTES:
+        raise InvalidRequest("Too many or too long saved views: delete one first")
+    response.set_cookie(views_cookie(project_id), value, max_age=COOKIE_AGE, path=f"/project/{project_id}",
+                        httponly=True, samesite="lax")
+
+
+@router.post("/project/{project_id}/traces/views")
+def save_view(request: Request, ctx: ProjectCtx, name: Annotated[str, Form()] = "",
+              url: Annotated[str, Form()] = "") -> Response:
+    """Save the table's current URL under a name (a view of that name is replaced), then open it."""
+    require_role(ctx, "VIEWER")
+    name = " ".join(name.split())
+    base = f"/project/{ctx.project.id}/traces"
+    if not name or len(name) > MAX_VIEW_NAME:
+        raise InvalidRequest(f"A view needs a name of 1 to {MAX_VIEW_NAME} characters")
+    if url.partition("?")[0] != base:
+        raise InvalidRequest("A view is a URL of this project's traces table")
+    views = [v for v in saved_views(request, ctx.project.id) if v["name"] != name]
+    if len(views) >= MAX_VIEWS:
+        raise InvalidRequest(f"At most {MAX_VIEWS} saved views: delete one first")
+    views.append({"name": name, "url": url})
+    response = redirect(request, url)
+    _store_views(response, ctx.project.id, sorted(views, key=lambda v: v["name"].lower()))
+    return response
+
+
+@router.post("/project/{project_id}/traces/views/delete")
+def delete_view(request: Request, ctx: ProjectCtx, name: Annotated[str, Form()] = "") -> Response:
+    require_role(ctx, "VIEWER")
+    views = [v for v in saved_views(request, ctx.project.id) if v["name"] != name]
+    response = redirect(request, f"/project/{ctx.project.id}/traces")
+    _store_views(response, ctx.project.id, views)
+    return response
 
 
 @router.get("/project/{project_id}/traces")
@@ -141,8 +228,9 @@ def traces(request: Request, ctx: ProjectCtx, services: WebServices, sort: str =
     f, rng = filters_from_request(request, ctx)
     if sort.partition(".")[0] not in SORTABLE:
         sort = "timestamp.desc"
+    columns, chosen = chosen_columns(request)
     page = list_trace_table(services.olap, ctx.project.id, f, order_by=sort, cursor=cursor or None,
-                            limit=PAGE_SIZE)
+                            limit=PAGE_SIZE, io_preview="input" in columns or "output" in columns)
     total = page.total if page.total is not None else total
     n = max(n, 1)
     values: dict[str, Any] = {
@@ -154,12 +242,21 @@ def traces(request: Request, ctx: ProjectCtx, services: WebServices, sort: str =
         "first_href": with_query(request) if cursor else None,
         "levels": LEVELS, "score_ops": SCORE_OPERATORS, "q": request.query_params,
         "selected_levels": {lv.upper() for lv in multi(request, "level")},
+        "columns": columns, "optional_columns": OPTIONAL_COLUMNS,
+        "fixed_layout": bool(set(columns) - set(DEFAULT_COLUMNS)), "search_types": SEARCH_TYPES,
+        "views": saved_views(request, ctx.project.id),
+        "view_url": with_query(request, cols=columns or [""]),
         "active_nav": "traces",
     }
     if is_htmx(request) and request.headers.get("hx-target") == "trace-results":
-        return render(request, "traces/_results.html", values)
-    values["options"] = cached_filter_options(services, ctx.project.id)
-    return render(request, "traces/list.html", values)
+        response = render(request, "traces/_results.html", values)
+    else:
+        values["options"] = cached_filter_options(services, ctx.project.id)
+        response = render(request, "traces/list.html", values)
+    if chosen:
+        response.set_cookie(COLUMNS_COOKIE, ".".join(columns) or "-", max_age=COOKIE_AGE, path="/",
+                            httponly=True, samesite="lax")
+    return response
 
 
 # ---- bulk actions on the table's checked rows -------------------------------------------------
