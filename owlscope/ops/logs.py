@@ -15,7 +15,7 @@ from owlscope.config import Settings
 
 # Attributes every LogRecord has; anything else was passed with `extra=` and is logged as a field.
 _STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
-QUIET_LOGGERS = ("alembic", "huey", "httpx", "obstore", "uvicorn.error")
+QUIET_LOGGERS = ("alembic", "huey", "httpx", "obstore", "uvicorn.error", "mcp")
 
 
 class JsonFormatter(logging.Formatter):

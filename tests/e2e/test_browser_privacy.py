@@ -37,8 +37,8 @@ def test_delete_selected_traces_and_erase_a_user(live_server, new_page) -> None:
 
     page.goto(f"{base}/project/{project_id}/traces")
     expect(page.get_by_role("link", name="turn-t-alpha")).to_be_visible()
-    page.get_by_label("Select trace t-alpha").check()
-    page.get_by_label("Select trace t-beta").check()
+    page.locator("input[name=trace_id][value='t-alpha']").check()
+    page.locator("input[name=trace_id][value='t-beta']").check()
     assert page.url.endswith("/traces")  # ticking a box does not open the row
     page.once("dialog", lambda dialog: dialog.accept())
     shot(page, T, "traces-selected")

@@ -69,7 +69,7 @@ def test_doctor_asks_the_running_server_and_serve_logs_json(tmp_path: Path) -> N
     assert any(m.startswith("listening on http://127.0.0.1") for m in messages)
     assert any("migrated empty ->" in m for m in messages)
     assert not [r for r in records if r["logger"].startswith("alembic")]  # no per-plugin or per-revision lines
-    assert len(records) <= 10, messages
+    assert len(records) <= 10, [r["logger"] + ": " + r["message"] for r in records]
     assert {"ts", "level", "logger", "message"} <= set(records[0])
 
     # once serve has stopped, doctor opens the embedded store itself again

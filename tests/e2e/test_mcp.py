@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import json
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import anyio
@@ -51,8 +52,15 @@ async def _session_calls(api: Api, calls: list[tuple[str, dict]], *, auth: str |
     return out
 
 
+def _anyio_run(fn):  # noqa: ANN001, ANN202
+    """anyio.run on a thread of its own: an event loop another test left running on this thread
+    (the browser tests' Playwright, under xdist) cannot be nested into."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(anyio.run, fn).result()
+
+
 def _run(api: Api, calls: list[tuple[str, dict]], **kw) -> list:
-    return anyio.run(lambda: _session_calls(api, calls, **kw))
+    return _anyio_run(lambda: _session_calls(api, calls, **kw))
 
 
 def _seed(api: Api) -> str:
@@ -147,7 +155,7 @@ def test_mcp_rejects_bad_credentials(two_projects) -> None:
             await _session_calls(a, [], auth="Basic " + base64.b64encode(b"pk-lf-x:sk-lf-y").decode())
 
     with pytest.raises(BaseException) as info:  # the client surfaces the 401 (inside task group errors)
-        anyio.run(with_bad_key)
+        _anyio_run(with_bad_key)
 
     def leaves(exc: BaseException) -> list[BaseException]:
         inner = getattr(exc, "exceptions", None)

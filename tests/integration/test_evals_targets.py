@@ -115,9 +115,9 @@ def _experiment_project(env: Env) -> str:
     ds = create_dataset(env.services.sessions, project_id=env.pid, name="geo")
     create_dataset(env.services.sessions, project_id=env.pid, name="elsewhere")
     for n, expected in ((1, "echo: q1"), (2, "Lyon")):
-        upsert_item(env.services.sessions, project_id=env.pid, dataset_name="geo", item_id=f"item-{n}",
+        upsert_item(env.services.sessions, masker=None, project_id=env.pid, dataset_name="geo", item_id=f"item-{n}",
                     input={"question": f"q{n}"}, expected_output=expected, metadata={"level": n})
-    upsert_item(env.services.sessions, project_id=env.pid, dataset_name="elsewhere", item_id="item-x",
+    upsert_item(env.services.sessions, masker=None, project_id=env.pid, dataset_name="elsewhere", item_id="item-x",
                 input={"question": "qx"}, expected_output="echo: qx")
     return ds["id"]
 
