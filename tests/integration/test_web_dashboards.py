@@ -18,6 +18,7 @@ from owlscope.app import create_app
 from owlscope.dashboards import boards, widgets
 from owlscope.ingestion.rows import ObservationEvent, TraceEvent, observations_table, traces_table
 from owlscope.storage.oltp.models import OrganizationMembership, Project, Role, User
+from owlscope.web.numbers import cost
 from support.web import WebUser
 
 
@@ -177,13 +178,13 @@ def test_tile_data_is_the_metrics_answer_in_the_environment(site: Site) -> None:
     everything = spec("cost")
     assert dict(zip(everything["labels"], everything["series"][0]["data"], strict=True)) == {
         "gpt-4o": pytest.approx(2 + 4), "claude-3": pytest.approx(1 + 3 + 5)}
-    assert ">$15<" in site.owner.get(f"{url}/total/data").text
+    assert f">{cost(15)}<" in site.owner.get(f"{url}/total/data").text
     site.owner.post(f"/project/{site.project_id}/environment", {"environment": "production",
                                                                  "next": f"/project/{site.project_id}"})
     production = spec("cost")
     assert dict(zip(production["labels"], production["series"][0]["data"], strict=True)) == {
         "gpt-4o": pytest.approx(2), "claude-3": pytest.approx(1 + 3)}
-    assert ">$6<" in site.owner.get(f"{url}/total/data").text
+    assert f">{cost(6)}<" in site.owner.get(f"{url}/total/data").text
     assert site.owner.get(f"{url}/gone/data").status_code == 404
 
     # The dashboard's own filters, set in its settings form: a column a view lacks leaves that tile be.
@@ -248,7 +249,7 @@ def test_every_chart_type_renders(site: Site, chart: str, dimensions: list[str],
     html = site.owner.get(f"/project/{site.project_id}/dashboards/{d['id']}/placements/t/data").text
     assert "dash-error" not in html and "No data" not in html, html
     if chart == "NUMBER":
-        assert ">$3<" in html  # (1 + 2 + 3 + 4 + 5) / 5
+        assert f">{cost(3)}<" in html  # (1 + 2 + 3 + 4 + 5) / 5
     elif chart == "PIVOT_TABLE":
         assert html.count("<tr>") == 1 + 4 and "staging" in html  # header + (model, environment) pairs
     else:
