@@ -365,10 +365,5 @@ def schedule_due(services: Services, now: datetime | None = None) -> list[str]:
 def register(services: Services) -> None:
     services.queue.register(EXPORT_TASK, lambda project_id: run_export(services, project_id))
 
-    def _schedule() -> None:
-        try:
-            schedule_due(services)
-        except Exception:  # noqa: BLE001 - the next minute retries
-            log.exception("scheduling blob storage exports failed")
-
-    services.queue.huey.periodic_task(lambda _ts: True, name=SCHEDULE_TASK)(_schedule)
+    services.queue.every_minute(SCHEDULE_TASK, lambda: schedule_due(services),
+                                what="scheduling blob storage exports")

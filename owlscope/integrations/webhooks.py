@@ -245,10 +245,4 @@ def sweep(services: Services) -> int:
 def register(services: Services) -> None:
     services.queue.register(DELIVER_TASK, lambda delivery_id: deliver(services, delivery_id))
 
-    def _sweep() -> None:
-        try:
-            sweep(services)
-        except Exception:  # noqa: BLE001 - the next minute retries
-            log.exception("webhook sweep failed")
-
-    services.queue.huey.periodic_task(lambda _ts: True, name=SWEEP_TASK)(_sweep)
+    services.queue.every_minute(SWEEP_TASK, lambda: sweep(services), what="webhook sweep")

@@ -7,6 +7,7 @@ and re-enqueued by a sweeper from durable state if a process dies while running 
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -15,6 +16,8 @@ from huey import Huey, RedisHuey, SqliteHuey
 from huey.consumer import Consumer
 
 from owlscope.config import Settings
+
+log = logging.getLogger("owlscope.queue")
 
 
 class _EmbeddedConsumer(Consumer):
@@ -48,6 +51,17 @@ class JobQueue:
 
     def register(self, name: str, fn: Callable[..., Any], *, retries: int = 0, retry_delay: int = 0) -> None:
         self._tasks[name] = self.huey.task(name=name, retries=retries, retry_delay=retry_delay)(fn)
+
+    def every_minute(self, name: str, fn: Callable[[], Any], *, what: str) -> None:
+        """Run `fn` once a minute in the consumer; a failure is logged (as `what`) and the next
+        minute tries again."""
+        def run() -> None:
+            try:
+                fn()
+            except Exception:  # noqa: BLE001 - the next minute retries
+                log.exception("%s failed", what)
+
+        self.huey.periodic_task(lambda _ts: True, name=name)(run)
 
     def enqueue(self, name: str, *args: Any, delay: float | None = None, check_full: bool = True) -> None:
         if check_full and self.pending() >= self.max_pending:
