@@ -18,7 +18,7 @@ from owlscope.api.schemas import (
     BlobStorageIntegrationStatusResponse,
     typed,
 )
-from owlscope.errors import Forbidden, NotFound
+from owlscope.errors import Forbidden, InvalidRequest, NotFound
 from owlscope.integrations import exports
 
 router = APIRouter(tags=["BlobStorageIntegrations"])
@@ -34,7 +34,9 @@ def blob_storage_list(projects: ManagedProjectsDep, services: ServicesDep) -> di
 def blob_storage_upsert(body: Annotated[dict[str, Any], Body()], projects: ManagedProjectsDep,
                         services: ServicesDep) -> dict[str, Any]:
     """CreateBlobStorageIntegrationRequest; each field is checked by `exports.upsert_integration`."""
-    project_id = body.get("projectId") if isinstance(body, dict) else None
+    if not isinstance(body, dict):
+        raise InvalidRequest("The body must be a JSON object")
+    project_id = body.get("projectId")
     if project_id not in projects:
         raise Forbidden("projectId must be a project this API key manages")
     return exports.upsert_integration(services, project_id, body)

@@ -96,6 +96,8 @@ def test_api_validates_and_reports(api: Api, s3_endpoint: str) -> None:
         assert r.json()["message"]
     r = httpx.put(f"{api.url}{PATH}", content=b"[1", auth=api.auth, timeout=30)
     assert r.status_code == 400
+    r = httpx.put(f"{api.url}{PATH}", json=[body], auth=api.auth, timeout=30)  # not an object
+    assert r.status_code == 400 and r.json()["message"]
     assert api.get(PATH).json() == {"data": []}
     assert httpx.get(f"{api.url}{PATH}", timeout=10).status_code == 401
 
