@@ -24,6 +24,7 @@ from owlscope.tracing.model import (
     select_list,
     trace_aggregates_sql,
 )
+from owlscope.tracing.rollups import Served, Shape, clean_hours, merge_expr, serve
 from owlscope.tracing.users import user_usage
 
 MAX_SCORE_NAMES = 8
@@ -118,6 +119,45 @@ class _Sql:
         return " AND ".join(where)
 
 
+def _observations_rollup(olap: Olap, q: _Sql, step: int, start: datetime, end: datetime,
+                        served: Served | None) -> tuple[dict[datetime, tuple[float, int, int]],
+                                                        list[dict[str, Any]]] | None:
+    """`_observations_pass` from rollups (clean whole hours; the rest raw), when the buckets are whole
+    hours; None otherwise. Latency percentiles are t-digests on both paths."""
+    project_id = q.p.values["project_id"]
+    hours = clean_hours(olap, project_id, "obs", start, end) if step % 3600 == 0 else []
+    if not hours:
+        return None
+    if served is not None:
+        served.path, served.hours = "rollup", len(hours)
+    roll_where, raw_where = [], []
+    if q.env:
+        roll_where, raw_where = [f"environment = {q.env}"], [f"{OBS_ENV} = {q.env}"]
+    elif q.hide_internal:
+        roll_where, raw_where = [not_internal("environment")], [not_internal(OBS_ENV)]
+    bucket = f"toStartOfInterval({{t}}, INTERVAL {step} SECOND)"
+    sums = {"cost": "sumMerge(cost_total_sum)", "tokens": "sumMerge(tokens_total_sum)", "n": "countMerge(n)"}
+    by_bucket = serve(olap, project_id, Shape("obs", bucket, {"gen": ("type = 'GENERATION'", "o_type = 'GENERATION'")},
+                                              sums, roll_where, raw_where), q.p, start, end, hours)
+    series: dict[datetime, tuple[float, int, int]] = {}
+    for r in by_bucket:
+        b = utc(r["time_dimension"])
+        cost, tokens, gens = series.get(b, (0.0, 0, 0))
+        series[b] = (cost + float(r["cost"]), tokens + int(r["tokens"]), gens + (int(r["n"]) if r["gen"] else 0))
+    p50, p95 = merge_expr("obs", "latency", "p50"), merge_expr("obs", "latency", "p95")
+    outputs = {**sums, "tin": "sumMerge(tokens_in_sum)", "tout": "sumMerge(tokens_out_sum)", "p50": p50, "p95": p95}
+    models = []
+    for r in serve(olap, project_id, Shape("obs", None, {"m": ("model", "o_model")}, outputs,  # type: ignore[arg-type]
+                                           roll_where, raw_where), q.p, start, end, hours):
+        if r["m"]:
+            lo, hi = finite(r["p50"]), finite(r["p95"])
+            models.append({"model": r["m"], "count": int(r["n"]), "cost": float(r["cost"]),
+                           "inputTokens": int(r["tin"]), "outputTokens": int(r["tout"]), "totalTokens": int(r["tokens"]),
+                           "p50": lo / 1000 if lo is not None else None, "p95": hi / 1000 if hi is not None else None})
+    models.sort(key=lambda x: (-x["cost"], -x["count"], x["model"]))
+    return series, models[:TOP_MODELS]
+
+
 def _observations_pass(olap: Olap, q: _Sql, step: int) -> tuple[dict[datetime, tuple[float, int, int]],
                                                                   list[dict[str, Any]]]:
     """One pass over the range's observations (merging the usage and cost maps is the expensive part):
@@ -129,7 +169,7 @@ def _observations_pass(olap: Olap, q: _Sql, step: int) -> tuple[dict[datetime, t
     rows = olap.query(
         f"SELECT toStartOfInterval(o_sort, INTERVAL {step} SECOND) AS b, o_model AS m, grouping(b) AS gb,"
         " sum(o_cost_total), sum(o_tokens_total), countIf(o_type = 'GENERATION'), count(),"
-        f" sum(o_tokens_in), sum(o_tokens_out), quantiles(0.5, 0.95)({latency})"
+        f" sum(o_tokens_in), sum(o_tokens_out), quantilesTDigest(0.5, 0.95)({latency})"
         f" FROM ({facts}) GROUP BY GROUPING SETS ((b), (m)) {_IN_ORDER}",
         q.p.values,
     )
@@ -244,9 +284,12 @@ def _scores(olap: Olap, q: _Sql) -> list[dict[str, Any]]:
 
 
 def dashboard(olap: Olap, project_id: str, *, start: datetime, end: datetime,
-              environment: str | None = None, hide_internal: bool = False) -> dict[str, Any]:
+              environment: str | None = None, hide_internal: bool = False, rollups: bool = True,
+              served: Served | None = None) -> dict[str, Any]:
     """Everything the dashboard shows for [start, end) (aware datetimes) in one environment (None: all;
-    with `hide_internal`, all but the internal ones)."""
+    with `hide_internal`, all but the internal ones). Usage per bucket and per model come from rollups
+    where the buckets are whole hours (`rollups` False: raw); trace counts, latencies, users and
+    scores are raw."""
     if end <= start:
         raise InvalidRequest("The end of the range must be after its start")
     if end - start > timedelta(days=400):
@@ -254,7 +297,9 @@ def dashboard(olap: Olap, project_id: str, *, start: datetime, end: datetime,
     step = bucket_seconds(start, end)
     # Two heavy passes (observations, traces) and the light score queries, side by side.
     (usage_series, models), (trace_series, totals, users), scores = parallel(
-        lambda: _observations_pass(olap, _Sql(project_id, start, end, environment, hide_internal), step),
+        lambda: (rollups and _observations_rollup(olap, _Sql(project_id, start, end, environment, hide_internal),
+                                                  step, start, end, served))
+        or _observations_pass(olap, _Sql(project_id, start, end, environment, hide_internal), step),
         lambda: _traces_pass(olap, _Sql(project_id, start, end, environment, hide_internal), step),
         lambda: _scores(olap, _Sql(project_id, start, end, environment, hide_internal)),
     )

@@ -29,6 +29,15 @@ from owlscope.tracing.filters import Column, compile_condition, conditions_from_
 from owlscope.tracing.model import OBS as OBS_MERGED
 from owlscope.tracing.model import obs_exprs, rollups_fast, trace_aggregates_sql
 from owlscope.tracing.obs_select import TRACE_MERGED
+from owlscope.tracing.rollups import (
+    OBS_DIMENSIONS,
+    TRACE_DIMENSIONS,
+    Served,
+    Shape,
+    clean_hours,
+    merge_expr,
+    serve,
+)
 from owlscope.tracing.traces import COLUMNS as TRACE_COLUMNS
 from owlscope.tracing.traces import trace_conditions
 from owlscope.wire import PageRequest
@@ -226,6 +235,7 @@ class CompiledQuery:
     params: Params
     start: datetime
     end: datetime
+    shape: Shape | None = None  # the same query over rollups, when its shape allows (rollups.py)
 
 
 def compile_metrics_query(project_id: str, query: dict[str, Any] | str, *, version: int = 2) -> CompiledQuery:
@@ -265,7 +275,12 @@ def compile_metrics_query(project_id: str, query: dict[str, Any] | str, *, versi
         group.append(f"`{field}`")
         names.append(field)
     metric_aliases = []
-    for m in _list_of_dicts(q, "metrics", required=True):
+    kind = {"observations": "obs", "traces": "trace"}.get(view_name)
+    merges: dict[str, str | None] = {}
+    requested = _list_of_dicts(q, "metrics", required=True)
+    servable = kind is not None and all(
+        merge_expr(kind, m.get("measure"), m.get("aggregation")) is not None for m in requested)
+    for m in requested:
         measure, agg = m.get("measure"), m.get("aggregation")
         if measure not in view.measures:
             raise InvalidRequest(f"Invalid measure {measure!r} for view {view_name}: use {', '.join(view.measures)}")
@@ -276,27 +291,39 @@ def compile_metrics_query(project_id: str, query: dict[str, Any] | str, *, versi
             sql = f"uniqExact({expr})"
         elif measure == "count" or agg == "count":
             sql = "count()" if measure == "count" else f"count({expr})"
+        elif servable and agg.startswith("p"):
+            # the estimator the rollups merge (a t-digest), so both paths give the same percentiles
+            sql = f"quantileTDigest({int(agg[1:]) / 100})({expr})"
         else:
             sql = AGGREGATIONS[agg].format(x=expr, bins=bins)
         alias = f"{agg}_{measure}"
+        merges[alias] = merge_expr(kind, measure, agg) if kind else None
         select.append(f"{sql} AS `{alias}`")
         metric_aliases.append(alias)
     td = q.get("timeDimension")
+    bucket = None
     if td:
         if not isinstance(td, dict):
             raise InvalidRequest("Invalid query: timeDimension must be an object")
-        select.insert(0, f"{_time_bucket(td.get('granularity', 'auto'), view.time, start, end)} AS time_dimension")
+        bucket = _time_bucket(td.get("granularity", "auto"), "{t}", start, end)
+        select.insert(0, f"{bucket.format(t=view.time)} AS time_dimension")
         group.insert(0, "time_dimension")
 
     where = []
+    rollup_where = []
     columns = {f: Column(_KIND.get(f, "string"), e) for f, e in view.dimensions.items()}
     if view_name == "observations":
         columns.update({m: Column("number", e) for m, e in view.measures.items() if m != "count"})
+    rollup_dims = OBS_DIMENSIONS if kind == "obs" else TRACE_DIMENSIONS
     for cond in conditions_from_list(q.get("filters") or [], "filters"):
         col = columns.get(cond.column)
         if col is None:
             raise InvalidRequest(f"Invalid filter column {cond.column!r} for view {view_name}")
         where.append(compile_condition(cond, col, p))
+        if cond.column in rollup_dims:
+            rollup_where.append(compile_condition(cond, Column(col.kind, rollup_dims[cond.column]), p))
+        else:
+            servable = False
 
     order = []
     for o in _list_of_dicts(q, "orderBy"):
@@ -307,13 +334,37 @@ def compile_metrics_query(project_id: str, query: dict[str, Any] | str, *, versi
     if not order and td:
         order.append("time_dimension ASC")
 
-    return CompiledQuery(view_name, select, group, where, order, names, row_limit, p, start, end)
+    # Rollup-served (rollups.py): dimensions and filters on rollup keys, held measures, whole-hour buckets.
+    shape = None
+    if (servable and kind is not None and all(n in rollup_dims for n in names)
+            and (bucket is None or _whole_hours(bucket))):
+        shape = Shape(kind, bucket, {n: (rollup_dims[n], view.dimensions[n]) for n in names},
+                      {a: e for a, e in merges.items() if e is not None}, rollup_where, where, order, row_limit)
+    return CompiledQuery(view_name, select, group, where, order, names, row_limit, p, start, end, shape)
 
 
-def metrics_query(olap: Olap, project_id: str, query: dict[str, Any] | str, *, version: int = 2) -> dict[str, Any]:
-    """Run a metrics query object; `{"data": [row, ...]}`. Version 2 rejects high-cardinality dimensions."""
+def _whole_hours(bucket: str) -> bool:
+    """A time bucket made of whole UTC hours (so a rollup hour falls in one bucket)."""
+    if bucket.startswith("toStartOfInterval("):
+        seconds = int(bucket.split("INTERVAL ")[1].split(" ")[0])
+        return seconds % 3600 == 0
+    return not bucket.startswith("toStartOfMinute(")
+
+
+def metrics_query(olap: Olap, project_id: str, query: dict[str, Any] | str, *, version: int = 2,
+                  rollups: bool = True, served: Served | None = None) -> dict[str, Any]:
+    """Run a metrics query object; `{"data": [row, ...]}`. Version 2 rejects high-cardinality dimensions.
+    A query whose shape the rollups hold reads their clean hours and merges the rest raw (`rollups`
+    False: always raw); `served` records which path answered."""
     c = compile_metrics_query(project_id, query, version=version)
     p = c.params
+    if rollups and c.shape is not None:
+        hours = clean_hours(olap, project_id, c.shape.kind, c.start, c.end)
+        if hours:
+            if served is not None:
+                served.path, served.hours = "rollup", len(hours)
+            rows = serve(olap, project_id, c.shape, p, c.start, c.end, hours)
+            return {"data": [_json_row(r, set(c.dimensions)) for r in rows]}
     used = " ".join([*c.select, *c.where])
     fast = c.view_name in ("observations", "traces") and rollups_fast(olap, project_id)
     facts = _facts(c.view_name, used, p, p.time(c.start), p.time(c.end), fast)
@@ -375,16 +426,22 @@ def metrics_v2(
 def metrics_daily(
     olap: Olap, project_id: str, *, page: int | None = 1, limit: int | None = 50, trace_name: str | None = None,
     user_id: str | None = None, tags: list[str] | None = None, environment: list[str] | None = None,
-    from_timestamp: Any = None, to_timestamp: Any = None,
+    from_timestamp: Any = None, to_timestamp: Any = None, rollups: bool = True, served: Served | None = None,
 ) -> dict[str, Any]:
     """GET /api/public/metrics/daily: per UTC day (newest first) countTraces (by trace start),
     countObservations and totalCost (by observation start), and `usage` per model (observations
-    that name a model): inputUsage, outputUsage, totalUsage, countObservations, countTraces, totalCost."""
+    that name a model): inputUsage, outputUsage, totalUsage, countObservations, countTraces, totalCost.
+    Without trace filters, served from rollups (rollups.py) where hours are clean."""
     req = PageRequest.of(page, limit)
     page, limit = req.page, req.limit
     p = Params(project_id=project_id)
     start = parse_time_param(from_timestamp, "fromTimestamp")
     end = parse_time_param(to_timestamp, "toTimestamp")
+    if rollups and trace_name is None and user_id is None and not tags and not environment:
+        rolled = _daily_from_rollups(olap, project_id, start, end, served)
+        if rolled is not None:
+            by_day_traces, obs_rows = rolled
+            return _daily_page(by_day_traces, obs_rows, req)
     # The trace filters of GET /traces, compiled on its columns.
     trace_having = [compile_condition(c, TRACE_COLUMNS[c.column], p) for c in trace_conditions(
         name=trace_name, user_id=user_id, tags=tags, environment=environment)]
@@ -424,6 +481,34 @@ def metrics_daily(
         + (f" HAVING {' AND '.join(range_o)}" if range_o else "") + ") GROUP BY day, o_model",
         p.values,
     )
+    return _daily_page(by_day_traces, obs_rows, req)
+
+
+_DAILY_OBS = {"n": "countMerge(n)", "traces": "uniqExactMerge(traces)", "tin": "sumMerge(tokens_in_sum)",
+              "tout": "sumMerge(tokens_out_sum)", "tot": "sumMerge(tokens_total_sum)", "cost": "sumMerge(cost_total_sum)"}
+
+
+def _daily_from_rollups(olap: Olap, project_id: str, start: datetime | None, end: datetime | None,
+                        served: Served | None) -> tuple[list[tuple], list[tuple]] | None:
+    """The two daily groupings (traces per day; observations per day and model) from rollups, None
+    when no hour of the range is clean."""
+    obs_hours = clean_hours(olap, project_id, "obs", start, end)
+    trace_hours = clean_hours(olap, project_id, "trace", start, end)
+    if not obs_hours and not trace_hours:
+        return None
+    if served is not None:
+        served.path, served.hours = "rollup", len(obs_hours) + len(trace_hours)
+    p = Params(project_id=project_id)
+    traces = serve(olap, project_id, Shape("trace", "toDate({t})", {}, {"n": "countMerge(n)"}), p, start, end,
+                   trace_hours)
+    obs = serve(olap, project_id, Shape("obs", "toDate({t})", {"m": ("model", "o_model")}, dict(_DAILY_OBS)),
+                p, start, end, obs_hours)
+    return ([(r["time_dimension"], r["n"]) for r in traces if r["n"]],
+            [(r["time_dimension"], r["m"], *(r[k] for k in _DAILY_OBS)) for r in obs if r["n"]])
+
+
+def _daily_page(by_day_traces: list[tuple], obs_rows: list[tuple], req: PageRequest) -> dict[str, Any]:
+    page, limit = req.page, req.limit
     days: dict[Any, dict[str, Any]] = defaultdict(
         lambda: {"countTraces": 0, "countObservations": 0, "totalCost": 0.0, "usage": []})
     for day, n in by_day_traces:

@@ -58,6 +58,7 @@ from owlscope.tracing.model import (
     select_list,
     trace_aggregates_sql,
 )
+from owlscope.tracing.rollups import mark_traces
 from owlscope.wire import PageRequest
 
 TRACE_FIELD_GROUPS = ("core", "io", "scores", "observations", "metrics")
@@ -465,10 +466,11 @@ def delete_untraced_before(olap: Olap, project_id: str, cutoff: str) -> None:
     params = {"p": project_id, "cutoff": cutoff}
     olap.command("DELETE FROM {db}.scores WHERE project_id = {p:String} "
                  "AND timestamp < toDateTime64({cutoff:String}, 3, 'UTC')", params)
+    old_traces = ("(SELECT trace_id FROM {db}.observations WHERE project_id = {p:String} GROUP BY trace_id "
+                  "HAVING max(finalizeAggregation(start_time)) < toDateTime64({cutoff:String}, 3, 'UTC'))")
+    mark_traces(olap, old_traces, params)  # the rollup hours they were counted in
     olap.command(
-        "DELETE FROM {db}.observations WHERE project_id = {p:String} AND trace_id IN ("
-        "SELECT trace_id FROM {db}.observations WHERE project_id = {p:String} GROUP BY trace_id "
-        "HAVING max(finalizeAggregation(start_time)) < toDateTime64({cutoff:String}, 3, 'UTC'))", params)
+        f"DELETE FROM {{db}}.observations WHERE project_id = {{p:String}} AND trace_id IN {old_traces}", params)
 
 
 def delete_traces(olap: Olap, project_id: str, ids: list[str]) -> None:
@@ -479,6 +481,7 @@ def delete_traces(olap: Olap, project_id: str, ids: list[str]) -> None:
         return
     p = Params(p=project_id)
     in_ids = p.ids(ids)
+    mark_traces(olap, in_ids, p.values)  # the rollup hours they were counted in
     olap.command(f"DELETE FROM {{db}}.traces WHERE project_id = {{p:String}} AND id IN {in_ids}", p.values)
     olap.command(f"DELETE FROM {{db}}.observations WHERE project_id = {{p:String}} AND trace_id IN {in_ids}", p.values)
     olap.command(f"DELETE FROM {{db}}.scores WHERE project_id = {{p:String}} AND trace_id IN {in_ids}", p.values)

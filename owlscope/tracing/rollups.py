@@ -1,0 +1,451 @@
+"""Rollups: observations and traces pre-aggregated per (project, hour), kept exact by recomputing hours.
+
+The tables and why they are built this way are in OLAP migration 0005. In short: inserts only mark
+(`rollup_marks`: the hour of each event; `rollup_touched`: the traces each insert touched), and
+`refresh_rollups` recomputes the dirty hours in the engine (INSERT ... SELECT over the merged base
+tables) as a new *generation* of each hour. An hour is served from its rollup rows only when it is
+*clean*: its current generation covers the hour's latest mark. Everything else (dirty hours, the
+parts of a range that are not whole hours) is merged raw, as aggregate states, and both halves are
+merged in one SQL (`serve`). Percentiles use a t-digest on both halves.
+
+Which hours a refresh recomputes: every hour marked since its generation's cover, plus, for every
+trace touched since the last refresh, each hour it was counted in (`rollup_members`). The second set
+is what an hour mark cannot name: an update without a start time changes an observation counted in
+an earlier hour, and a create arriving after its update (or a root span after its children) moves
+an observation or a trace to an earlier hour. Until the next refresh those hours keep their previous
+generation; marks make every other change visible to reads at once.
+
+Query shapes and their path (metrics.py, dashboard.py call `clean_hours` and `serve`):
+- observations / traces view of /v2/metrics and /metrics: rollups when the granularity is none,
+  hour, day, week, month (or auto with whole hours), the dimensions and filters are rollup keys
+  (`OBS_DIMENSIONS`, `TRACE_DIMENSIONS`) and every measure is held (`OBS_MEASURES`,
+  `TRACE_MEASURES`; percentiles of latency and time to first token only); otherwise raw.
+- /metrics/daily: rollups without filters; with trace filters raw.
+- the dashboard: usage per bucket and per model from rollups when the bucket is whole hours; trace
+  counts, latencies, users and scores raw (high-cardinality: users are one trace query).
+- scores views, users and sessions: raw (scores are whole rows in a ReplacingMergeTree whose
+  timestamp can change; users and sessions are groupings by a high-cardinality key, which an hourly
+  rollup would not shrink).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from owlscope.storage.olap.client import Olap
+from owlscope.tracing.common import Params, epoch_ms
+from owlscope.tracing.model import TRACE, obs_exprs, rollups_fast, select_list, trace_aggregates_sql
+
+if TYPE_CHECKING:
+    from owlscope.services import Services
+
+log = logging.getLogger("owlscope.rollups")
+HOUR = timedelta(hours=1)
+SETTLE = timedelta(seconds=10)  # inserts commit within this of their mark time (see `refresh_rollups`)
+TOUCHED_TTL = timedelta(days=29)  # rollup_touched keeps 30 days; an older watermark rebuilds everything
+REFRESH_TASK = "refresh_rollups"
+LEVELS = (0.5, 0.75, 0.9, 0.95, 0.99)
+TRACE_LEVELS = (0.5, 0.9, 0.95, 0.99)  # `observed`: the dashboard's trace latency percentiles
+_AGGS = ("sum", "min", "max", "count", "avg")
+_MS = "toUnixTimestamp64Milli"
+
+# ---- what the rollups hold ---------------------------------------------------------------------
+# Rollup key column -> its value over the merged facts (the metrics views' dimension expressions).
+OBS_KEYS: dict[str, str] = {
+    "environment": "if(o_env = '', 'default', o_env)", "type": "o_type", "name": "o_name",
+    "level": "if(o_level = '', 'DEFAULT', o_level)", "version": "o_version", "model": "o_model",
+    "prompt_name": "o_prompt_name", "prompt_version": "o_prompt_version",
+}
+TRACE_KEYS: dict[str, str] = {
+    "name": "t_name", "environment": "if(t_env = '', 'default', t_env)", "release": "t_release",
+    "version": "t_version",
+}
+# Metrics view measure -> rollup column prefix (columns `{prefix}_{sum,min,max,count,avg}`, and
+# `{prefix}_q` for the t-digest of those in DIGESTS).
+OBS_MEASURES: dict[str, str] = {
+    "latency": "latency", "timeToFirstToken": "ttft", "inputTokens": "tokens_in", "outputTokens": "tokens_out",
+    "totalTokens": "tokens_total", "inputCost": "cost_in", "outputCost": "cost_out", "totalCost": "cost_total",
+    "errors": "errors",
+}
+TRACE_MEASURES: dict[str, str] = {
+    "observationsCount": "observations", "latency": "latency", "totalTokens": "tokens_total",
+    "totalCost": "cost_total", "errors": "errors",
+}
+DIGESTS = {"obs": {"latency", "ttft"}, "trace": {"latency"}}
+# Metrics view dimension -> its value over a rollup row.
+OBS_DIMENSIONS: dict[str, str] = {
+    "environment": "environment", "type": "type", "name": "name", "level": "level", "version": "version",
+    "providedModelName": "model", "promptName": "prompt_name", "promptVersion": "prompt_version",
+    "startTimeMonth": "formatDateTime(hour, '%Y-%m')",
+}
+TRACE_DIMENSIONS: dict[str, str] = {
+    "name": "name", "environment": "environment", "release": "release", "version": "version",
+    "timestampMonth": "formatDateTime(hour, '%Y-%m')",
+}
+
+
+def _measure_exprs(kind: str) -> dict[str, str]:
+    """Rollup column prefix -> the per-fact value (the metrics view's measure expression)."""
+    from owlscope.tracing.metrics import VIEWS  # metrics reads through this module
+
+    view, names = (VIEWS["observations"], OBS_MEASURES) if kind == "obs" else (VIEWS["traces"], TRACE_MEASURES)
+    return {prefix: view.measures[m] for m, prefix in names.items()}
+
+
+def state_exprs(kind: str) -> dict[str, str]:
+    """Rollup state column -> its state expression over raw facts (what the refresh stores and what
+    the raw half of a served query computes)."""
+    out = {"n": "countState()"}
+    if kind == "obs":
+        out["traces"] = "uniqExactState(trace_id)"
+    else:
+        out["users"] = "uniqExactState(nullIf(t_user, ''))"
+        out["observed"] = (f"quantilesTDigestState({', '.join(map(str, TRACE_LEVELS))})"
+                           "(if(a_has, a_latency, NULL))")
+    for prefix, expr in _measure_exprs(kind).items():
+        for agg in _AGGS:
+            out[f"{prefix}_{agg}"] = f"{agg}State({expr})"
+        if prefix in DIGESTS[kind]:
+            out[f"{prefix}_q"] = f"quantilesTDigestState({', '.join(map(str, LEVELS))})({expr})"
+    return out
+
+
+def merge_expr(kind: str, measure: str, agg: str) -> str | None:
+    """SQL merging the states of a metrics measure/aggregation; None when the rollup cannot answer."""
+    if measure == "count":
+        return "countMerge(n)"
+    if kind == "trace" and measure == "uniqueUserIds":
+        return "uniqExactMerge(users)"
+    prefix = (OBS_MEASURES if kind == "obs" else TRACE_MEASURES).get(measure)
+    if prefix is None:
+        return None
+    if agg in _AGGS:
+        return f"{agg}Merge({prefix}_{agg})"
+    if agg.startswith("p") and prefix in DIGESTS[kind]:
+        level = int(agg[1:]) / 100
+        if level in LEVELS:
+            return f"quantilesTDigestMerge({', '.join(map(str, LEVELS))})({prefix}_q)[{LEVELS.index(level) + 1}]"
+    return None
+
+
+# ---- raw facts (the same merged values the metrics views read), restricted to some hours ---------
+_TRACE_FACT_ALIASES = ("t_name", "t_user", "t_env", "t_release", "t_version")
+_OBS_FACT_ALIASES = ("o_env", "o_type", "o_name", "o_level", "o_version", "o_model", "o_prompt_name",
+                     "o_prompt_version", "o_start", "o_end", "o_cst", "o_tokens_in", "o_tokens_out",
+                     "o_tokens_total", "o_cost", "o_cost_total")
+
+
+def obs_facts(aliases: Iterable[str], fast: bool, row_cond: str, fact_cond: str) -> str:
+    """Merged observations (`o_sort` and the `aliases`) whose merged start satisfies `fact_cond` (on
+    `o_sort`); `row_cond` (on `sort_ts`) is the same condition on a partial row: an observation's
+    merged start is the start of one of its rows, so only those observations are merged."""
+    exprs = obs_exprs(fast)
+    return (
+        "SELECT trace_id, id, min(sort_ts) AS o_sort%s FROM {db}.observations WHERE project_id = {project_id:String}"
+        " AND (trace_id, id) IN (SELECT trace_id, id FROM {db}.observations WHERE project_id = {project_id:String}"
+        " AND %s) GROUP BY trace_id, id HAVING %s"
+    ) % (select_list(set(aliases) - {"o_sort"}, exprs), row_cond, fact_cond)
+
+
+def trace_facts(aliases: Iterable[str], fast: bool, row_cond: str, fact_cond: str, aggregates: set[str]) -> str:
+    """Merged traces (`t_ts`, `aliases`) whose start satisfies `fact_cond` (on `t_ts`; `row_cond` on
+    a partial row's `timestamp`), with the per-trace `aggregates` of their observations (model.AGGREGATES,
+    0 for a trace without observations) and `a_has` (it has observations)."""
+    ids = f"SELECT id FROM {{db}}.traces WHERE project_id = {{project_id:String}} AND {row_cond}"
+    sql = (
+        f"SELECT * FROM (SELECT id, min(timestamp) AS t_ts{select_list(set(aliases) - {'t_ts'}, TRACE)}"
+        f" FROM {{db}}.traces WHERE project_id = {{project_id:String}} AND id IN ({ids}) GROUP BY id"
+        f" HAVING {fact_cond}) AS f"
+    )
+    if aggregates:
+        agg = trace_aggregates_sql(f"trace_id IN ({ids})", aggregates, fast=fast)
+        cols = "".join(f", agg.{a} AS {a}" for a in sorted(aggregates))
+        sql = (f"SELECT f.*{cols}, agg.trace_id != '' AS a_has FROM ({sql}) AS f"
+               f" LEFT JOIN ({agg}) AS agg ON agg.trace_id = f.id")
+    return sql
+
+
+_TRACE_AGGREGATES = {"a_count", "a_latency", "a_total_tokens", "a_total_cost", "a_errors"}
+
+
+def _hours_cond(col: str, hours: str | None) -> str:
+    return f"toStartOfHour({col}) IN {hours}" if hours else "1"
+
+
+# ---- refresh ----------------------------------------------------------------------------------
+@dataclass
+class RefreshResult:
+    project_id: str
+    obs_hours: int = 0
+    trace_hours: int = 0
+    full: bool = False
+
+
+def refresh_rollups(olap: Olap, project_id: str | None = None, *, settle: timedelta = SETTLE) -> list[RefreshResult]:
+    """Recompute the dirty hours of one project (or of every project with marks) in the engine.
+
+    `settle`: marks younger than this are left for the next refresh, so an insert still being
+    written (its mark time is taken before it commits) is never covered by a generation that did not
+    see it. Tests and bulk loads, whose inserts have returned, pass 0."""
+    if project_id is None:
+        projects = [r[0] for r in olap.query("SELECT DISTINCT project_id FROM {db}.rollup_marks")]
+    else:
+        projects = [project_id]
+    return [_refresh_project(olap, p, settle) for p in projects]
+
+
+def _refresh_project(olap: Olap, project_id: str, settle: timedelta) -> RefreshResult:
+    now = olap.query("SELECT now64(3)")[0][0]
+    now = now.replace(tzinfo=UTC) if now.tzinfo is None else now
+    cutoff = now - settle
+    generation = epoch_ms(now)
+    p = Params(project_id=project_id)
+    p.values.update(cutoff=epoch_ms(cutoff), gen=generation)
+    cut = "fromUnixTimestamp64Milli({cutoff:Int64}, 'UTC')"
+    res = RefreshResult(project_id)
+    wm = olap.query(
+        "SELECT argMax(covered, generation) FROM {db}.rollup_hours WHERE project_id = {project_id:String}"
+        " AND kind = 'touched' HAVING count() > 0", p.values)
+    watermark = wm[0][0].replace(tzinfo=UTC) if wm else None
+    res.full = watermark is None or watermark < now - TOUCHED_TTL
+    fast = rollups_fast(olap, project_id)
+    for kind in ("obs", "trace"):
+        if res.full:
+            base = ("SELECT DISTINCT toStartOfHour(sort_ts) FROM {db}.observations" if kind == "obs"
+                    else "SELECT DISTINCT toStartOfHour(timestamp) FROM {db}.traces")
+            hours_sql = (f"{base} WHERE project_id = {{project_id:String}} UNION DISTINCT SELECT hour FROM"
+                         " {db}.rollup_hours WHERE project_id = {project_id:String} AND kind = {kind:String}")
+        else:
+            p.values["wm"] = epoch_ms(watermark)  # type: ignore[arg-type]
+            hours_sql = (
+                "SELECT mk.hour FROM (SELECT hour, max(marked_at) AS m FROM {db}.rollup_marks"
+                " WHERE project_id = {project_id:String} AND kind = {kind:String} GROUP BY hour) AS mk"
+                " LEFT JOIN (SELECT hour, argMax(covered, generation) AS c FROM {db}.rollup_hours"
+                " WHERE project_id = {project_id:String} AND kind = {kind:String} GROUP BY hour) AS h"
+                f" ON h.hour = mk.hour WHERE mk.m > h.c AND mk.m <= {cut}"
+                " UNION DISTINCT SELECT hour FROM {db}.rollup_members WHERE project_id = {project_id:String}"
+                " AND kind = {kind:String} AND trace_id IN (SELECT trace_id FROM {db}.rollup_touched"
+                " WHERE project_id = {project_id:String} AND touched_at > fromUnixTimestamp64Milli({wm:Int64}, 'UTC')"
+                f" AND touched_at <= {cut})"
+            )
+        p.values["kind"] = kind
+        hours = sorted({r[0] for r in olap.query(hours_sql, p.values)})
+        if not hours:
+            continue
+        _recompute(olap, kind, p, hours, fast, res.full)
+        if kind == "obs":
+            res.obs_hours = len(hours)
+        else:
+            res.trace_hours = len(hours)
+    new_wm = cutoff if watermark is None else max(cutoff, watermark)
+    p.values["wm_new"] = epoch_ms(new_wm)
+    olap.command(
+        "INSERT INTO {db}.rollup_hours (project_id, kind, hour, generation, covered) VALUES"
+        " ({project_id:String}, 'touched', toDateTime(0, 'UTC'), {gen:UInt64},"
+        " fromUnixTimestamp64Milli({wm_new:Int64}, 'UTC'))", p.values)
+    return res
+
+
+def _recompute(olap: Olap, kind: str, p: Params, hours: list[datetime], fast: bool, full: bool) -> None:
+    """Write generation `{gen}` of these hours: rollup rows, members, then the hours themselves (a
+    reader that sees the hour's generation finds its rows). Older generations are deleted after."""
+    p.values["hrs"] = [h.replace(tzinfo=None) if h.tzinfo else h for h in hours]
+    hrs = None if full else "{hrs:Array(DateTime('UTC'))}"
+    states = state_exprs(kind)
+    cols = list(states)
+    settings = " SETTINGS optimize_aggregation_in_order = 1"
+    if kind == "obs":
+        table, keys = "rollup_observations", OBS_KEYS
+        facts = obs_facts(_OBS_FACT_ALIASES, fast, _hours_cond("sort_ts", hrs), _hours_cond("o_sort", hrs))
+        time_col = "o_sort"
+        members = (f"SELECT trace_id, toStartOfHour(min(sort_ts)) AS hr FROM {{db}}.observations"
+                   f" WHERE project_id = {{project_id:String}} AND (trace_id, id) IN (SELECT trace_id, id FROM"
+                   f" {{db}}.observations WHERE project_id = {{project_id:String}} AND {_hours_cond('sort_ts', hrs)})"
+                   f" GROUP BY trace_id, id HAVING {_hours_cond('min(sort_ts)', hrs)}")
+    else:
+        table, keys = "rollup_traces", TRACE_KEYS
+        facts = trace_facts(_TRACE_FACT_ALIASES, fast, _hours_cond("timestamp", hrs), _hours_cond("t_ts", hrs),
+                            _TRACE_AGGREGATES)
+        time_col = "t_ts"
+        members = (f"SELECT id AS trace_id, toStartOfHour(min(timestamp)) AS hr FROM {{db}}.traces"
+                   f" WHERE project_id = {{project_id:String}} AND id IN (SELECT id FROM {{db}}.traces"
+                   f" WHERE project_id = {{project_id:String}} AND {_hours_cond('timestamp', hrs)})"
+                   f" GROUP BY id HAVING {_hours_cond('min(timestamp)', hrs)}")
+    key_cols = list(keys)
+    olap.command(
+        f"INSERT INTO {{db}}.{table} (project_id, hour, generation, {', '.join(key_cols + cols)})"
+        f" SELECT {{project_id:String}}, toStartOfHour({time_col}) AS r_hour, {{gen:UInt64}}"
+        + "".join(f", {keys[k]} AS r_{k}" for k in key_cols)
+        + "".join(f", {states[c]}" for c in cols)
+        + f" FROM ({facts}) GROUP BY r_hour{''.join(f', r_{k}' for k in key_cols)}{settings}",
+        p.values,
+    )
+    olap.command(
+        "INSERT INTO {db}.rollup_members (project_id, trace_id, kind, hour, generation)"
+        f" SELECT {{project_id:String}}, trace_id, {{kind:String}}, hr, {{gen:UInt64}} FROM ({members})"
+        f" GROUP BY trace_id, hr{settings}",
+        p.values,
+    )
+    olap.command(
+        "INSERT INTO {db}.rollup_hours (project_id, kind, hour, generation, covered)"
+        " SELECT {project_id:String}, {kind:String}, h, {gen:UInt64}, fromUnixTimestamp64Milli({cutoff:Int64}, 'UTC')"
+        " FROM (SELECT arrayJoin({hrs:Array(DateTime('UTC'))}) AS h)",
+        p.values,
+    )
+    # Older generations of these hours are no longer read.
+    for t in (table, "rollup_members"):
+        extra = " AND kind = {kind:String}" if t == "rollup_members" else ""
+        olap.command(
+            f"DELETE FROM {{db}}.{t} WHERE project_id = {{project_id:String}}{extra}"
+            " AND hour IN {hrs:Array(DateTime('UTC'))} AND generation < {gen:UInt64}", p.values)
+
+
+# ---- marks for deletions ----------------------------------------------------------------------
+def mark_traces(olap: Olap, in_ids: str, params: dict[str, Any]) -> None:
+    """Mark dirty the hours the traces `in_ids` (an SQL set over `params`, which binds `p`) were
+    counted in: call before deleting them."""
+    olap.command(
+        "INSERT INTO {db}.rollup_marks (project_id, kind, hour, marked_at) SELECT project_id, kind, hour, now64(3)"
+        f" FROM {{db}}.rollup_members WHERE project_id = {{p:String}} AND trace_id IN {in_ids}"
+        " GROUP BY project_id, kind, hour", params)
+
+
+# ---- reading ----------------------------------------------------------------------------------
+Range = tuple[datetime, datetime]
+
+
+def clean_hours(olap: Olap, project_id: str, kind: str, start: datetime | None, end: datetime | None) -> list[datetime]:
+    """The clean whole hours (aware UTC starts) inside [start, end) (None: unbounded)."""
+    p = Params(project_id=project_id, kind=kind)
+    bounds = ""
+    if start is not None:
+        bounds += f" AND hour >= toStartOfHour({p.time(start)})"
+    if end is not None:
+        bounds += f" AND hour < {p.time(end)}"
+    rows = olap.query(
+        "SELECT h.hour FROM (SELECT hour, argMax(covered, generation) AS c FROM {db}.rollup_hours"
+        f" WHERE project_id = {{project_id:String}} AND kind = {{kind:String}}{bounds} GROUP BY hour) AS h"
+        " LEFT JOIN (SELECT hour, max(marked_at) AS m FROM {db}.rollup_marks WHERE project_id = {project_id:String}"
+        f" AND kind = {{kind:String}}{bounds} GROUP BY hour) AS mk ON mk.hour = h.hour WHERE mk.m <= h.c"
+        " ORDER BY h.hour", p.values)
+    out = []
+    for (h,) in rows:
+        h = h.replace(tzinfo=UTC) if h.tzinfo is None else h
+        if (start is None or h >= start) and (end is None or h + HOUR <= end):
+            out.append(h)
+    return out
+
+
+def hour_ranges(hours: list[datetime]) -> list[Range]:
+    """Consecutive hours as [start, end) ranges."""
+    out: list[list[datetime]] = []
+    for h in sorted(hours):
+        if out and out[-1][1] == h:
+            out[-1][1] = h + HOUR
+        else:
+            out.append([h, h + HOUR])
+    return [(a, b) for a, b in out]
+
+
+def in_ranges(col: str, ranges: list[Range], p: Params) -> str:
+    """SQL: the time `col` lies in one of the ranges."""
+    if not ranges:
+        return "0"
+    return "(" + " OR ".join(f"({col} >= {p.time(a)} AND {col} < {p.time(b)})" for a, b in ranges) + ")"
+
+
+@dataclass
+class Served:
+    """How a read was answered: `path` "rollup" (some hours from rollups) or "raw", and how many
+    hours came from rollups. Readers that want to say which path served keep it (tests do)."""
+
+    path: str = "raw"
+    hours: int = 0
+
+
+@dataclass
+class Shape:
+    """A grouped query over one kind's facts, answerable from rollups.
+
+    `bucket`: the time bucket SQL with `{t}` for a time (None: no time dimension), `dims`: output
+    name -> (SQL over a rollup row, SQL over raw facts), `outputs`: output name -> SQL over merged
+    states, `rollup_where` / `raw_where`: the same filters over a rollup row and over raw facts."""
+
+    kind: str
+    bucket: str | None
+    dims: dict[str, tuple[str, str]]
+    outputs: dict[str, str]
+    rollup_where: list[str] = field(default_factory=list)
+    raw_where: list[str] = field(default_factory=list)
+    order: list[str] = field(default_factory=list)
+    limit: int | None = None
+
+
+def serve(olap: Olap, project_id: str, shape: Shape, p: Params, start: datetime | None, end: datetime | None,
+          hours: list[datetime]) -> list[dict[str, Any]]:
+    """Run a Shape: rollup rows of the clean `hours` UNION ALL the raw facts of the rest of
+    [start, end) as states, merged in one SQL. `p` binds `project_id` and the filters' values."""
+    ranges = hour_ranges(hours)
+    fast = rollups_fast(olap, project_id)
+    states = state_exprs(shape.kind)
+    used = " ".join(shape.outputs.values())
+    cols = [c for c in states if c in used.replace("(", " ").replace(")", " ").split()]
+    table = "rollup_observations" if shape.kind == "obs" else "rollup_traces"
+    time_fact, time_row = ("o_sort", "sort_ts") if shape.kind == "obs" else ("t_ts", "timestamp")
+    names = ["time_dimension"] if shape.bucket else []
+    names += list(shape.dims)
+    bt = "toDateTime64(hour, 3, 'UTC')"
+    roll_sel = ([f"{shape.bucket.format(t=bt)} AS time_dimension"] if shape.bucket else []) + [
+        f"{r} AS `{n}`" for n, (r, _) in shape.dims.items()] + cols
+    roll = (
+        f"SELECT {', '.join(roll_sel)} FROM {{db}}.{table} WHERE project_id = {{project_id:String}}"
+        f" AND {in_ranges('hour', ranges, p)} AND (hour, generation) IN (SELECT hour, max(generation)"
+        " FROM {db}.rollup_hours WHERE project_id = {project_id:String}"
+        f" AND kind = '{shape.kind}' AND {in_ranges('hour', ranges, p)} GROUP BY hour)"
+        + "".join(f" AND ({w})" for w in shape.rollup_where)
+    )
+
+    def cond(col: str) -> str:
+        parts = []
+        if start is not None:
+            parts.append(f"{col} >= {p.time(start)}")
+        if end is not None:
+            parts.append(f"{col} < {p.time(end)}")
+        if ranges:
+            parts.append(f"NOT {in_ranges(f'toStartOfHour({col})', ranges, p)}")
+        return " AND ".join(parts) or "1"
+
+    raw_exprs = " ".join([*(r for _, r in shape.dims.values()), *(states[c] for c in cols), *shape.raw_where])
+    if shape.kind == "obs":
+        from owlscope.tracing.model import aliases_in
+
+        facts = obs_facts(aliases_in(raw_exprs, obs_exprs(fast)), fast, cond(time_row), cond(time_fact))
+    else:
+        aliases = {a for a in TRACE if a in raw_exprs}
+        aggs = _TRACE_AGGREGATES if "a_" in raw_exprs else set()
+        facts = trace_facts(aliases, fast, cond(time_row), cond(time_fact), aggs)
+    raw_sel = ([f"{shape.bucket.format(t=time_fact)} AS time_dimension"] if shape.bucket else []) + [
+        f"{r} AS `{n}`" for n, (_, r) in shape.dims.items()] + [f"{states[c]} AS {c}" for c in cols]
+    raw = (f"SELECT {', '.join(raw_sel)} FROM ({facts})"
+           + (f" WHERE {' AND '.join(shape.raw_where)}" if shape.raw_where else "")
+           + (f" GROUP BY {', '.join(f'`{n}`' for n in names)}" if names else ""))
+    outer = [f"`{n}`" for n in names] + [f"{e} AS `{a}`" for a, e in shape.outputs.items()]
+    sql = (f"SELECT {', '.join(outer)} FROM ({roll} UNION ALL {raw})"
+           + (f" GROUP BY {', '.join(f'`{n}`' for n in names)}" if names else "")
+           + (f" ORDER BY {', '.join(shape.order)}" if shape.order else "")
+           + (f" LIMIT {shape.limit}" if shape.limit else ""))
+    return olap.query_dicts(sql, p.values)
+
+
+# ---- the periodic job ---------------------------------------------------------------------------
+def register(services: Services) -> None:
+    services.queue.every_minute(REFRESH_TASK, lambda: refresh_rollups(services.olap), what="refreshing rollups")
+
+
+def served_by(callback: Callable[[Served], None] | None, served: Served) -> None:
+    if callback is not None:
+        callback(served)

@@ -1,0 +1,216 @@
+"""Rollups (tracing/rollups.py): every rollup-served answer equals the raw-row answer on the same data,
+on both engines, through late and repeated updates, moves between hours and deletions."""
+
+from __future__ import annotations
+
+import math
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from owlscope.ingestion.rows import ObservationEvent, TraceEvent
+from owlscope.storage.olap.client import Olap
+from owlscope.tracing.dashboard import dashboard
+from owlscope.tracing.metrics import metrics_daily, metrics_query
+from owlscope.tracing.rollups import Served, refresh_rollups
+from owlscope.tracing.traces import delete_traces, delete_untraced_before
+from read_fixtures import fixture_read_olap, insert  # noqa: F401  (fixtures)
+
+D = datetime(2026, 2, 3, 0, 0, tzinfo=UTC)
+
+
+def h(hour: float) -> datetime:
+    return D + timedelta(hours=hour)
+
+
+def z(dt: datetime) -> str:
+    return dt.isoformat().replace("+00:00", "Z")
+
+
+MODELS = ("gpt-4o", "claude-3", "mistral")
+
+
+def load_base(olap: Olap, p: str) -> None:
+    """Traces over a day and a half, several hours, models, prompts, levels and environments."""
+    traces, obs = [], []
+    for i in range(24):
+        t0 = h(1 + i * 1.5 + 0.1)
+        tid = f"t{i}"
+        traces.append(TraceEvent(p, tid, t0, timestamp=t0, name=f"trace-{i % 3}", user_id=f"u{i % 5}",
+                                 environment="prod" if i % 4 else "dev", release=f"r{i % 2}", version="v1"))
+        obs.append(ObservationEvent(p, f"{tid}-root", tid, t0, type="SPAN", name="root", start_time=t0,
+                                    end_time=t0 + timedelta(seconds=5 + i), environment="prod" if i % 4 else "dev"))
+        for k in range(3):
+            st = t0 + timedelta(seconds=k + 1)
+            obs.append(ObservationEvent(
+                p, f"{tid}-g{k}", tid, st, type="GENERATION", name=f"llm-{k}", parent_observation_id=f"{tid}-root",
+                start_time=st, end_time=st + timedelta(milliseconds=300 * (i + k + 1)),
+                completion_start_time=st + timedelta(milliseconds=50 * (k + 1)), model=MODELS[(i + k) % 3],
+                level="ERROR" if (i + k) % 7 == 0 else "DEFAULT", environment="prod" if i % 4 else "dev",
+                usage_details={"input": 10 * (i + 1), "output": 5 * (k + 1), "total": 10 * (i + 1) + 5 * (k + 1)},
+                cost_details={"input": 0.001 * (i + 1), "output": 0.002 * (k + 1) + 0.0137 * ((i + k) % 3),
+                              "total": 0.001 * (i + 1) + 0.002 * (k + 1) + 0.0137 * ((i + k) % 3)},
+                prompt_name="p1" if k == 0 else None, prompt_version=(i % 3) + 1 if k == 0 else None))
+    insert(olap, traces=traces[:12], observations=obs[:48])
+    insert(olap, traces=traces[12:], observations=obs[48:])
+    insert(olap, observations=obs[:10])  # a replayed batch
+
+
+# ---- the reads compared ---------------------------------------------------------------------------
+RANGES = [(h(0), h(48)), (h(2.5), h(30.25))]  # aligned, and edges inside hours
+
+
+def obs_queries(start: datetime, end: datetime) -> list[dict[str, Any]]:
+    base = {"view": "observations", "fromTimestamp": z(start), "toTimestamp": z(end)}
+    return [
+        {**base, "dimensions": [{"field": "providedModelName"}], "timeDimension": {"granularity": "day"},
+         "metrics": [{"measure": "totalCost", "aggregation": "sum"}, {"measure": "latency", "aggregation": "p95"}]},
+        {**base, "dimensions": [{"field": "type"}, {"field": "name"}],
+         "metrics": [{"measure": "count", "aggregation": "count"}, {"measure": "errors", "aggregation": "sum"}]},
+        {**base, "metrics": [{"measure": m, "aggregation": a} for m in (
+            "latency", "timeToFirstToken", "inputTokens", "outputTokens", "totalTokens", "inputCost", "outputCost",
+            "totalCost", "errors") for a in ("sum", "avg", "min", "max", "count")]
+         + [{"measure": "latency", "aggregation": "p50"}, {"measure": "timeToFirstToken", "aggregation": "p99"}]},
+        {**base, "dimensions": [{"field": "environment"}, {"field": "level"}], "timeDimension": {"granularity": "hour"},
+         "filters": [{"column": "environment", "operator": "=", "value": "prod", "type": "string"}],
+         "metrics": [{"measure": "totalTokens", "aggregation": "sum"}]},
+        {**base, "dimensions": [{"field": "promptName"}, {"field": "promptVersion"}, {"field": "startTimeMonth"}],
+         "metrics": [{"measure": "count", "aggregation": "count"}, {"measure": "latency", "aggregation": "p50"},
+                     {"measure": "totalCost", "aggregation": "sum"}],
+         "filters": [{"column": "promptName", "operator": "=", "value": "p1", "type": "string"}]},
+        {**base, "timeDimension": {"granularity": "week"}, "metrics": [{"measure": "count", "aggregation": "count"}]},
+    ]
+
+
+def trace_queries(start: datetime, end: datetime) -> list[dict[str, Any]]:
+    base = {"view": "traces", "fromTimestamp": z(start), "toTimestamp": z(end)}
+    return [
+        {**base, "dimensions": [{"field": "name"}], "timeDimension": {"granularity": "day"},
+         "metrics": [{"measure": "count", "aggregation": "count"}, {"measure": "totalCost", "aggregation": "sum"},
+                     {"measure": "latency", "aggregation": "p95"}]},
+        {**base, "dimensions": [{"field": "environment"}, {"field": "release"}], "metrics": [
+            {"measure": "uniqueUserIds", "aggregation": "count"}, {"measure": "observationsCount", "aggregation": "sum"},
+            {"measure": "totalTokens", "aggregation": "avg"}, {"measure": "errors", "aggregation": "sum"},
+            {"measure": "latency", "aggregation": "max"}]},
+    ]
+
+
+def close(a: Any, b: Any, path: str = "") -> None:
+    """Equal, floats within 1e-9 relative."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        assert set(a) == set(b), path
+        for k in a:
+            close(a[k], b[k], f"{path}.{k}")
+    elif isinstance(a, list) and isinstance(b, list):
+        assert len(a) == len(b), f"{path}: {len(a)} != {len(b)}\n{a}\n{b}"
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            close(x, y, f"{path}[{i}]")
+    elif isinstance(a, float) or isinstance(b, float):
+        assert a is not None and b is not None, f"{path}: {a} != {b}"
+        assert math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12), f"{path}: {a} != {b}"
+    else:
+        assert a == b, f"{path}: {a!r} != {b!r}"
+
+
+def sort_rows(rows: list[dict]) -> list[dict]:
+    return sorted(rows, key=lambda r: repr(sorted((k, v) for k, v in r.items() if not isinstance(v, float))))
+
+
+def compare_all(olap: Olap, p: str, *, expect_rollup: bool = True) -> None:
+    """Every rollup-served read equals the forced raw read; with `expect_rollup`, rollups served."""
+    for start, end in RANGES:
+        for q in obs_queries(start, end) + trace_queries(start, end):
+            served = Served()
+            got = metrics_query(olap, p, q, served=served)["data"]
+            want = metrics_query(olap, p, q, rollups=False)["data"]
+            close(sort_rows(got), sort_rows(want), str(q))
+            if expect_rollup:
+                assert served.path == "rollup", q
+        served = Served()
+        close(metrics_daily(olap, p, from_timestamp=start, to_timestamp=end, served=served),
+              metrics_daily(olap, p, from_timestamp=start, to_timestamp=end, rollups=False))
+        if expect_rollup:
+            assert served.path == "rollup"
+        for env in (None, "prod"):
+            served = Served()
+            close(dashboard(olap, p, start=start, end=end, environment=env, served=served),
+                  dashboard(olap, p, start=start, end=end, environment=env, rollups=False))
+            if expect_rollup:
+                assert served.path == "rollup"
+    served = Served()
+    close(metrics_daily(olap, p, served=served), metrics_daily(olap, p, rollups=False))
+
+
+@pytest.fixture
+def project(read_olap: Olap) -> str:
+    p = f"roll-{uuid.uuid4().hex[:8]}"
+    load_base(read_olap, p)
+    return p
+
+
+def test_rollups_equal_raw_through_updates(read_olap: Olap, project: str) -> None:
+    olap, p = read_olap, project
+    # nothing refreshed yet: every read is raw
+    served = Served()
+    metrics_query(olap, p, obs_queries(*RANGES[0])[0], served=served)
+    assert served.path == "raw"
+    (res,) = refresh_rollups(olap, p, settle=timedelta(0))
+    assert res.full and res.obs_hours >= 24 and res.trace_hours >= 24
+    compare_all(olap, p)
+
+    # Late updates in the same hour as their observation: a cost changed, a model set late, a
+    # replayed update. Their hours read raw (marked) until the refresh, and equal all along.
+    upd = [
+        ObservationEvent(p, "t3-g0", "t3", h(5.7), cost_details={"input": 1.0, "output": 2.0, "total": 3.0},
+                         usage_details={"input": 1000, "output": 10, "total": 1010}),
+        ObservationEvent(p, "t5-root", "t5", h(8.7), model="gpt-late", start_time=h(1 + 5 * 1.5 + 0.1)),
+    ]
+    insert(olap, observations=upd)
+    insert(olap, observations=upd[:1])
+    compare_all(olap, p)
+    refresh_rollups(olap, p, settle=timedelta(0))
+    compare_all(olap, p)
+
+    # Updates whose hour is not the observation's: an update without a start time an hour later (the
+    # observation stays in its hour), and an update arriving before its create that starts an hour
+    # earlier (the observation moves). Exact after the refresh.
+    t7 = h(1 + 7 * 1.5 + 0.1)
+    insert(olap, observations=[ObservationEvent(p, "t7-g1", "t7", t7 + timedelta(hours=2),
+                                                cost_details={"total": 9.5}, level="ERROR")])
+    insert(olap, traces=[TraceEvent(p, "t-move", h(20.2), timestamp=h(20.2), name="trace-1", user_id="u9")],
+           observations=[ObservationEvent(p, "mv", "t-move", h(20.2), end_time=h(20.3), model="gpt-4o",
+                                          cost_details={"total": 0.5})])
+    refresh_rollups(olap, p, settle=timedelta(0))
+    compare_all(olap, p)
+    insert(olap, traces=[TraceEvent(p, "t-move", h(19.9), timestamp=h(19.9), name="trace-1")],
+           observations=[ObservationEvent(p, "mv", "t-move", h(19.9), type="GENERATION", name="late-create",
+                                          start_time=h(19.9), model="gpt-4o")])
+    refresh_rollups(olap, p, settle=timedelta(0))
+    compare_all(olap, p)
+
+    # Deletions mark the hours they change: equal before and after the refresh.
+    delete_traces(olap, p, ["t4", "t11"])
+    compare_all(olap, p, expect_rollup=False)
+    refresh_rollups(olap, p, settle=timedelta(0))
+    compare_all(olap, p)
+    insert(olap, observations=[ObservationEvent(p, "orphan", "no-trace", h(2.2), start_time=h(2.2),
+                                                end_time=h(2.3), model="gpt-4o", cost_details={"total": 7.0})])
+    refresh_rollups(olap, p, settle=timedelta(0))
+    compare_all(olap, p)
+    delete_untraced_before(olap, p, "2026-02-03 03:00:00.000")
+    compare_all(olap, p, expect_rollup=False)
+    refresh_rollups(olap, p, settle=timedelta(0))
+    compare_all(olap, p)
+
+
+def test_settle_leaves_fresh_marks_dirty(read_olap: Olap, project: str) -> None:
+    """A refresh does not cover marks younger than `settle`: their hours stay raw."""
+    olap, p = read_olap, project
+    refresh_rollups(olap, p, settle=timedelta(0))
+    insert(olap, observations=[ObservationEvent(p, "t0-g0", "t0", h(1.2), cost_details={"total": 4.0})])
+    refresh_rollups(olap, p, settle=timedelta(hours=1))
+    q = obs_queries(*RANGES[0])[0]
+    got = metrics_query(olap, p, q)["data"]
+    close(sort_rows(got), sort_rows(metrics_query(olap, p, q, rollups=False)["data"]))
