@@ -88,12 +88,25 @@ TRACE_DIMENSIONS: dict[str, str] = {
 }
 
 
+# The per-fact values of the metrics views' measures that rollups hold (metrics.VIEWS uses these).
+_OBS_LATENCY = f"if({_MS}(o_end) = 0, NULL, {_MS}(o_end) - {_MS}(o_start))"
+OBS_FACT_MEASURES: dict[str, str] = {
+    "latency": _OBS_LATENCY, "timeToFirstToken": f"if({_MS}(o_cst) = 0, NULL, {_MS}(o_cst) - {_MS}(o_start))",
+    "inputTokens": "o_tokens_in", "outputTokens": "o_tokens_out", "totalTokens": "o_tokens_total",
+    "inputCost": "o_cost['input']", "outputCost": "o_cost['output']", "totalCost": "o_cost_total",
+    "errors": "if(o_level = 'ERROR', 1, 0)",
+}
+TRACE_FACT_MEASURES: dict[str, str] = {
+    "observationsCount": "ifNull(a_count, 0)", "latency": "a_latency * 1000",
+    "totalTokens": "ifNull(a_total_tokens, 0)", "totalCost": "ifNull(a_total_cost, 0)",
+    "errors": "if(ifNull(a_errors, 0) > 0, 1, 0)",
+}
+
+
 def _measure_exprs(kind: str) -> dict[str, str]:
     """Rollup column prefix -> the per-fact value (the metrics view's measure expression)."""
-    from owlscope.tracing.metrics import VIEWS  # metrics reads through this module
-
-    view, names = (VIEWS["observations"], OBS_MEASURES) if kind == "obs" else (VIEWS["traces"], TRACE_MEASURES)
-    return {prefix: view.measures[m] for m, prefix in names.items()}
+    facts, names = (OBS_FACT_MEASURES, OBS_MEASURES) if kind == "obs" else (TRACE_FACT_MEASURES, TRACE_MEASURES)
+    return {prefix: facts[m] for m, prefix in names.items()}
 
 
 def state_exprs(kind: str) -> dict[str, str]:
@@ -173,7 +186,19 @@ _TRACE_AGGREGATES = {"a_count", "a_latency", "a_total_tokens", "a_total_cost", "
 
 
 def _hours_cond(col: str, hours: str | None) -> str:
-    return f"toStartOfHour({col}) IN {hours}" if hours else "1"
+    return f"toUInt32(toStartOfHour({col})) IN {hours}" if hours else "1"
+
+
+def _epochs(hours: list[datetime]) -> str:
+    """Hours as a literal set of epoch seconds (computed here, not user input: inlined so that no
+    bound parameter grows with the number of hours)."""
+    return "(" + ", ".join(str(int((h.replace(tzinfo=UTC) if h.tzinfo is None else h).timestamp()))
+                           for h in hours) + ")"
+
+
+def _time(value: datetime) -> str:
+    """A DateTime64(3, 'UTC') literal (a time computed here)."""
+    return f"fromUnixTimestamp64Milli({epoch_ms(value)}, 'UTC')"
 
 
 # ---- refresh ----------------------------------------------------------------------------------
@@ -253,8 +278,8 @@ def _refresh_project(olap: Olap, project_id: str, settle: timedelta) -> RefreshR
 def _recompute(olap: Olap, kind: str, p: Params, hours: list[datetime], fast: bool, full: bool) -> None:
     """Write generation `{gen}` of these hours: rollup rows, members, then the hours themselves (a
     reader that sees the hour's generation finds its rows). Older generations are deleted after."""
-    p.values["hrs"] = [h.replace(tzinfo=None) if h.tzinfo else h for h in hours]
-    hrs = None if full else "{hrs:Array(DateTime('UTC'))}"
+    listed = _epochs(hours)
+    hrs = None if full else listed
     states = state_exprs(kind)
     cols = list(states)
     settings = " SETTINGS optimize_aggregation_in_order = 1"
@@ -293,7 +318,7 @@ def _recompute(olap: Olap, kind: str, p: Params, hours: list[datetime], fast: bo
     olap.command(
         "INSERT INTO {db}.rollup_hours (project_id, kind, hour, generation, covered)"
         " SELECT {project_id:String}, {kind:String}, h, {gen:UInt64}, fromUnixTimestamp64Milli({cutoff:Int64}, 'UTC')"
-        " FROM (SELECT arrayJoin({hrs:Array(DateTime('UTC'))}) AS h)",
+        f" FROM (SELECT toDateTime(arrayJoin([{listed[1:-1]}]), 'UTC') AS h)",
         p.values,
     )
     # Older generations of these hours are no longer read.
@@ -301,7 +326,7 @@ def _recompute(olap: Olap, kind: str, p: Params, hours: list[datetime], fast: bo
         extra = " AND kind = {kind:String}" if t == "rollup_members" else ""
         olap.command(
             f"DELETE FROM {{db}}.{t} WHERE project_id = {{project_id:String}}{extra}"
-            " AND hour IN {hrs:Array(DateTime('UTC'))} AND generation < {gen:UInt64}", p.values)
+            f" AND toUInt32(hour) IN {listed} AND generation < {{gen:UInt64}}", p.values)
 
 
 # ---- marks for deletions ----------------------------------------------------------------------
@@ -355,7 +380,7 @@ def in_ranges(col: str, ranges: list[Range], p: Params) -> str:
     """SQL: the time `col` lies in one of the ranges."""
     if not ranges:
         return "0"
-    return "(" + " OR ".join(f"({col} >= {p.time(a)} AND {col} < {p.time(b)})" for a, b in ranges) + ")"
+    return "(" + " OR ".join(f"({col} >= {_time(a)} AND {col} < {_time(b)})" for a, b in ranges) + ")"
 
 
 @dataclass
@@ -412,9 +437,9 @@ def serve(olap: Olap, project_id: str, shape: Shape, p: Params, start: datetime 
     def cond(col: str) -> str:
         parts = []
         if start is not None:
-            parts.append(f"{col} >= {p.time(start)}")
+            parts.append(f"{col} >= {_time(start)}")
         if end is not None:
-            parts.append(f"{col} < {p.time(end)}")
+            parts.append(f"{col} < {_time(end)}")
         if ranges:
             parts.append(f"NOT {in_ranges(f'toStartOfHour({col})', ranges, p)}")
         return " AND ".join(parts) or "1"

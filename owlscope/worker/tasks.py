@@ -10,6 +10,7 @@ from owlscope.evals import jobs as eval_jobs
 from owlscope.integrations import exports, webhooks
 from owlscope.pipeline import retention
 from owlscope.pipeline.accept import INGEST_TASK
+from owlscope.tracing import rollups
 
 if TYPE_CHECKING:
     from owlscope.services import Services
@@ -25,6 +26,7 @@ def register_tasks(services: Services) -> None:
     webhooks.register(services)
     exports.register(services)
     project_deletion.register(services)
+    rollups.register(services)
 
 
 def start_worker(services: Services) -> None:

@@ -1,0 +1,94 @@
+"""Rollups benchmark: N observations over 30 days (bench/read_api.py's data), one refresh, then the
+30-day dashboard and v2/metrics (cost and p95 latency by model per day) served from rollups vs raw.
+
+    python bench/rollups.py                          # 250k traces / 1M observations, temp dir
+    python bench/rollups.py --traces 50000 --data-dir /tmp/r   # keep the data for a second run
+
+Prints the load and refresh times, an incremental refresh after a small late batch, and p50/p95 (ms)
+of each read on both paths, with the load average (other work on the machine inflates them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from read_api import PROJECT, generate, measure  # noqa: E402
+
+from owlscope.config import load_settings  # noqa: E402
+from owlscope.ingestion.rows import ObservationEvent, observations_table  # noqa: E402
+from owlscope.storage.olap.client import Olap  # noqa: E402
+from owlscope.storage.olap.migrate import migrate  # noqa: E402
+from owlscope.tracing.dashboard import dashboard  # noqa: E402
+from owlscope.tracing.metrics import metrics_query  # noqa: E402
+from owlscope.tracing.rollups import Served, refresh_rollups  # noqa: E402
+
+DATABASE = "bench_rollups"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data-dir", help="keep data here (reused when already loaded)")
+    ap.add_argument("--traces", type=int, default=250_000)
+    ap.add_argument("--repeat", type=int, default=10)
+    args = ap.parse_args()
+    own = args.data_dir is None
+    data_dir = Path(args.data_dir or tempfile.mkdtemp(prefix="owlscope-bench-"))
+    olap = Olap(load_settings(data_dir=data_dir, clickhouse_url=f"chdb://{data_dir / 'olap'}"), database=DATABASE)
+    try:
+        migrate(olap)
+        if not olap.query("SELECT count() FROM {db}.observations WHERE project_id = {p:String}", {"p": PROJECT})[0][0]:
+            print(f"loading {args.traces:,} traces / {args.traces * 4:,} observations into {data_dir}")
+            t = time.perf_counter()
+            generate(olap, args.traces)
+            print(f"loaded in {time.perf_counter() - t:.1f} s")
+        print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (other work inflates the numbers)")
+        t = time.perf_counter()
+        (res,) = refresh_rollups(olap, PROJECT, settle=timedelta(0))
+        print(f"refresh ({'full' if res.full else 'incremental'}: {res.obs_hours} observation hours,"
+              f" {res.trace_hours} trace hours) {time.perf_counter() - t:.2f} s")
+        # a small late batch: cost updates of 100 observations spread over the month, then refresh
+        some = olap.query("SELECT trace_id, id FROM {db}.observations WHERE project_id = {p:String}"
+                          " ORDER BY cityHash64(id) LIMIT 100", {"p": PROJECT})
+        now = datetime.now(UTC)
+        olap.insert_arrow("observation_events", observations_table([
+            ObservationEvent(PROJECT, i, tid, now, cost_details={"total": 1.0}) for tid, i in some]))
+        t = time.perf_counter()
+        (res,) = refresh_rollups(olap, PROJECT, settle=timedelta(0))
+        print(f"incremental refresh after 100 late updates ({res.obs_hours} observation hours,"
+              f" {res.trace_hours} trace hours) {time.perf_counter() - t:.2f} s")
+        rows = olap.query("SELECT count() FROM {db}.rollup_observations WHERE project_id = {p:String}", {"p": PROJECT})
+        print(f"rollup_observations rows {rows[0][0]:,}")
+
+        end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+        start = end - timedelta(days=30)
+        q = {"view": "observations", "fromTimestamp": start.isoformat(), "toTimestamp": end.isoformat(),
+             "dimensions": [{"field": "providedModelName"}], "timeDimension": {"granularity": "day"},
+             "metrics": [{"measure": "totalCost", "aggregation": "sum"}, {"measure": "latency", "aggregation": "p95"}]}
+        served = Served()
+        metrics_query(olap, PROJECT, q, served=served)
+        print(f"v2/metrics served by {served.path} ({served.hours} clean hours)")
+        print(f"\n{'read (' + str(args.repeat) + ' runs each)':<46}")
+        measure("v2/metrics cost+p95 by model/day, rollups", lambda: metrics_query(olap, PROJECT, q), args.repeat)
+        measure("v2/metrics cost+p95 by model/day, raw",
+                lambda: metrics_query(olap, PROJECT, q, rollups=False), max(3, args.repeat // 3))
+        measure("dashboard 30 days, rollups", lambda: dashboard(olap, PROJECT, start=start, end=end), args.repeat)
+        measure("dashboard 30 days, raw", lambda: dashboard(olap, PROJECT, start=start, end=end, rollups=False),
+                max(3, args.repeat // 3))
+    finally:
+        olap.close()
+        if own:
+            shutil.rmtree(data_dir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
