@@ -18,7 +18,9 @@
 --   (ReplacingMergeTree, version = generation). An hour is clean when it covers the hour's latest
 --   mark; reads take rollup rows of the current generation of clean hours and merge the rest raw.
 --   kind 'touched', hour 0 holds the refresh's watermark over `rollup_touched`.
--- - `rollup_observations` / `rollup_traces`: aggregate states per hour, generation and dimensions.
+-- - `rollup_observations` / `rollup_traces`: aggregate states per hour, generation and dimensions
+--   (one row per key and generation; the engine is an AggregatingMergeTree so that rows it might
+--   ever find twice merge rather than count twice).
 --   Old generations are dropped by later refreshes; `rollup_touched` rows expire after 30 days (a
 --   refresh whose watermark is older than that rebuilds every hour).
 
@@ -33,7 +35,7 @@ CREATE TABLE IF NOT EXISTS {db}.rollup_touched {on_cluster} (
   project_id String,
   touched_at DateTime64(3, 'UTC'),
   trace_id String
-) ENGINE = {replicated}MergeTree ORDER BY (project_id, touched_at, trace_id)
+) ENGINE = {replicated}ReplacingMergeTree ORDER BY (project_id, touched_at, trace_id)
   TTL toDateTime(touched_at) + INTERVAL 30 DAY;
 
 CREATE TABLE IF NOT EXISTS {db}.rollup_members {on_cluster} (
@@ -42,7 +44,7 @@ CREATE TABLE IF NOT EXISTS {db}.rollup_members {on_cluster} (
   kind LowCardinality(String),
   hour DateTime('UTC'),
   generation UInt64
-) ENGINE = {replicated}MergeTree ORDER BY (project_id, trace_id, kind, hour, generation);
+) ENGINE = {replicated}ReplacingMergeTree ORDER BY (project_id, trace_id, kind, hour, generation);
 
 CREATE TABLE IF NOT EXISTS {db}.rollup_hours {on_cluster} (
   project_id String,
@@ -113,7 +115,8 @@ CREATE TABLE IF NOT EXISTS {db}.rollup_observations {on_cluster} (
   errors_max AggregateFunction(max, UInt8),
   errors_count AggregateFunction(count, UInt8),
   errors_avg AggregateFunction(avg, UInt8)
-) ENGINE = {replicated}MergeTree ORDER BY (project_id, hour, generation, environment, type, name, model);
+) ENGINE = {replicated}AggregatingMergeTree
+  ORDER BY (project_id, hour, generation, environment, type, name, model, level, version, prompt_name, prompt_version);
 
 CREATE TABLE IF NOT EXISTS {db}.rollup_traces {on_cluster} (
   project_id String,
@@ -152,7 +155,7 @@ CREATE TABLE IF NOT EXISTS {db}.rollup_traces {on_cluster} (
   errors_max AggregateFunction(max, UInt8),
   errors_count AggregateFunction(count, UInt8),
   errors_avg AggregateFunction(avg, UInt8)
-) ENGINE = {replicated}MergeTree ORDER BY (project_id, hour, generation, environment, name);
+) ENGINE = {replicated}AggregatingMergeTree ORDER BY (project_id, hour, generation, environment, name, release, version);
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.rollup_marks_observations_mv {on_cluster} TO {db}.rollup_marks AS SELECT
   e.project_id AS project_id,
