@@ -195,7 +195,7 @@ def _traces_pass(olap: Olap, q: _Sql, step: int) -> tuple[dict[datetime, int], d
     agg = trace_aggregates_sql(f"trace_id IN (SELECT id FROM ({tr}))", {"a_latency"})
     rows = olap.query(
         f"SELECT t.t_user AS u, toStartOfInterval(t.t_ts, INTERVAL {step} SECOND) AS b, grouping(u) AS gu,"
-        " grouping(b) AS gb, count() AS n, quantilesIf(0.5, 0.9, 0.95, 0.99)(a.a_latency, a.trace_id != ''),"
+        " grouping(b) AS gb, count() AS n, quantilesTDigestIf(0.5, 0.9, 0.95, 0.99)(a.a_latency, a.trace_id != ''),"
         " uniqExactIf(t.t_user, t.t_user != ''), max(t.t_ts)"
         f" FROM ({tr}) AS t LEFT JOIN ({agg}) AS a ON a.trace_id = t.id"
         f" GROUP BY GROUPING SETS ((u), (b), ()) {_IN_ORDER}",
@@ -212,6 +212,38 @@ def _traces_pass(olap: Olap, q: _Sql, step: int) -> tuple[dict[datetime, int], d
             series[utc(b)] = int(n)
         elif u:
             users.append({"userId": u, "traces": int(n), "lastSeen": utc(last)})
+    users.sort(key=lambda x: (-x["traces"], x["userId"]))
+    return series, totals, users[:TOP_USERS]
+
+
+def _traces_rollup(olap: Olap, q: _Sql, step: int, start: datetime, end: datetime,
+                   served: Served | None) -> tuple[dict[datetime, int], dict[str, Any], list[dict[str, Any]]] | None:
+    """`_traces_pass` with the series and totals from rollups (clean whole hours; the rest raw), when
+    the buckets are whole hours; None otherwise. The most active users are grouped raw (a
+    high-cardinality key), without the latency join."""
+    project_id = q.p.values["project_id"]
+    hours = clean_hours(olap, project_id, "trace", start, end) if step % 3600 == 0 else []
+    if not hours:
+        return None
+    if served is not None:
+        served.path = "rollup"
+    roll_where, raw_where = [], []
+    if q.env:
+        roll_where, raw_where = [f"environment = {q.env}"], [f"{TRACE_ENV} = {q.env}"]
+    elif q.hide_internal:
+        roll_where, raw_where = [not_internal("environment")], [not_internal(TRACE_ENV)]
+    bucket = f"toStartOfInterval({{t}}, INTERVAL {step} SECOND)"
+    series = {utc(r["time_dimension"]): int(r["n"]) for r in serve(
+        olap, project_id, Shape("trace", bucket, {}, {"n": "countMerge(n)"}, roll_where, raw_where),
+        q.p, start, end, hours) if r["n"]}
+    (tot,) = serve(olap, project_id, Shape("trace", None, {}, {
+        "n": "countMerge(n)", "users": "uniqExactMerge(users)",
+        "q": "quantilesTDigestMerge(0.5, 0.9, 0.95, 0.99)(observed)"}, roll_where, raw_where), q.p, start, end, hours)
+    n = int(tot["n"])
+    totals = {"traces": n, "users": int(tot["users"]), "latency": {
+        k: finite(v) for k, v in zip(("p50", "p90", "p95", "p99"), tot["q"], strict=True)} if n else {}}
+    users = [{"userId": u, "traces": int(c), "lastSeen": utc(last)} for u, c, last in olap.query(
+        f"SELECT t_user, count(), max(t_ts) FROM ({q.traces()}) WHERE t_user != '' GROUP BY t_user", q.p.values)]
     users.sort(key=lambda x: (-x["traces"], x["userId"]))
     return series, totals, users[:TOP_USERS]
 
@@ -287,9 +319,9 @@ def dashboard(olap: Olap, project_id: str, *, start: datetime, end: datetime,
               environment: str | None = None, hide_internal: bool = False, rollups: bool = True,
               served: Served | None = None) -> dict[str, Any]:
     """Everything the dashboard shows for [start, end) (aware datetimes) in one environment (None: all;
-    with `hide_internal`, all but the internal ones). Usage per bucket and per model come from rollups
-    where the buckets are whole hours (`rollups` False: raw); trace counts, latencies, users and
-    scores are raw."""
+    with `hide_internal`, all but the internal ones). Usage per bucket and per model, traces per bucket,
+    trace totals and latency percentiles come from rollups where the buckets are whole hours
+    (`rollups` False: raw); the most active users and the scores are raw."""
     if end <= start:
         raise InvalidRequest("The end of the range must be after its start")
     if end - start > timedelta(days=400):
@@ -300,7 +332,9 @@ def dashboard(olap: Olap, project_id: str, *, start: datetime, end: datetime,
         lambda: (rollups and _observations_rollup(olap, _Sql(project_id, start, end, environment, hide_internal),
                                                   step, start, end, served))
         or _observations_pass(olap, _Sql(project_id, start, end, environment, hide_internal), step),
-        lambda: _traces_pass(olap, _Sql(project_id, start, end, environment, hide_internal), step),
+        lambda: (rollups and _traces_rollup(olap, _Sql(project_id, start, end, environment, hide_internal),
+                                            step, start, end, served))
+        or _traces_pass(olap, _Sql(project_id, start, end, environment, hide_internal), step),
         lambda: _scores(olap, _Sql(project_id, start, end, environment, hide_internal)),
     )
     usage = user_usage(olap, project_id, [u["userId"] for u in users], start=start, end=end,

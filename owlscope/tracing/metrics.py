@@ -275,8 +275,18 @@ def compile_metrics_query(project_id: str, query: dict[str, Any] | str, *, versi
     kind = {"observations": "obs", "traces": "trace"}.get(view_name)
     merges: dict[str, str | None] = {}
     requested = _list_of_dicts(q, "metrics", required=True)
-    servable = kind is not None and all(
-        merge_expr(kind, m.get("measure"), m.get("aggregation")) is not None for m in requested)
+    rollup_dims = OBS_DIMENSIONS if kind == "obs" else TRACE_DIMENSIONS
+    td = q.get("timeDimension")
+    # Whether the rollups can answer (rollups.py): held measures, dimensions and filters on rollup
+    # keys, whole-hour time buckets. Decided first: percentiles then use the rollups' estimator.
+    servable = (
+        kind is not None
+        and all(merge_expr(kind, m.get("measure"), m.get("aggregation")) is not None for m in requested)
+        and all(n in rollup_dims for n in names)
+        and all(isinstance(f, dict) and f.get("column") in rollup_dims for f in q.get("filters") or [])
+        and (not td or not isinstance(td, dict)
+             or _whole_hours(_time_bucket(td.get("granularity", "auto"), "{t}", start, end)))
+    )
     for m in requested:
         measure, agg = m.get("measure"), m.get("aggregation")
         if measure not in view.measures:
@@ -297,7 +307,6 @@ def compile_metrics_query(project_id: str, query: dict[str, Any] | str, *, versi
         merges[alias] = merge_expr(kind, measure, agg) if kind else None
         select.append(f"{sql} AS `{alias}`")
         metric_aliases.append(alias)
-    td = q.get("timeDimension")
     bucket = None
     if td:
         if not isinstance(td, dict):
@@ -311,7 +320,6 @@ def compile_metrics_query(project_id: str, query: dict[str, Any] | str, *, versi
     columns = {f: Column(_KIND.get(f, "string"), e) for f, e in view.dimensions.items()}
     if view_name == "observations":
         columns.update({m: Column("number", e) for m, e in view.measures.items() if m != "count"})
-    rollup_dims = OBS_DIMENSIONS if kind == "obs" else TRACE_DIMENSIONS
     for cond in conditions_from_list(q.get("filters") or [], "filters"):
         col = columns.get(cond.column)
         if col is None:
@@ -333,8 +341,7 @@ def compile_metrics_query(project_id: str, query: dict[str, Any] | str, *, versi
 
     # Rollup-served (rollups.py): dimensions and filters on rollup keys, held measures, whole-hour buckets.
     shape = None
-    if (servable and kind is not None and all(n in rollup_dims for n in names)
-            and (bucket is None or _whole_hours(bucket))):
+    if servable and kind is not None:
         shape = Shape(kind, bucket, {n: (rollup_dims[n], view.dimensions[n]) for n in names},
                       {a: e for a, e in merges.items() if e is not None}, rollup_where, where, order, row_limit)
     return CompiledQuery(view_name, select, group, where, order, names, row_limit, p, start, end, shape)
