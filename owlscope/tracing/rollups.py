@@ -21,8 +21,12 @@ Query shapes and their path (metrics.py, dashboard.py call `clean_hours` and `se
   (`OBS_DIMENSIONS`, `TRACE_DIMENSIONS`) and every measure is held (`OBS_MEASURES`,
   `TRACE_MEASURES`; percentiles of latency and time to first token only); otherwise raw.
 - /metrics/daily: rollups without filters; with trace filters raw.
-- the dashboard: usage per bucket and per model from rollups when the bucket is whole hours; trace
-  counts, latencies, users and scores raw (high-cardinality: users are one trace query).
+- the dashboard: usage per bucket and per model, traces per bucket, trace totals and latency
+  percentiles from rollups when the buckets are whole hours; the most active users (a
+  high-cardinality key: one trace query without the latency join) and the scores raw.
+- prompt metrics (prompt_usage.py): raw. Its median latency counts only generations that ended
+  after they started and its cost is None when no generation has one, neither of which the rollup
+  holds; it reads one prompt's generations, found from the partial prompt states.
 - scores views, users and sessions: raw (scores are whole rows in a ReplacingMergeTree whose
   timestamp can change; users and sessions are groupings by a high-cardinality key, which an hourly
   rollup would not shrink).
