@@ -220,8 +220,12 @@ def refresh_rollups(olap: Olap, project_id: str | None = None, *, settle: timede
     `settle`: marks younger than this are left for the next refresh, so an insert still being
     written (its mark time is taken before it commits) is never covered by a generation that did not
     see it. Tests and bulk loads, whose inserts have returned, pass 0."""
-    if project_id is None:
-        projects = [r[0] for r in olap.query("SELECT DISTINCT project_id FROM {db}.rollup_marks")]
+    if project_id is None:  # the projects with a mark since their last refresh (every event marks)
+        projects = [r[0] for r in olap.query(
+            "SELECT mk.project_id FROM (SELECT project_id, max(marked_at) AS m FROM {db}.rollup_marks"
+            " GROUP BY project_id) AS mk LEFT JOIN (SELECT project_id, argMax(covered, generation) AS w"
+            " FROM {db}.rollup_hours WHERE kind = 'touched' GROUP BY project_id) AS h"
+            " ON h.project_id = mk.project_id WHERE mk.m > h.w")]
     else:
         projects = [project_id]
     return [_refresh_project(olap, p, settle) for p in projects]
