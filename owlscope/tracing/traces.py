@@ -237,6 +237,15 @@ def select_trace_ids(
 
     field, direction = order
     where = " AND ".join(["project_id = {project_id:String}", *c.where] + ([restrict] if restrict else []))
+    if field in BOUNDED and direction == "DESC" and offset + limit <= _FAST_MAX_ROWS \
+            and rollups_fast(olap, project_id):
+        if with_total:
+            page, total = parallel(lambda: _top_by_bound(olap, c, p, field, where, offset + limit),
+                                   lambda: _count(olap, c, p.copy(), restrict))
+        else:
+            page, total = _top_by_bound(olap, c, p, field, where, offset + limit), None
+        if page is not None:
+            return TracePage(page[offset:], total)
     if field in AGGREGATES:
         return _by_aggregate(olap, c, p, order, where, offset=offset, limit=limit,
                              with_total=with_total, fast=rollups_fast(olap, project_id))
@@ -255,6 +264,65 @@ def select_trace_ids(
     if rows:
         return TracePage([r["id"] for r in rows], int(rows[0]["total_"]), {r["id"]: r for r in rows} if full else None)
     return TracePage([], _count(olap, c, p, restrict) if with_total and offset else 0)
+
+
+# Orders by a sum over a trace's observations of a non-negative scalar (migration 0002) that the
+# exact top-K below serves: aggregate alias -> the scalar column.
+BOUNDED = {"a_total_cost": "total_cost", "a_total_tokens": "total_tokens"}
+_BOUND_FIRST, _BOUND_FACTOR, _BOUND_GROWTH = 256, 4, 8  # candidates: max(first, factor × K), × growth
+_BOUND_SETTINGS = " SETTINGS optimize_aggregation_in_order = 1"
+
+
+def _top_by_bound(olap: Olap, c: _Compiled, p: Params, field: str, where: str, want: int) -> list[str] | None:
+    """The first `want` ids of the matching traces by `field` (a BOUNDED sum) descending, exactly,
+    without merging every observation; None when the shortcut cannot settle it (the caller merges all).
+
+    Costs and tokens are never negative, so a trace's sum over its partial observation rows of each
+    row's own value (`finalizeAggregation` of the row's scalar state, no merge) is at least its true
+    total: a row that a later event overrides only adds. Threshold top-K: rank traces by that upper
+    bound (one pass over two columns, in primary-key order), merge just the best candidates for their
+    exact totals (and check the filters on their merged trace rows), and stop once the K-th exact total
+    is above the bound of the best trace not yet merged, which no later trace can then beat; else widen.
+    A trace without observations counts 0: when fewer than `want` matching traces have a positive
+    total the shortcut gives up (a page that needs those zeros)."""
+    column = BOUNDED[field]
+    n = max(_BOUND_FIRST, _BOUND_FACTOR * want)
+    having = " HAVING " + " AND ".join(c.having) if c.having else ""
+    sel = c.select()
+    while n <= _MAX_CANDIDATES:
+        bounds = olap.query(
+            f"SELECT trace_id, sum(finalizeAggregation({column})) AS ub FROM {{db}}.observations"
+            " WHERE project_id = {project_id:String} GROUP BY trace_id HAVING ub > 0"
+            f" ORDER BY ub DESC LIMIT {n + 1}{_BOUND_SETTINGS}",
+            p.values,
+        )
+        complete = len(bounds) <= n  # every trace with a positive bound is a candidate
+        cands = [r[0] for r in bounds[:n]]
+        if not cands:
+            return None
+        q = p.copy()
+        in_cands = q.add(cands, "Array(String)")
+        matched = (f"SELECT id{', ' + sel if sel else ''} FROM {{db}}.traces WHERE {where} AND id IN {in_cands}"
+                   f" GROUP BY id{having}")
+        exact = olap.query(
+            f"SELECT t.id, a.{field} AS v FROM ({matched}) AS t INNER JOIN"
+            f" ({trace_aggregates_sql(f'trace_id IN {in_cands}', {field}, fast=True)}) AS a ON a.trace_id = t.id"
+            f" WHERE v > 0 ORDER BY v DESC, t.id DESC LIMIT {want}",
+            q.values,
+        )
+        if len(exact) >= want:
+            kth = float(exact[want - 1][1])
+            if complete:
+                return [r[0] for r in exact]
+            bound = float(bounds[n][1])
+            # strictly above (a trace at the bound could tie and win on id), with room for the
+            # rounding of a sum taken in another order
+            if kth > bound + abs(bound) * 1e-9:
+                return [r[0] for r in exact]
+        elif complete:
+            return None  # fewer positive totals than wanted: the page needs traces at 0
+        n *= _BOUND_GROWTH
+    return None
 
 
 def _by_aggregate(olap: Olap, c: _Compiled, p: Params, order: tuple[str, str], where: str, *, offset: int,
