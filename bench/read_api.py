@@ -23,6 +23,7 @@ observations, sessions, daily metrics, scores). Run with 1M and 10M observations
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing as mp
 import os
 import random
@@ -45,7 +46,7 @@ from owlscope.storage.olap.migrate import migrate  # noqa: E402
 PROJECT = "bench-project"
 DATABASE = "bench_read"
 SPANS_PER_REQUEST = 512  # the SDK's export batch
-TRACES_PER_CHUNK = 2_500  # one unit of work for the pool: 10k spans, 20 requests
+TRACES_PER_CHUNK = 5_000  # one unit of work for the pool: 20k spans (40 requests), one worker flush
 NAMES = ["chat", "rag-answer", "summarize", "classify", "agent-run", "extract", "translate", "qa"]
 MODELS = ["gpt-4o", "gpt-4o-mini", "claude-3-5-sonnet-20241022"]
 TAGS = ["prod", "beta", "experiment", "vip", "mobile", "web"]
@@ -240,15 +241,24 @@ def _chunk(first: int) -> tuple[int, list[tuple[str, Any]]]:
     return last - first, out
 
 
-def load(olap: Olap, observations: int, procs: int, seed: int = 7) -> None:
-    """Generate, map and insert `observations` observations (4 per trace) spread over 30 days."""
+def load(olap: Olap, observations: int, procs: int, state: Path, seed: int = 7) -> None:
+    """Generate, map and insert `observations` observations (4 per trace) spread over 30 days.
+
+    Progress is kept in `state` after every insert: a load that was stopped goes on from there
+    (a chunk inserted twice changes nothing: rows of the same id merge)."""
     traces = observations // 4
-    start = datetime.now(UTC) - timedelta(days=30)
-    start_ns = int(start.timestamp() * 1e9)
+    saved = json.loads(state.read_text()) if state.exists() else {}
+    if saved.get("observations") != observations:
+        start = datetime.now(UTC) - timedelta(days=30)
+        saved = {"observations": observations, "start_ns": int(start.timestamp() * 1e9), "traces_done": 0,
+                 "seconds": 0.0}
+    start_ns, resume = saved["start_ns"], saved["traces_done"]
+    if resume:
+        print(f"  resuming after {resume * 4:,} observations", flush=True)
     span_ns = 30 * 86400 * 10**9 - 3600 * 10**9  # up to an hour ago
-    firsts = list(range(0, traces, TRACES_PER_CHUNK))
+    firsts = list(range(resume, traces, TRACES_PER_CHUNK))
     began = time.perf_counter()
-    done = 0
+    done = resume
     insert_s = 0.0
     ctx = mp.get_context("fork")
     with ctx.Pool(procs, initializer=_init_worker, initargs=(start_ns, span_ns, traces, seed)) as pool:
@@ -260,12 +270,15 @@ def load(olap: Olap, observations: int, procs: int, seed: int = 7) -> None:
             insert_s += time.perf_counter() - t
             done += n_traces
             elapsed = time.perf_counter() - began
-            if done // TRACES_PER_CHUNK % 10 == 0 or done == traces:
-                rate = done * 4 / elapsed
+            state.write_text(json.dumps({**saved, "traces_done": done, "seconds": saved["seconds"] + elapsed}))
+            if done // TRACES_PER_CHUNK % 5 == 0 or done == traces:
+                rate = (done - resume) * 4 / elapsed
                 eta = (traces - done) * 4 / rate if rate else 0
                 print(f"  {done * 4:>11,} observations  {rate:>9,.0f}/s  inserting {insert_s / elapsed:4.0%}"
                       f" of the time  elapsed {elapsed:6.0f} s  ETA {eta:5.0f} s  load {os.getloadavg()[0]:.1f}",
                       flush=True)
+    total = saved["seconds"] + time.perf_counter() - began
+    print(f"loaded {observations:,} observations in {total:.1f} s ({observations / total:,.0f}/s)", flush=True)
 
 
 def measure(label: str, fn: Callable[[], object], repeat: int, rows: list[tuple[str, float, float, float]]) -> None:
@@ -315,12 +328,12 @@ def main() -> None:
     try:
         migrate(olap)
         have = olap.query("SELECT count() FROM {db}.observations WHERE project_id = {p:String}", {"p": PROJECT})
-        if not have[0][0]:
+        state = data_dir / "bench-load.json"
+        saved = json.loads(state.read_text()) if state.exists() else None
+        if not have[0][0] or (saved and saved["traces_done"] * 4 < saved["observations"]):
             print(f"loading {args.observations:,} observations / {args.observations // 4:,} traces into {data_dir}"
                   f" ({args.procs} mapping processes, 1 inserting)", flush=True)
-            t = time.perf_counter()
-            load(olap, args.observations, args.procs)
-            print(f"loaded in {time.perf_counter() - t:.1f} s", flush=True)
+            load(olap, args.observations, args.procs, state)
             _refresh_rollups(olap)
         waited = time.perf_counter()
         while olap.query("SELECT count() FROM system.merges WHERE database = {d:String}", {"d": DATABASE})[0][0]:

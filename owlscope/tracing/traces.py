@@ -162,9 +162,9 @@ class _Compiled:
         return select_list({a for a in self.aliases | set(extra) if a in MERGED}, MERGED).removeprefix(", ")
 
 
-def _latest_ids(olap: Olap, c: _Compiled, conds: list[Condition], p: Params, want: int) -> list[str] | None:
-    """The first `want` ids by start time (descending) when only time conditions apply; None when
-    the candidate set grew too large (the caller falls back to a GROUP BY)."""
+def _latest_ids(olap: Olap, c: _Compiled, conds: list[Condition], p: Params, want: int) -> list[tuple] | None:
+    """The first `want` (id, start) by start time (descending) when only time conditions apply; None
+    when the candidate set grew too large (the caller falls back to a GROUP BY)."""
     row_filters = []
     for cond in conds:  # a trace's earliest row decides its start: upper bounds may drop later rows
         if cond.operator in ("<", "<="):
@@ -188,15 +188,18 @@ def _latest_ids(olap: Olap, c: _Compiled, conds: list[Condition], p: Params, wan
             q.values,
         )
         if len(verified) >= want or bound is None:
-            return [r[0] for r in verified]
+            return [(r[0], r[1]) for r in verified]
         k *= _GROWTH
     return None
 
 
 def _count(olap: Olap, c: _Compiled, p: Params, restrict: str) -> int:
     if not c.having and not c.where and not restrict:
+        # distinct 64-bit hashes of the ids: a fixed-size hash set instead of one of strings (as
+        # obs_select counts observations)
         return int(olap.query(
-            "SELECT uniqExact(id) FROM {db}.traces WHERE project_id = {project_id:String}", p.values)[0][0])
+            "SELECT uniqExact(cityHash64(id)) FROM {db}.traces WHERE project_id = {project_id:String}",
+            p.values)[0][0])
     where = " AND ".join(["project_id = {project_id:String}", *c.where] + ([restrict] if restrict else []))
     sel = c.select()
     return int(olap.query(
@@ -211,6 +214,9 @@ class TracePage:
     ids: list[str]
     total: int | None
     rows: dict[str, dict[str, Any]] | None = None  # merged rows, when choosing the page merged them anyway
+    # the oldest start among the page's traces, when known: every row of theirs is at or after it
+    # (`fetch_traces(..., since=)` then skips the parts of older data)
+    since: datetime | None = None
 
 
 def select_trace_ids(
@@ -233,7 +239,8 @@ def select_trace_ids(
         else:
             page, total = _latest_ids(olap, c, conds, p, offset + limit), None
         if page is not None:
-            return TracePage(page[offset:], total)
+            page = page[offset:]
+            return TracePage([r[0] for r in page], total, since=min((r[1] for r in page), default=None))
 
     field, direction = order
     where = " AND ".join(["project_id = {project_id:String}", *c.where] + ([restrict] if restrict else []))
@@ -375,16 +382,19 @@ def match_trace_ids(
 
 # ---- rows ------------------------------------------------------------------------------------
 def fetch_traces(olap: Olap, project_id: str, ids: list[str], *, io: bool = True,
-                 aliases: set[str] | None = None) -> dict[str, dict[str, Any]]:
+                 aliases: set[str] | None = None, since: datetime | None = None) -> dict[str, dict[str, Any]]:
     """Merged trace rows (raw: aliases of MERGED, and of IO_MERGED with `io`; only `aliases` when
-    given) for the given ids, by id."""
+    given) for the given ids, by id. `since`: no trace among them starts before it (`TracePage.since`),
+    so none has a row before it: only rows from then on are read (the `idx_ts` index skips older
+    parts; the `idx_id` bloom filter the parts without the ids)."""
     if not ids:
         return {}
     merged = {**MERGED, **(IO_MERGED if io else {})}
     p = Params(p=project_id)
+    after = f" AND timestamp >= {p.time(since)}" if since is not None else ""
     rows = olap.query_dicts(
         f"SELECT id{select_list(merged if aliases is None else aliases, merged)} FROM {{db}}.traces"
-        f" WHERE project_id = {{p:String}} AND id IN {p.ids(ids)} GROUP BY id",
+        f" WHERE project_id = {{p:String}} AND id IN {p.ids(ids)}{after} GROUP BY id",
         p.values,
     )
     return {r["id"]: r for r in rows}
@@ -445,20 +455,22 @@ def list_traces(
     )
     found = select_trace_ids(olap, project_id, conds, order=parse_order(order_by), offset=(page - 1) * limit,
                              limit=limit, io="io" in groups)
-    return {"data": traces_with_details(olap, project_id, found.ids, groups, prefetched=found.rows),
+    return {"data": traces_with_details(olap, project_id, found.ids, groups, prefetched=found.rows,
+                                        since=found.since),
             "meta": req.meta(found.total or 0)}
 
 
 def traces_with_details(olap: Olap, project_id: str, ids: list[str], groups: set[str],
-                        prefetched: dict[str, dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+                        prefetched: dict[str, dict[str, Any]] | None = None,
+                        since: datetime | None = None) -> list[dict[str, Any]]:
     """TraceWithDetails for ids, in the order given (ids no longer present are skipped); `prefetched`:
-    merged rows already at hand."""
+    merged rows already at hand; `since`: see `fetch_traces`."""
     if not ids:
         return []
     io = "io" in groups
     need_obs = "observations" in groups or "metrics" in groups
     rows, stats, score_ids = parallel(
-        lambda: prefetched if prefetched is not None else fetch_traces(olap, project_id, ids, io=io),
+        lambda: prefetched if prefetched is not None else fetch_traces(olap, project_id, ids, io=io, since=since),
         lambda: obs_q.trace_stats(olap, project_id, ids) if need_obs else {},
         lambda: scores_q.score_ids_by_trace(olap, project_id, ids) if "scores" in groups else {},
     )
@@ -483,20 +495,23 @@ def get_trace(olap: Olap, project_id: str, trace_id: str, *, fields: str | None 
     ScoreV1), or None when the trace does not exist in this project."""
     groups = field_groups(fields, TRACE_FIELD_GROUPS, TRACE_FIELD_GROUPS)
     io = "io" in groups
-    rows = fetch_traces(olap, project_id, [trace_id], io=io)
+    # three point reads side by side (the bloom filters idx_id / idx_trace pick the parts to read)
+    rows, observations, scores = parallel(
+        lambda: fetch_traces(olap, project_id, [trace_id], io=io),
+        lambda: obs_q.observations_for_trace(olap, project_id, trace_id)
+        if "observations" in groups or "metrics" in groups else [],
+        lambda: scores_q.scores_for_trace(olap, project_id, trace_id) if "scores" in groups else [],
+    )
     row = rows.get(trace_id)
     if row is None:
         return None
     t = trace_shape(project_id, row, io=io)
-    observations = []
-    if "observations" in groups or "metrics" in groups:
-        observations = obs_q.observations_for_trace(olap, project_id, trace_id)
     if "metrics" in groups:
         t["latency"], t["totalCost"] = trace_metrics(observations)
     else:
         t["latency"], t["totalCost"] = -1, -1
     t["observations"] = observations if "observations" in groups else []
-    t["scores"] = scores_q.scores_for_trace(olap, project_id, trace_id) if "scores" in groups else []
+    t["scores"] = scores
     return t
 
 

@@ -10,13 +10,13 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from read_fixtures import insert
 
 from owlscope.ingestion.rows import ObservationEvent, TraceEvent
 from owlscope.storage.olap.client import Olap
 from owlscope.storage.olap.migrate import migrate
 from owlscope.tracing import traces as traces_mod
 from owlscope.tracing.trace_table import TraceFilters, list_trace_table
+from read_fixtures import insert
 
 P, OTHER = "proj-top", "proj-other"
 T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(days=2)
