@@ -21,9 +21,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Any
 
 from owlscope.storage.olap.client import Olap
+from owlscope.tracing.common import epoch_ms
 
 # ---- traces ----------------------------------------------------------------------------------
 TRACE: dict[str, str] = {
@@ -246,21 +248,27 @@ def text_tokens(text: str) -> list[str]:
     return list(dict.fromkeys(_TOKEN.findall(text.lower())))[:8]
 
 
-def search_trace_text(olap: Olap, project_id: str, text: str, *, cap: int = TEXT_SEARCH_MAX) -> list[str]:
-    """Ids of the traces whose merged input or output contains `text` (any case). Candidates come from
-    partial rows holding every word (`hasToken`, answered by the skip index); only they are merged and
-    checked for the whole text. Capped at `cap` ids."""
+def search_trace_text(olap: Olap, project_id: str, text: str, *, cap: int = TEXT_SEARCH_MAX,
+                      since: datetime | None = None) -> list[str]:
+    """Ids of the traces whose merged input or output contains `text` (any case), newest first.
+    Candidates come from partial rows holding every word (`hasToken`, answered by the skip index);
+    only they are merged and checked for the whole text. Capped at `cap` ids: the newest `cap` matches.
+    `since`: only traces starting at or after it (their rows all are, so older parts are skipped)."""
     words = text_tokens(text)
     if not words:
         return []
     where = " AND ".join(f"hasToken({TRACE_TEXT}, {{w{i}:String}})" for i in range(len(words)))
     params: dict[str, Any] = {f"w{i}": w for i, w in enumerate(words)}
     params.update({"p": project_id, "q": text, "cap": cap})
+    after = ""
+    if since is not None:
+        params["since"] = epoch_ms(since)
+        after = " AND timestamp >= fromUnixTimestamp64Milli({since:Int64}, 'UTC')"
     rows = olap.query(
-        "SELECT id FROM (SELECT id" + select_list(TRACE_IO, TRACE_IO) + " FROM {db}.traces"
-        " WHERE project_id = {p:String} AND id IN (SELECT id FROM {db}.traces WHERE project_id = {p:String}"
-        f" AND {where}) GROUP BY id) WHERE positionCaseInsensitiveUTF8(concat(t_input, ' ', t_output), {{q:String}}) > 0"
-        " LIMIT {cap:UInt32}",
+        "SELECT id FROM (SELECT id, min(timestamp) AS t_ts" + select_list(TRACE_IO, TRACE_IO) + " FROM {db}.traces"
+        f" WHERE project_id = {{p:String}}{after} AND id IN (SELECT id FROM {{db}}.traces WHERE project_id = {{p:String}}"
+        f"{after} AND {where}) GROUP BY id) WHERE positionCaseInsensitiveUTF8(concat(t_input, ' ', t_output), {{q:String}}) > 0"
+        " ORDER BY t_ts DESC, id DESC LIMIT {cap:UInt32}",
         params,
     )
     return [r[0] for r in rows]

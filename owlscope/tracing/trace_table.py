@@ -113,7 +113,7 @@ def table_conditions(olap: Olap, project_id: str, f: TraceFilters) -> list[Condi
     if f.search and f.search_type == "text":
         if not text_tokens(f.search):
             raise InvalidRequest("A full-text search needs at least one word (letters or digits)")
-        conds.append(Condition("id", "any of", search_trace_text(olap, project_id, f.search.strip())))
+        conds.append(Condition("id", "any of", search_trace_text(olap, project_id, f.search.strip(), since=f.start)))
     elif f.search:
         q = f.search.strip()
         # An exact id is a point lookup; otherwise the name contains the text (any case).
@@ -180,7 +180,8 @@ def list_trace_table(
         found = select_trace_ids(olap, project_id, conds, order=order, offset=offset, limit=limit + 1,
                                  with_total=with_total and cursor is None, io=False)
         ids, total, pre = found.ids, found.total, found.rows
-        rows = pre if pre is not None else fetch_traces(olap, project_id, ids[: limit + 1], io=False)
+        rows = pre if pre is not None else fetch_traces(olap, project_id, ids[: limit + 1], io=False,
+                                                        since=found.since)
     else:
         total = None
         page_conds = [*conds, Condition("timestamp", "<=", _ms_iso(after[0]))]
@@ -189,7 +190,8 @@ def list_trace_table(
             want = limit + 1 + extra
             found = select_trace_ids(olap, project_id, page_conds, order=order, limit=want, with_total=False,
                                      io=False)
-            rows = found.rows if found.rows is not None else fetch_traces(olap, project_id, found.ids, io=False)
+            rows = found.rows if found.rows is not None else fetch_traces(olap, project_id, found.ids, io=False,
+                                                                          since=found.since)
             ids = [i for i in found.ids if i in rows and not _at_or_before_cursor(rows[i], i, after)]
             if len(ids) > limit or len(found.ids) < want:
                 break

@@ -163,9 +163,9 @@ class _Compiled:
         return select_list({a for a in self.aliases | set(extra) if a in MERGED}, MERGED).removeprefix(", ")
 
 
-def _latest_ids(olap: Olap, c: _Compiled, conds: list[Condition], p: Params, want: int) -> list[str] | None:
-    """The first `want` ids by start time (descending) when only time conditions apply; None when
-    the candidate set grew too large (the caller falls back to a GROUP BY)."""
+def _latest_ids(olap: Olap, c: _Compiled, conds: list[Condition], p: Params, want: int) -> list[tuple] | None:
+    """The first `want` (id, start) by start time (descending) when only time conditions apply; None
+    when the candidate set grew too large (the caller falls back to a GROUP BY)."""
     row_filters = []
     for cond in conds:  # a trace's earliest row decides its start: upper bounds may drop later rows
         if cond.operator in ("<", "<="):
@@ -189,15 +189,18 @@ def _latest_ids(olap: Olap, c: _Compiled, conds: list[Condition], p: Params, wan
             q.values,
         )
         if len(verified) >= want or bound is None:
-            return [r[0] for r in verified]
+            return [(r[0], r[1]) for r in verified]
         k *= _GROWTH
     return None
 
 
 def _count(olap: Olap, c: _Compiled, p: Params, restrict: str) -> int:
     if not c.having and not c.where and not restrict:
+        # distinct 64-bit hashes of the ids: a fixed-size hash set instead of one of strings (as
+        # obs_select counts observations)
         return int(olap.query(
-            "SELECT uniqExact(id) FROM {db}.traces WHERE project_id = {project_id:String}", p.values)[0][0])
+            "SELECT uniqExact(cityHash64(id)) FROM {db}.traces WHERE project_id = {project_id:String}",
+            p.values)[0][0])
     where = " AND ".join(["project_id = {project_id:String}", *c.where] + ([restrict] if restrict else []))
     sel = c.select()
     return int(olap.query(
@@ -212,6 +215,9 @@ class TracePage:
     ids: list[str]
     total: int | None
     rows: dict[str, dict[str, Any]] | None = None  # merged rows, when choosing the page merged them anyway
+    # the oldest start among the page's traces, when known: every row of theirs is at or after it
+    # (`fetch_traces(..., since=)` then skips the parts of older data)
+    since: datetime | None = None
 
 
 def select_trace_ids(
@@ -234,10 +240,20 @@ def select_trace_ids(
         else:
             page, total = _latest_ids(olap, c, conds, p, offset + limit), None
         if page is not None:
-            return TracePage(page[offset:], total)
+            page = page[offset:]
+            return TracePage([r[0] for r in page], total, since=min((r[1] for r in page), default=None))
 
     field, direction = order
     where = " AND ".join(["project_id = {project_id:String}", *c.where] + ([restrict] if restrict else []))
+    if field in BOUNDED and direction == "DESC" and offset + limit <= _FAST_MAX_ROWS \
+            and rollups_fast(olap, project_id):
+        if with_total:
+            page, total = parallel(lambda: _top_by_bound(olap, c, p, field, where, offset + limit),
+                                   lambda: _count(olap, c, p.copy(), restrict))
+        else:
+            page, total = _top_by_bound(olap, c, p, field, where, offset + limit), None
+        if page is not None:
+            return TracePage(page[offset:], total)
     if field in AGGREGATES:
         return _by_aggregate(olap, c, p, order, where, offset=offset, limit=limit,
                              with_total=with_total, fast=rollups_fast(olap, project_id))
@@ -256,6 +272,65 @@ def select_trace_ids(
     if rows:
         return TracePage([r["id"] for r in rows], int(rows[0]["total_"]), {r["id"]: r for r in rows} if full else None)
     return TracePage([], _count(olap, c, p, restrict) if with_total and offset else 0)
+
+
+# Orders by a sum over a trace's observations of a non-negative scalar (migration 0002) that the
+# exact top-K below serves: aggregate alias -> the scalar column.
+BOUNDED = {"a_total_cost": "total_cost", "a_total_tokens": "total_tokens"}
+_BOUND_FIRST, _BOUND_FACTOR, _BOUND_GROWTH = 256, 4, 8  # candidates: max(first, factor × K), × growth
+_BOUND_SETTINGS = " SETTINGS optimize_aggregation_in_order = 1"
+
+
+def _top_by_bound(olap: Olap, c: _Compiled, p: Params, field: str, where: str, want: int) -> list[str] | None:
+    """The first `want` ids of the matching traces by `field` (a BOUNDED sum) descending, exactly,
+    without merging every observation; None when the shortcut cannot settle it (the caller merges all).
+
+    Costs and tokens are never negative, so a trace's sum over its partial observation rows of each
+    row's own value (`finalizeAggregation` of the row's scalar state, no merge) is at least its true
+    total: a row that a later event overrides only adds. Threshold top-K: rank traces by that upper
+    bound (one pass over two columns, in primary-key order), merge just the best candidates for their
+    exact totals (and check the filters on their merged trace rows), and stop once the K-th exact total
+    is above the bound of the best trace not yet merged, which no later trace can then beat; else widen.
+    A trace without observations counts 0: when fewer than `want` matching traces have a positive
+    total the shortcut gives up (a page that needs those zeros)."""
+    column = BOUNDED[field]
+    n = max(_BOUND_FIRST, _BOUND_FACTOR * want)
+    having = " HAVING " + " AND ".join(c.having) if c.having else ""
+    sel = c.select()
+    while n <= _MAX_CANDIDATES:
+        bounds = olap.query(
+            f"SELECT trace_id, sum(finalizeAggregation({column})) AS ub FROM {{db}}.observations"
+            " WHERE project_id = {project_id:String} GROUP BY trace_id HAVING ub > 0"
+            f" ORDER BY ub DESC LIMIT {n + 1}{_BOUND_SETTINGS}",
+            p.values,
+        )
+        complete = len(bounds) <= n  # every trace with a positive bound is a candidate
+        cands = [r[0] for r in bounds[:n]]
+        if not cands:
+            return None
+        q = p.copy()
+        in_cands = q.add(cands, "Array(String)")
+        matched = (f"SELECT id{', ' + sel if sel else ''} FROM {{db}}.traces WHERE {where} AND id IN {in_cands}"
+                   f" GROUP BY id{having}")
+        exact = olap.query(
+            f"SELECT t.id, a.{field} AS v FROM ({matched}) AS t INNER JOIN"
+            f" ({trace_aggregates_sql(f'trace_id IN {in_cands}', {field}, fast=True)}) AS a ON a.trace_id = t.id"
+            f" WHERE v > 0 ORDER BY v DESC, t.id DESC LIMIT {want}",
+            q.values,
+        )
+        if len(exact) >= want:
+            kth = float(exact[want - 1][1])
+            if complete:
+                return [r[0] for r in exact]
+            bound = float(bounds[n][1])
+            # strictly above (a trace at the bound could tie and win on id), with room for the
+            # rounding of a sum taken in another order
+            if kth > bound + abs(bound) * 1e-9:
+                return [r[0] for r in exact]
+        elif complete:
+            return None  # fewer positive totals than wanted: the page needs traces at 0
+        n *= _BOUND_GROWTH
+    return None
 
 
 def _by_aggregate(olap: Olap, c: _Compiled, p: Params, order: tuple[str, str], where: str, *, offset: int,
@@ -308,16 +383,19 @@ def match_trace_ids(
 
 # ---- rows ------------------------------------------------------------------------------------
 def fetch_traces(olap: Olap, project_id: str, ids: list[str], *, io: bool = True,
-                 aliases: set[str] | None = None) -> dict[str, dict[str, Any]]:
+                 aliases: set[str] | None = None, since: datetime | None = None) -> dict[str, dict[str, Any]]:
     """Merged trace rows (raw: aliases of MERGED, and of IO_MERGED with `io`; only `aliases` when
-    given) for the given ids, by id."""
+    given) for the given ids, by id. `since`: no trace among them starts before it (`TracePage.since`),
+    so none has a row before it: only rows from then on are read (the `idx_ts` index skips older
+    parts; the `idx_id` bloom filter the parts without the ids)."""
     if not ids:
         return {}
     merged = {**MERGED, **(IO_MERGED if io else {})}
     p = Params(p=project_id)
+    after = f" AND timestamp >= {p.time(since)}" if since is not None else ""
     rows = olap.query_dicts(
         f"SELECT id{select_list(merged if aliases is None else aliases, merged)} FROM {{db}}.traces"
-        f" WHERE project_id = {{p:String}} AND id IN {p.ids(ids)} GROUP BY id",
+        f" WHERE project_id = {{p:String}} AND id IN {p.ids(ids)}{after} GROUP BY id",
         p.values,
     )
     return {r["id"]: r for r in rows}
@@ -378,20 +456,22 @@ def list_traces(
     )
     found = select_trace_ids(olap, project_id, conds, order=parse_order(order_by), offset=(page - 1) * limit,
                              limit=limit, io="io" in groups)
-    return {"data": traces_with_details(olap, project_id, found.ids, groups, prefetched=found.rows),
+    return {"data": traces_with_details(olap, project_id, found.ids, groups, prefetched=found.rows,
+                                        since=found.since),
             "meta": req.meta(found.total or 0)}
 
 
 def traces_with_details(olap: Olap, project_id: str, ids: list[str], groups: set[str],
-                        prefetched: dict[str, dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+                        prefetched: dict[str, dict[str, Any]] | None = None,
+                        since: datetime | None = None) -> list[dict[str, Any]]:
     """TraceWithDetails for ids, in the order given (ids no longer present are skipped); `prefetched`:
-    merged rows already at hand."""
+    merged rows already at hand; `since`: see `fetch_traces`."""
     if not ids:
         return []
     io = "io" in groups
     need_obs = "observations" in groups or "metrics" in groups
     rows, stats, score_ids = parallel(
-        lambda: prefetched if prefetched is not None else fetch_traces(olap, project_id, ids, io=io),
+        lambda: prefetched if prefetched is not None else fetch_traces(olap, project_id, ids, io=io, since=since),
         lambda: obs_q.trace_stats(olap, project_id, ids) if need_obs else {},
         lambda: scores_q.score_ids_by_trace(olap, project_id, ids) if "scores" in groups else {},
     )
@@ -416,20 +496,23 @@ def get_trace(olap: Olap, project_id: str, trace_id: str, *, fields: str | None 
     ScoreV1), or None when the trace does not exist in this project."""
     groups = field_groups(fields, TRACE_FIELD_GROUPS, TRACE_FIELD_GROUPS)
     io = "io" in groups
-    rows = fetch_traces(olap, project_id, [trace_id], io=io)
+    # three point reads side by side (the bloom filters idx_id / idx_trace pick the parts to read)
+    rows, observations, scores = parallel(
+        lambda: fetch_traces(olap, project_id, [trace_id], io=io),
+        lambda: obs_q.observations_for_trace(olap, project_id, trace_id)
+        if "observations" in groups or "metrics" in groups else [],
+        lambda: scores_q.scores_for_trace(olap, project_id, trace_id) if "scores" in groups else [],
+    )
     row = rows.get(trace_id)
     if row is None:
         return None
     t = trace_shape(project_id, row, io=io)
-    observations = []
-    if "observations" in groups or "metrics" in groups:
-        observations = obs_q.observations_for_trace(olap, project_id, trace_id)
     if "metrics" in groups:
         t["latency"], t["totalCost"] = trace_metrics(observations)
     else:
         t["latency"], t["totalCost"] = -1, -1
     t["observations"] = observations if "observations" in groups else []
-    t["scores"] = scores_q.scores_for_trace(olap, project_id, trace_id) if "scores" in groups else []
+    t["scores"] = scores
     return t
 
 

@@ -1,0 +1,111 @@
+"""Traces sorted by total cost / tokens, highest first: the exact threshold top-K of
+`traces._top_by_bound` (rank by the sum of the partial rows' own values, merge only the best
+candidates) gives the same page as merging every trace, also when partial rows overcount a trace
+(an overridden value, a replayed event) and when filters apply; on both engines."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from owlscope.ingestion.rows import ObservationEvent, TraceEvent
+from owlscope.storage.olap.client import Olap
+from owlscope.storage.olap.migrate import migrate
+from owlscope.tracing import traces as traces_mod
+from owlscope.tracing.trace_table import TraceFilters, list_trace_table
+from read_fixtures import insert
+
+P, OTHER = "proj-top", "proj-other"
+T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(days=2)
+
+
+@pytest.fixture(params=["chdb", "http"], name="olap")
+def fixture_olap(request: pytest.FixtureRequest, chdb_dir, tmp_path) -> Iterator[Olap]:
+    from owlscope.config import load_settings
+
+    url = f"chdb://{chdb_dir}" if request.param == "chdb" else request.getfixturevalue("clickhouse_http_url")
+    o = Olap(load_settings(data_dir=tmp_path, clickhouse_url=url), database=f"top_{uuid.uuid4().hex[:10]}")
+    migrate(o)
+    yield o
+    o.command("DROP DATABASE IF EXISTS {db}")
+    o.close()
+
+
+def _gen(project: str, trace: str, obs: str, at: datetime, cost: float, tokens: int) -> ObservationEvent:
+    return ObservationEvent(project, obs, trace, at, type="GENERATION", name="llm", start_time=T0, end_time=T0 + timedelta(seconds=1),
+                            usage_details={"input": tokens, "total": tokens}, cost_details={"total": cost})
+
+
+def _load(olap: Olap) -> None:
+    traces, obs = [], []
+    for i in range(40):  # t-00 .. t-39: cost (i + 1) / 1000, tokens (i + 1) * 10, two observations each
+        tid = f"t-{i:02d}"
+        env = "langfuse-judge" if i == 38 else "production"
+        traces.append(TraceEvent(P, tid, T0, timestamp=T0 + timedelta(seconds=i), name="chat", environment=env))
+        obs.append(_gen(P, tid, f"{tid}-a", T0, (i + 1) / 2000, (i + 1) * 5))
+        obs.append(_gen(P, tid, f"{tid}-b", T0, (i + 1) / 2000, (i + 1) * 5))
+    traces.append(TraceEvent(P, "t-big", T0, timestamp=T0, name="chat"))
+    traces.append(TraceEvent(P, "t-dup", T0, timestamp=T0, name="chat"))
+    traces.append(TraceEvent(P, "t-bare", T0, timestamp=T0, name="chat"))  # no observations: counts 0
+    # t-big's observation first says 100 (and 100k tokens)...
+    obs.append(_gen(P, "t-big", "big-1", T0, 100.0, 100_000))
+    # ... t-dup's is sent twice with the same value (a replay): two rows, counted once when merged
+    obs.append(_gen(P, "t-dup", "dup-1", T0, 0.0301, 301))
+    # observations of a trace of another project, and observations without a trace row
+    obs.append(_gen(OTHER, "t-other", "o-1", T0, 500.0, 10**6))
+    obs.append(_gen(P, "t-orphan", "orphan-1", T0, 400.0, 10**6))
+    insert(olap, traces=traces, observations=obs)
+    # separate inserts: separate parts, not merged with the first
+    insert(olap, observations=[_gen(P, "t-big", "big-1", T0 + timedelta(seconds=5), 0.0005, 5)])
+    insert(olap, observations=[_gen(P, "t-dup", "dup-1", T0, 0.0301, 301)])
+    parts = olap.query("SELECT count() FROM {db}.observations WHERE project_id = {p:String} AND trace_id = 't-big'",
+                       {"p": P})[0][0]
+    assert parts == 2  # the overcounting rows are really there, unmerged
+
+
+def _page(olap: Olap, order: str, limit: int, **filters) -> list[str]:
+    return [r["id"] for r in list_trace_table(olap, P, TraceFilters(**filters), order_by=order, limit=limit).rows]
+
+
+@pytest.mark.parametrize(("order", "scale"), [("totalCost.desc", 1 / 1000), ("totalTokens.desc", 10)])
+def test_top_by_bound_equals_merging_every_trace(olap: Olap, monkeypatch, order: str, scale: float) -> None:
+    _load(olap)
+    calls: list[object] = []
+    real = traces_mod._top_by_bound
+
+    def spy(*args, **kwargs):
+        out = real(*args, **kwargs)
+        calls.append(out)
+        return out
+
+    monkeypatch.setattr(traces_mod, "_top_by_bound", spy)
+    # two candidates first: t-orphan's and t-big's bounds (400, 100) head the list, so it must widen
+    monkeypatch.setattr(traces_mod, "_BOUND_FIRST", 2)
+    monkeypatch.setattr(traces_mod, "_BOUND_FACTOR", 0)
+    expected = [f"t-{i:02d}" for i in range(39, 29, -1)]
+    got = _page(olap, order, 10)
+    assert got == expected
+    assert calls and calls[-1] is not None  # the shortcut answered
+    # t-dup (0.0301 / 301, counted twice in its partial rows) sits between t-30 and t-29
+    assert _page(olap, order, 13)[10:] == ["t-dup", "t-29", "t-28"]
+    # a filter on the merged trace row applies to the candidates: the internal environment goes
+    assert _page(olap, order, 3, hide_internal=True) == ["t-39", "t-37", "t-36"]
+    # the same pages when every trace is merged (the shortcut off)
+    monkeypatch.setattr(traces_mod, "BOUNDED", {})
+    assert _page(olap, order, 10) == expected
+    assert _page(olap, order, 13)[10:] == ["t-dup", "t-29", "t-28"]
+    assert _page(olap, order, 3, hide_internal=True) == ["t-39", "t-37", "t-36"]
+
+
+def test_top_by_bound_gives_up_when_the_page_needs_zeros(olap: Olap) -> None:
+    """More rows than traces with a positive total: the page ends with the traces at 0 (t-bare), as
+    merging every trace orders them."""
+    _load(olap)
+    page = list_trace_table(olap, P, TraceFilters(), order_by="totalCost.desc", limit=50)
+    ids = [r["id"] for r in page.rows]
+    assert ids[0] == "t-39" and ids[-1] == "t-bare" and len(ids) == 43 and page.total == 43
+    assert "t-orphan" not in ids and "t-other" not in ids
+    assert next(r for r in page.rows if r["id"] == "t-big")["totalCost"] == pytest.approx(0.0005)
