@@ -75,6 +75,7 @@ class Settings(BaseSettings):
     queue_name: str = Field("owlscope", alias="QUEUE_NAME", min_length=1)
     queue_max_pending: int = Field(20000, alias="QUEUE_MAX_PENDING", ge=1)
     worker_threads: int = Field(2, alias="WORKER_THREADS", ge=1, le=64)
+    local_ingest_threads: int = Field(2, alias="INGEST_THREADS", ge=0, le=64)
 
     blob_url: str | None = Field(None, alias="BLOB_URL")
     s3_bucket: str | None = Field(None, alias="S3_BUCKET")
@@ -93,6 +94,7 @@ class Settings(BaseSettings):
     otlp_max_spans: int = Field(50_000, alias="OTLP_MAX_SPANS", ge=1)
     sweeper_grace_seconds: int = Field(60, alias="SWEEPER_GRACE_SECONDS", ge=1)
     flush_interval_ms: int = Field(200, alias="INGEST_FLUSH_INTERVAL_MS", ge=10)
+    handoff_max_spans: int = Field(20_000, alias="INGEST_HANDOFF_SPANS", ge=0)
     prompt_cache_ttl_seconds: int = Field(300, alias="PROMPT_CACHE_TTL_SECONDS", ge=0)
     run_worker: bool = Field(True, alias="OWLSCOPE_RUN_WORKER")
     otlp_grpc_port: int | None = Field(None, alias="OTLP_GRPC_PORT", ge=1, le=65535)

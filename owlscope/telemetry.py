@@ -38,6 +38,50 @@ EVAL_EXECUTIONS = Counter(
 )
 
 
+# Where the ingestion time goes, per pipeline stage: wall seconds (perf_counter) and this thread's
+# CPU seconds (thread_time: excludes waiting for the GIL or I/O), and the spans/events each stage
+# handled. Updated once per request, blob or flush (not per span), so it is always on.
+STAGE_SECONDS = Counter(
+    "owlscope_ingest_stage_seconds", "Seconds spent per ingestion stage (clock: wall or cpu)", ["stage", "clock"],
+)
+STAGE_ITEMS = Counter("owlscope_ingest_stage_items", "Spans/events handled per ingestion stage", ["stage"])
+INGEST_STAGES = ("accept", "accept_decode", "accept_store", "queue_wait", "read", "decode", "map", "price",
+                 "buffer_wait", "arrow", "insert", "hooks", "finish")
+_stage_children = {
+    name: (STAGE_SECONDS.labels(name, "wall"), STAGE_SECONDS.labels(name, "cpu"), STAGE_ITEMS.labels(name))
+    for name in INGEST_STAGES
+}
+
+
+class StageTimer:
+    """Times consecutive stages of one piece of work: `lap("decode", n)` books the time since the
+    previous lap (or since creation) to `decode`."""
+
+    __slots__ = ("_cpu", "_wall")
+
+    def __init__(self) -> None:
+        self._wall = time.perf_counter()
+        self._cpu = time.thread_time()
+
+    def lap(self, stage: str, items: int = 0) -> None:
+        wall, cpu = time.perf_counter(), time.thread_time()
+        add_stage(stage, wall - self._wall, cpu - self._cpu, items)
+        self._wall, self._cpu = wall, cpu
+
+    def skip(self) -> None:
+        """Start the next lap now (time since the last lap is booked nowhere)."""
+        self._wall, self._cpu = time.perf_counter(), time.thread_time()
+
+
+def add_stage(stage: str, wall: float, cpu: float | None = None, items: int = 0) -> None:
+    w, c, n = _stage_children[stage]
+    w.inc(wall)
+    if cpu is not None:
+        c.inc(cpu)
+    if items:
+        n.inc(items)
+
+
 def observe_flush(seconds: float, counts: dict[str, int]) -> None:
     FLUSH_SECONDS.observe(seconds)
     for table, n in counts.items():

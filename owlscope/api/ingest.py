@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 
 import orjson
@@ -21,6 +22,7 @@ from owlscope.pipeline.accept import (
     check_depth,
     unknown_score_configs,
 )
+from owlscope.telemetry import add_stage
 
 router = APIRouter()
 
@@ -47,6 +49,7 @@ def _json(body: bytes) -> object:
 
 @router.post("/api/public/otel/v1/traces", **typed(OtelTraceResponse))
 async def otel_traces(request: Request, auth: AuthDep, services: ServicesDep) -> Response:
+    started = time.perf_counter()
     body = await _body(request, services.settings.max_body_bytes)
     sdk_version = request.headers.get("x-langfuse-sdk-version")
     await run_in_threadpool(
@@ -54,6 +57,7 @@ async def otel_traces(request: Request, auth: AuthDep, services: ServicesDep) ->
         content_type=request.headers.get("content-type"),
         content_encoding=request.headers.get("content-encoding"), sdk_version=sdk_version,
     )
+    add_stage("accept", time.perf_counter() - started)
     if (request.headers.get("content-type") or "").startswith("application/json"):
         return JSONResponse({"partialSuccess": {}})
     # An empty ExportTraceServiceResponse: all spans accepted.

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -21,7 +21,7 @@ from owlscope.ingestion.otel import decode_otlp, span_count
 from owlscope.pipeline import blobs
 from owlscope.pipeline.masking import masker_for
 from owlscope.storage.blob import BlobUnavailable
-from owlscope.telemetry import EVENTS_ACCEPTED
+from owlscope.telemetry import EVENTS_ACCEPTED, StageTimer
 
 if TYPE_CHECKING:
     from owlscope.services import Services
@@ -48,18 +48,23 @@ def _check_size(services: Services, body: bytes) -> None:
 
 
 def _check_capacity(services: Services) -> None:
-    pending = services.queue.pending()
+    pending = services.queue.pending() + services.processor.backlog()
     if pending >= services.settings.queue_max_pending:
         raise TooManyRequests(f"ingestion queue is full ({pending} jobs pending); retry shortly", retry_after=2)
 
 
-def _store_and_enqueue(services: Services, env: blobs.Envelope) -> str:
+def _store_and_enqueue(services: Services, env: blobs.Envelope, decoded: Any = None, items: int = 0) -> str:
     key = blobs.new_key(env.project_id, env.kind)
     try:
         services.blobs.put(key, blobs.encode(env))
     except BlobUnavailable as exc:
         log.error("blob store unavailable: %s", exc)
         raise ServiceUnavailable("event storage is unavailable; retry shortly", retry_after=5) from exc
+    if decoded is not None:
+        # durable now; a worker in this process takes the decoded payload instead of the blob
+        services.processor.handoff.put(key, replace(env, payload=b""), decoded, items)
+    if services.processor.submit(key, items):
+        return key  # this process's worker takes the job (`owlscope serve`)
     try:
         services.queue.enqueue(INGEST_TASK, key, check_full=False)
     except Exception as exc:  # noqa: BLE001 - the blob is durable; the sweeper enqueues it later
@@ -73,6 +78,7 @@ def accept_otlp(
 ) -> int:
     """Validate an OTLP export and store it; return the number of spans accepted."""
     _check_size(services, body)
+    timer = StageTimer()
     try:
         request = decode_otlp(body, content_type or "application/x-protobuf", content_encoding,
                               max_spans=services.settings.otlp_max_spans)
@@ -81,6 +87,7 @@ def accept_otlp(
     except InvalidPayload as exc:
         raise InvalidRequest(exc.message) from exc
     spans = span_count(request)
+    timer.lap("accept_decode", spans)
     if spans == 0:
         return 0
     _check_capacity(services)
@@ -92,7 +99,8 @@ def accept_otlp(
     _store_and_enqueue(services, blobs.Envelope(
         kind="otel", project_id=project_id, received_at=time.time(), payload=body,
         content_type=content_type, content_encoding=content_encoding, sdk_version=sdk_version,
-    ))
+    ), request, spans)
+    timer.lap("accept_store", spans)
     EVENTS_ACCEPTED.labels("otel").inc(spans)
     return spans
 
@@ -117,7 +125,7 @@ def accept_batch(services: Services, *, project_id: str, batch: Any) -> BatchRes
         _store_and_enqueue(services, blobs.Envelope(
             kind="batch", project_id=project_id, received_at=time.time(),
             payload=orjson.dumps(_masked(services, project_id, accepted)),
-        ))
+        ), items=len(accepted))
         EVENTS_ACCEPTED.labels("batch").inc(len(accepted))
     successes = [{"id": ev["id"], "status": 201} for ev in accepted]
     return BatchResult(successes=successes, errors=errors)
@@ -175,5 +183,5 @@ def accept_events(services: Services, *, project_id: str, events: list[dict[str,
     _store_and_enqueue(services, blobs.Envelope(
         kind="batch", project_id=project_id, received_at=time.time(),
         payload=orjson.dumps(_masked(services, project_id, events)),
-    ))
+    ), items=len(events))
     EVENTS_ACCEPTED.labels("internal").inc(len(events))

@@ -35,10 +35,13 @@ class Enricher:
     def enrich(self, rows: Rows) -> None:
         self._link_prompts(rows)
         self._fill_models(rows)
+        books: dict[str, PriceBook] = {}
         for obs in rows.observations:
             if obs.model is None:
                 continue
-            book = self.price_book(obs.project_id)
+            book = books.get(obs.project_id)
+            if book is None:
+                book = books[obs.project_id] = self.price_book(obs.project_id)
             cost, model_id = book.compute_cost(obs.model, obs.usage_details, obs.cost_details)
             # stored with the row: '' says "this name matched no model" (it replaces an earlier match)
             obs.internal_model_id = model_id or ""

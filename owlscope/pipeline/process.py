@@ -8,45 +8,66 @@ sweeper enqueues it again and the engine's merge makes the replay harmless.
 
 from __future__ import annotations
 
+import itertools
 import logging
+import queue
 import sys
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from owlscope.ingestion.batch import map_batch_events
 from owlscope.ingestion.limits import clamp_rows
-from owlscope.ingestion.otel import decode_otlp, map_otlp
+from owlscope.ingestion.otel import decode_otlp, map_otlp, span_count
 from owlscope.ingestion.rows import Rows, observations_table, scores_table, traces_table
 from owlscope.pipeline import blobs
+from owlscope.pipeline.accept import INGEST_TASK
 from owlscope.pipeline.enrich import Enricher
+from owlscope.pipeline.handoff import Handoff
 from owlscope.pipeline.retention import purge_processed
-from owlscope.telemetry import observe_flush
+from owlscope.telemetry import StageTimer, add_stage, observe_flush
 
 if TYPE_CHECKING:
     from owlscope.services import Services
 
 log = logging.getLogger("owlscope.worker")
 FLUSH_ROWS = 20_000
+MIN_FLUSH_GAP_SECONDS = 0.05
+# A request of at most this many spans/events is interactive (an SDK's flush() of a few traces): its
+# job goes ahead of bulk ones and its rows are inserted without waiting for the flush interval.
+INTERACTIVE_ITEMS = 50
 MOVE_RETRY_SECONDS = 5.0
 PURGE_INTERVAL_SECONDS = 600.0
 
 
-def map_envelope(env: blobs.Envelope) -> Rows:
-    """The rows of one blob, every value within the stored ranges (see ingestion.limits)."""
+def decode_envelope(env: blobs.Envelope) -> tuple[Any, int]:
+    """The decoded payload of one blob (an OTLP request or a list of events) and its size in
+    spans/events."""
     if env.kind == "otel":
         # accepted by the web under its limits; a limit lowered since must not strand the blob
         req = decode_otlp(env.payload, env.content_type or "application/x-protobuf", env.content_encoding,
                           max_spans=sys.maxsize)
-        return clamp_rows(map_otlp(req, env.project_id, env.sdk_version))
+        return req, span_count(req)
     if env.kind == "batch":
         events = orjson.loads(blobs.unpack(env.payload, env.content_encoding))
-        return clamp_rows(map_batch_events(events, env.project_id))
+        return events, len(events) if isinstance(events, list) else 0
     raise ValueError(f"unknown blob kind {env.kind!r}")
+
+
+def map_decoded(env: blobs.Envelope, decoded: Any) -> Rows:
+    """The rows of a decoded blob, every value within the stored ranges (see ingestion.limits)."""
+    if env.kind == "otel":
+        return clamp_rows(map_otlp(decoded, env.project_id, env.sdk_version))
+    return clamp_rows(map_batch_events(decoded, env.project_id))
+
+
+def map_envelope(env: blobs.Envelope) -> Rows:
+    """The rows of one blob, every value within the stored ranges (see ingestion.limits)."""
+    return map_decoded(env, decode_envelope(env)[0])
 
 
 def _groups(pending: list[tuple[str, Rows]], max_rows: int) -> list[list[tuple[str, Rows]]]:
@@ -70,36 +91,66 @@ class IngestProcessor:
         self._lock = threading.Lock()  # guards the buffer and the key sets
         self._flush_lock = threading.Lock()  # one insert at a time
         self._pending: list[tuple[str, Rows]] = []  # (blob key, its rows), in arrival order
+        self._buffered_at: list[float] = []  # perf_counter when each pending blob was buffered
+        self._interactive: set[str] = set()  # pending blobs of small requests: inserted first
+        self.handoff = Handoff(services.settings.handoff_max_spans)
         self._buffered_rows = 0
         self._inflight: set[str] = set()
         self._unmoved: dict[str, float] = {}  # rows in, move to processed/ failed: key -> next retry
         self._swept: dict[str, float] = {}  # key -> when the sweeper last enqueued it
         self._stop = threading.Event()
+        self._wake = threading.Event()  # flush now: the worker went idle or interactive rows wait
         self._threads: list[threading.Thread] = []
+        # Jobs of requests accepted by this process, when its worker runs here (`owlscope serve`):
+        # (lane, order, key), small requests first (an SDK's flush() must not wait behind a
+        # bulk backlog). Not durable, like any dequeued job: the blobs are, and the sweeper
+        # finds a blob whose job was lost.
+        self._local: queue.PriorityQueue[tuple[int, int, str]] = queue.PriorityQueue()
+        self._local_keys: set[str] = set()
+        self._local_order = itertools.count()
+        self._local_on = False
         self.flushed_rows = 0
         self.failed_blobs = 0  # blobs parked in failed/ by this process (a metric)
 
     # ---- jobs ---------------------------------------------------------------------------
-    def process_key(self, key: str) -> None:
+    def process_key(self, key: str, *, interactive: bool = False) -> None:
         with self._lock:
             if key in self._inflight or key in self._unmoved:
                 return
             self._inflight.add(key)
+        timer = StageTimer()
+        handed = self.handoff.take(key)
+        data: bytes | None = None
+        if handed is not None:
+            env, decoded, items = handed
+        else:
+            try:
+                data = self.services.blobs.get(key)
+            except FileNotFoundError:
+                with self._lock:
+                    self._inflight.discard(key)
+                return  # already processed by another worker
+            timer.lap("read")
         try:
-            data = self.services.blobs.get(key)
-        except FileNotFoundError:
-            with self._lock:
-                self._inflight.discard(key)
-            return  # already processed by another worker
-        try:
-            rows = map_envelope(blobs.decode(data))
+            if handed is None:
+                env = blobs.decode(data)
+                decoded, items = decode_envelope(env)
+                timer.lap("decode", items)
+            add_stage("queue_wait", max(0.0, time.time() - env.received_at))
+            timer.skip()
+            rows = map_decoded(env, decoded)
+            del decoded
         except Exception as exc:
             # The web validated this payload, so it cannot be mapped on any retry: park it.
             log.exception("cannot map blob %s; moved to %s", key, blobs.FAILED)
-            self._park(key, data, f"cannot map: {exc}")
+            if data is None:
+                data = self._read_or_none(key)
+            if data is not None:
+                self._park(key, data, f"cannot map: {exc}")
             with self._lock:
                 self._inflight.discard(key)
             return
+        timer.lap("map", items)
         try:
             self.enricher.enrich(rows)
         except Exception:
@@ -109,24 +160,43 @@ class IngestProcessor:
             with self._lock:
                 self._inflight.discard(key)
             return
+        timer.lap("price", items)
         with self._lock:
             self._pending.append((key, rows))
+            self._buffered_at.append(time.perf_counter())
+            if interactive:
+                self._interactive.add(key)
             self._buffered_rows += len(rows)
             big = self._buffered_rows >= FLUSH_ROWS
         if big:
             self.flush()
+        elif interactive:
+            self._wake.set()
+
+    def _read_or_none(self, key: str) -> bytes | None:
+        try:
+            return self.services.blobs.get(key)
+        except Exception:  # noqa: BLE001 - gone or unreadable: nothing to park
+            return None
 
     def flush(self) -> int:
         with self._flush_lock:
             with self._lock:
-                pending = self._pending
-                self._pending, self._buffered_rows = [], 0
+                pending, buffered_at, interactive = self._pending, self._buffered_at, self._interactive
+                self._pending, self._buffered_at, self._buffered_rows, self._interactive = [], [], 0, set()
             self._retry_moves()
             if not pending:
                 return 0
             started = time.perf_counter()
+            add_stage("buffer_wait", sum(started - t for t in buffered_at))
+            groups = _groups(pending, FLUSH_ROWS)
+            if interactive and len(groups) > 1:
+                # the rows of small requests go in a first, small insert: readable without
+                # waiting for a large one
+                groups = [[p for p in pending if p[0] in interactive]] + \
+                    _groups([p for p in pending if p[0] not in interactive], FLUSH_ROWS)
             inserted: list[tuple[str, Rows]] = []
-            for group in _groups(pending, FLUSH_ROWS):
+            for group in groups:
                 inserted.extend(self._insert_group(group))
             done = Rows()
             for _key, rows in inserted:
@@ -134,10 +204,13 @@ class IngestProcessor:
             observe_flush(time.perf_counter() - started, {
                 "observation_events": len(done.observations), "trace_events": len(done.traces),
                 "scores": len(done.scores)})
+            timer = StageTimer()
             self._move_processed([key for key, _ in inserted])
+            timer.lap("finish", len(inserted))
             self.flushed_rows += len(done)
             if len(done):
                 self._after_flush(done)
+                timer.lap("hooks", len(done))
             return len(done)
 
     def _insert(self, rows: Rows) -> None:
@@ -150,7 +223,11 @@ class IngestProcessor:
             ("scores", rows.scores, scores_table),
         ):
             for i in range(0, len(items), FLUSH_ROWS):
-                olap.insert_arrow(table, to_arrow(items[i : i + FLUSH_ROWS]))
+                timer = StageTimer()
+                data = to_arrow(items[i : i + FLUSH_ROWS])
+                timer.lap("arrow", data.num_rows)
+                olap.insert_arrow(table, data)
+                timer.lap("insert", data.num_rows)
 
     def _insert_group(self, group: list[tuple[str, Rows]]) -> list[tuple[str, Rows]]:
         """Insert the rows of several blobs at once; on failure, split the group in halves so the
@@ -256,6 +333,7 @@ class IngestProcessor:
     # ---- background loops ---------------------------------------------------------------
     def start(self) -> None:
         self._stop.clear()
+        self.handoff.enabled = self.handoff.max_items > 0
         self._started_at = time.time()
         # Crash recovery: blobs left pending by a previous process (their jobs died with it)
         # are enqueued now, not after the sweeper's grace period.
@@ -263,21 +341,91 @@ class IngestProcessor:
             self.sweep(before=self._started_at)
         except Exception:  # noqa: BLE001 - the sweeper loop retries
             log.exception("startup sweep failed")
-        for target in (self._flush_loop, self._sweep_loop):
+        targets = [self._flush_loop, self._sweep_loop]
+        self._local_on = self.services.settings.local_ingest_threads > 0
+        if self._local_on:
+            targets += [self._local_loop] * self.services.settings.local_ingest_threads
+        for target in targets:
             t = threading.Thread(target=target, name=f"owlscope-{target.__name__}", daemon=True)
             t.start()
             self._threads.append(t)
 
     def stop(self) -> None:
         self._stop.set()
+        self._local_on = False
+        self._wake.set()
+        self.handoff.enabled = False
         for t in self._threads:
             t.join(timeout=10)
         self._threads.clear()
         self.flush()
+        self.handoff.clear()  # what it held is read from the blobs
+        self._requeue_local()
+
+    def _requeue_local(self) -> None:
+        """Jobs accepted here and not started go to the shared queue (their blobs are durable; the
+        next start's sweep would find them too)."""
+        left: list[str] = []
+        while True:
+            try:
+                left.append(self._local.get_nowait()[2])
+            except queue.Empty:
+                break
+        with self._lock:
+            self._local_keys.clear()
+        for key in left:
+            try:
+                self.services.queue.enqueue(INGEST_TASK, key, check_full=False)
+            except Exception:  # noqa: BLE001 - the blob stays pending; the next sweep finds it
+                log.warning("could not enqueue %s at shutdown; the sweeper will pick it up", key)
+
+    # ---- jobs of this process ------------------------------------------------------------
+    def submit(self, key: str, items: int) -> bool:
+        """Queue the job of a blob accepted by this process for this process's worker threads;
+        False when no worker runs here (the caller enqueues it on the shared queue)."""
+        if not self._local_on:
+            return False
+        with self._lock:
+            self._local_keys.add(key)
+        lane = 0 if items <= INTERACTIVE_ITEMS else 1
+        self._local.put((lane, next(self._local_order), key))
+        return True
+
+    def backlog(self) -> int:
+        """Jobs queued in this process and not started."""
+        return self._local.qsize()
+
+    def _local_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                lane, _, key = self._local.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            with self._lock:
+                self._local_keys.discard(key)
+            try:
+                self.process_key(key, interactive=lane == 0)
+            except Exception:  # noqa: BLE001 - the blob stays pending; the sweeper retries it
+                log.exception("ingest job %s failed", key)
+            if self._local.empty():
+                self._wake.set()  # nothing else is waiting: insert what is buffered now
 
     def _flush_loop(self) -> None:
+        """Insert what is buffered every INGEST_FLUSH_INTERVAL_MS, or sooner when woken (the worker
+        went idle, or rows of a small interactive request wait), but at most once per
+        MIN_FLUSH_GAP_SECONDS: few, large inserts under load, little waiting when there is none."""
         interval = self.services.settings.flush_interval_ms / 1000
-        while not self._stop.wait(interval):
+        gap = min(MIN_FLUSH_GAP_SECONDS, interval)
+        last = 0.0
+        while not self._stop.is_set():
+            self._wake.wait(interval)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
+            wait = last + gap - time.monotonic()
+            if wait > 0 and self._stop.wait(wait):
+                return
+            last = time.monotonic()
             try:
                 self.flush()
             except Exception:  # noqa: BLE001 - keep the loop alive; the error is logged
@@ -314,10 +462,11 @@ class IngestProcessor:
             if info.last_modified.timestamp() > cutoff:
                 continue
             with self._lock:
-                if info.key in self._inflight or info.key in self._unmoved or info.key in self._swept:
+                if (info.key in self._inflight or info.key in self._unmoved or info.key in self._swept
+                        or info.key in self._local_keys):
                     continue
                 self._swept[info.key] = now
-            self.services.queue.enqueue("ingest_blob", info.key, check_full=False)
+            self.services.queue.enqueue(INGEST_TASK, info.key, check_full=False)
             count += 1
         if count:
             log.info("sweeper re-enqueued %d pending blobs", count)

@@ -1,0 +1,97 @@
+"""`owlscope serve` processes the OTLP requests it accepts itself: the decoded request is handed to
+its worker (the blob is not read and decoded again), small requests go ahead of bulk ones, and
+every stage's time is counted on /metrics. On both stacks."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+import pytest
+from unit.otlp_builders import make_request, make_span
+
+from conftest import LiveServer, create_project_key
+from owlscope.telemetry import STAGE_ITEMS
+from support.ingest_http import Api
+
+
+@pytest.fixture
+def serve(make_settings, stack):
+    started: list[LiveServer] = []
+
+    def start(*, run_worker: bool = True, **overrides) -> LiveServer:
+        srv = LiveServer(make_settings(stack, **overrides), run_worker=run_worker).__enter__()
+        started.append(srv)
+        return srv
+
+    yield start
+    for srv in reversed(started):
+        queue = srv.services.queue
+        srv.__exit__(None, None, None)
+        queue.flush()
+
+
+def _items(stage: str) -> float:
+    return STAGE_ITEMS.labels(stage)._value.get()
+
+
+def _spans(trace_id: str, n: int) -> list:
+    root = uuid.uuid4().hex[:16]
+    spans = [make_span("root", trace_id=trace_id, span_id=root, attributes={"langfuse.observation.input": '"q"'})]
+    spans += [make_span(f"child-{i}", trace_id=trace_id, span_id=uuid.uuid4().hex[:16], parent_id=root,
+                        attributes={"langfuse.observation.type": "generation", "gen_ai.request.model": "gpt-4o",
+                                    "gen_ai.usage.input_tokens": 10, "gen_ai.usage.output_tokens": 2})
+              for i in range(n - 1)]
+    return spans
+
+
+def test_an_accepted_request_is_decoded_once(serve) -> None:
+    srv = serve()
+    api = Api(srv, create_project_key(srv.services))
+    handoff = srv.services.processor.handoff
+    hits, worker_decoded, mapped = handoff.hits, _items("decode"), _items("map")
+    trace_id = uuid.uuid4().hex
+    r = api.otlp(make_request(_spans(trace_id, 120)), gz=True, sdk_version="5.0.4")
+    assert r.status_code == 200, r.text
+    trace = api.trace(trace_id, 120)
+    assert len(trace["observations"]) == 120 and trace["totalCost"] > 0
+    assert handoff.hits == hits + 1
+    assert _items("decode") == worker_decoded  # the worker did not decode the blob again
+    assert _items("map") >= mapped + 120
+    metrics = api.get("/metrics").text
+    for stage in ("accept_decode", "accept_store", "map", "price", "arrow", "insert"):
+        assert re.search(rf'owlscope_ingest_stage_seconds_total\{{clock="cpu",stage="{stage}"\}} [0-9.e+-]+', metrics) \
+            or re.search(rf'owlscope_ingest_stage_seconds_total\{{stage="{stage}",clock="cpu"\}} [0-9.e+-]+', metrics), stage
+
+
+def test_without_the_handoff_the_worker_reads_the_blob(serve) -> None:
+    srv = serve(handoff_max_spans=0)
+    api = Api(srv, create_project_key(srv.services))
+    decoded = _items("decode")
+    trace_id = uuid.uuid4().hex
+    assert api.otlp(make_request(_spans(trace_id, 3))).status_code == 200
+    assert len(api.trace(trace_id, 3)["observations"]) == 3
+    assert _items("decode") >= decoded + 3
+
+
+def test_jobs_go_through_the_shared_queue_when_asked(serve) -> None:
+    srv = serve(local_ingest_threads=0)
+    api = Api(srv, create_project_key(srv.services))
+    assert srv.services.processor.submit("events/pending/x/1-y.otel", 1) is False
+    trace_id = uuid.uuid4().hex
+    assert api.otlp(make_request(_spans(trace_id, 3))).status_code == 200
+    assert len(api.trace(trace_id, 3)["observations"]) == 3
+
+
+def test_small_requests_go_ahead_of_bulk_ones(serve) -> None:
+    srv = serve(run_worker=False)
+    processor = srv.services.processor
+    processor._local_on = True  # accepting, no thread consuming yet: the order is observable
+    try:
+        processor.submit("bulk-1", 200)
+        processor.submit("small", 3)
+        processor.submit("bulk-2", 200)
+        order = [processor._local.get_nowait()[2] for _ in range(3)]
+    finally:
+        processor._local_on = False
+    assert order == ["small", "bulk-1", "bulk-2"]
