@@ -187,17 +187,16 @@ def parse_json(text: str | None) -> Any:
         return text
 
 
-def merge_metadata(pieces: Any, latest: str | None) -> Any:
+def merge_metadata(pieces: Mapping[str, Any] | None, latest: str | None) -> Any:
     """Metadata merged key by key, as Langfuse merges the pieces of a trace or observation.
 
-    `pieces`: the `metadata_pieces` column read with maxMap (migration 0002), a (JSON texts, latest
-    event times) pair. They apply oldest first; an object piece updates the keys it names (the later
+    `pieces`: the `metadata_pieces` column read with maxMap (migrations 0002, 0006), a map of JSON
+    text to the latest event time that carried it. They apply oldest first; an object piece updates the keys it names (the later
     piece wins a key), any other JSON value replaces the whole. `latest` is the `metadata` column (the
     latest piece whole): rows written before 0002 have no pieces, so when `latest` is not among the
     pieces it came from such a row and is newer than every piece (argMax chose it): it applies last.
     """
-    texts, times = pieces if pieces else ((), ())
-    ordered = [t for _, t in sorted(zip(times, texts, strict=True), key=lambda x: (x[0], x[1]))]
+    ordered = [text for text, _ in sorted((pieces or {}).items(), key=lambda x: (x[1], x[0]))]
     if latest and latest not in ordered:
         ordered.append(latest)
     merged: Any = None

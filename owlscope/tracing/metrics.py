@@ -48,9 +48,27 @@ _MS = "toUnixTimestamp64Milli"
 AGGREGATIONS = {
     "sum": "sum({x})", "avg": "avg({x})", "count": "count({x})", "max": "max({x})", "min": "min({x})",
     "p50": "quantile(0.5)({x})", "p75": "quantile(0.75)({x})", "p90": "quantile(0.9)({x})",
-    "p95": "quantile(0.95)({x})", "p99": "quantile(0.99)({x})", "histogram": "histogram({bins})({x})",
+    "p95": "quantile(0.95)({x})", "p99": "quantile(0.99)({x})", "histogram": "{histogram}",
     "uniq": "uniqExact({x})",
 }
+
+
+def histogram_sql(x: str, bins: int, tag: str) -> str:
+    """SQL: the finite values of `x` in `bins` equal-width bins from their min to their max, as an
+    array of (lower, upper, count) with the count a float: the shape of ClickHouse's `histogram`,
+    which the lite engine does not have (and whose bins are adaptive, not equal-width). All values
+    equal: one bin. No value: []. `tag` keeps the inner aliases apart when a query has two."""
+    v, lo, hi, w, idx, n = (f"_h{tag}_{a}" for a in ("v", "lo", "hi", "w", "i", "n"))
+    return (
+        f"if(empty(groupArrayIf(toFloat64({x}), isFinite(toFloat64({x}))) AS {v}), [],"
+        f" arrayMap((i, c) -> ({lo} + {w} * i, if(i + 1 = length({n}), {hi}, {lo} + {w} * (i + 1)), toFloat64(c)),"
+        f" range(length({n})),"
+        f" if((((arrayMax({v}) AS {hi}) - (arrayMin({v}) AS {lo})) / {bins} AS {w}) = 0, [toUInt64(length({v}))],"
+        f" arrayReduce('countResample(0, {bins}, 1)',"
+        f" arrayMap(a -> least(toUInt32((a - {lo}) / {w}), {bins} - 1), {v}) AS {idx}, {idx})) AS {n}))"
+    )
+
+
 GRANULARITIES = {
     "minute": "toStartOfMinute({t})", "hour": "toStartOfHour({t})", "day": "toStartOfDay({t})",
     "week": "toStartOfWeek({t}, 1)", "month": "toStartOfMonth({t})",
@@ -302,7 +320,7 @@ def compile_metrics_query(project_id: str, query: dict[str, Any] | str, *, versi
             # the estimator the rollups merge (a t-digest), so both paths give the same percentiles
             sql = f"quantileTDigest({int(agg[1:]) / 100})({expr})"
         else:
-            sql = AGGREGATIONS[agg].format(x=expr, bins=bins)
+            sql = AGGREGATIONS[agg].format(x=expr, histogram=histogram_sql(expr, bins, str(len(select))))
         alias = f"{agg}_{measure}"
         merges[alias] = merge_expr(kind, measure, agg) if kind else None
         select.append(f"{sql} AS `{alias}`")

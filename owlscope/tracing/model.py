@@ -66,8 +66,8 @@ def metadata_by_key(pieces: str, latest: str) -> str:
     """The JSON text whose `KEY` is the key's merged value: of the metadata pieces (oldest first, as
     `common.merge_metadata` applies them; `latest` last when it is not among them: a row written
     before migration 0002), the last one that has the key."""
-    return (f"arrayLast(x -> JSONHas(x, {KEY}), arrayConcat(arraySort((x, t) -> (t, x), {pieces}.1, {pieces}.2),"
-            f" if({latest} = '' OR has({pieces}.1, {latest}), [], [{latest}])))")
+    return (f"arrayLast(x -> JSONHas(x, {KEY}), arrayConcat(arraySort((x, t) -> (t, x), mapKeys({pieces}),"
+            f" mapValues({pieces})), if({latest} = '' OR mapContains({pieces}, {latest}), [], [{latest}])))")
 
 
 TRACE_METADATA = metadata_by_key("t_meta_pieces", "t_metadata")

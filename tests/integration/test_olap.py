@@ -218,11 +218,11 @@ def test_migration_0002_reads_old_rows_from_maps_and_new_rows_from_scalars(make_
         ]))
         scalars = {r["id"]: r for r in o.query_dicts(
             "SELECT id, argMaxIfMerge(total_cost) AS cost, argMaxIfMerge(total_tokens) AS tokens,"
-            " min(scalars_complete) AS complete, length(maxMap(metadata_pieces).1) AS pieces"
+            " min(scalars_complete) AS complete, length(maxMap(metadata_pieces)) AS pieces"
             " FROM {db}.observations WHERE project_id = {p:String} GROUP BY id", {"p": pid})}
         assert scalars["o-new"] == {"id": "o-new", "cost": 0.75, "tokens": 150, "complete": 1, "pieces": 2}
         assert scalars["o-old"]["complete"] == 0 and scalars["o-old"]["cost"] == 0  # no state before 0002
-        pieces = o.query("SELECT length(maxMap(metadata_pieces).1) FROM {db}.traces WHERE project_id = {p:String}"
+        pieces = o.query("SELECT length(maxMap(metadata_pieces)) FROM {db}.traces WHERE project_id = {p:String}"
                          " AND id = 'new'", {"p": pid})
         assert pieces == [(3,)]  # the repeated piece is stored once
 

@@ -11,8 +11,10 @@
 --    cannot be backfilled from merged values (the winning event time is not recoverable), so old rows
 --    keep being read from their maps.
 -- 2. `traces` and `observations` gain `metadata_pieces`: every distinct metadata JSON text with the
---    latest event time that carried it (maxMap: repeated identical pieces, as the v5 SDK sends trace
---    metadata on every span, stay one entry). Reads merge the pieces key by key in time order, the later
+--    latest event time that carried it, a Map(text, time) merged with maxMap (repeated identical
+--    pieces, as the v5 SDK sends trace metadata on every span, stay one entry). This file first stored
+--    a (texts, times) tuple of arrays, which the lite chDB engine cannot merge; 0006 converts such a
+--    column in place. Reads merge the pieces key by key in time order, the later
 --    piece winning a key (tracing/common.py: `merge_metadata`); rows without pieces fall back to
 --    `metadata` (the latest piece whole), which the views keep filling for filters and dimensions.
 --
@@ -20,10 +22,10 @@
 -- views are replaced (DROP + CREATE), all idempotent. The `*_events` tables do not change.
 
 ALTER TABLE {db}.traces {on_cluster}
-  ADD COLUMN IF NOT EXISTS metadata_pieces SimpleAggregateFunction(maxMap, Tuple(Array(String), Array(DateTime64(3, 'UTC'))));
+  ADD COLUMN IF NOT EXISTS metadata_pieces SimpleAggregateFunction(maxMap, Map(String, DateTime64(3, 'UTC')));
 
 ALTER TABLE {db}.observations {on_cluster}
-  ADD COLUMN IF NOT EXISTS metadata_pieces SimpleAggregateFunction(maxMap, Tuple(Array(String), Array(DateTime64(3, 'UTC')))),
+  ADD COLUMN IF NOT EXISTS metadata_pieces SimpleAggregateFunction(maxMap, Map(String, DateTime64(3, 'UTC'))),
   ADD COLUMN IF NOT EXISTS total_cost AggregateFunction(argMaxIf, Float64, DateTime64(3, 'UTC'), UInt8),
   ADD COLUMN IF NOT EXISTS input_tokens AggregateFunction(argMaxIf, UInt64, DateTime64(3, 'UTC'), UInt8),
   ADD COLUMN IF NOT EXISTS output_tokens AggregateFunction(argMaxIf, UInt64, DateTime64(3, 'UTC'), UInt8),
@@ -52,7 +54,7 @@ CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.traces_mv {on_cluster} TO {db}.trace
   argMaxIfState(assumeNotNull(e.output), e.event_ts, isNotNull(e.output)) AS output,
   argMaxIfState(assumeNotNull(e.root_input), e.event_ts, isNotNull(e.root_input)) AS root_input,
   argMaxIfState(assumeNotNull(e.root_output), e.event_ts, isNotNull(e.root_output)) AS root_output,
-  maxMapIf(([assumeNotNull(e.metadata)], [e.event_ts]), isNotNull(e.metadata)) AS metadata_pieces
+  maxMapIf(map(assumeNotNull(e.metadata), e.event_ts), isNotNull(e.metadata)) AS metadata_pieces
 FROM {db}.trace_events AS e GROUP BY e.project_id, e.id;
 
 DROP VIEW IF EXISTS {db}.observations_mv {on_cluster};
@@ -84,7 +86,7 @@ CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.observations_mv {on_cluster} TO {db}
   argMaxIfState(assumeNotNull(e.prompt_id), e.event_ts, isNotNull(e.prompt_id)) AS prompt_id,
   argMaxIfState(assumeNotNull(e.prompt_name), e.event_ts, isNotNull(e.prompt_name)) AS prompt_name,
   argMaxIfState(assumeNotNull(e.prompt_version), e.event_ts, isNotNull(e.prompt_version)) AS prompt_version,
-  maxMapIf(([assumeNotNull(e.metadata)], [e.event_ts]), isNotNull(e.metadata)) AS metadata_pieces,
+  maxMapIf(map(assumeNotNull(e.metadata), e.event_ts), isNotNull(e.metadata)) AS metadata_pieces,
   argMaxIfState(if(mapContains(e.cost_details, 'total'), e.cost_details['total'], arraySum(mapValues(e.cost_details))),
     e.event_ts, notEmpty(e.cost_details)) AS total_cost,
   argMaxIfState(e.usage_details['input'], e.event_ts, notEmpty(e.usage_details)) AS input_tokens,

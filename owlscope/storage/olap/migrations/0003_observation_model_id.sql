@@ -47,7 +47,7 @@ CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.observations_mv {on_cluster} TO {db}
   argMaxIfState(assumeNotNull(e.prompt_id), e.event_ts, isNotNull(e.prompt_id)) AS prompt_id,
   argMaxIfState(assumeNotNull(e.prompt_name), e.event_ts, isNotNull(e.prompt_name)) AS prompt_name,
   argMaxIfState(assumeNotNull(e.prompt_version), e.event_ts, isNotNull(e.prompt_version)) AS prompt_version,
-  maxMapIf(([assumeNotNull(e.metadata)], [e.event_ts]), isNotNull(e.metadata)) AS metadata_pieces,
+  maxMapIf(map(assumeNotNull(e.metadata), e.event_ts), isNotNull(e.metadata)) AS metadata_pieces,
   argMaxIfState(if(mapContains(e.cost_details, 'total'), e.cost_details['total'], arraySum(mapValues(e.cost_details))),
     e.event_ts, notEmpty(e.cost_details)) AS total_cost,
   argMaxIfState(e.usage_details['input'], e.event_ts, notEmpty(e.usage_details)) AS input_tokens,
