@@ -8,6 +8,7 @@ merged DateTime64 is the epoch; both read as None here. Datetimes come back naiv
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -123,6 +124,31 @@ def restrict_traces(olap: Any, p: Params, conds: Iterable[Any], states: Mapping[
             subqueries.append(f"(SELECT id {scan})")
         found = ids if found is None else found & ids
     return None if found is None else TraceRestriction(found, subqueries, p)
+
+
+# How many rows a project has in a table, remembered per process for a short while. It only picks
+# between two exact query plans (a small project is read whole in one GROUP BY, a large one through
+# the latest-rows bound), so a value up to SIZE_TTL seconds old costs at most a slower plan.
+SMALL_ROWS = 50_000  # up to this many rows, one GROUP BY over the project beats the bound's round trips
+SIZE_TTL = 30.0
+_SIZES: dict[tuple[str, str, str], tuple[float, int]] = {}
+
+
+def project_rows(olap: Any, table: str, project_id: str) -> int:
+    """The project's row count in `table` (unmerged pieces included), at most SIZE_TTL seconds old."""
+    key = (olap.database, table, project_id)
+    now = time.monotonic()
+    hit = _SIZES.get(key)
+    if hit is not None and now - hit[0] < SIZE_TTL:
+        return hit[1]
+    n = int(olap.query(f"SELECT count() FROM {{db}}.{table} WHERE project_id = {{p:String}}", {"p": project_id})[0][0])
+    _SIZES[key] = (now, n)
+    return n
+
+
+def is_small(olap: Any, table: str, project_id: str) -> bool:
+    """Whether the project's rows in `table` are few enough to read whole (see SMALL_ROWS)."""
+    return project_rows(olap, table, project_id) <= SMALL_ROWS
 
 
 def kth_newest(olap: Any, table: str, column: str, where: str, k: int, params: Mapping[str, Any]) -> Any:

@@ -24,7 +24,7 @@ import orjson
 
 from owlscope.errors import InvalidRequest
 from owlscope.storage.olap.client import Olap
-from owlscope.tracing.common import Params, iso, parse_time_param
+from owlscope.tracing.common import Params, iso, parallel, parse_time_param
 from owlscope.tracing.filters import Column, compile_condition, conditions_from_list
 from owlscope.tracing.model import OBS as OBS_MERGED
 from owlscope.tracing.model import obs_exprs, rollups_fast, trace_aggregates_sql
@@ -481,11 +481,8 @@ def metrics_daily(
         f"SELECT id, min(timestamp) AS t_ts{trace_sel} FROM {{db}}.traces WHERE project_id = {{project_id:String}}"
         f"{restrict} GROUP BY id" + (f" HAVING {' AND '.join(trace_having)}" if trace_having else "")
     )
-    by_day_traces = olap.query(
-        f"SELECT toDate(t_ts) AS day, count() FROM ({traces_sql})"
-        + (f" WHERE {' AND '.join(range_t)}" if range_t else "") + " GROUP BY day",
-        p.values,
-    )
+    traces_by_day = (f"SELECT toDate(t_ts) AS day, count() FROM ({traces_sql})"
+                     + (f" WHERE {' AND '.join(range_t)}" if range_t else "") + " GROUP BY day")
     range_o = []
     if start is not None:
         range_o.append(f"o_sort >= {p.time(start)}")
@@ -495,14 +492,16 @@ def metrics_daily(
     exprs = obs_exprs(rollups_fast(olap, project_id))
     sel = "".join(f", {exprs[a]} AS {a}" for a in ("o_model", "o_tokens_in", "o_tokens_out", "o_tokens_total",
                                                      "o_cost_total"))
-    obs_rows = olap.query(
+    obs_by_day = (
         "SELECT toDate(o_sort) AS day, o_model, count(), uniqExact(trace_id), sum(o_tokens_in),"
         " sum(o_tokens_out), sum(o_tokens_total), sum(o_cost_total) FROM ("
         f"SELECT trace_id, id, min(sort_ts) AS o_sort{sel} FROM {{db}}.observations"
         f" WHERE project_id = {{project_id:String}}{obs_where} GROUP BY trace_id, id"
-        + (f" HAVING {' AND '.join(range_o)}" if range_o else "") + ") GROUP BY day, o_model",
-        p.values,
+        + (f" HAVING {' AND '.join(range_o)}" if range_o else "") + ") GROUP BY day, o_model"
     )
+    # The two reads are independent: one round, side by side.
+    by_day_traces, obs_rows = parallel(lambda: olap.query(traces_by_day, p.values),
+                                       lambda: olap.query(obs_by_day, p.values))
     return _daily_page(by_day_traces, obs_rows, req)
 
 

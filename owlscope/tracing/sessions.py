@@ -17,7 +17,7 @@ from typing import Any
 
 from owlscope.errors import InvalidRequest
 from owlscope.storage.olap.client import Olap
-from owlscope.tracing.common import Params, iso, kth_newest, parallel, parse_time_param, utc
+from owlscope.tracing.common import Params, is_small, iso, kth_newest, parallel, parse_time_param, utc
 from owlscope.tracing.model import TRACE, not_internal, rollups_fast, select_list, trace_aggregates_sql
 from owlscope.tracing.traces import fetch_traces, trace_shape
 from owlscope.wire import PageRequest
@@ -110,7 +110,9 @@ def list_sessions(
     offset = (page - 1) * limit
     filtered = bool(q.having) or len(q.trace_having) > 1
     rows: list[tuple] | None = None
-    if offset + limit <= 1000:
+    # A small project is grouped whole in one query (page and total together): the latest-rows bound
+    # would take rounds of growing K whenever its sessions outlive the newest few hundred traces.
+    if offset + limit <= 1000 and not is_small(olap, "traces", project_id):
         rows, total = parallel(lambda: _latest_sessions(olap, q, offset + limit),
                                lambda: _count(olap, _Query(project_id, from_timestamp, to_timestamp, environment,
                                                                    hide_internal), filtered))
@@ -118,8 +120,9 @@ def list_sessions(
             rows = rows[offset:]
     if rows is None:
         rows = olap.query(
-            q.sessions_sql() + f" ORDER BY created DESC, t_session DESC LIMIT {limit} OFFSET {offset}", q.p.values)
-        total = _count(olap, q, True)
+            f"SELECT t_session, created, env, count() OVER () FROM ({q.sessions_sql()})"
+            f" ORDER BY created DESC, t_session DESC LIMIT {limit} OFFSET {offset}", q.p.values)
+        total = int(rows[0][3]) if rows else (_count(olap, q, True) if offset else 0)
     data = [{"id": r[0], "createdAt": iso(r[1]), "projectId": project_id, "environment": r[2] or "default"}
             for r in rows]
     return {"data": data, "meta": req.meta(total)}

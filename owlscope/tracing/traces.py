@@ -31,6 +31,7 @@ from owlscope.tracing import scores as scores_q
 from owlscope.tracing.common import (
     Params,
     field_groups,
+    is_small,
     iso,
     kth_newest,
     merge_metadata,
@@ -233,7 +234,10 @@ def select_trace_ids(
         if not known.ids:
             return TracePage([], 0)
         restrict = known.where("id")
-    elif c.time_only and order == ("t_ts", "DESC") and offset + limit <= _FAST_MAX_ROWS:
+    elif (c.time_only and order == ("t_ts", "DESC") and offset + limit <= _FAST_MAX_ROWS
+          and not is_small(olap, "traces", project_id)):
+        # (A small project skips this: the GROUP BY below gives the page and its total in one query,
+        # where the bound takes two rounds and a count.)
         if with_total:
             page, total = parallel(lambda: _latest_ids(olap, c, conds, p, offset + limit),
                                    lambda: _count(olap, c, p.copy(), ""))
@@ -496,11 +500,12 @@ def get_trace(olap: Olap, project_id: str, trace_id: str, *, fields: str | None 
     ScoreV1), or None when the trace does not exist in this project."""
     groups = field_groups(fields, TRACE_FIELD_GROUPS, TRACE_FIELD_GROUPS)
     io = "io" in groups
-    # three point reads side by side (the bloom filters idx_id / idx_trace pick the parts to read)
+    need_obs = "observations" in groups or "metrics" in groups
+    # One round: the trace, its observations and its scores side by side (a missing trace wastes two
+    # small reads, a present one saves two round trips).
     rows, observations, scores = parallel(
         lambda: fetch_traces(olap, project_id, [trace_id], io=io),
-        lambda: obs_q.observations_for_trace(olap, project_id, trace_id)
-        if "observations" in groups or "metrics" in groups else [],
+        lambda: obs_q.observations_for_trace(olap, project_id, trace_id) if need_obs else [],
         lambda: scores_q.scores_for_trace(olap, project_id, trace_id) if "scores" in groups else [],
     )
     row = rows.get(trace_id)

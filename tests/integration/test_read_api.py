@@ -4,6 +4,7 @@ deletes and errors."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -160,6 +161,7 @@ def test_list_traces_paging(dataset: ReadApi) -> None:
 
 def test_latest_path_is_exact_when_candidates_must_grow(dataset: ReadApi, monkeypatch) -> None:
     """The latest-rows path starting from tiny candidate sets returns what the GROUP BY path returns."""
+    monkeypatch.setattr(common_module, "SMALL_ROWS", -1)  # the plan of a large project
     monkeypatch.setattr(traces_module, "_FIRST_K", 1)
     monkeypatch.setattr(traces_module, "_K_FACTOR", 1)
     seen = []
@@ -315,6 +317,7 @@ def test_sessions_list_and_get(dataset: ReadApi) -> None:
 
 
 def test_sessions_with_tiny_candidate_sets(dataset: ReadApi, monkeypatch) -> None:
+    monkeypatch.setattr(common_module, "SMALL_ROWS", -1)  # the plan of a large project
     monkeypatch.setattr(sessions_module, "_FIRST_K", 1)
     monkeypatch.setattr(sessions_module, "_K_FACTOR", 1)
     monkeypatch.setattr(sessions_module, "_GROWTH", 2)
@@ -327,6 +330,40 @@ def test_sessions_with_tiny_candidate_sets(dataset: ReadApi, monkeypatch) -> Non
     assert ids(dataset.ok("/api/public/sessions", limit=1, toTimestamp=z(bulk_ts(3)))) == ["bulk-s1"]
     assert ids(dataset.ok("/api/public/sessions", limit=3, fromTimestamp=z(bulk_ts(2)))) == [
         "bulk-s3", "bulk-s2", "bulk-s1"]
+
+
+PLAN_READS = [
+    ("/api/public/traces", {}), ("/api/public/traces", {"page": 2, "limit": 3}),
+    ("/api/public/traces", {"page": 9, "limit": 4}), ("/api/public/traces", {"fields": "core,io"}),
+    ("/api/public/traces", {"limit": 3, "fromTimestamp": z(T0 + timedelta(minutes=30))}),
+    ("/api/public/traces", {"limit": 2, "toTimestamp": z(T0 + timedelta(hours=2))}),
+    ("/api/public/sessions", {}), ("/api/public/sessions", {"page": 2, "limit": 2}),
+    ("/api/public/sessions", {"page": 7, "limit": 2}), ("/api/public/sessions", {"environment": "staging"}),
+    ("/api/public/sessions", {"fromTimestamp": z(bulk_ts(4))}), ("/api/public/sessions", {"toTimestamp": z(bulk_ts(0))}),
+]
+
+
+@pytest.mark.parametrize(("path", "params"), PLAN_READS)
+def test_small_and_large_project_plans_agree(dataset: ReadApi, monkeypatch, path: str, params: dict) -> None:
+    """A small project is read whole in one GROUP BY, a large one through the latest-rows bound: the
+    same bodies, totals included."""
+    small = dataset.ok(path, **params)
+    monkeypatch.setattr(common_module, "SMALL_ROWS", -1)
+    assert dataset.ok(path, **params) == small
+    assert small["data"] or small["meta"]["totalItems"] or params.get("page", 1) > 1
+
+
+def test_project_size_is_remembered_for_a_while(read_olap, monkeypatch) -> None:
+    """The row count that picks the plan is read once per SIZE_TTL, not on every request."""
+    project = f"size-{uuid.uuid4().hex[:8]}"
+    assert common_module.project_rows(read_olap, "traces", project) == 0
+    insert(read_olap, traces=[TraceEvent(project, "a", T0, timestamp=T0, name="x")])
+    assert common_module.project_rows(read_olap, "traces", project) == 0  # remembered
+    monkeypatch.setattr(common_module, "SIZE_TTL", 0.0)
+    assert common_module.project_rows(read_olap, "traces", project) == 1
+    assert common_module.is_small(read_olap, "traces", project)
+    monkeypatch.setattr(common_module, "SMALL_ROWS", 0)
+    assert not common_module.is_small(read_olap, "traces", project)
 
 
 def test_large_id_sets_inlined_as_escaped_literals(read_api: ReadApi, dataset: ReadApi, monkeypatch) -> None:

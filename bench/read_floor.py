@@ -1,0 +1,308 @@
+"""Read floor benchmark: the public reads at small scale, over HTTP against a real `owlscope serve`.
+
+    python bench/read_floor.py                     # 20,000 spans (5,000 traces), 200 runs per read
+    python bench/read_floor.py --spans 20000 --runs 300 --data-dir /tmp/floor   # keep the data
+
+1. Starts `owlscope serve` on a fresh data directory and loads the spans of bench/ingest.py (4 spans a
+   trace with 1-2 KB of input and output, 2,000 users, 500 sessions) through the OTLP endpoint, then
+   waits until every trace and observation is readable.
+2. Measures p50/p95 over HTTP with the project's API keys (one keep-alive connection, after warm-up):
+   the latest 50 traces (default fields, input/output included), one trace, the daily metrics and the
+   sessions list.
+3. Stops the server and opens the same data directory in this process to break each read down:
+   the OLAP queries it runs (count, each one's ms, the sum and how long the SQL kept the request),
+   the read model's Python (the function minus its SQL), the API layer (routing, auth, response
+   model and serialisation: the app called in-process over ASGI, minus the function) and the HTTP
+   stack (the wire time minus the in-process app time).
+
+Every number is printed; the machine's load average is printed with them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from ingest import PK, SK, _free_port, build_requests, wait_healthy  # noqa: E402
+
+PROJECT = "bench"
+
+
+def pct(times: list[float], q: float) -> float:
+    s = sorted(times)
+    return s[min(len(s) - 1, int(round(q * (len(s) - 1))))]
+
+
+def load(url: str, n_spans: int) -> None:
+    bodies = build_requests(n_spans)
+    headers = {"content-type": "application/x-protobuf", "content-encoding": "gzip",
+               "x-langfuse-sdk-version": "5.0.4"}
+    todo = list(range(len(bodies)))
+    lock = threading.Lock()
+
+    def client() -> None:
+        with httpx.Client(auth=(PK, SK), timeout=60) as c:
+            while True:
+                with lock:
+                    if not todo:
+                        return
+                    i = todo.pop()
+                while True:
+                    r = c.post(f"{url}/api/public/otel/v1/traces", content=bodies[i], headers=headers)
+                    if r.status_code in (429, 503):
+                        time.sleep(float(r.headers.get("retry-after", "1")))
+                        continue
+                    r.raise_for_status()
+                    break
+
+    t = time.monotonic()
+    threads = [threading.Thread(target=client) for _ in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    print(f"accepted {n_spans:,} spans in {time.monotonic() - t:.1f} s", flush=True)
+    traces = n_spans // 4
+    query = ('{"view": "observations", "metrics": [{"measure": "count", "aggregation": "count"}], '
+             '"fromTimestamp": "2000-01-01T00:00:00Z", "toTimestamp": "2100-01-01T00:00:00Z"}')
+    with httpx.Client(auth=(PK, SK), timeout=30) as c:
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            r = c.get(f"{url}/api/public/v2/metrics", params={"query": query})
+            obs = int(r.json()["data"][0]["count_count"]) if r.status_code == 200 and r.json()["data"] else 0
+            r = c.get(f"{url}/api/public/traces", params={"limit": 1, "fields": "core"})
+            tr = r.json()["meta"]["totalItems"] if r.status_code == 200 else 0
+            if obs >= n_spans and tr >= traces:
+                break
+            time.sleep(0.25)
+    print(f"readable after {time.monotonic() - t:.1f} s: {tr:,} traces, {obs:,} observations", flush=True)
+
+
+def requests_of(trace_id: str) -> dict[str, tuple[str, dict[str, Any]]]:
+    return {
+        "latest 50 traces": ("/api/public/traces", {"limit": 50}),
+        "one trace": (f"/api/public/traces/{trace_id}", {}),
+        "metrics daily": ("/api/public/metrics/daily", {}),
+        "sessions list": ("/api/public/sessions", {}),
+    }
+
+
+def measure_http(url: str, reqs: dict[str, tuple[str, dict[str, Any]]], runs: int, warmup: int) -> dict[str, list[float]]:
+    out: dict[str, list[float]] = {}
+    with httpx.Client(auth=(PK, SK), timeout=30) as c:
+        for label, (path, params) in reqs.items():
+            for _ in range(warmup):
+                c.get(url + path, params=params).raise_for_status()
+            times = []
+            for _ in range(runs):
+                t = time.perf_counter()
+                r = c.get(url + path, params=params)
+                times.append((time.perf_counter() - t) * 1000)
+                r.raise_for_status()
+            out[label] = times
+    return out
+
+
+# ---- in-process breakdown ------------------------------------------------------------------------
+class QueryLog:
+    """Wraps the OLAP client's query methods to record each query's wall time (ms) and thread."""
+
+    def __init__(self) -> None:
+        self.entries: list[tuple[float, float, int]] = []  # (start, ms, thread)
+        self.lock = threading.Lock()
+
+    def install(self) -> None:
+        from owlscope.storage.olap.client import Olap
+
+        log = self
+        for name in ("query", "query_dicts", "query_columns", "command"):
+            original = getattr(Olap, name, None)
+            if original is None:
+                continue
+
+            def wrapped(self_: Any, *a: Any, _orig: Callable = original, **kw: Any) -> Any:
+                t = time.perf_counter()
+                try:
+                    return _orig(self_, *a, **kw)
+                finally:
+                    with log.lock:
+                        log.entries.append((t, (time.perf_counter() - t) * 1000, threading.get_ident()))
+
+            setattr(Olap, name, wrapped)
+
+    def take(self) -> list[tuple[float, float, int]]:
+        with self.lock:
+            e, self.entries = self.entries, []
+        return e
+
+
+def sql_wall(entries: list[tuple[float, float, int]]) -> float:
+    """How long at least one query was running (ms): the union of the query intervals."""
+    spans = sorted((s * 1000, s * 1000 + ms) for s, ms, _ in entries)
+    total, end = 0.0, float("-inf")
+    for a, b in spans:
+        if a > end:
+            total += b - a
+            end = b
+        elif b > end:
+            total += b - end
+            end = b
+    return total
+
+
+def asgi_get(app: Any, path: str, params: dict[str, Any], loop: asyncio.AbstractEventLoop) -> tuple[int, bytes]:
+    from urllib.parse import urlencode
+
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
+        "path": path, "raw_path": path.encode(), "query_string": urlencode(params, doseq=True).encode(),
+        "root_path": "", "server": ("127.0.0.1", 80), "client": ("127.0.0.1", 1234),
+        "headers": [(b"host", b"127.0.0.1"),
+                    (b"authorization", b"Basic " + base64.b64encode(f"{PK}:{SK}".encode()))],
+    }
+    status, body = [0], []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            status[0] = message["status"]
+        elif message["type"] == "http.response.body":
+            body.append(message.get("body", b""))
+
+    loop.run_until_complete(app(scope, receive, send))
+    return status[0], b"".join(body)
+
+
+def breakdown(data_dir: Path, trace_id: str, runs: int, warmup: int, wire: dict[str, list[float]]) -> None:
+    import chdb  # noqa: F401 - import once, early (it changes the working directory while importing)
+
+    from owlscope import tracing
+    from owlscope.app import create_app
+    from owlscope.config import load_settings
+    from owlscope.services import build_services
+
+    qlog = QueryLog()
+    qlog.install()
+    settings = load_settings(data_dir=data_dir)
+    services = build_services(settings)
+    olap = services.olap
+    app = create_app(settings, services=services, run_worker=False)
+    app.state.services = services  # the lifespan would set it; it is not started here
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    reqs = requests_of(trace_id)
+    functions: dict[str, Callable[[], Any]] = {
+        "latest 50 traces": lambda: tracing.list_traces(olap, PROJECT, limit=50),
+        "one trace": lambda: tracing.get_trace(olap, PROJECT, trace_id),
+        "metrics daily": lambda: tracing.metrics_daily(olap, PROJECT),
+        "sessions list": lambda: tracing.list_sessions(olap, PROJECT),
+    }
+    print(f"\nbreakdown, in process ({runs} runs each, p50 ms; load average {os.getloadavg()[0]:.1f})")
+    print(f"{'read':<18} {'queries':>7} {'each query (ms)':<34} {'sum':>6} {'SQL':>6} {'model':>6} "
+          f"{'api':>6} {'asgi':>6} {'http':>6} {'wire':>6}")
+    try:
+        for label, fn in functions.items():
+            path, params = reqs[label]
+            for _ in range(warmup):
+                fn()
+                code, _ = asgi_get(app, path, params, loop)
+                assert code == 200, (label, code)
+            qlog.take()
+            fn_ms, sql_sum, sql_in, per_query, counts = [], [], [], defaultdict(list), []
+            for _ in range(runs):
+                t = time.perf_counter()
+                fn()
+                fn_ms.append((time.perf_counter() - t) * 1000)
+                entries = qlog.take()
+                counts.append(len(entries))
+                sql_sum.append(sum(ms for _, ms, _ in entries))
+                sql_in.append(sql_wall(entries))
+                for i, (_, ms, _) in enumerate(sorted(entries)):
+                    per_query[i].append(ms)
+            asgi_ms = []
+            for _ in range(runs):
+                t = time.perf_counter()
+                asgi_get(app, path, params, loop)
+                asgi_ms.append((time.perf_counter() - t) * 1000)
+            qlog.take()
+            p = statistics.median
+            each = " ".join(f"{p(v):.1f}" for _, v in sorted(per_query.items()))
+            model = p(fn_ms) - p(sql_in)
+            api = p(asgi_ms) - p(fn_ms)
+            http = p(wire[label]) - p(asgi_ms)
+            print(f"{label:<18} {p(counts):>7.0f} {each:<34} {p(sql_sum):>6.1f} {p(sql_in):>6.1f} {model:>6.1f} "
+                  f"{api:>6.1f} {p(asgi_ms):>6.1f} {http:>6.1f} {p(wire[label]):>6.1f}")
+    finally:
+        loop.close()
+        services.close()
+    print("  queries: OLAP queries per request; each query: p50 of each, in start order; sum: their total;")
+    print("  SQL: how long a query was running (parallel queries overlap); model: read-model Python")
+    print("  (function minus SQL); api: routing, auth, response model, JSON (app over ASGI minus function);")
+    print("  asgi: the whole app in process; http: uvicorn and the socket (wire minus asgi); wire: over HTTP")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--spans", type=int, default=20_000)
+    ap.add_argument("--runs", type=int, default=200)
+    ap.add_argument("--warmup", type=int, default=20)
+    ap.add_argument("--data-dir", help="keep the data here (reused when already loaded)")
+    ap.add_argument("--no-breakdown", action="store_true", help="only the HTTP numbers")
+    args = ap.parse_args()
+
+    own = args.data_dir is None
+    data_dir = Path(args.data_dir or tempfile.mkdtemp(prefix="owlscope-floor-"))
+    fresh = not (data_dir / "olap").exists()
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "OWLSCOPE_DATA_DIR": str(data_dir), "LANGFUSE_INIT_ORG_ID": "bench",
+           "LANGFUSE_INIT_PROJECT_ID": PROJECT, "LANGFUSE_INIT_PROJECT_PUBLIC_KEY": PK,
+           "LANGFUSE_INIT_PROJECT_SECRET_KEY": SK, "LOG_LEVEL": "warning"}
+    proc = subprocess.Popen([sys.executable, "-m", "owlscope.cli.main", "serve", "--port", str(port)], env=env)
+    try:
+        wait_healthy(url)
+        if fresh:
+            load(url, args.spans)
+            time.sleep(5)  # let the last small parts merge, as they would on a server running a while
+        with httpx.Client(auth=(PK, SK), timeout=30) as c:
+            trace_id = c.get(f"{url}/api/public/traces", params={"limit": 50}).json()["data"][10]["id"]
+        print(f"\nover HTTP ({args.runs} runs each after {args.warmup} warm-up; "
+              f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
+        wire = measure_http(url, requests_of(trace_id), args.runs, args.warmup)
+        print(f"{'read':<24} {'min':>7} {'p50':>7} {'p95':>7} ms")
+        for label, times in wire.items():
+            print(f"{label:<24} {min(times):7.1f} {statistics.median(times):7.1f} {pct(times, 0.95):7.1f}")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+    try:
+        if not args.no_breakdown:
+            breakdown(data_dir, trace_id, args.runs, args.warmup, wire)
+    finally:
+        if own:
+            shutil.rmtree(data_dir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
