@@ -104,6 +104,34 @@ def test_scores_keep_the_latest_version_and_are_project_scoped(olap: Olap) -> No
     assert rows == [(0.9,)]
 
 
+def test_rows_go_to_a_server_compressed_and_arrive_whole(make_settings, monkeypatch) -> None:
+    olap = Olap(make_settings("scaleout"))
+    migrate(olap)
+    sent: list[int] = []
+    raw_insert = olap.client.raw_insert
+
+    def spy(table, column_names=None, insert_block=None, **kw):
+        sent.append(len(insert_block))
+        return raw_insert(table, column_names, insert_block, **kw)
+
+    monkeypatch.setattr(olap.client, "raw_insert", spy)
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    text = '"' + "the answer cites the refund policy and the shipping terms " * 30 + '"'  # 1.7 KB
+    rows = [ObservationEvent("p1", f"o{i}", "t1", t0, type="GENERATION", name="llm", input=text,
+                             output=text + str(i), start_time=t0) for i in range(500)]
+    try:
+        olap.insert_arrow("observation_events", observations_table(rows))
+        plain = observations_table(rows).nbytes
+        assert len(sent) == 1 and sent[0] < plain / 4, (sent, plain)  # compressed on the wire
+        merged = [_merged_observation(olap, "p1", f"o{i}") for i in (0, 499)]
+        assert [m["output"] for m in merged] == [text + "0", text + "499"]
+        count = olap.query("SELECT uniqExact(id) FROM {db}.observations WHERE project_id = 'p1'")
+        assert count == [(500,)]
+    finally:
+        olap.command("DROP DATABASE IF EXISTS {db}")
+        olap.close()
+
+
 def _migrate_script(url: str, database: str, migrations: Path, data_dir: Path) -> str:
     return textwrap.dedent(f"""
         from pathlib import Path

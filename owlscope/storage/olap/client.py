@@ -17,6 +17,11 @@ from clickhouse_connect.driver.client import Client
 
 from owlscope.config import Settings
 
+# Rows sent to a server travel as Arrow with zstd-compressed buffers: span input and output text
+# shrinks to about a sixth, for a few microseconds of CPU per row on each side. (clickhouse-connect
+# compresses inserts only together with every response, which `compress=False` turns off.)
+ARROW_WRITE_OPTIONS = pa.ipc.IpcWriteOptions(compression="zstd")
+
 
 class Olap:
     def __init__(self, settings: Settings, *, database: str | None = None):
@@ -111,7 +116,10 @@ class Olap:
                 "SETTINGS max_insert_threads = 2, max_threads = 2"
             )
             return
-        self.client.insert_arrow(f"{self.database}.{table}", data)
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_file(sink, data.schema, options=ARROW_WRITE_OPTIONS) as writer:
+            writer.write_table(data)
+        self.client.raw_insert(f"{self.database}.{table}", data.schema.names, sink.getvalue(), fmt="Arrow")
 
     def _chdb_conn(self):  # noqa: ANN202 - chdb's connection type is not exported
         conn = getattr(self._local, "chdb_conn", None)
