@@ -426,8 +426,8 @@ def report(args: argparse.Namespace, res: dict) -> None:
         print("  while accepting (before the workers): " + ", ".join(f"{k} {acc[k]:.1f}s" for k in KINDS))
         print(f"  web: {spans / max(acc['web'], 1e-9):,.0f} spans per web-CPU-second")
     print(f"spans per worker-CPU-second: {spans / max(cpu['worker'], 1e-9):,.0f}; "
-          f"per ClickHouse-CPU-second: {spans / max(cpu['clickhouse'], 1e-9):,.0f}; "
-          f"per web-CPU-second: {spans / max(cpu['web'], 1e-9):,.0f}")
+          f"per ClickHouse-CPU-second: {spans / max(cpu['clickhouse'], 1e-9):,.0f}"
+          + ("" if "accept_cpu" in res else f"; per web-CPU-second: {spans / max(cpu['web'], 1e-9):,.0f}"))
 
 
 def main() -> None:
