@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -393,6 +394,7 @@ def run_point(args: argparse.Namespace, n_workers: int, bodies: list[bytes]) -> 
         if keys:
             r.delete(*keys)
         r.close()
+        shutil.rmtree(tmp, ignore_errors=True)
     return result
 
 
