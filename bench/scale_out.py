@@ -9,7 +9,8 @@ One point per `--workers` value, each on fresh stores: a new PostgreSQL database
 server (the chDB-over-HTTP stand-in from tests/fixtures), a new S3 server (moto) and a new Redis
 queue. C clients send requests of R spans (gzip protobuf, the OTLP/HTTP exporter's format), taking
 turns over the web processes. By default the workers run while the clients send (steady state);
-with --backlog every request is accepted first and the workers then drain the backlog alone.
+with --backlog the (warmed-up) workers are paused while every request is accepted, then drain
+the backlog alone.
 
 Needs PostgreSQL and Redis (OWLSCOPE_TEST_PG_URL, OWLSCOPE_TEST_REDIS_URL). Prints for each point:
 the machine's load, accepted spans/s, request-to-queryable spans/s, CPU seconds used by each kind
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -299,14 +301,14 @@ def run_point(args: argparse.Namespace, n_workers: int, bodies: list[bytes]) -> 
                     for i in range(n_workers * args.threads):
                         c.post(f"{urls[i % len(urls)]}/api/public/otel/v1/traces", content=warm[0],
                                headers=HEADERS).raise_for_status()
-                        warm_spans = 4  # the same trace each time: it counts once
+                        warm_spans = 4  # the same trace each time: it counts once in the API
                 time.sleep(1.0)
                 per_worker = [_scrape([m])[2] for m in ports_]
                 if all(per_worker) or time.monotonic() > deadline:
                     break
             return ws
 
-        workers = [] if args.backlog else start_workers()
+        workers = start_workers()
         spies: list[subprocess.Popen] = []
 
         def profile(pids: list[int]) -> None:  # py-spy on the first worker and the ClickHouse server
@@ -317,27 +319,28 @@ def run_point(args: argparse.Namespace, n_workers: int, bodies: list[bytes]) -> 
                                                    "--rate", "50", "--nonblocking", "-o", out],
                                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
 
-        if workers:
+        base = _scrape(mports)
+        if args.backlog:  # warmed up, then paused while the clients send
+            for w in workers:
+                w.send_signal(signal.SIGSTOP)
+        else:
             profile([w.pid for w in workers])
         fixed = {"web": [w.pid for w in webs], "worker": [w.pid for w in workers], "clickhouse": [ch_proc.pid],
                  "redis": redis_pids(), "s3": [s3_proc.pid]}
         meter = Meter(fixed, name)
         load_before = os.getloadavg()
-        base = _scrape(mports)
         meter.begin()
         started = time.monotonic()
         accept_s, retries = _send_all(urls, bodies, args.clients)
-        if args.backlog:  # the workers alone on the backlog, from their start (warm-up included)
+        if args.backlog:  # then the workers alone on the backlog (they resume within the sweeper's grace)
             meter.end()
-            accept_cpu = {k: meter.cpu(k) for k in KINDS}
-            workers = start_workers()
-            profile([w.pid for w in workers])
-            fixed["worker"] = [w.pid for w in workers]
+            result["accept_cpu"] = {k: meter.cpu(k) for k in KINDS}
             meter = Meter(fixed, name)
             meter.begin()
             started = time.monotonic()
-            result["accept_cpu"] = accept_cpu
-            base = (0.0, 0.0, 0.0)
+            for w in workers:
+                w.send_signal(signal.SIGCONT)
+            profile([w.pid for w in workers])
         # Progress from the workers' own counters (cheap), not from queries that would load the
         # ClickHouse server being measured; the API count afterwards checks the result.
         first: tuple[float, float] | None = None
@@ -373,6 +376,7 @@ def run_point(args: argparse.Namespace, n_workers: int, bodies: list[bytes]) -> 
         )
     finally:
         for p in procs:
+            p.send_signal(signal.SIGCONT)  # in case it was paused (--backlog)
             p.send_signal(signal.SIGTERM)
         for p in procs:
             try:
@@ -390,6 +394,7 @@ def run_point(args: argparse.Namespace, n_workers: int, bodies: list[bytes]) -> 
         if keys:
             r.delete(*keys)
         r.close()
+        shutil.rmtree(tmp, ignore_errors=True)
     return result
 
 
@@ -402,7 +407,7 @@ def report(args: argparse.Namespace, res: dict) -> None:
           f"({os.cpu_count()} cores)")
     print(f"accepted: {spans} spans in {res['accept_s']:.1f}s = {spans / res['accept_s']:,.0f} spans/s "
           f"({res['retries']} 429/503 retries)")
-    what = "workers' start to queryable" if args.backlog else "first request to queryable"
+    what = "workers resumed on the backlog to queryable" if args.backlog else "first request to queryable"
     print(f"queryable: {spans} spans in {res['took']:.1f}s ({what}) = {spans / res['took']:,.0f} spans/s, "
           f"{spans / res['took'] / n:,.0f} per worker")
     print(f"  from the first insert on: {res['steady']:,.0f} spans/s; {res['inserts'][1]:.0f} inserts taking "
@@ -423,8 +428,8 @@ def report(args: argparse.Namespace, res: dict) -> None:
         print("  while accepting (before the workers): " + ", ".join(f"{k} {acc[k]:.1f}s" for k in KINDS))
         print(f"  web: {spans / max(acc['web'], 1e-9):,.0f} spans per web-CPU-second")
     print(f"spans per worker-CPU-second: {spans / max(cpu['worker'], 1e-9):,.0f}; "
-          f"per ClickHouse-CPU-second: {spans / max(cpu['clickhouse'], 1e-9):,.0f}; "
-          f"per web-CPU-second: {spans / max(cpu['web'], 1e-9):,.0f}")
+          f"per ClickHouse-CPU-second: {spans / max(cpu['clickhouse'], 1e-9):,.0f}"
+          + ("" if "accept_cpu" in res else f"; per web-CPU-second: {spans / max(cpu['web'], 1e-9):,.0f}"))
 
 
 def main() -> None:
@@ -435,7 +440,7 @@ def main() -> None:
     ap.add_argument("--web", type=int, default=2, help="web processes; clients take turns over them")
     ap.add_argument("--clients", type=int, default=4)
     ap.add_argument("--per-request", type=int, default=200, help="spans per request")
-    ap.add_argument("--backlog", action="store_true", help="accept every request first, then start the workers")
+    ap.add_argument("--backlog", action="store_true", help="pause the workers while every request is accepted, then let them drain it")
     ap.add_argument("--timeout", type=float, default=900)
     ap.add_argument("--profile", metavar="PREFIX",
                     help="sample the first worker and the ClickHouse server with py-spy (collapsed stacks "
