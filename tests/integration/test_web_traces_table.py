@@ -202,7 +202,7 @@ def test_migration_0004_indexes_rows_already_stored_and_runs_again(make_settings
         t0 = datetime.now(UTC)
         insert(o, traces=[TraceEvent("p-0004", "old", t0, timestamp=t0, input=json.dumps("Kraken sighted")),
                           TraceEvent("p-0004", "other", t0, timestamp=t0, output=json.dumps("calm sea"))])
-        assert [m.version for m in migrate(o)] == [4]
+        assert [m.version for m in migrate(o)][0] == 4  # (and the later ones)
         (m4,) = [m for m in list_migrations() if m.version == 4]
         for statement in m4.statements():  # idempotent
             o.command(_render(o, statement))
