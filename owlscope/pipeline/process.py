@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("owlscope.worker")
 FLUSH_ROWS = 20_000
-MIN_FLUSH_GAP_SECONDS = 0.05
+MIN_FLUSH_GAP_SECONDS = 0.1
 # A request of at most this many spans/events is interactive (an SDK's flush() of a few traces): its
 # job goes ahead of bulk ones and its rows are inserted without waiting for the flush interval.
 INTERACTIVE_ITEMS = 50
