@@ -371,7 +371,11 @@ def main() -> None:
         args.grpc_target = f"127.0.0.1:{grpc_port}"
         proc = subprocess.Popen([sys.executable, "-m", "owlscope.cli.main", "serve", "--port", str(port),
                                  "--otlp-grpc-port", str(grpc_port)], env=env)
-        wait_healthy(url)
+        try:
+            wait_healthy(url)
+        except BaseException:
+            proc.kill()
+            raise
 
     auth = (PK, SK)
     headers = {"content-type": "application/x-protobuf", "content-encoding": "gzip",
