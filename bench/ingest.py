@@ -25,6 +25,7 @@ import argparse
 import base64
 import gzip
 import os
+import pickle
 import random
 import re
 import signal
@@ -170,7 +171,7 @@ def _cpu_seconds(pid: int) -> float:
         return float("nan")
 
 
-def wait_healthy(url: str, timeout: float = 90) -> None:
+def wait_healthy(url: str, timeout: float = 600) -> None:
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -331,13 +332,22 @@ def main() -> None:
     ap.add_argument("--pii", action="store_true", help="put an e-mail, card, phone, IP and API key in every question")
     ap.add_argument("--visibility", action="store_true",
                     help="probe SDK flush() -> readable repeatedly while the burst is processed")
+    ap.add_argument("--cache-dir", help="keep the built requests in this directory and reuse them next time")
     ap.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                     help="an extra setting for the started server (repeatable)")
     args = ap.parse_args()
 
     print(f"building {args.spans} spans{' with PII' if args.pii else ''} ...", flush=True)
     stats: dict = {}
-    bodies = build_requests(args.spans, per_request=args.per_request, pii=args.pii, stats=stats)
+    cached = Path(args.cache_dir) / f"ingest-{args.spans}-{args.per_request}-{int(args.pii)}.pickle" \
+        if args.cache_dir else None
+    if cached and cached.exists():
+        stats, bodies = pickle.loads(cached.read_bytes())
+    else:
+        bodies = build_requests(args.spans, per_request=args.per_request, pii=args.pii, stats=stats)
+        if cached:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            cached.write_bytes(pickle.dumps((stats, bodies)))
     payload_mb = sum(map(len, bodies)) / 1e6
     print(f"{len(bodies)} requests of {args.per_request} spans, {payload_mb:.1f} MB gzip, "
           f"{stats['io_bytes_per_span']:,.0f} bytes of input + output per span on average", flush=True)
@@ -361,7 +371,11 @@ def main() -> None:
         args.grpc_target = f"127.0.0.1:{grpc_port}"
         proc = subprocess.Popen([sys.executable, "-m", "owlscope.cli.main", "serve", "--port", str(port),
                                  "--otlp-grpc-port", str(grpc_port)], env=env)
-        wait_healthy(url)
+        try:
+            wait_healthy(url)
+        except BaseException:
+            proc.kill()
+            raise
 
     auth = (PK, SK)
     headers = {"content-type": "application/x-protobuf", "content-encoding": "gzip",
@@ -439,10 +453,11 @@ def main() -> None:
             probe_traces = len(probe.visible) + 1 if probe else 0
             if count >= n + 2 * probe_traces:
                 break
-            if time.monotonic() - accepted_at > 1800:
+            if time.monotonic() - accepted_at > 3600:
                 print(f"gave up: {count} of {n} queryable")
                 break
-            time.sleep(0.05)
+            # a count over every observation is work for the server too: poll it often only at the end
+            time.sleep(0.05 if count >= 0.95 * n else 0.25)
         queryable_at = time.monotonic()
         if probe:
             probe.stop.set()

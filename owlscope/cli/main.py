@@ -72,10 +72,24 @@ def _services(settings: Settings) -> Any:
     from owlscope.ops.startup import build_and_report
 
     try:
-        return build_and_report(settings)
+        services = build_and_report(settings)
     except ConfigError as exc:
         print(str(exc), file=sys.stderr)
         raise SystemExit(1) from None
+    _tune_gc()
+    return services
+
+
+def _tune_gc() -> None:
+    """A long-running server: what startup built (modules, app, caches) lives as long as the
+    process, so the cyclic collector stops scanning it (freeze), and it runs less often. Ingestion
+    allocates many short-lived objects per span; with the default thresholds the full collections
+    over the whole heap cost a good share of the mapping and Arrow-build time (see docs/performance.md)."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
 
 
 def cmd_web(args: argparse.Namespace) -> int:

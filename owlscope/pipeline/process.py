@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("owlscope.worker")
 FLUSH_ROWS = 20_000
-MIN_FLUSH_GAP_SECONDS = 0.05
+MIN_FLUSH_GAP_SECONDS = 0.1
 # A request of at most this many spans/events is interactive (an SDK's flush() of a few traces): its
 # job goes ahead of bulk ones and its rows are inserted without waiting for the flush interval.
 INTERACTIVE_ITEMS = 50
@@ -198,6 +198,9 @@ class IngestProcessor:
             inserted: list[tuple[str, Rows]] = []
             for group in groups:
                 inserted.extend(self._insert_group(group))
+                urgent = self._take_interactive()
+                if urgent:  # buffered while this flush ran: in before the next large group
+                    inserted.extend(self._insert_group(urgent))
             done = Rows()
             for _key, rows in inserted:
                 done.extend(rows)
@@ -212,6 +215,20 @@ class IngestProcessor:
                 self._after_flush(done)
                 timer.lap("hooks", len(done))
             return len(done)
+
+    def _take_interactive(self) -> list[tuple[str, Rows]]:
+        """The buffered blobs of small requests, taken out of the buffer."""
+        with self._lock:
+            if not self._interactive:
+                return []
+            urgent = [p for p in self._pending if p[0] in self._interactive]
+            kept = [(p, at) for p, at in zip(self._pending, self._buffered_at, strict=True)
+                    if p[0] not in self._interactive]
+            self._pending = [p for p, _ in kept]
+            self._buffered_at = [at for _, at in kept]
+            self._buffered_rows -= sum(len(rows) for _, rows in urgent)
+            self._interactive = set()
+        return urgent
 
     def _insert(self, rows: Rows) -> None:
         """Insert rows in slices of at most FLUSH_ROWS per table: memory per insert is bounded
