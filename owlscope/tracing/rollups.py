@@ -35,7 +35,7 @@ Query shapes and their path (metrics.py, dashboard.py call `clean_hours` and `se
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -479,7 +479,3 @@ def serve(olap: Olap, project_id: str, shape: Shape, p: Params, start: datetime 
 def register(services: Services) -> None:
     services.queue.every_minute(REFRESH_TASK, lambda: refresh_rollups(services.olap), what="refreshing rollups")
 
-
-def served_by(callback: Callable[[Served], None] | None, served: Served) -> None:
-    if callback is not None:
-        callback(served)
