@@ -35,7 +35,7 @@ Query shapes and their path (metrics.py, dashboard.py call `clean_hours` and `se
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -52,6 +52,7 @@ HOUR = timedelta(hours=1)
 SETTLE = timedelta(seconds=10)  # inserts commit within this of their mark time (see `refresh_rollups`)
 TOUCHED_TTL = timedelta(days=29)  # rollup_touched keeps 30 days; an older watermark rebuilds everything
 REFRESH_TASK = "refresh_rollups"
+CHUNK_HOURS = 24
 LEVELS = (0.5, 0.75, 0.9, 0.95, 0.99)
 TRACE_LEVELS = (0.5, 0.9, 0.95, 0.99)  # `observed`: the dashboard's trace latency percentiles
 _AGGS = ("sum", "min", "max", "count", "avg")
@@ -267,9 +268,9 @@ def _refresh_project(olap: Olap, project_id: str, settle: timedelta) -> RefreshR
             )
         p.values["kind"] = kind
         hours = sorted({r[0] for r in olap.query(hours_sql, p.values)})
-        if not hours:
-            continue
-        _recompute(olap, kind, p, hours, fast, res.full)
+        # A day of hours per statement: a rebuild of a month stays within the embedded memory cap.
+        for i in range(0, len(hours), CHUNK_HOURS):
+            _recompute(olap, kind, p, hours[i: i + CHUNK_HOURS], fast)
         if kind == "obs":
             res.obs_hours = len(hours)
         else:
@@ -283,11 +284,11 @@ def _refresh_project(olap: Olap, project_id: str, settle: timedelta) -> RefreshR
     return res
 
 
-def _recompute(olap: Olap, kind: str, p: Params, hours: list[datetime], fast: bool, full: bool) -> None:
+def _recompute(olap: Olap, kind: str, p: Params, hours: list[datetime], fast: bool) -> None:
     """Write generation `{gen}` of these hours: rollup rows, members, then the hours themselves (a
     reader that sees the hour's generation finds its rows). Older generations are deleted after."""
     listed = _epochs(hours)
-    hrs = None if full else listed
+    hrs = listed
     states = state_exprs(kind)
     cols = list(states)
     settings = " SETTINGS optimize_aggregation_in_order = 1"
@@ -478,7 +479,3 @@ def serve(olap: Olap, project_id: str, shape: Shape, p: Params, start: datetime 
 def register(services: Services) -> None:
     services.queue.every_minute(REFRESH_TASK, lambda: refresh_rollups(services.olap), what="refreshing rollups")
 
-
-def served_by(callback: Callable[[Served], None] | None, served: Served) -> None:
-    if callback is not None:
-        callback(served)
