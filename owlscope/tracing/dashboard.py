@@ -123,7 +123,7 @@ def _observations_rollup(olap: Olap, q: _Sql, step: int, start: datetime, end: d
                         served: Served | None) -> tuple[dict[datetime, tuple[float, int, int]],
                                                         list[dict[str, Any]]] | None:
     """`_observations_pass` from rollups (clean whole hours; the rest raw), when the buckets are whole
-    hours; None otherwise. Latency percentiles are t-digests on both paths."""
+    hours; None otherwise. Latency percentiles use the same quantile state on both paths."""
     project_id = q.p.values["project_id"]
     hours = clean_hours(olap, project_id, "obs", start, end) if step % 3600 == 0 else []
     if not hours:
@@ -169,7 +169,7 @@ def _observations_pass(olap: Olap, q: _Sql, step: int) -> tuple[dict[datetime, t
     rows = olap.query(
         f"SELECT toStartOfInterval(o_sort, INTERVAL {step} SECOND) AS b, o_model AS m, grouping(b) AS gb,"
         " sum(o_cost_total), sum(o_tokens_total), countIf(o_type = 'GENERATION'), count(),"
-        f" sum(o_tokens_in), sum(o_tokens_out), quantilesTDigest(0.5, 0.95)({latency})"
+        f" sum(o_tokens_in), sum(o_tokens_out), quantiles(0.5, 0.95)({latency})"
         f" FROM ({facts}) GROUP BY GROUPING SETS ((b), (m)) {_IN_ORDER}",
         q.p.values,
     )
@@ -195,7 +195,7 @@ def _traces_pass(olap: Olap, q: _Sql, step: int) -> tuple[dict[datetime, int], d
     agg = trace_aggregates_sql(f"trace_id IN (SELECT id FROM ({tr}))", {"a_latency"})
     rows = olap.query(
         f"SELECT t.t_user AS u, toStartOfInterval(t.t_ts, INTERVAL {step} SECOND) AS b, grouping(u) AS gu,"
-        " grouping(b) AS gb, count() AS n, quantilesTDigestIf(0.5, 0.9, 0.95, 0.99)(a.a_latency, a.trace_id != ''),"
+        " grouping(b) AS gb, count() AS n, quantilesIf(0.5, 0.9, 0.95, 0.99)(a.a_latency, a.trace_id != ''),"
         " uniqExactIf(t.t_user, t.t_user != ''), max(t.t_ts)"
         f" FROM ({tr}) AS t LEFT JOIN ({agg}) AS a ON a.trace_id = t.id"
         f" GROUP BY GROUPING SETS ((u), (b), ()) {_IN_ORDER}",
@@ -238,7 +238,7 @@ def _traces_rollup(olap: Olap, q: _Sql, step: int, start: datetime, end: datetim
         q.p, start, end, hours) if r["n"]}
     (tot,) = serve(olap, project_id, Shape("trace", None, {}, {
         "n": "countMerge(n)", "users": "uniqExactMerge(users)",
-        "q": "quantilesTDigestMerge(0.5, 0.9, 0.95, 0.99)(observed)"}, roll_where, raw_where), q.p, start, end, hours)
+        "q": "quantilesMerge(0.5, 0.9, 0.95, 0.99)(observed)"}, roll_where, raw_where), q.p, start, end, hours)
     n = int(tot["n"])
     totals = {"traces": n, "users": int(tot["users"]), "latency": {
         k: finite(v) for k, v in zip(("p50", "p90", "p95", "p99"), tot["q"], strict=True)} if n else {}}

@@ -317,8 +317,8 @@ def compile_metrics_query(project_id: str, query: dict[str, Any] | str, *, versi
         elif measure == "count" or agg == "count":
             sql = "count()" if measure == "count" else f"count({expr})"
         elif servable and agg.startswith("p"):
-            # the estimator the rollups merge (a t-digest), so both paths give the same percentiles
-            sql = f"quantileTDigest({int(agg[1:]) / 100})({expr})"
+            # the estimator the rollups merge (a quantile state), so both paths give the same percentiles
+            sql = f"quantile({int(agg[1:]) / 100})({expr})"
         else:
             sql = AGGREGATIONS[agg].format(x=expr, histogram=histogram_sql(expr, bins, str(len(select))))
         alias = f"{agg}_{measure}"

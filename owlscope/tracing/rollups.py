@@ -6,7 +6,7 @@ The tables and why they are built this way are in OLAP migration 0005. In short:
 tables) as a new *generation* of each hour. An hour is served from its rollup rows only when it is
 *clean*: its current generation covers the hour's latest mark. Everything else (dirty hours, the
 parts of a range that are not whole hours) is merged raw, as aggregate states, and both halves are
-merged in one SQL (`serve`). Percentiles use a t-digest on both halves.
+merged in one SQL (`serve`). Percentiles use the same mergeable quantile state (reservoir sampling) on both halves.
 
 Which hours a refresh recomputes: every hour marked since its generation's cover, plus, for every
 trace touched since the last refresh, each hour it was counted in (`rollup_members`). The second set
@@ -70,7 +70,7 @@ TRACE_KEYS: dict[str, str] = {
     "version": "t_version",
 }
 # Metrics view measure -> rollup column prefix (columns `{prefix}_{sum,min,max,count,avg}`, and
-# `{prefix}_q` for the t-digest of those in DIGESTS).
+# `{prefix}_q` for the quantile state of those in DIGESTS).
 OBS_MEASURES: dict[str, str] = {
     "latency": "latency", "timeToFirstToken": "ttft", "inputTokens": "tokens_in", "outputTokens": "tokens_out",
     "totalTokens": "tokens_total", "inputCost": "cost_in", "outputCost": "cost_out", "totalCost": "cost_total",
@@ -122,13 +122,13 @@ def state_exprs(kind: str) -> dict[str, str]:
         out["traces"] = "uniqExactState(trace_id)"
     else:
         out["users"] = "uniqExactState(nullIf(t_user, ''))"
-        out["observed"] = (f"quantilesTDigestState({', '.join(map(str, TRACE_LEVELS))})"
+        out["observed"] = (f"quantilesState({', '.join(map(str, TRACE_LEVELS))})"
                            "(if(a_has, a_latency, NULL))")
     for prefix, expr in _measure_exprs(kind).items():
         for agg in _AGGS:
             out[f"{prefix}_{agg}"] = f"{agg}State({expr})"
         if prefix in DIGESTS[kind]:
-            out[f"{prefix}_q"] = f"quantilesTDigestState({', '.join(map(str, LEVELS))})({expr})"
+            out[f"{prefix}_q"] = f"quantilesState({', '.join(map(str, LEVELS))})({expr})"
     return out
 
 
@@ -146,7 +146,7 @@ def merge_expr(kind: str, measure: str, agg: str) -> str | None:
     if agg.startswith("p") and prefix in DIGESTS[kind]:
         level = int(agg[1:]) / 100
         if level in LEVELS:
-            return f"quantilesTDigestMerge({', '.join(map(str, LEVELS))})({prefix}_q)[{LEVELS.index(level) + 1}]"
+            return f"quantilesMerge({', '.join(map(str, LEVELS))})({prefix}_q)[{LEVELS.index(level) + 1}]"
     return None
 
 
