@@ -40,7 +40,7 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.append(str(Path(__file__).resolve().parents[1]))  # PYTHONPATH, when set, picks the code measured
 
 from ingest import PK, SK, _free_port, build_requests, wait_healthy  # noqa: E402
 
@@ -169,7 +169,9 @@ def sql_wall(entries: list[tuple[float, float, int]]) -> float:
     return total
 
 
-def asgi_get(app: Any, path: str, params: dict[str, Any], loop: asyncio.AbstractEventLoop) -> tuple[int, bytes]:
+async def asgi_get(app: Any, path: str, params: dict[str, Any]) -> tuple[int, bytes]:
+    """One GET through the app, in process. Run every call of a measurement inside one task, as a
+    server does: the app's worker threads live as long as the task that started them."""
     from urllib.parse import urlencode
 
     scope = {
@@ -190,7 +192,7 @@ def asgi_get(app: Any, path: str, params: dict[str, Any], loop: asyncio.Abstract
         elif message["type"] == "http.response.body":
             body.append(message.get("body", b""))
 
-    loop.run_until_complete(app(scope, receive, send))
+    await app(scope, receive, send)
     return status[0], b"".join(body)
 
 
@@ -226,8 +228,17 @@ def breakdown(data_dir: Path, trace_id: str, runs: int, warmup: int, wire: dict[
             path, params = reqs[label]
             for _ in range(warmup):
                 fn()
-                code, _ = asgi_get(app, path, params, loop)
-                assert code == 200, (label, code)
+
+            async def timed_asgi(n: int, path: str = path, params: dict[str, Any] = params) -> list[float]:
+                out = []
+                for _ in range(n):
+                    t = time.perf_counter()
+                    code, _ = await asgi_get(app, path, params)
+                    out.append((time.perf_counter() - t) * 1000)
+                    assert code == 200, (path, code)
+                return out
+
+            loop.run_until_complete(timed_asgi(warmup))
             qlog.take()
             fn_ms, sql_sum, sql_in, per_query, counts = [], [], [], defaultdict(list), []
             for _ in range(runs):
@@ -240,11 +251,7 @@ def breakdown(data_dir: Path, trace_id: str, runs: int, warmup: int, wire: dict[
                 sql_in.append(sql_wall(entries))
                 for i, (_, ms, _) in enumerate(sorted(entries)):
                     per_query[i].append(ms)
-            asgi_ms = []
-            for _ in range(runs):
-                t = time.perf_counter()
-                asgi_get(app, path, params, loop)
-                asgi_ms.append((time.perf_counter() - t) * 1000)
+            asgi_ms = loop.run_until_complete(timed_asgi(runs))
             qlog.take()
             p = statistics.median
             each = " ".join(f"{p(v):.1f}" for _, v in sorted(per_query.items()))

@@ -69,8 +69,8 @@ class Params:
 INLINE_OVER = 200  # larger id sets are inlined as literals ...
 INLINE_MAX = 4_000  # ... up to this many (a query's text is capped at 256 KiB); beyond, keep them in SQL
 
-# Independent reads of one request run side by side: each worker thread keeps its own OLAP
-# connection (work on one chDB connection is serialized). Threads start on first use.
+# Independent reads of one request run side by side: each statement leases its own OLAP
+# client from the pool (work on one chDB connection is serialized). Threads start on first use.
 _POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="owlscope-read")
 
 

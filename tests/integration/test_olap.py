@@ -326,3 +326,32 @@ def test_migration_0003_stores_the_matched_model_id_and_leaves_older_rows_to_a_m
     finally:
         o.command("DROP DATABASE IF EXISTS {db}")
         o.close()
+
+
+def test_clients_are_pooled_across_threads_that_come_and_go(olap: Olap) -> None:
+    """Request threads end (the server's worker threads exit when idle): the client a query used goes
+    back to a pool for the next thread instead of a new client being opened per thread."""
+    import threading
+
+    olap.query("SELECT 1")
+    opened = len(olap._clients)
+    for _ in range(5):
+        t = threading.Thread(target=lambda: olap.query("SELECT 1"))
+        t.start()
+        t.join()
+    assert len(olap._clients) == opened
+
+
+def test_concurrent_queries_each_get_a_client_and_their_own_answer(olap: Olap) -> None:
+    """Statements running at once never share a client (one chDB connection serializes its work and
+    answers a second query during a first with nothing)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def answer(i: int) -> list[tuple]:
+        return olap.query("SELECT {i:UInt32} + number, sleep(0.05) FROM numbers(3)", {"i": i})
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(answer, range(8)))
+    assert [[r[0] for r in rows] for rows in results] == [[i, i + 1, i + 2] for i in range(8)]
+    assert len(olap._idle) <= 4
+    assert olap.query_dicts("SELECT 7 AS seven") == [{"seven": 7}]

@@ -1,13 +1,19 @@
 """The OLAP seam: ClickHouse SQL through clickhouse-connect, embedded (chDB) or over HTTP.
 
 One implementation for both: `chdb://<dir>` runs ClickHouse in this process, `http(s)://` talks to
-a server or cluster. Each thread gets its own client, because work on one chDB connection is
-serialized and HTTP clients keep per-session state.
+a server or cluster. A query holds a client of its own for its duration, because work on one chDB
+connection is serialized and HTTP clients keep per-session state. Clients are pooled, not kept per
+thread: the request threads come and go (the server's worker threads exit after seconds idle), and
+opening a client costs tens of milliseconds (a chDB connection, the handshake queries, the session
+settings), which a thread-local client would pay again on the first request after every pause and
+never give back.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlparse
 
@@ -32,6 +38,7 @@ class Olap:
         self._settings = settings
         self._local = threading.local()
         self._clients: list[Client] = []
+        self._idle: list[Client] = []  # pooled clients not in use (list.pop/append are atomic)
         self._lock = threading.Lock()
 
     # ---- connections --------------------------------------------------------------------
@@ -69,6 +76,8 @@ class Olap:
 
     @property
     def client(self) -> Client:
+        """This thread's own client, for callers that stream or send several statements on one
+        client (copies, backups). Single statements go through the pool (`query`, `command`)."""
         c = getattr(self._local, "client", None)
         if c is None:
             c = self._connect()
@@ -76,6 +85,21 @@ class Olap:
             with self._lock:
                 self._clients.append(c)
         return c
+
+    @contextmanager
+    def _lease(self) -> Iterator[Client]:
+        """A pooled client for one statement: an idle one, or a new one when all are busy (the pool
+        grows to the number of statements ever run at once, and is closed with the Olap)."""
+        try:
+            c = self._idle.pop()
+        except IndexError:
+            c = self._connect()
+            with self._lock:
+                self._clients.append(c)
+        try:
+            yield c
+        finally:
+            self._idle.append(c)
 
     def close(self) -> None:
         with self._lock:
@@ -85,6 +109,7 @@ class Olap:
                 except Exception:  # noqa: BLE001 - closing is best effort
                     pass
             self._clients.clear()
+            self._idle.clear()
         self._local = threading.local()
 
     # ---- statements ---------------------------------------------------------------------
@@ -93,15 +118,18 @@ class Olap:
         return text.replace("{db}", self.database)
 
     def command(self, text: str, params: dict[str, Any] | None = None) -> Any:
-        return self.client.command(self.sql(text), parameters=params)
+        with self._lease() as c:
+            return c.command(self.sql(text), parameters=params)
 
     def query(self, text: str, params: dict[str, Any] | None = None) -> list[tuple]:
-        return self.client.query(self.sql(text), parameters=params).result_rows
+        with self._lease() as c:
+            return c.query(self.sql(text), parameters=params).result_rows
 
     def query_dicts(self, text: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-        res = self.client.query(self.sql(text), parameters=params)
-        names = res.column_names
-        return [dict(zip(names, row, strict=True)) for row in res.result_rows]
+        with self._lease() as c:  # the rows are read before the client goes back to the pool
+            res = c.query(self.sql(text), parameters=params)
+            names, rows = res.column_names, res.result_rows
+        return [dict(zip(names, row, strict=True)) for row in rows]
 
     def insert_arrow(self, table: str, data: pa.Table) -> None:
         if not data.num_rows:
@@ -119,7 +147,8 @@ class Olap:
         sink = pa.BufferOutputStream()
         with pa.ipc.new_file(sink, data.schema, options=ARROW_WRITE_OPTIONS) as writer:
             writer.write_table(data)
-        self.client.raw_insert(f"{self.database}.{table}", data.schema.names, sink.getvalue(), fmt="Arrow")
+        with self._lease() as c:
+            c.raw_insert(f"{self.database}.{table}", data.schema.names, sink.getvalue(), fmt="Arrow")
 
     def _chdb_conn(self):  # noqa: ANN202 - chdb's connection type is not exported
         conn = getattr(self._local, "chdb_conn", None)
