@@ -45,8 +45,8 @@ def _applies(marker: str, extras: set[str]) -> bool:
         return True
     try:
         from packaging.markers import Marker
-    except ImportError:  # no packaging: take every requirement without an extra
-        return "extra" not in marker
+    except ImportError:  # a runtime-only venv has pip's copy
+        from pip._vendor.packaging.markers import Marker
     m = Marker(marker)
     return any(m.evaluate({"extra": e}) for e in (extras or {""}))
 
@@ -62,7 +62,13 @@ def _split(req: str) -> tuple[str, set[str], str]:
 
 def runtime_distributions() -> dict[str, metadata.Distribution]:
     """The installed distributions the runtime dependencies need, transitively."""
-    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    try:  # an installed owlscope (`pip install .`): its own requirements, without extras
+        deps = [r for r in metadata.distribution("owlscope").requires or [] if "extra ==" not in r]
+        source = "the installed owlscope"
+    except metadata.PackageNotFoundError:  # a checkout on PYTHONPATH
+        deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+        source = "pyproject.toml"
+    print(f"  requirements of {source}")
     found: dict[str, metadata.Distribution] = {}
     asked: dict[str, set[str]] = {}
     todo = [(_split(r)[0], _split(r)[1]) for r in deps]
@@ -74,8 +80,7 @@ def runtime_distributions() -> dict[str, metadata.Distribution]:
         try:
             dist = metadata.distribution(name)
         except metadata.PackageNotFoundError:
-            print(f"  (not installed: {name})", file=sys.stderr)
-            continue
+            continue  # a requirement for another platform or Python
         found[name] = dist
         for req in dist.requires or []:
             sub, sub_extras, marker = _split(req)
@@ -107,10 +112,10 @@ def du(path: Path) -> int:
 
 
 def install_size() -> None:
+    print(f"install size: runtime dependencies in {sys.prefix}")
     dists = runtime_distributions()
     sizes = sorted(((dist_size(d), d.metadata["Name"], d.version) for d in dists.values()), reverse=True)
     total = sum(s for s, _, _ in sizes)
-    print(f"install size: runtime dependencies of pyproject.toml in {sys.prefix}")
     print(f"  {len(sizes)} distributions, {total / 1e6:.0f} MB")
     print("  top 15:")
     for s, name, version in sizes[:15]:

@@ -19,16 +19,18 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from authlib.common.security import generate_token
-from authlib.integrations.httpx_client import OAuth2Client
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
 from owlscope.errors import Forbidden, InvalidRequest
+
+if TYPE_CHECKING:
+    from authlib.integrations.httpx_client import OAuth2Client
 
 # Asymmetric algorithms only: "none" (unsigned) and shared-secret HMAC tokens are refused.
 ID_TOKEN_ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"]
@@ -177,6 +179,9 @@ def _verified(value: Any) -> bool:
 
 # ---- the flow -----------------------------------------------------------------------------------
 def _client(provider: Provider, redirect_uri: str) -> OAuth2Client:
+    # authlib's httpx client loads with the first sign-in through a provider, not with the server
+    from authlib.integrations.httpx_client import OAuth2Client
+
     return OAuth2Client(
         client_id=provider.client_id, client_secret=provider.client_secret, scope=provider.scope,
         redirect_uri=redirect_uri, code_challenge_method="S256", timeout=HTTP_TIMEOUT_SECONDS,

@@ -18,10 +18,15 @@ import functools
 import json
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
-import openai
+
+if TYPE_CHECKING:
+    import openai
+
+# `openai` is imported by the functions that call a model, not with this module: loading it takes
+# ~25 MiB that a server which never calls an OpenAI-compatible model would keep for nothing.
 
 OPENAI_ADAPTERS = ("openai", "azure")
 ADAPTERS = (*OPENAI_ADAPTERS, "anthropic")
@@ -80,6 +85,8 @@ def call_judge(model: JudgeModel, prompt: str, schema: dict[str, Any]) -> JudgeR
 
 def ping(model: JudgeModel) -> str:
     """A tiny real call (a few output tokens); returns the model's text or raises JudgeError."""
+    import openai
+
     messages = [{"role": "user", "content": "Reply with the single word: ok"}]
     if model.adapter in OPENAI_ADAPTERS:
         client = openai_client(model)
@@ -97,6 +104,8 @@ def ping(model: JudgeModel) -> str:
 # ---- OpenAI-compatible ----------------------------------------------------------------------------
 @functools.cache
 def _openai_http() -> httpx.Client:
+    import openai
+
     # One pooled HTTP client for every call: building one loads the CA bundle (~150 ms on a busy
     # 2-core box), which would otherwise be paid by each judge and playground call.
     return openai.DefaultHttpxClient()
@@ -110,6 +119,8 @@ def anthropic_http() -> httpx.Client:
 
 def openai_client(model: JudgeModel) -> openai.OpenAI:
     """The `openai` client of an OpenAI-compatible or Azure connection (no retries of its own)."""
+    import openai
+
     headers = dict(model.headers)
     if model.adapter == "azure":
         if not model.base_url:
@@ -124,6 +135,8 @@ def openai_client(model: JudgeModel) -> openai.OpenAI:
 
 
 def _openai_judge(model: JudgeModel, prompt: str, schema: dict[str, Any]) -> JudgeResult:
+    import openai
+
     client = openai_client(model)
     messages: list[dict[str, Any]] = [{"role": "user", "content": prompt}]
     fmt: dict[str, Any] = {"type": "json_schema", "json_schema": {"name": "evaluation", "strict": True,
@@ -159,6 +172,8 @@ def _openai_judge(model: JudgeModel, prompt: str, schema: dict[str, Any]) -> Jud
 
 def openai_error(exc: Exception) -> JudgeError:
     """An `openai` exception as a classified JudgeError."""
+    import openai
+
     if isinstance(exc, openai.APIStatusError):
         status = exc.status_code
         body = exc.body if isinstance(exc.body, dict) else {}

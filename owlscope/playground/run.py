@@ -23,7 +23,6 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import httpx
-import openai
 
 from owlscope.errors import InvalidRequest, OwlscopeError
 from owlscope.evals.connections import get_connection, judge_model
@@ -99,6 +98,8 @@ def _openai_tools(req: RunRequest) -> list[dict[str, Any]]:
 
 def _openai_stream(model: JudgeModel, req: RunRequest, messages: list[dict[str, Any]],
                    answer: Answer) -> Iterator[dict[str, Any]]:
+    import openai  # with the first call, not with the server (see owlscope.evals.judge)
+
     client = openai_client(model)
     kwargs: dict[str, Any] = {"model": model.model, "messages": messages, "stream": True,
                               "stream_options": {"include_usage": True}, **model.params}

@@ -217,8 +217,8 @@ def merge_metadata(pieces: Mapping[str, Any] | None, latest: str | None) -> Any:
     """Metadata merged key by key, as Langfuse merges the pieces of a trace or observation.
 
     `pieces`: the `metadata_pieces` column read with maxMap (migrations 0002, 0006), a map of JSON
-    text to the latest event time that carried it. They apply oldest first; an object piece updates the keys it names (the later
-    piece wins a key), any other JSON value replaces the whole. `latest` is the `metadata` column (the
+    text to the latest event time that carried it. They apply oldest first; an object piece updates
+    the keys it names (the later piece wins a key), any other JSON value replaces the whole. `latest` is the `metadata` column (the
     latest piece whole): rows written before 0002 have no pieces, so when `latest` is not among the
     pieces it came from such a row and is newer than every piece (argMax chose it): it applies last.
     """

@@ -14,6 +14,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
@@ -21,7 +22,7 @@ import clickhouse_connect
 import pyarrow as pa
 from clickhouse_connect.driver.client import Client
 
-from owlscope.config import Settings
+from owlscope.config import ConfigError, Settings
 
 # Rows sent to a server travel as Arrow with zstd-compressed buffers: span input and output text
 # shrinks to about a sixth, for a few microseconds of CPU per row on each side. (clickhouse-connect
@@ -57,10 +58,16 @@ class Olap:
             from clickhouse_connect.driver._chdbclient import ChdbClient
 
             mem = s.chdb_max_memory_mb * 1024 * 1024
-            return ChdbClient(
-                path=self.url[len("chdb://") :], chdb_options=self._chdb_options(),
-                settings={"max_memory_usage": mem // 2, "max_threads": 2},
-            )
+            path = self.url[len("chdb://") :]
+            try:
+                return ChdbClient(
+                    path=path, chdb_options=self._chdb_options(),
+                    settings={"max_memory_usage": mem // 2, "max_threads": 2},
+                )
+            except Exception as exc:
+                if _has_tuple_metadata_pieces(path):
+                    raise ConfigError([("OWLSCOPE_DATA_DIR", TUPLE_PIECES_PROBLEM, TUPLE_PIECES_FIX)]) from exc
+                raise
         u = urlparse(self.url)
         return clickhouse_connect.get_client(
             host=u.hostname or "127.0.0.1",
@@ -170,3 +177,21 @@ class Olap:
             return self.query("SELECT 1")[0][0] == 1
         except Exception:  # noqa: BLE001 - reported by the caller
             return False
+
+
+# A store written before OLAP migration 0006 keeps `metadata_pieces` as a tuple of arrays merged with
+# maxMap, an aggregate the lite engine (chdb-core-lite) does not have: it cannot open such a store.
+TUPLE_PIECES_PROBLEM = ("the embedded OLAP store was created by an earlier Owlscope with the full chDB engine and "
+                        "needs OLAP migration 0006, which the lite chDB engine installed now cannot run")
+TUPLE_PIECES_FIX = ("run the migration once with the full engine, then go back to the lite one: "
+                    "pip install --force-reinstall --no-deps chdb-core && owlscope migrate && "
+                    "pip uninstall -y chdb-core chdb && pip install --force-reinstall --no-deps chdb-core-lite "
+                    "(docs/deploy.md, Upgrading)")
+
+
+def _has_tuple_metadata_pieces(path: str) -> bool:
+    """Whether a table definition of the embedded store at `path` has the pre-0006 `metadata_pieces`."""
+    try:
+        return any("maxMap, Tuple(" in f.read_text(errors="replace") for f in Path(path).glob("store/*/*/*.sql"))
+    except OSError:
+        return False
