@@ -108,13 +108,14 @@ def test_rows_go_to_a_server_compressed_and_arrive_whole(make_settings, monkeypa
     olap = Olap(make_settings("scaleout"))
     migrate(olap)
     sent: list[int] = []
-    raw_insert = olap.client.raw_insert
+    client_type = type(olap.client)  # statements lease pooled clients: spy on the class
+    raw_insert = client_type.raw_insert
 
-    def spy(table, column_names=None, insert_block=None, **kw):
+    def spy(self, table, column_names=None, insert_block=None, **kw):
         sent.append(len(insert_block))
-        return raw_insert(table, column_names, insert_block, **kw)
+        return raw_insert(self, table, column_names, insert_block, **kw)
 
-    monkeypatch.setattr(olap.client, "raw_insert", spy)
+    monkeypatch.setattr(client_type, "raw_insert", spy)
     t0 = datetime(2026, 1, 1, tzinfo=UTC)
     text = '"' + "the answer cites the refund policy and the shipping terms " * 30 + '"'  # 1.7 KB
     rows = [ObservationEvent("p1", f"o{i}", "t1", t0, type="GENERATION", name="llm", input=text,
