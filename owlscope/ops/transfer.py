@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +73,15 @@ def transfer_oltp(source: Engine, target: Engine, progress: Progress) -> PartRes
     return result
 
 
+def _key_text(value: Any) -> str:
+    """A sort-key value JSON cannot hold (a DateTime of a rollup table's key) as the text the engine
+    parses back for the typed parameter."""
+    if isinstance(value, datetime):
+        text = value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+        return text + (f".{value.microsecond // 1000:03d}" if value.microsecond else "")
+    raise TypeError(f"cannot save a key value of type {type(value).__name__}")
+
+
 class OlapState:
     """Where each table's copy stopped, per target (a JSON file beside the source data)."""
 
@@ -85,7 +95,7 @@ class OlapState:
     def save(self, table: str, key: list[Any]) -> None:
         self.data.setdefault(self.target, {})[table] = key
         tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.data))
+        tmp.write_text(json.dumps(self.data, default=_key_text))
         tmp.replace(self.path)
 
 
