@@ -52,8 +52,26 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def chdb_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("chdb")
+def chdb_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
+    """This process's chDB engine, kept open for the whole session by an Olap of its own.
+
+    chDB shuts its engine down when the last connection to it closes, and the next connection
+    starts it again, loading the metadata of every database in the directory: each test closes its
+    services, so without this every test paid a restart that grew with the databases the tests
+    before it had made (about 15 ms per database, seconds per test late in a run)."""
+    from owlscope.config import load_settings
+    from owlscope.storage.olap.client import Olap
+
+    path = tmp_path_factory.mktemp("chdb")
+    keeper = Olap(load_settings(data_dir=path.parent / f"{path.name}-data", clickhouse_url=f"chdb://{path}"))
+    keeper.query("SELECT 1")
+    yield keeper
+    keeper.close()
+
+
+@pytest.fixture(scope="session")
+def chdb_dir(chdb_engine) -> Path:
+    return Path(chdb_engine.url[len("chdb://"):])
 
 
 @pytest.fixture(scope="session")
@@ -114,6 +132,24 @@ def make_bucket(endpoint: str) -> str:
     return name
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _cheap_password_hashing() -> Iterator[None]:
+    """argon2id with its cheapest parameters in this process: the production parameters cost
+    ~0.1 s of CPU per hash by design, paid on every sign-up and sign-in of every test. What the
+    hashing itself must do is tested in tests/unit/test_passwords.py with the real parameters;
+    servers started as subprocesses keep them too."""
+    from argon2 import PasswordHasher
+
+    from owlscope.auth import passwords
+
+    real = passwords._hasher
+    passwords._hasher = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    passwords._dummy_hash.cache_clear()
+    yield
+    passwords._hasher = real
+    passwords._dummy_hash.cache_clear()
+
+
 STACKS = ("embedded", "scaleout")
 
 
@@ -127,6 +163,8 @@ def make_settings(tmp_path: Path, chdb_dir: Path, request: pytest.FixtureRequest
     """Build Settings for a stack: 'embedded' (SQLite, chDB, SQLite queue, local blobs) or
     'scaleout' (PostgreSQL, ClickHouse over HTTP, Redis, S3)."""
     from owlscope.config import load_settings
+
+    made: list[str] = []
 
     def build(stack: str = "embedded", **overrides):
         values: dict = {
@@ -149,9 +187,17 @@ def make_settings(tmp_path: Path, chdb_dir: Path, request: pytest.FixtureRequest
                 session_secret="test-session-secret", redis_url=values["redis_url"],
             )
         values.update(overrides)
+        if values["clickhouse_url"].startswith("chdb://"):
+            made.append(values["clickhouse_db"])
         return load_settings(**values)
 
-    return build
+    yield build
+    if made:
+        # Dropped without SYNC (which never returns in embedded chDB): the tables leave the
+        # catalog now and their files go in the background.
+        keeper = request.getfixturevalue("chdb_engine")
+        for name in made:
+            keeper.command(f"DROP DATABASE IF EXISTS `{name}`")
 
 
 class LiveServer:

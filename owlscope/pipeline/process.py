@@ -372,6 +372,8 @@ class IngestProcessor:
         self._local_on = False
         self._wake.set()
         self.handoff.enabled = False
+        for _ in range(self.services.settings.local_ingest_threads):
+            self._local.put((-1, next(self._local_order), None))  # wakes a waiting job thread now
         for t in self._threads:
             t.join(timeout=10)
         self._threads.clear()
@@ -385,9 +387,11 @@ class IngestProcessor:
         left: list[str] = []
         while True:
             try:
-                left.append(self._local.get_nowait()[2])
+                key = self._local.get_nowait()[2]
             except queue.Empty:
                 break
+            if key is not None:
+                left.append(key)
         with self._lock:
             self._local_keys.clear()
         for key in left:
@@ -417,6 +421,8 @@ class IngestProcessor:
             try:
                 lane, _, key = self._local.get(timeout=0.5)
             except queue.Empty:
+                continue
+            if key is None:  # stop() woke this thread
                 continue
             with self._lock:
                 self._local_keys.discard(key)

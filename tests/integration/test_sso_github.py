@@ -42,7 +42,7 @@ class FakeGitHub:
 def github(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[FakeGitHub, oidc.Provider]]:
     fake = FakeGitHub()
     server = make_server("127.0.0.1", 0, fake, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     base = f"http://127.0.0.1:{server.server_port}"
     monkeypatch.setattr(oidc, "GITHUB_API", base)

@@ -1,6 +1,14 @@
 import pytest
+from argon2 import PasswordHasher
 
+from owlscope.auth import passwords
 from owlscope.auth.passwords import hash_password, needs_rehash, verify_password
+
+
+@pytest.fixture(autouse=True)
+def _production_parameters(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The parameters the product uses (the other tests run with the cheapest, see conftest)."""
+    monkeypatch.setattr(passwords, "_hasher", PasswordHasher())
 
 
 def test_hash_is_argon2id_and_salted() -> None:
