@@ -89,7 +89,9 @@ class IngestProcessor:
         self.services = services
         self.enricher = Enricher(services)
         self._lock = threading.Lock()  # guards the buffer and the key sets
-        self._flush_lock = threading.Lock()  # one insert at a time
+        self._flush_lock = threading.Lock()  # one bulk insert at a time
+        # ...and at most one insert of small requests beside it (the interactive lane)
+        self._interactive_lock = threading.Lock()
         self._pending: list[tuple[str, Rows]] = []  # (blob key, its rows), in arrival order
         self._buffered_at: list[float] = []  # perf_counter when each pending blob was buffered
         self._interactive: set[str] = set()  # pending blobs of small requests: inserted first
@@ -171,7 +173,12 @@ class IngestProcessor:
         if big:
             self.flush()
         elif interactive:
-            self._wake.set()
+            if self._flush_lock.locked():
+                # a bulk insert is running: this small request's rows go in beside it now
+                # instead of after it (an SDK's flush() must not wait for a bulk backlog)
+                self._insert_interactive()
+            else:
+                self._wake.set()
 
     def _read_or_none(self, key: str) -> bytes | None:
         try:
@@ -201,20 +208,43 @@ class IngestProcessor:
                 urgent = self._take_interactive()
                 if urgent:  # buffered while this flush ran: in before the next large group
                     inserted.extend(self._insert_group(urgent))
-            done = Rows()
-            for _key, rows in inserted:
-                done.extend(rows)
-            observe_flush(time.perf_counter() - started, {
-                "observation_events": len(done.observations), "trace_events": len(done.traces),
-                "scores": len(done.scores)})
-            timer = StageTimer()
-            self._move_processed([key for key, _ in inserted])
-            timer.lap("finish", len(inserted))
+            return self._finish(inserted, started)
+
+    def _insert_interactive(self) -> None:
+        """Insert the buffered rows of small requests on this thread, beside a running bulk
+        insert. One such insert at a time, never waited for: when another thread is inserting
+        small requests it takes these too on its next round; when a backup has paused inserts,
+        the flusher inserts them after the pause."""
+        while self._interactive_lock.acquire(blocking=False):
+            try:
+                urgent = self._take_interactive()
+                if urgent:
+                    started = time.perf_counter()
+                    self._finish(self._insert_group(urgent), started)
+            finally:
+                self._interactive_lock.release()
+            with self._lock:
+                if not self._interactive:  # none arrived while this round ran
+                    return
+        self._wake.set()
+
+    def _finish(self, inserted: list[tuple[str, Rows]], started: float) -> int:
+        """After an insert: metrics, the blobs moved to processed/, the after-flush hooks."""
+        done = Rows()
+        for _key, rows in inserted:
+            done.extend(rows)
+        observe_flush(time.perf_counter() - started, {
+            "observation_events": len(done.observations), "trace_events": len(done.traces),
+            "scores": len(done.scores)})
+        timer = StageTimer()
+        self._move_processed([key for key, _ in inserted])
+        timer.lap("finish", len(inserted))
+        with self._lock:
             self.flushed_rows += len(done)
-            if len(done):
-                self._after_flush(done)
-                timer.lap("hooks", len(done))
-            return len(done)
+        if len(done):
+            self._after_flush(done)
+            timer.lap("hooks", len(done))
+        return len(done)
 
     def _take_interactive(self) -> list[tuple[str, Rows]]:
         """The buffered blobs of small requests, taken out of the buffer."""
@@ -334,7 +364,7 @@ class IngestProcessor:
     def paused(self) -> Iterator[None]:
         """No insert starts while inside (accepting and buffering go on): a consistent cut of the
         OLAP tables for a backup."""
-        with self._flush_lock:
+        with self._flush_lock, self._interactive_lock:
             yield
 
     def _after_flush(self, rows: Rows) -> None:

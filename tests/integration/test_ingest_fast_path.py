@@ -95,3 +95,23 @@ def test_small_requests_go_ahead_of_bulk_ones(serve) -> None:
     finally:
         processor._local_on = False
     assert order == ["small", "bulk-1", "bulk-2"]
+
+
+def test_a_small_request_is_not_held_behind_a_running_bulk_insert(serve) -> None:
+    """While a bulk insert runs (here: the bulk lane's lock held, as a long insert holds it), the
+    rows of a small request go in beside it and are readable, and a backup's pause stops both."""
+    srv = serve()
+    api = Api(srv, create_project_key(srv.services))
+    processor = srv.services.processor
+    with processor._flush_lock:
+        trace_id = uuid.uuid4().hex
+        r = api.otlp(make_request(_spans(trace_id, 3)), gz=True, sdk_version="5.0.4")
+        assert r.status_code == 200, r.text
+        trace = api.trace(trace_id, 3)  # readable before the bulk insert is over
+        assert {o["name"] for o in trace["observations"]} == {"root", "child-0", "child-1"}
+    with processor.paused():
+        paused_id = uuid.uuid4().hex
+        assert api.otlp(make_request(_spans(paused_id, 2)), gz=True, sdk_version="5.0.4").status_code == 200
+        with pytest.raises(AssertionError):
+            api.wait_for(f"/api/public/traces/{paused_id}", timeout=1.5)
+    assert len(api.trace(paused_id, 2)["observations"]) == 2
