@@ -37,6 +37,7 @@ from owlscope.tracing.rollups import (
     Served,
     Shape,
     clean_hours,
+    clean_hours_of,
     merge_expr,
     serve,
 )
@@ -513,8 +514,8 @@ def _daily_from_rollups(olap: Olap, project_id: str, start: datetime | None, end
                         served: Served | None) -> tuple[list[tuple], list[tuple]] | None:
     """The two daily groupings (traces per day; observations per day and model) from rollups, None
     when no hour of the range is clean."""
-    obs_hours = clean_hours(olap, project_id, "obs", start, end)
-    trace_hours = clean_hours(olap, project_id, "trace", start, end)
+    hours = clean_hours_of(olap, project_id, ("obs", "trace"), start, end)
+    obs_hours, trace_hours = hours["obs"], hours["trace"]
     if not obs_hours and not trace_hours:
         return None
     if served is not None:
