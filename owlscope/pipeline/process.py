@@ -196,12 +196,13 @@ class IngestProcessor:
                 return 0
             started = time.perf_counter()
             add_stage("buffer_wait", sum(started - t for t in buffered_at))
-            groups = _groups(pending, FLUSH_ROWS)
-            if interactive and len(groups) > 1:
-                # the rows of small requests go in a first, small insert: readable without
-                # waiting for a large one
-                groups = [[p for p in pending if p[0] in interactive]] + \
-                    _groups([p for p in pending if p[0] not in interactive], FLUSH_ROWS)
+            bulk = [p for p in pending if p[0] not in interactive]
+            if interactive and bulk:
+                # the rows of small requests go in a first, small insert of their own: readable
+                # without waiting for the bulk rows buffered beside them
+                groups = [[p for p in pending if p[0] in interactive]] + _groups(bulk, FLUSH_ROWS)
+            else:
+                groups = _groups(pending, FLUSH_ROWS)
             inserted: list[tuple[str, Rows]] = []
             for group in groups:
                 inserted.extend(self._insert_group(group))

@@ -11,6 +11,7 @@ import pytest
 from unit.otlp_builders import make_request, make_span
 
 from conftest import LiveServer, create_project_key
+from owlscope.ingestion.rows import Rows
 from owlscope.telemetry import STAGE_ITEMS
 from support.ingest_http import Api
 
@@ -115,3 +116,17 @@ def test_a_small_request_is_not_held_behind_a_running_bulk_insert(serve) -> None
         with pytest.raises(AssertionError):
             api.wait_for(f"/api/public/traces/{paused_id}", timeout=1.5)
     assert len(api.trace(paused_id, 2)["observations"]) == 2
+
+
+def test_small_requests_are_inserted_before_the_bulk_rows_buffered_with_them(serve, monkeypatch) -> None:
+    srv = serve(run_worker=False)
+    processor = srv.services.processor
+    calls: list[list[str]] = []
+    monkeypatch.setattr(processor, "_insert_group", lambda group: calls.append([k for k, _ in group]) or group)
+    monkeypatch.setattr(processor, "_move_processed", lambda keys: None)
+    with processor._lock:
+        processor._pending = [("bulk-1", Rows()), ("small", Rows()), ("bulk-2", Rows())]
+        processor._buffered_at = [0.0, 0.0, 0.0]
+        processor._interactive = {"small"}
+    processor.flush()
+    assert calls == [["small"], ["bulk-1", "bulk-2"]]
