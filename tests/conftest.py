@@ -193,7 +193,7 @@ def make_settings(tmp_path: Path, chdb_dir: Path, request: pytest.FixtureRequest
 
     yield build
     if made:
-        # Dropped without SYNC (which never returns in embedded chDB): the tables leave the
+        # Dropped without SYNC (which did not return in embedded chDB): the tables leave the
         # catalog now and their files go in the background.
         keeper = request.getfixturevalue("chdb_engine")
         for name in made:

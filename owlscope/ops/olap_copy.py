@@ -19,6 +19,9 @@ from owlscope.storage.olap.client import Olap
 
 CHUNK_ROWS = 50_000
 SKIP = frozenset({"schema_migrations"})
+# Rollups are derived (tracing/rollups.py): not copied; the target reads raw rows until its own
+# refresh has marks to build from.
+SKIP_PREFIXES = ("rollup_",)
 
 
 @dataclass(frozen=True)
@@ -48,10 +51,8 @@ def data_tables(olap: Olap) -> list[Table]:
     rows = olap.query_dicts(
         "SELECT name, engine, sorting_key, create_table_query, dependencies_table FROM system.tables "
         "WHERE database = {d:String} ORDER BY name", {"d": olap.database})
-    # Rollups are derived (tracing/rollups.py): not copied; the target reads raw rows until its own
-    # refresh has marks to build from.
     merge = {r["name"]: r for r in rows if "MergeTree" in r["engine"] and r["name"] not in SKIP
-             and not r["name"].startswith("rollup_")}
+             and not r["name"].startswith(SKIP_PREFIXES)}
     fed_by_view = set()
     for r in rows:
         if r["engine"] != "MaterializedView":

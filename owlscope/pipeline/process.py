@@ -107,7 +107,7 @@ class IngestProcessor:
         # (lane, order, key), small requests first (an SDK's flush() must not wait behind a
         # bulk backlog). Not durable, like any dequeued job: the blobs are, and the sweeper
         # finds a blob whose job was lost.
-        self._local: queue.PriorityQueue[tuple[int, int, str]] = queue.PriorityQueue()
+        self._local: queue.PriorityQueue[tuple[int, int, str | None]] = queue.PriorityQueue()  # None: wake up
         self._local_keys: set[str] = set()
         self._local_order = itertools.count()
         self._local_on = False
@@ -196,13 +196,11 @@ class IngestProcessor:
                 return 0
             started = time.perf_counter()
             add_stage("buffer_wait", sum(started - t for t in buffered_at))
+            # the rows of small requests go in a first, small insert of their own: readable
+            # without waiting for the bulk rows buffered beside them
+            small = [p for p in pending if p[0] in interactive]
             bulk = [p for p in pending if p[0] not in interactive]
-            if interactive and bulk:
-                # the rows of small requests go in a first, small insert of their own: readable
-                # without waiting for the bulk rows buffered beside them
-                groups = [[p for p in pending if p[0] in interactive]] + _groups(bulk, FLUSH_ROWS)
-            else:
-                groups = _groups(pending, FLUSH_ROWS)
+            groups = ([small] if small else []) + _groups(bulk, FLUSH_ROWS)
             inserted: list[tuple[str, Rows]] = []
             for group in groups:
                 inserted.extend(self._insert_group(group))
