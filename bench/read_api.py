@@ -302,8 +302,11 @@ def _refresh_rollups(olap: Olap) -> None:
         print("no rollups to refresh (owlscope.tracing.rollups.refresh_rollups not present)")
         return
     t = time.perf_counter()
-    refresh_rollups(olap, PROJECT)
-    print(f"refresh_rollups: {time.perf_counter() - t:.1f} s", flush=True)
+    # settle=0: every insert of the load has returned (the periodic job leaves the last seconds'
+    # marks for its next run, which would leave the newest hours dirty here)
+    res = refresh_rollups(olap, PROJECT, settle=timedelta(0))
+    hours = sum(r.obs_hours + r.trace_hours for r in res)
+    print(f"refresh_rollups: {time.perf_counter() - t:.1f} s ({hours} hours recomputed)", flush=True)
 
 
 def main() -> None:
@@ -334,7 +337,7 @@ def main() -> None:
             print(f"loading {args.observations:,} observations / {args.observations // 4:,} traces into {data_dir}"
                   f" ({args.procs} mapping processes, 1 inserting)", flush=True)
             load(olap, args.observations, args.procs, state)
-            _refresh_rollups(olap)
+        _refresh_rollups(olap)  # the hours a load (or an earlier interrupted refresh) left dirty
         waited = time.perf_counter()
         while olap.query("SELECT count() FROM system.merges WHERE database = {d:String}", {"d": DATABASE})[0][0]:
             if time.perf_counter() - waited > 300:

@@ -15,6 +15,11 @@ an earlier hour, and a create arriving after its update (or a root span after it
 an observation or a trace to an earlier hour. Until the next refresh those hours keep their previous
 generation; marks make every other change visible to reads at once.
 
+How a refresh reads: up to CHUNK_HOURS dirty hours, the facts are found through their rows' hours
+(one statement, which scans the start times and looks the keys up); more hours than that (a
+rebuild, a backfill, a bulk load) are read once, slice by slice of trace ids along the sort key
+(`key_ranges`), instead of once per day of hours.
+
 Query shapes and their path (metrics.py, dashboard.py call `clean_hours` and `serve`):
 - observations / traces view of /v2/metrics and /metrics: rollups when the granularity is none,
   hour, day, week, month (or auto with whole hours), the dimensions and filters are rollup keys
@@ -157,34 +162,69 @@ _OBS_FACT_ALIASES = ("o_env", "o_type", "o_name", "o_level", "o_version", "o_mod
                      "o_tokens_total", "o_cost", "o_cost_total")
 
 
-def obs_facts(aliases: Iterable[str], fast: bool, row_cond: str, fact_cond: str) -> str:
+def obs_facts(aliases: Iterable[str], fast: bool, row_cond: str, fact_cond: str, keys: KeyRange | None = None) -> str:
     """Merged observations (`o_sort` and the `aliases`) whose merged start satisfies `fact_cond` (on
     `o_sort`); `row_cond` (on `sort_ts`) is the same condition on a partial row: an observation's
-    merged start is the start of one of its rows, so only those observations are merged."""
+    merged start is the start of one of its rows, so only those observations are merged.
+
+    With `keys` (a trace id range, see `key_ranges`), every observation of those traces is merged
+    instead (one read of that slice of the sort key) and `row_cond` is not used."""
     exprs = obs_exprs(fast)
+    rows = (f"{key_cond('trace_id', keys)}" if keys is not None else
+            "(trace_id, id) IN (SELECT trace_id, id FROM {db}.observations WHERE project_id = {project_id:String}"
+            f" AND {row_cond})")
     return (
         "SELECT trace_id, id, min(sort_ts) AS o_sort%s FROM {db}.observations WHERE project_id = {project_id:String}"
-        " AND (trace_id, id) IN (SELECT trace_id, id FROM {db}.observations WHERE project_id = {project_id:String}"
-        " AND %s) GROUP BY trace_id, id HAVING %s"
-    ) % (select_list(set(aliases) - {"o_sort"}, exprs), row_cond, fact_cond)
+        " AND %s GROUP BY trace_id, id HAVING %s"
+    ) % (select_list(set(aliases) - {"o_sort"}, exprs), rows, fact_cond)
 
 
-def trace_facts(aliases: Iterable[str], fast: bool, row_cond: str, fact_cond: str, aggregates: set[str]) -> str:
+def trace_facts(aliases: Iterable[str], fast: bool, row_cond: str, fact_cond: str, aggregates: set[str],
+                keys: KeyRange | None = None) -> str:
     """Merged traces (`t_ts`, `aliases`) whose start satisfies `fact_cond` (on `t_ts`; `row_cond` on
     a partial row's `timestamp`), with the per-trace `aggregates` of their observations (model.AGGREGATES,
-    0 for a trace without observations) and `a_has` (it has observations)."""
-    ids = f"SELECT id FROM {{db}}.traces WHERE project_id = {{project_id:String}} AND {row_cond}"
+    0 for a trace without observations) and `a_has` (it has observations). With `keys`, as `obs_facts`."""
+    if keys is not None:
+        ids, agg_rows = key_cond("id", keys), key_cond("trace_id", keys)
+    else:
+        sub = f"SELECT id FROM {{db}}.traces WHERE project_id = {{project_id:String}} AND {row_cond}"
+        ids, agg_rows = f"id IN ({sub})", f"trace_id IN ({sub})"
     sql = (
         f"SELECT * FROM (SELECT id, min(timestamp) AS t_ts{select_list(set(aliases) - {'t_ts'}, TRACE)}"
-        f" FROM {{db}}.traces WHERE project_id = {{project_id:String}} AND id IN ({ids}) GROUP BY id"
+        f" FROM {{db}}.traces WHERE project_id = {{project_id:String}} AND {ids} GROUP BY id"
         f" HAVING {fact_cond}) AS f"
     )
     if aggregates:
-        agg = trace_aggregates_sql(f"trace_id IN ({ids})", aggregates, fast=fast)
+        agg = trace_aggregates_sql(agg_rows, aggregates, fast=fast)
         cols = "".join(f", agg.{a} AS {a}" for a in sorted(aggregates))
         sql = (f"SELECT f.*{cols}, agg.trace_id != '' AS a_has FROM ({sql}) AS f"
                f" LEFT JOIN ({agg}) AS agg ON agg.trace_id = f.id")
     return sql
+
+
+# A slice of trace ids [lo, hi) (None: unbounded): the refresh of many hours reads the tables slice by
+# slice along their sort key (project_id, trace_id, ...) instead of once per day of hours.
+KeyRange = tuple[str | None, str | None]
+CHUNK_ROWS = 2_000_000  # partial observation rows per slice (bounds a statement's memory)
+
+
+def key_cond(col: str, keys: KeyRange) -> str:
+    """SQL: `col` lies in the key range (its bounds bound as {key_lo}/{key_hi})."""
+    lo, hi = keys
+    parts = ([f"{col} >= {{key_lo:String}}"] if lo is not None else []) + (
+        [f"{col} < {{key_hi:String}}"] if hi is not None else [])
+    return " AND ".join(parts) or "1"
+
+
+def key_ranges(olap: Olap, project_id: str) -> list[KeyRange]:
+    """Trace id slices of about CHUNK_ROWS partial observation rows each, from a sample of the ids."""
+    n, sample = olap.query(
+        "SELECT count(), arraySort(groupArraySample(4096, 7)(trace_id)) FROM {db}.observations"
+        " WHERE project_id = {project_id:String}", {"project_id": project_id})[0]
+    slices = max(1, -(-int(n) // CHUNK_ROWS))
+    bounds = sorted({sample[len(sample) * i // slices] for i in range(1, slices)}) if sample else []
+    edges: list[str | None] = [None, *bounds, None]
+    return list(zip(edges[:-1], edges[1:], strict=True))
 
 
 _TRACE_AGGREGATES = {"a_count", "a_latency", "a_total_tokens", "a_total_cost", "a_errors"}
@@ -268,9 +308,12 @@ def _refresh_project(olap: Olap, project_id: str, settle: timedelta) -> RefreshR
             )
         p.values["kind"] = kind
         hours = sorted({r[0] for r in olap.query(hours_sql, p.values)})
-        # A day of hours per statement: a rebuild of a month stays within the embedded memory cap.
-        for i in range(0, len(hours), CHUNK_HOURS):
-            _recompute(olap, kind, p, hours[i: i + CHUNK_HOURS], fast)
+        if len(hours) > CHUNK_HOURS:
+            # Many hours (a rebuild, a backfill): one read of the tables, slice by slice of trace ids,
+            # instead of a read per day of hours (each of which scans the table for those hours' keys).
+            _recompute(olap, kind, p, hours, fast, key_ranges(olap, project_id))
+        elif hours:
+            _recompute(olap, kind, p, hours, fast)
         if kind == "obs":
             res.obs_hours = len(hours)
         else:
@@ -284,46 +327,58 @@ def _refresh_project(olap: Olap, project_id: str, settle: timedelta) -> RefreshR
     return res
 
 
-def _recompute(olap: Olap, kind: str, p: Params, hours: list[datetime], fast: bool) -> None:
+def _recompute(olap: Olap, kind: str, p: Params, hours: list[datetime], fast: bool,
+               slices: list[KeyRange] | None = None) -> None:
     """Write generation `{gen}` of these hours: rollup rows, members, then the hours themselves (a
-    reader that sees the hour's generation finds its rows). Older generations are deleted after."""
+    reader that sees the hour's generation finds its rows). Older generations are deleted after.
+
+    Without `slices`, the facts of these hours are found through their rows' hours; with them, each
+    slice of trace ids is read whole and its facts in these hours kept (the rows of one hour and key
+    then come in several rollup rows of the generation, which the engine and every read merge)."""
     listed = _epochs(hours)
     hrs = listed
     states = state_exprs(kind)
     cols = list(states)
     settings = " SETTINGS optimize_aggregation_in_order = 1"
-    if kind == "obs":
-        table, keys = "rollup_observations", OBS_KEYS
-        facts = obs_facts(_OBS_FACT_ALIASES, fast, _hours_cond("sort_ts", hrs), _hours_cond("o_sort", hrs))
-        time_col = "o_sort"
-        members = (f"SELECT trace_id, toStartOfHour(min(sort_ts)) AS hr FROM {{db}}.observations"
-                   f" WHERE project_id = {{project_id:String}} AND (trace_id, id) IN (SELECT trace_id, id FROM"
-                   f" {{db}}.observations WHERE project_id = {{project_id:String}} AND {_hours_cond('sort_ts', hrs)})"
-                   f" GROUP BY trace_id, id HAVING {_hours_cond('min(sort_ts)', hrs)}")
-    else:
-        table, keys = "rollup_traces", TRACE_KEYS
-        facts = trace_facts(_TRACE_FACT_ALIASES, fast, _hours_cond("timestamp", hrs), _hours_cond("t_ts", hrs),
-                            _TRACE_AGGREGATES)
-        time_col = "t_ts"
-        members = (f"SELECT id AS trace_id, toStartOfHour(min(timestamp)) AS hr FROM {{db}}.traces"
-                   f" WHERE project_id = {{project_id:String}} AND id IN (SELECT id FROM {{db}}.traces"
-                   f" WHERE project_id = {{project_id:String}} AND {_hours_cond('timestamp', hrs)})"
-                   f" GROUP BY id HAVING {_hours_cond('min(timestamp)', hrs)}")
-    key_cols = list(keys)
-    olap.command(
-        f"INSERT INTO {{db}}.{table} (project_id, hour, generation, {', '.join(key_cols + cols)})"
-        f" SELECT {{project_id:String}}, toStartOfHour({time_col}) AS r_hour, {{gen:UInt64}}"
-        + "".join(f", {keys[k]} AS r_{k}" for k in key_cols)
-        + "".join(f", {states[c]}" for c in cols)
-        + f" FROM ({facts}) GROUP BY r_hour{''.join(f', r_{k}' for k in key_cols)}{settings}",
-        p.values,
-    )
-    olap.command(
-        "INSERT INTO {db}.rollup_members (project_id, trace_id, kind, hour, generation)"
-        f" SELECT {{project_id:String}}, trace_id, {{kind:String}}, hr, {{gen:UInt64}} FROM ({members})"
-        f" GROUP BY trace_id, hr{settings}",
-        p.values,
-    )
+    for keys in slices or [None]:
+        if keys is not None:
+            p.values.update(key_lo=keys[0] or "", key_hi=keys[1] or "")
+        if kind == "obs":
+            table, rkeys = "rollup_observations", OBS_KEYS
+            facts = obs_facts(_OBS_FACT_ALIASES, fast, _hours_cond("sort_ts", hrs), _hours_cond("o_sort", hrs), keys)
+            time_col = "o_sort"
+            rows = (key_cond("trace_id", keys) if keys is not None else
+                    "(trace_id, id) IN (SELECT trace_id, id FROM {db}.observations WHERE project_id ="
+                    f" {{project_id:String}} AND {_hours_cond('sort_ts', hrs)})")
+            members = (f"SELECT trace_id, toStartOfHour(min(sort_ts)) AS hr FROM {{db}}.observations"
+                       f" WHERE project_id = {{project_id:String}} AND {rows}"
+                       f" GROUP BY trace_id, id HAVING {_hours_cond('min(sort_ts)', hrs)}")
+        else:
+            table, rkeys = "rollup_traces", TRACE_KEYS
+            facts = trace_facts(_TRACE_FACT_ALIASES, fast, _hours_cond("timestamp", hrs), _hours_cond("t_ts", hrs),
+                                _TRACE_AGGREGATES, keys)
+            time_col = "t_ts"
+            rows = (key_cond("id", keys) if keys is not None else
+                    "id IN (SELECT id FROM {db}.traces WHERE project_id = {project_id:String}"
+                    f" AND {_hours_cond('timestamp', hrs)})")
+            members = (f"SELECT id AS trace_id, toStartOfHour(min(timestamp)) AS hr FROM {{db}}.traces"
+                       f" WHERE project_id = {{project_id:String}} AND {rows}"
+                       f" GROUP BY id HAVING {_hours_cond('min(timestamp)', hrs)}")
+        key_cols = list(rkeys)
+        olap.command(
+            f"INSERT INTO {{db}}.{table} (project_id, hour, generation, {', '.join(key_cols + cols)})"
+            f" SELECT {{project_id:String}}, toStartOfHour({time_col}) AS r_hour, {{gen:UInt64}}"
+            + "".join(f", {rkeys[k]} AS r_{k}" for k in key_cols)
+            + "".join(f", {states[c]}" for c in cols)
+            + f" FROM ({facts}) GROUP BY r_hour{''.join(f', r_{k}' for k in key_cols)}{settings}",
+            p.values,
+        )
+        olap.command(
+            "INSERT INTO {db}.rollup_members (project_id, trace_id, kind, hour, generation)"
+            f" SELECT {{project_id:String}}, trace_id, {{kind:String}}, hr, {{gen:UInt64}} FROM ({members})"
+            f" GROUP BY trace_id, hr{settings}",
+            p.values,
+        )
     olap.command(
         "INSERT INTO {db}.rollup_hours (project_id, kind, hour, generation, covered)"
         " SELECT {project_id:String}, {kind:String}, h, {gen:UInt64}, fromUnixTimestamp64Milli({cutoff:Int64}, 'UTC')"
