@@ -327,6 +327,11 @@ def _refresh_project(olap: Olap, project_id: str, settle: timedelta) -> RefreshR
     return res
 
 
+# kind -> rollup table, its keys, base table, a row's time, its trace id, the fact's key, the fact's time
+_KINDS = {"obs": ("rollup_observations", OBS_KEYS, "observations", "sort_ts", "trace_id", "trace_id, id", "o_sort"),
+          "trace": ("rollup_traces", TRACE_KEYS, "traces", "timestamp", "id", "id", "t_ts")}
+
+
 def _recompute(olap: Olap, kind: str, p: Params, hours: list[datetime], fast: bool,
                slices: list[KeyRange] | None = None) -> None:
     """Write generation `{gen}` of these hours: rollup rows, members, then the hours themselves (a
@@ -343,27 +348,18 @@ def _recompute(olap: Olap, kind: str, p: Params, hours: list[datetime], fast: bo
     for keys in slices or [None]:
         if keys is not None:
             p.values.update(key_lo=keys[0] or "", key_hi=keys[1] or "")
+        table, rkeys, base, ts, key, group, time_col = _KINDS[kind]
         if kind == "obs":
-            table, rkeys = "rollup_observations", OBS_KEYS
-            facts = obs_facts(_OBS_FACT_ALIASES, fast, _hours_cond("sort_ts", hrs), _hours_cond("o_sort", hrs), keys)
-            time_col = "o_sort"
-            rows = (key_cond("trace_id", keys) if keys is not None else
-                    "(trace_id, id) IN (SELECT trace_id, id FROM {db}.observations WHERE project_id ="
-                    f" {{project_id:String}} AND {_hours_cond('sort_ts', hrs)})")
-            members = (f"SELECT trace_id, toStartOfHour(min(sort_ts)) AS hr FROM {{db}}.observations"
-                       f" WHERE project_id = {{project_id:String}} AND {rows}"
-                       f" GROUP BY trace_id, id HAVING {_hours_cond('min(sort_ts)', hrs)}")
+            facts = obs_facts(_OBS_FACT_ALIASES, fast, _hours_cond(ts, hrs), _hours_cond(time_col, hrs), keys)
         else:
-            table, rkeys = "rollup_traces", TRACE_KEYS
-            facts = trace_facts(_TRACE_FACT_ALIASES, fast, _hours_cond("timestamp", hrs), _hours_cond("t_ts", hrs),
+            facts = trace_facts(_TRACE_FACT_ALIASES, fast, _hours_cond(ts, hrs), _hours_cond(time_col, hrs),
                                 _TRACE_AGGREGATES, keys)
-            time_col = "t_ts"
-            rows = (key_cond("id", keys) if keys is not None else
-                    "id IN (SELECT id FROM {db}.traces WHERE project_id = {project_id:String}"
-                    f" AND {_hours_cond('timestamp', hrs)})")
-            members = (f"SELECT id AS trace_id, toStartOfHour(min(timestamp)) AS hr FROM {{db}}.traces"
-                       f" WHERE project_id = {{project_id:String}} AND {rows}"
-                       f" GROUP BY id HAVING {_hours_cond('min(timestamp)', hrs)}")
+        rows = (key_cond(key, keys) if keys is not None else
+                f"({group}) IN (SELECT {group} FROM {{db}}.{base} WHERE project_id = {{project_id:String}}"
+                f" AND {_hours_cond(ts, hrs)})")
+        members = (f"SELECT {key} AS trace_id, toStartOfHour(min({ts})) AS hr FROM {{db}}.{base}"
+                   f" WHERE project_id = {{project_id:String}} AND {rows}"
+                   f" GROUP BY {group} HAVING {_hours_cond(f'min({ts})', hrs)}")
         key_cols = list(rkeys)
         olap.command(
             f"INSERT INTO {{db}}.{table} (project_id, hour, generation, {', '.join(key_cols + cols)})"
