@@ -15,10 +15,10 @@ an earlier hour, and a create arriving after its update (or a root span after it
 an observation or a trace to an earlier hour. Until the next refresh those hours keep their previous
 generation; marks make every other change visible to reads at once.
 
-How a refresh reads: up to CHUNK_HOURS dirty hours, the facts are found through their rows' hours
-(one statement, which scans the start times and looks the keys up); more hours than that (a
-rebuild, a backfill, a bulk load) are read once, slice by slice of trace ids along the sort key
-(`key_ranges`), instead of once per day of hours.
+How a refresh reads: dirty hours with up to CHUNK_ROWS rows are recomputed in one statement that
+finds their facts through their rows' hours (a scan of the start times and a lookup of those keys);
+more (a rebuild, a backfill, a bulk load) are read once, slice by slice of trace ids along the sort
+key (`key_ranges`), instead of once per day of hours.
 
 Query shapes and their path (metrics.py, dashboard.py call `clean_hours` and `serve`):
 - observations / traces view of /v2/metrics and /metrics: rollups when the granularity is none,
@@ -57,7 +57,6 @@ HOUR = timedelta(hours=1)
 SETTLE = timedelta(seconds=10)  # inserts commit within this of their mark time (see `refresh_rollups`)
 TOUCHED_TTL = timedelta(days=29)  # rollup_touched keeps 30 days; an older watermark rebuilds everything
 REFRESH_TASK = "refresh_rollups"
-CHUNK_HOURS = 24
 LEVELS = (0.5, 0.75, 0.9, 0.95, 0.99)
 TRACE_LEVELS = (0.5, 0.9, 0.95, 0.99)  # `observed`: the dashboard's trace latency percentiles
 _AGGS = ("sum", "min", "max", "count", "avg")
@@ -205,7 +204,18 @@ def trace_facts(aliases: Iterable[str], fast: bool, row_cond: str, fact_cond: st
 # A slice of trace ids [lo, hi) (None: unbounded): the refresh of many hours reads the tables slice by
 # slice along their sort key (project_id, trace_id, ...) instead of once per day of hours.
 KeyRange = tuple[str | None, str | None]
-CHUNK_ROWS = 2_000_000  # partial observation rows per slice (bounds a statement's memory)
+# A statement's memory grows with its rows and with its groups (hours x keys): dirty hours with at
+# most CHUNK_ROWS observation rows are recomputed in one statement, more in slices of about that
+# many rows, each covering at most SLICE_HOURS hours (~0.5-1 GiB per statement at these sizes).
+CHUNK_ROWS = 100_000
+SLICE_HOURS = 31 * 24
+
+
+def _rows_in(olap: Olap, p: Params, hours: list[datetime]) -> int:
+    """The partial observation rows whose hour is one of these."""
+    return int(olap.query(
+        "SELECT count() FROM {db}.observations WHERE project_id = {project_id:String}"
+        f" AND {_hours_cond('sort_ts', _epochs(hours))}", p.values)[0][0])
 
 
 def key_cond(col: str, keys: KeyRange) -> str:
@@ -308,12 +318,14 @@ def _refresh_project(olap: Olap, project_id: str, settle: timedelta) -> RefreshR
             )
         p.values["kind"] = kind
         hours = sorted({r[0] for r in olap.query(hours_sql, p.values)})
-        if len(hours) > CHUNK_HOURS:
-            # Many hours (a rebuild, a backfill): one read of the tables, slice by slice of trace ids,
-            # instead of a read per day of hours (each of which scans the table for those hours' keys).
-            _recompute(olap, kind, p, hours, fast, key_ranges(olap, project_id))
-        elif hours:
+        if hours and _rows_in(olap, p, hours) <= CHUNK_ROWS:
             _recompute(olap, kind, p, hours, fast)
+        elif hours:
+            # Many rows (a rebuild, a backfill, a bulk load): the tables are read slice by slice of
+            # trace ids (each read once per SLICE_HOURS of hours), not scanned for each hour's keys.
+            slices = key_ranges(olap, project_id)
+            for i in range(0, len(hours), SLICE_HOURS):
+                _recompute(olap, kind, p, hours[i: i + SLICE_HOURS], fast, slices)
         if kind == "obs":
             res.obs_hours = len(hours)
         else:

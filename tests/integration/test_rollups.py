@@ -153,11 +153,12 @@ def project(read_olap: Olap) -> str:
 
 def test_rollups_equal_raw_through_updates(read_olap: Olap, project: str, monkeypatch: pytest.MonkeyPatch) -> None:
     olap, p = read_olap, project
-    # The first (full) refresh covers more than CHUNK_HOURS hours: it reads the tables in slices of
-    # trace ids, here about 25 rows each (several slices, a trace's rows never split); the later
-    # refreshes cover a few hours each and find their facts through the hours.
-    monkeypatch.setattr(rollups, "CHUNK_HOURS", 4)
+    # The first (full) refresh covers more than CHUNK_ROWS rows: it reads the tables in slices of
+    # trace ids, here about 25 rows each (several slices, a trace's rows never split), 10 hours per
+    # pass; the later refreshes cover a few rows each and find their facts through the hours (the
+    # settle test below refreshes everything through the hours).
     monkeypatch.setattr(rollups, "CHUNK_ROWS", 25)
+    monkeypatch.setattr(rollups, "SLICE_HOURS", 10)
     assert len(rollups.key_ranges(olap, p)) >= 4
     # nothing refreshed yet: every read is raw
     served = Served()
