@@ -278,32 +278,42 @@ def select_trace_ids(
     return TracePage([], _count(olap, c, p, restrict) if with_total and offset else 0)
 
 
-# Orders by a sum over a trace's observations of a non-negative scalar (migration 0002) that the
-# exact top-K below serves: aggregate alias -> the scalar column.
-BOUNDED = {"a_total_cost": "total_cost", "a_total_tokens": "total_tokens"}
+# Orders the exact top-K below serves: aggregate alias -> an upper bound of it per trace over its
+# partial observation rows, each row's own values (no merge). Costs and tokens (the scalars of
+# migration 0002) are never negative, so the sum of the rows' values is at least the merged total (a
+# row a later event overrides only adds). Latency is the last end (else start) minus the first start
+# of the trace's observations: each merged start is a row's start or its smallest `sort_ts`, and
+# `sort_ts` is at most a row's start, so the smallest `sort_ts` is at most the first start; each
+# merged end is some row's end, so the largest of the rows' end, start and `sort_ts` is at least
+# the last end. Integer milliseconds, rounded as the aggregate rounds them.
+_ROW_MS = "toUnixTimestamp64Milli"
+BOUNDED = {
+    "a_total_cost": "sum(finalizeAggregation(total_cost))",
+    "a_total_tokens": "sum(finalizeAggregation(total_tokens))",
+    "a_latency": (f"round((max(greatest({_ROW_MS}(finalizeAggregation(end_time)),"
+                  f" {_ROW_MS}(finalizeAggregation(start_time)), {_ROW_MS}(sort_ts))) - min({_ROW_MS}(sort_ts))) / 1000, 3)"),
+}
 _BOUND_FIRST, _BOUND_FACTOR, _BOUND_GROWTH = 256, 4, 8  # candidates: max(first, factor × K), × growth
 _BOUND_SETTINGS = " SETTINGS optimize_aggregation_in_order = 1"
 
 
 def _top_by_bound(olap: Olap, c: _Compiled, p: Params, field: str, where: str, want: int) -> list[str] | None:
-    """The first `want` ids of the matching traces by `field` (a BOUNDED sum) descending, exactly,
+    """The first `want` ids of the matching traces by `field` (see BOUNDED) descending, exactly,
     without merging every observation; None when the shortcut cannot settle it (the caller merges all).
 
-    Costs and tokens are never negative, so a trace's sum over its partial observation rows of each
-    row's own value (`finalizeAggregation` of the row's scalar state, no merge) is at least its true
-    total: a row that a later event overrides only adds. Threshold top-K: rank traces by that upper
-    bound (one pass over two columns, in primary-key order), merge just the best candidates for their
-    exact totals (and check the filters on their merged trace rows), and stop once the K-th exact total
-    is above the bound of the best trace not yet merged, which no later trace can then beat; else widen.
+    Threshold top-K: rank traces by the upper bound of BOUNDED (one pass over a few columns, in
+    primary-key order), merge just the best candidates for their exact values (and check the filters
+    on their merged trace rows), and stop once the K-th exact value is above the bound of the best
+    trace not yet merged, which no later trace can then beat; else widen.
     A trace without observations counts 0: when fewer than `want` matching traces have a positive
     total the shortcut gives up (a page that needs those zeros)."""
-    column = BOUNDED[field]
+    bound_sql = BOUNDED[field]
     n = max(_BOUND_FIRST, _BOUND_FACTOR * want)
     having = " HAVING " + " AND ".join(c.having) if c.having else ""
     sel = c.select()
     while n <= _MAX_CANDIDATES:
         bounds = olap.query(
-            f"SELECT trace_id, sum(finalizeAggregation({column})) AS ub FROM {{db}}.observations"
+            f"SELECT trace_id, {bound_sql} AS ub FROM {{db}}.observations"
             " WHERE project_id = {project_id:String} GROUP BY trace_id HAVING ub > 0"
             f" ORDER BY ub DESC LIMIT {n + 1}{_BOUND_SETTINGS}",
             p.values,
@@ -345,12 +355,13 @@ def _by_aggregate(olap: Olap, c: _Compiled, p: Params, order: tuple[str, str], w
     field, direction = order
     having = " HAVING " + " AND ".join(c.having) if c.having else ""
     matched = f"SELECT id, {c.select('t_ts')} FROM {{db}}.traces WHERE {where} GROUP BY id{having}"
-    restrict = "1" if where == "project_id = {project_id:String}" and not c.having else \
-        f"trace_id IN (SELECT id FROM ({matched}))"
+    # Without row conditions (filters on merged values only, such as the environment) the matched
+    # traces are nearly all of them: the join filters, and no set of every id is built.
+    restrict = "1" if where == "project_id = {project_id:String}" else f"trace_id IN (SELECT id FROM ({matched}))"
     rows = olap.query(
         f"SELECT t.id, a.{field} AS sort_v, count() OVER () AS total_ FROM ({matched}) AS t"
         f" LEFT JOIN ({trace_aggregates_sql(restrict, {field}, fast=fast)}) AS a ON a.trace_id = t.id"
-        f" ORDER BY sort_v {direction}, t.id {direction} LIMIT {limit} OFFSET {offset}",
+        f" ORDER BY sort_v {direction}, t.id {direction} LIMIT {limit} OFFSET {offset}{_BOUND_SETTINGS}",
         p.values,
     )
     if rows:
