@@ -152,9 +152,18 @@ def score_v3(project_id: str, r: dict[str, Any], groups: set[str]) -> dict[str, 
 
 
 # ---- reads used by the trace endpoints -------------------------------------------------------
+def final_where(where: str, project: str = "{project_id:String}") -> str:
+    """Conditions of `scores FINAL` whose final version satisfies the row condition `where`: FINAL
+    reads what its conditions on the sort key (project, score id) leave, so the ids come first from
+    the rows that satisfy it (skip indexes apply there), and the final versions are checked again
+    (a later version may not)."""
+    return f"id IN (SELECT id FROM {{db}}.scores WHERE project_id = {project} AND {where}) AND {where}"
+
+
 def _select(olap: Olap, where: str, params: dict[str, Any], tail: str = "") -> list[dict[str, Any]]:
     return olap.query_dicts(
-        f"SELECT {SCORE_COLUMNS} FROM {{db}}.scores FINAL WHERE project_id = {{project_id:String}} AND {where} {tail}",
+        f"SELECT {SCORE_COLUMNS} FROM {{db}}.scores FINAL WHERE project_id = {{project_id:String}}"
+        f" AND {final_where(where)} {tail}",
         params,
     )
 
@@ -180,7 +189,7 @@ def score_ids_by_trace(olap: Olap, project_id: str, trace_ids: list[str]) -> dic
     p = Params(p=project_id)
     rows = olap.query(
         "SELECT assumeNotNull(trace_id), id FROM {db}.scores FINAL WHERE project_id = {p:String}"
-        f" AND trace_id IN {p.ids(trace_ids)} ORDER BY timestamp, id",
+        f" AND {final_where(f'trace_id IN {p.ids(trace_ids)}', '{p:String}')} ORDER BY timestamp, id",
         p.values,
     )
     out: dict[str, list[str]] = {}

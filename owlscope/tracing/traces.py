@@ -41,6 +41,7 @@ from owlscope.tracing.common import (
     restrict_traces,
 )
 from owlscope.tracing.filters import (
+    NOT_INTERNAL,
     Column,
     Condition,
     compile_condition,
@@ -51,6 +52,7 @@ from owlscope.tracing.filters import (
 )
 from owlscope.tracing.model import (
     AGGREGATES,
+    INTERNAL_ENV_PREFIX,
     TRACE,
     TRACE_IO,
     TRACE_METADATA,
@@ -138,14 +140,19 @@ class _Compiled:
         self.having: list[str] = []
         self.where: list[str] = []
         self.aliases: set[str] = set()
+        # only time conditions and the internal-environment filter (both checked on merged rows, and
+        # the latter true of nearly every trace: the newest-first shortcut verifies and widens)
         self.time_only = True
+        self.hides_internal_only = bool(conds)  # no condition but the internal-environment filter
         obs_conds: list[str] = []
         for cond in conds:
             col = resolve(cond, COLUMNS)
+            if cond.type != NOT_INTERNAL or cond.column != "environment":
+                self.hides_internal_only = False
             if col.scope == "self":
                 self.having.append(compile_condition(cond, col, p))
                 self.aliases.update(aliases_in(col.expr, MERGED))
-                if cond.column != "timestamp":
+                if cond.column != "timestamp" and cond.type != NOT_INTERNAL:
                     self.time_only = False
             elif col.scope == "obs":
                 obs_conds.append(compile_condition(cond, col, p))
@@ -183,8 +190,8 @@ def _latest_ids(olap: Olap, c: _Compiled, conds: list[Condition], p: Params, wan
             having.append(f"t_ts > {b}")
             cand += f" AND timestamp > {b}"
         verified = olap.query(
-            "SELECT id, min(timestamp) AS t_ts FROM {db}.traces WHERE project_id = {project_id:String}"
-            f" AND id IN (SELECT id FROM {{db}}.traces WHERE {cand}) GROUP BY id"
+            f"SELECT id, min(timestamp) AS t_ts{select_list(c.aliases - {'t_ts'}, MERGED)} FROM {{db}}.traces"
+            f" WHERE project_id = {{project_id:String}} AND id IN (SELECT id FROM {{db}}.traces WHERE {cand}) GROUP BY id"
             + (" HAVING " + " AND ".join(having) if having else "")
             + f" ORDER BY t_ts DESC, id DESC LIMIT {want}",
             q.values,
@@ -201,6 +208,16 @@ def _count(olap: Olap, c: _Compiled, p: Params, restrict: str) -> int:
         # obs_select counts observations)
         return int(olap.query(
             "SELECT uniqExact(cityHash64(id)) FROM {db}.traces WHERE project_id = {project_id:String}",
+            p.values)[0][0])
+    if c.hides_internal_only and not restrict:
+        # All traces but the internal ones: every trace counted as above, less those whose merged
+        # environment is internal, which is one of their rows' own (found from one column).
+        return int(olap.query(
+            "SELECT (SELECT uniqExact(cityHash64(id)) FROM {db}.traces WHERE project_id = {project_id:String})"
+            " - (SELECT count() FROM (SELECT id, argMaxIfMerge(environment) AS t_env FROM {db}.traces"
+            " WHERE project_id = {project_id:String} AND id IN (SELECT id FROM {db}.traces"
+            f" WHERE project_id = {{project_id:String}} AND startsWith(finalizeAggregation(environment),"
+            f" '{INTERNAL_ENV_PREFIX}')) GROUP BY id HAVING startsWith(t_env, '{INTERNAL_ENV_PREFIX}')))",
             p.values)[0][0])
     where = " AND ".join(["project_id = {project_id:String}", *c.where] + ([restrict] if restrict else []))
     sel = c.select()

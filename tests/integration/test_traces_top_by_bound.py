@@ -66,6 +66,20 @@ def _load(olap: Olap) -> None:
     assert parts == 2  # the overcounting rows are really there, unmerged
 
 
+def _spy(monkeypatch: pytest.MonkeyPatch, name: str) -> list[object]:
+    """What each call of traces.<name> (a shortcut that answers None when it cannot) returned."""
+    calls: list[object] = []
+    real = getattr(traces_mod, name)
+
+    def spy(*args, **kwargs):
+        out = real(*args, **kwargs)
+        calls.append(out)
+        return out
+
+    monkeypatch.setattr(traces_mod, name, spy)
+    return calls
+
+
 def _page(olap: Olap, order: str, limit: int, **filters) -> list[str]:
     return [r["id"] for r in list_trace_table(olap, P, TraceFilters(**filters), order_by=order, limit=limit).rows]
 
@@ -73,15 +87,7 @@ def _page(olap: Olap, order: str, limit: int, **filters) -> list[str]:
 @pytest.mark.parametrize(("order", "scale"), [("totalCost.desc", 1 / 1000), ("totalTokens.desc", 10)])
 def test_top_by_bound_equals_merging_every_trace(olap: Olap, monkeypatch, order: str, scale: float) -> None:
     _load(olap)
-    calls: list[object] = []
-    real = traces_mod._top_by_bound
-
-    def spy(*args, **kwargs):
-        out = real(*args, **kwargs)
-        calls.append(out)
-        return out
-
-    monkeypatch.setattr(traces_mod, "_top_by_bound", spy)
+    calls = _spy(monkeypatch, "_top_by_bound")
     # two candidates first: t-orphan's and t-big's bounds (400, 100) head the list, so it must widen
     monkeypatch.setattr(traces_mod, "_BOUND_FIRST", 2)
     monkeypatch.setattr(traces_mod, "_BOUND_FACTOR", 0)
@@ -109,3 +115,63 @@ def test_top_by_bound_gives_up_when_the_page_needs_zeros(olap: Olap) -> None:
     assert ids[0] == "t-39" and ids[-1] == "t-bare" and len(ids) == 43 and page.total == 43
     assert "t-orphan" not in ids and "t-other" not in ids
     assert next(r for r in page.rows if r["id"] == "t-big")["totalCost"] == pytest.approx(0.0005)
+
+
+def test_latency_top_by_bound_equals_merging_every_trace(olap: Olap, monkeypatch) -> None:
+    """Latency (last end, else start, minus first start): the bound from the rows' own times is at
+    least the merged latency also when a later event moves an end earlier; same pages as merging all."""
+    traces, obs = [], []
+    for i in range(30):  # l-00 .. l-29: latency i + 1 seconds, two observations each
+        tid, st = f"l-{i:02d}", T0 + timedelta(seconds=i)
+        traces.append(TraceEvent(P, tid, st, timestamp=st, name="chat",
+                                 environment="langfuse-judge" if i == 28 else "production"))
+        obs.append(ObservationEvent(P, f"{tid}-a", tid, st, type="SPAN", name="root", start_time=st,
+                                    end_time=st + timedelta(seconds=i + 1)))
+        obs.append(ObservationEvent(P, f"{tid}-b", tid, st, type="SPAN", name="child",
+                                    start_time=st + timedelta(seconds=1), end_time=st + timedelta(seconds=2)))
+    # l-long first says its span ended after 500 s; a later event (another part) says 3 s
+    traces.append(TraceEvent(P, "l-long", T0, timestamp=T0, name="chat"))
+    obs.append(ObservationEvent(P, "long-1", "l-long", T0, type="SPAN", start_time=T0,
+                                end_time=T0 + timedelta(seconds=500)))
+    traces.append(TraceEvent(P, "l-open", T0, timestamp=T0, name="chat"))  # no end: latency 0
+    obs.append(ObservationEvent(P, "open-1", "l-open", T0, type="SPAN", start_time=T0))
+    insert(olap, traces=traces, observations=obs)
+    insert(olap, observations=[ObservationEvent(P, "long-1", "l-long", T0 + timedelta(seconds=10),
+                                                end_time=T0 + timedelta(seconds=3))])
+    calls = _spy(monkeypatch, "_top_by_bound")
+    monkeypatch.setattr(traces_mod, "_BOUND_FIRST", 2)  # l-long's bound (500 s) heads: it must widen
+    monkeypatch.setattr(traces_mod, "_BOUND_FACTOR", 0)
+    expected = ["l-29", "l-28", "l-27", "l-26", "l-25"]
+    assert _page(olap, "latency.desc", 5) == expected
+    assert calls and calls[-1] is not None  # the shortcut answered
+    rows = list_trace_table(olap, P, TraceFilters(), order_by="latency.desc", limit=30).rows
+    assert next(r for r in rows if r["id"] == "l-long")["latency"] == pytest.approx(3.0)
+    assert [r["id"] for r in rows].index("l-long") == 27  # tied with l-02 at 3 s, before it by id
+    assert _page(olap, "latency.desc", 3, hide_internal=True) == ["l-29", "l-27", "l-26"]
+    monkeypatch.setattr(traces_mod, "BOUNDED", {})
+    assert _page(olap, "latency.desc", 5) == expected
+    assert [r["id"] for r in list_trace_table(olap, P, TraceFilters(), order_by="latency.desc", limit=30).rows] \
+        == [r["id"] for r in rows]
+    assert _page(olap, "latency.desc", 3, hide_internal=True) == ["l-29", "l-27", "l-26"]
+
+
+def test_newest_first_without_internal_environments_on_a_large_project(olap: Olap, monkeypatch) -> None:
+    """The traces table's default (newest first, internal environments hidden) on the plan of a large
+    project: the newest rows give the candidates, the merged environment is checked on them, and the
+    total is every trace less the internal ones, including a trace that became internal later and
+    one that stopped being internal."""
+    from owlscope.tracing import common as common_module
+
+    _load(olap)  # t-38 is internal
+    insert(olap, traces=[TraceEvent(P, "t-39", T0 + timedelta(hours=1), environment="langfuse-eval")])
+    insert(olap, traces=[TraceEvent(P, "t-38", T0 + timedelta(hours=1), environment="production")])
+    monkeypatch.setattr(common_module, "SMALL_ROWS", -1)
+    monkeypatch.setattr(traces_mod, "_FIRST_K", 2)  # widen past the hidden newest trace
+    monkeypatch.setattr(traces_mod, "_K_FACTOR", 0)
+    calls = _spy(monkeypatch, "_latest_ids")
+    page = list_trace_table(olap, P, TraceFilters(hide_internal=True), order_by="timestamp.desc", limit=3)
+    assert [r["id"] for r in page.rows] == ["t-38", "t-37", "t-36"]
+    assert calls and calls[-1] is not None  # the newest rows gave the page
+    assert page.total == 42  # 43 traces, t-39 internal now
+    everything = list_trace_table(olap, P, TraceFilters(), order_by="timestamp.desc", limit=3)
+    assert [r["id"] for r in everything.rows] == ["t-39", "t-38", "t-37"] and everything.total == 43
