@@ -10,6 +10,7 @@ generations with 1.3 KB of input and 1.3 KB of output, inserted into `observatio
 - `shipped`: `Olap.insert_arrow` as the worker calls it (`optimize_on_insert = 0`);
 - `optimize_on_insert=1`: the same statement with the engine's default, which merges the rows of
   each new part that share a sort key before writing it;
+- `no trace bounds`: shipped, without the view that keeps the per-trace bounds (migration 0008);
 - `no rollup marks`: shipped, without the two rollup-mark views;
 - `no views`: shipped, without any view (the rows go nowhere: Arrow to engine block only).
 
@@ -41,7 +42,7 @@ from owlscope.storage.olap.client import Olap  # noqa: E402
 from owlscope.storage.olap.migrate import migrate  # noqa: E402
 
 BLOCK = 2_000
-VARIANTS = ("shipped", "optimize_on_insert=1", "no rollup marks", "no views")
+VARIANTS = ("shipped", "optimize_on_insert=1", "no trace bounds", "no rollup marks", "no views")
 
 
 def tables(n_rows: int, seed: int = 7) -> list[pa.Table]:
@@ -70,7 +71,8 @@ def database(root: str, variant: str) -> Olap:
     olap = Olap(load_settings(data_dir=Path(root) / "data", clickhouse_url=f"chdb://{root}/chdb",
                               clickhouse_db=f"b_{uuid.uuid4().hex[:10]}"))
     migrate(olap)
-    drop = {"no rollup marks": ("rollup_marks_observations_mv", "rollup_touched_observations_mv"),
+    drop = {"no trace bounds": ("trace_bounds_mv",),
+            "no rollup marks": ("rollup_marks_observations_mv", "rollup_touched_observations_mv"),
             "no views": ("observations_mv", "rollup_marks_observations_mv", "rollup_touched_observations_mv")}
     for view in drop.get(variant, ()):
         olap.command(f"DROP VIEW {{db}}.{view}")

@@ -4,12 +4,15 @@ How a list stays fast at 250k+ traces in a project (traces is an AggregatingMerg
 (project_id, id) whose rows are partial states until merged):
 
 1. Choose the page of ids from cheap columns only, never by merging every trace:
-   - latest first, filtered at most by time: find the K-th newest *row*'s `timestamp` (one column),
+   - latest first, filtered at most by time (and the internal environments hidden, checked on the
+     merged candidates): find the K-th newest *row*'s `timestamp` (one column),
      then merge just the traces with a row above it to get their true start; every trace that starts
      after that bound is among them, so the page is exact (K grows if not enough qualify). The
      candidates stay in SQL (a subquery), they are not shipped back and forth. See `_latest_ids`.
    - filtered by user, session or id: find the few ids whose partial states carry the value
      (`finalizeAggregation`, one column scan; `common.restrict_traces`), then merge only those.
+   - highest cost, tokens or latency first: rank traces by a per-trace upper bound kept at insert
+     (`trace_bounds`, OLAP migration 0008) and merge only the best candidates. See `_top_by_bound`.
    - anything else: one GROUP BY over the merged filter columns, with the total as a window count.
 2. Merge the full rows of just those ids (a primary-key read), and aggregate observation metrics
    (cost, latency, ids) for just those trace ids (`observations` is ordered by trace id). The
@@ -296,21 +299,13 @@ def select_trace_ids(
 
 
 # Orders the exact top-K below serves: aggregate alias -> an upper bound of it per trace over its
-# partial observation rows, each row's own values (no merge). Costs and tokens (the scalars of
-# migration 0002) are never negative, so the sum of the rows' values is at least the merged total (a
-# row a later event overrides only adds). Latency is the last end (else start) minus the first start
-# of the trace's observations: each merged start is a row's start or its smallest `sort_ts`, and
-# `sort_ts` is at most a row's start, so the smallest `sort_ts` is at most the first start; each
-# merged end is some row's end, so the largest of the rows' end, start and `sort_ts` is at least
-# the last end. Integer milliseconds, rounded as the aggregate rounds them.
-_ROW_MS = "toUnixTimestamp64Milli"
+# merged `trace_bounds` row (OLAP migration 0008, which says why each is a bound).
 BOUNDED = {
-    "a_total_cost": "sum(finalizeAggregation(total_cost))",
-    "a_total_tokens": "sum(finalizeAggregation(total_tokens))",
-    "a_latency": (f"round((max(greatest({_ROW_MS}(finalizeAggregation(end_time)),"
-                  f" {_ROW_MS}(finalizeAggregation(start_time)), {_ROW_MS}(sort_ts))) - min({_ROW_MS}(sort_ts))) / 1000, 3)"),
+    "a_total_cost": "cost",
+    "a_total_tokens": "tokens",
+    "a_latency": "round((last_ms - first_ms) / 1000, 3)",
 }
-_BOUND_FIRST, _BOUND_FACTOR, _BOUND_GROWTH = 256, 4, 8  # candidates: max(first, factor × K), × growth
+_BOUND_FIRST, _BOUND_FACTOR, _BOUND_GROWTH = 64, 1, 8  # candidates: max(first, factor × K), × growth
 _BOUND_SETTINGS = " SETTINGS optimize_aggregation_in_order = 1"
 
 
@@ -330,9 +325,10 @@ def _top_by_bound(olap: Olap, c: _Compiled, p: Params, field: str, where: str, w
     sel = c.select()
     while n <= _MAX_CANDIDATES:
         bounds = olap.query(
-            f"SELECT trace_id, {bound_sql} AS ub FROM {{db}}.observations"
-            " WHERE project_id = {project_id:String} GROUP BY trace_id HAVING ub > 0"
-            f" ORDER BY ub DESC LIMIT {n + 1}{_BOUND_SETTINGS}",
+            # FINAL: one row per trace, merged in key order (most parts do not overlap: no merge)
+            f"SELECT trace_id, ub FROM (SELECT trace_id, {bound_sql} AS ub FROM {{db}}.trace_bounds FINAL"
+            " WHERE project_id = {project_id:String}) WHERE ub > 0"
+            f" ORDER BY ub DESC LIMIT {n + 1}",
             p.values,
         )
         complete = len(bounds) <= n  # every trace with a positive bound is a candidate
@@ -358,6 +354,16 @@ def _top_by_bound(olap: Olap, c: _Compiled, p: Params, field: str, where: str, w
             # rounding of a sum taken in another order
             if kth > bound + abs(bound) * 1e-9:
                 return [r[0] for r in exact]
+            # Not settled: take every trace whose bound reaches the K-th value (ties included; a
+            # trace below it cannot reach the page), when that is fewer than growing would take.
+            q = p.copy()
+            floor = q.add(kth - abs(kth) * 1e-9, "Float64")
+            reach = int(olap.query(
+                f"SELECT count() FROM (SELECT {bound_sql} AS ub FROM {{db}}.trace_bounds FINAL"
+                f" WHERE project_id = {{project_id:String}}) WHERE ub >= {floor}", q.values)[0][0])
+            if n < reach < n * _BOUND_GROWTH:
+                n = reach
+                continue
         elif complete:
             return None  # fewer positive totals than wanted: the page needs traces at 0
         n *= _BOUND_GROWTH
@@ -586,6 +592,8 @@ def delete_untraced_before(olap: Olap, project_id: str, cutoff: str) -> None:
                   "HAVING max(finalizeAggregation(start_time)) < toDateTime64({cutoff:String}, 3, 'UTC'))")
     mark_traces(olap, old_traces, params)  # the rollup hours they were counted in
     olap.command(
+        f"DELETE FROM {{db}}.trace_bounds WHERE project_id = {{p:String}} AND trace_id IN {old_traces}", params)
+    olap.command(
         f"DELETE FROM {{db}}.observations WHERE project_id = {{p:String}} AND trace_id IN {old_traces}", params)
 
 
@@ -600,6 +608,7 @@ def delete_traces(olap: Olap, project_id: str, ids: list[str]) -> None:
     mark_traces(olap, in_ids, p.values)  # the rollup hours they were counted in
     olap.command(f"DELETE FROM {{db}}.traces WHERE project_id = {{p:String}} AND id IN {in_ids}", p.values)
     olap.command(f"DELETE FROM {{db}}.observations WHERE project_id = {{p:String}} AND trace_id IN {in_ids}", p.values)
+    olap.command(f"DELETE FROM {{db}}.trace_bounds WHERE project_id = {{p:String}} AND trace_id IN {in_ids}", p.values)
     olap.command(f"DELETE FROM {{db}}.scores WHERE project_id = {{p:String}} AND trace_id IN {in_ids}", p.values)
 
 

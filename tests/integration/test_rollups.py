@@ -12,9 +12,9 @@ import pytest
 
 from owlscope.ingestion.rows import ObservationEvent, TraceEvent
 from owlscope.storage.olap.client import Olap
+from owlscope.tracing import rollups
 from owlscope.tracing.dashboard import dashboard
 from owlscope.tracing.metrics import metrics_daily, metrics_query
-from owlscope.tracing import rollups
 from owlscope.tracing.rollups import Served, clean_hours, refresh_rollups
 from owlscope.tracing.traces import delete_traces, delete_untraced_before
 from read_fixtures import fixture_read_olap, insert  # noqa: F401  (fixtures)

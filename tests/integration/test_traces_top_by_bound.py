@@ -175,3 +175,51 @@ def test_newest_first_without_internal_environments_on_a_large_project(olap: Ola
     assert page.total == 42  # 43 traces, t-39 internal now
     everything = list_trace_table(olap, P, TraceFilters(), order_by="timestamp.desc", limit=3)
     assert [r["id"] for r in everything.rows] == ["t-39", "t-38", "t-37"] and everything.total == 43
+
+
+def test_ties_at_the_kth_value_take_every_trace_that_reaches_it(olap: Olap, monkeypatch) -> None:
+    """Twenty traces at the same cost: the page is the first by id (descending), as merging every
+    trace orders ties, and the shortcut settles by taking all the traces whose bound reaches the tie."""
+    insert(olap, traces=[TraceEvent(P, f"tie-{i:02d}", T0, timestamp=T0, name="chat") for i in range(20)],
+           observations=[_gen(P, f"tie-{i:02d}", f"tie-{i:02d}-o", T0, 0.01, 100) for i in range(20)]
+           + [_gen(P, "top", "top-o", T0, 0.02, 200)])
+    insert(olap, traces=[TraceEvent(P, "top", T0, timestamp=T0, name="chat")])
+    calls = _spy(monkeypatch, "_top_by_bound")
+    monkeypatch.setattr(traces_mod, "_BOUND_FIRST", 2)
+    monkeypatch.setattr(traces_mod, "_BOUND_FACTOR", 0)
+    expected = ["top", "tie-19", "tie-18", "tie-17", "tie-16"]
+    assert _page(olap, "totalCost.desc", 5) == expected
+    assert calls and calls[-1] is not None
+    monkeypatch.setattr(traces_mod, "BOUNDED", {})
+    assert _page(olap, "totalCost.desc", 5) == expected
+
+
+def test_trace_bounds_follow_deletions_and_the_migration_fills_them(olap: Olap) -> None:
+    """Deleting traces (and old observations without a trace) deletes their bounds; migration 0008
+    run on a store that already holds observations fills the bounds from them."""
+    from owlscope.tracing.traces import delete_traces, delete_untraced_before
+
+    _load(olap)
+    old = T0 - timedelta(days=10)  # observations of a trace that never arrived, ten days older
+    insert(olap, observations=[ObservationEvent(P, "gone-1", "t-gone", old, type="SPAN", start_time=old,
+                                                end_time=old + timedelta(seconds=1))])
+
+    def bounded() -> dict[str, float]:
+        return {r[0]: float(r[1]) for r in olap.query(
+            "SELECT trace_id, cost FROM {db}.trace_bounds FINAL WHERE project_id = {p:String}", {"p": P})}
+
+    before = bounded()
+    assert before["t-big"] == pytest.approx(100.0005) and before["t-dup"] == pytest.approx(0.0602)
+    delete_traces(olap, P, ["t-big", "t-05"])
+    assert "t-gone" in before
+    delete_untraced_before(olap, P, (T0 - timedelta(days=5)).strftime("%Y-%m-%d %H:%M:%S.000"))
+    after = bounded()
+    assert "t-big" not in after and "t-05" not in after and "t-gone" not in after
+    assert after == {k: v for k, v in before.items() if k not in ("t-big", "t-05", "t-gone")}
+    # the same store before 0008: no table, no view, the migration not recorded
+    olap.command("DROP VIEW {db}.trace_bounds_mv")
+    olap.command("DROP TABLE {db}.trace_bounds")
+    olap.command("DELETE FROM {db}.schema_migrations WHERE version = 8")
+    migrate(olap)
+    assert bounded() == pytest.approx(after)
+    assert _page(olap, "totalCost.desc", 3) == ["t-39", "t-38", "t-37"]
