@@ -24,8 +24,7 @@ from owlscope.tracing.model import (
     select_list,
     trace_aggregates_sql,
 )
-from owlscope.tracing.rollups import Served, Shape, clean_hours, merge_expr, serve
-from owlscope.tracing.users import user_usage
+from owlscope.tracing.rollups import Served, Shape, clean_hours, fact_rows, merge_expr, serve
 
 MAX_SCORE_NAMES = 8
 TOP_USERS = 10
@@ -198,13 +197,14 @@ def _observations_pass(olap: Olap, q: _Sql, step: int) -> tuple[dict[datetime, t
 
 def _traces_pass(olap: Olap, q: _Sql, step: int) -> tuple[dict[datetime, int], dict[str, Any], list[dict[str, Any]]]:
     """One pass over the range's traces: traces per time bucket, totals and latency percentiles (trace
-    latency from its observations' start and end times: no usage maps), and the most active users."""
+    latency from its observations' start and end times), and the most active users with their
+    traces' cost and tokens."""
     tr = q.traces(olap)
-    agg = trace_aggregates_sql(f"trace_id IN (SELECT id FROM ({tr}))", {"a_latency"})
+    agg = trace_aggregates_sql(f"trace_id IN (SELECT id FROM ({tr}))", {"a_latency", "a_total_cost", "a_total_tokens"})
     rows = olap.query(
         f"SELECT t.t_user AS u, toStartOfInterval(t.t_ts, INTERVAL {step} SECOND) AS b, grouping(u) AS gu,"
         " grouping(b) AS gb, count() AS n, quantilesIf(0.5, 0.9, 0.95, 0.99)(a.a_latency, a.trace_id != ''),"
-        " uniqExactIf(t.t_user, t.t_user != ''), max(t.t_ts)"
+        " uniqExactIf(t.t_user, t.t_user != ''), max(t.t_ts), sum(a.a_total_cost), sum(a.a_total_tokens)"
         f" FROM ({tr}) AS t LEFT JOIN ({agg}) AS a ON a.trace_id = t.id"
         f" GROUP BY GROUPING SETS ((u), (b), ()) {_IN_ORDER}",
         q.p.values,
@@ -212,23 +212,27 @@ def _traces_pass(olap: Olap, q: _Sql, step: int) -> tuple[dict[datetime, int], d
     series: dict[datetime, int] = {}
     totals: dict[str, Any] = {"traces": 0, "users": 0, "latency": {}}
     users = []
-    for u, b, gu, gb, n, quants, n_users, last in rows:
+    for u, b, gu, gb, n, quants, n_users, last, cost, tokens in rows:
         if gu and gb:
             totals = {"traces": int(n), "users": int(n_users), "latency": {
                 k: finite(v) for k, v in zip(("p50", "p90", "p95", "p99"), quants, strict=True)} if n else {}}
         elif gu:
             series[utc(b)] = int(n)
         elif u:
-            users.append({"userId": u, "traces": int(n), "lastSeen": utc(last)})
+            users.append(_user(u, n, last, cost, tokens))
     users.sort(key=lambda x: (-x["traces"], x["userId"]))
     return series, totals, users[:TOP_USERS]
+
+
+def _user(user: str, traces: int, last: datetime, cost: float, tokens: int) -> dict[str, Any]:
+    return {"userId": user, "traces": int(traces), "lastSeen": utc(last), "cost": float(cost), "tokens": int(tokens)}
 
 
 def _traces_rollup(olap: Olap, q: _Sql, step: int, start: datetime, end: datetime,
                    served: Served | None) -> tuple[dict[datetime, int], dict[str, Any], list[dict[str, Any]]] | None:
     """`_traces_pass` with the series and totals from rollups (clean whole hours; the rest raw), when
-    the buckets are whole hours; None otherwise. The most active users are grouped raw (a
-    high-cardinality key), without the latency join."""
+    the buckets are whole hours; None otherwise. The most active users are grouped over the merged
+    traces: the clean hours' stored facts and the rest raw."""
     project_id = q.p.values["project_id"]
     hours = clean_hours(olap, project_id, "trace", start, end) if step % 3600 == 0 else []
     if not hours:
@@ -250,9 +254,12 @@ def _traces_rollup(olap: Olap, q: _Sql, step: int, start: datetime, end: datetim
     n = int(tot["n"])
     totals = {"traces": n, "users": int(tot["users"]), "latency": {
         k: finite(v) for k, v in zip(("p50", "p90", "p95", "p99"), tot["q"], strict=True)} if n else {}}
-    users = [{"userId": u, "traces": int(c), "lastSeen": utc(last)} for u, c, last in olap.query(
-        f"SELECT t_user, count(), max(t_ts) FROM ({q.traces(olap)}) WHERE t_user != '' GROUP BY t_user {_IN_ORDER}",
-        q.p.values)]
+    # the most active users from the stored facts of the clean hours (and the rest raw)
+    facts = fact_rows(olap, project_id, "trace", " ".join(["t_user t_ts a_total_cost", *raw_where]), start, end,
+                      hours, hours)
+    users = [_user(*r) for r in olap.query(
+        f"SELECT t_user, count(), max(t_ts), sum(a_total_cost), sum(a_total_tokens) FROM ({facts}) WHERE t_user != ''"
+        + "".join(f" AND {w}" for w in raw_where) + " GROUP BY t_user", q.p.values)]
     users.sort(key=lambda x: (-x["traces"], x["userId"]))
     return series, totals, users[:TOP_USERS]
 
@@ -330,7 +337,8 @@ def dashboard(olap: Olap, project_id: str, *, start: datetime, end: datetime,
     """Everything the dashboard shows for [start, end) (aware datetimes) in one environment (None: all;
     with `hide_internal`, all but the internal ones). Usage per bucket and per model, traces per bucket,
     trace totals and latency percentiles come from rollups where the buckets are whole hours
-    (`rollups` False: raw); the most active users and the scores are raw."""
+    (`rollups` False: raw), the most active users (with the cost and tokens of the traces counted for
+    them) from the clean hours' stored facts; the scores are raw."""
     if end <= start:
         raise InvalidRequest("The end of the range must be after its start")
     if end - start > timedelta(days=400):
@@ -346,10 +354,6 @@ def dashboard(olap: Olap, project_id: str, *, start: datetime, end: datetime,
         or _traces_pass(olap, _Sql(project_id, start, end, environment, hide_internal), step),
         lambda: _scores(olap, _Sql(project_id, start, end, environment, hide_internal)),
     )
-    usage = user_usage(olap, project_id, [u["userId"] for u in users], start=start, end=end,
-                       environment=[environment] if environment else None, hide_internal=hide_internal)
-    for u in users:
-        u.update(cost=usage.get(u["userId"], {}).get("cost", 0.0), tokens=usage.get(u["userId"], {}).get("tokens", 0))
     points = buckets(start, end, step)
     series = {
         "labels": [b.isoformat() for b in points],

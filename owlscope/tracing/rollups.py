@@ -4,9 +4,12 @@ The tables and why they are built this way are in OLAP migration 0005. In short:
 (`rollup_marks`: the hour of each event; `rollup_touched`: the traces each insert touched), and
 `refresh_rollups` recomputes the dirty hours in the engine (INSERT ... SELECT over the merged base
 tables) as a new *generation* of each hour. An hour is served from its rollup rows only when it is
-*clean*: its current generation covers the hour's latest mark. Everything else (dirty hours, the
-parts of a range that are not whole hours) is merged raw, as aggregate states, and both halves are
-merged in one SQL (`serve`). Percentiles use the same mergeable quantile state (reservoir sampling) on both halves.
+*clean*: its current generation covers the hour's latest mark. A refresh first writes the merged
+facts of the hours it recomputes (one row per observation / trace, ordered by time: OLAP 0009) and
+builds the rollup rows and members from them. A read takes the clean whole hours of its range from
+the rollup rows, the clean hours it covers in part from their facts (by time, no lookup of raw
+rows), and merges the rest (dirty hours) raw, as aggregate states, all in one SQL (`serve`).
+Percentiles use the same mergeable quantile state (reservoir sampling) on every path.
 
 Which hours a refresh recomputes: every hour marked since its generation's cover, plus, for every
 trace touched since the last refresh, each hour it was counted in (`rollup_members`). The second set
@@ -28,7 +31,7 @@ Query shapes and their path (metrics.py, dashboard.py call `clean_hours` and `se
 - /metrics/daily: rollups without filters; with trace filters raw.
 - the dashboard: usage per bucket and per model, traces per bucket, trace totals and latency
   percentiles from rollups when the buckets are whole hours; the most active users (a
-  high-cardinality key: one trace query without the latency join) and the scores raw.
+  high-cardinality key) from the clean hours' facts (`fact_rows`); the scores raw.
 - prompt metrics (prompt_usage.py): raw. Its median latency counts only generations that ended
   after they started and its cost is None when no generation has one, neither of which the rollup
   holds; it reads one prompt's generations, found from the partial prompt states.
@@ -339,52 +342,60 @@ def _refresh_project(olap: Olap, project_id: str, settle: timedelta) -> RefreshR
     return res
 
 
-# kind -> rollup table, its keys, base table, a row's time, its trace id, the fact's key, the fact's time
-_KINDS = {"obs": ("rollup_observations", OBS_KEYS, "observations", "sort_ts", "trace_id", "trace_id, id", "o_sort"),
-          "trace": ("rollup_traces", TRACE_KEYS, "traces", "timestamp", "id", "id", "t_ts")}
+# kind -> rollup table, its keys, facts table, a fact's trace id, a fact's time, the facts' columns
+_KINDS = {
+    "obs": ("rollup_observations", OBS_KEYS, "rollup_obs_facts", "trace_id", "o_sort",
+            ("trace_id", "id", "o_sort", *_OBS_FACT_ALIASES)),
+    "trace": ("rollup_traces", TRACE_KEYS, "rollup_trace_facts", "id", "t_ts",
+              ("id", "t_ts", *_TRACE_FACT_ALIASES, *sorted(_TRACE_AGGREGATES), "a_has")),
+}
 
 
 def _recompute(olap: Olap, kind: str, p: Params, hours: list[datetime], fast: bool,
                slices: list[KeyRange] | None = None) -> None:
-    """Write generation `{gen}` of these hours: rollup rows, members, then the hours themselves (a
-    reader that sees the hour's generation finds its rows). Older generations are deleted after.
+    """Write generation `{gen}` of these hours: their merged facts (OLAP migration 0009), the rollup
+    rows and members built from those facts, then the hours themselves (a reader that sees the
+    hour's generation finds its rows). Older generations are deleted after.
 
     Without `slices`, the facts of these hours are found through their rows' hours; with them, each
-    slice of trace ids is read whole and its facts in these hours kept (the rows of one hour and key
-    then come in several rollup rows of the generation, which the engine and every read merge)."""
+    slice of trace ids is read whole and its facts in these hours kept."""
     listed = _epochs(hours)
     hrs = listed
     states = state_exprs(kind)
     cols = list(states)
     settings = " SETTINGS optimize_aggregation_in_order = 1"
+    table, rkeys, facts_table, trace_col, time_col, fact_cols = _KINDS[kind]
     for keys in slices or [None]:
         if keys is not None:
             p.values.update(key_lo=keys[0] or "", key_hi=keys[1] or "")
-        table, rkeys, base, ts, key, group, time_col = _KINDS[kind]
         if kind == "obs":
-            facts = obs_facts(_OBS_FACT_ALIASES, fast, _hours_cond(ts, hrs), _hours_cond(time_col, hrs), keys)
+            facts = obs_facts(_OBS_FACT_ALIASES, fast, _hours_cond("sort_ts", hrs), _hours_cond(time_col, hrs), keys)
         else:
-            facts = trace_facts(_TRACE_FACT_ALIASES, fast, _hours_cond(ts, hrs), _hours_cond(time_col, hrs),
+            facts = trace_facts(_TRACE_FACT_ALIASES, fast, _hours_cond("timestamp", hrs), _hours_cond(time_col, hrs),
                                 _TRACE_AGGREGATES, keys)
-        rows = (key_cond(key, keys) if keys is not None else
-                f"({group}) IN (SELECT {group} FROM {{db}}.{base} WHERE project_id = {{project_id:String}}"
-                f" AND {_hours_cond(ts, hrs)})")
-        members = (f"SELECT {key} AS trace_id, toStartOfHour(min({ts})) AS hr FROM {{db}}.{base}"
-                   f" WHERE project_id = {{project_id:String}} AND {rows}"
-                   f" GROUP BY {group} HAVING {_hours_cond(f'min({ts})', hrs)}")
-        key_cols = list(rkeys)
+        olap.command(
+            f"INSERT INTO {{db}}.{facts_table} (project_id, hour, generation, {', '.join(fact_cols)})"
+            f" SELECT {{project_id:String}}, toStartOfHour({time_col}), {{gen:UInt64}}, {', '.join(fact_cols)}"
+            f" FROM ({facts}){settings}",
+            p.values,
+        )
+    # The rollup rows and the members from those facts: time-ordered reads, a day of hours each.
+    key_cols = list(rkeys)
+    for i in range(0, len(hours), 24):
+        src = (f"SELECT * FROM {{db}}.{facts_table} WHERE project_id = {{project_id:String}}"
+               f" AND toUInt32(hour) IN {_epochs(hours[i: i + 24])} AND generation = {{gen:UInt64}}")
         olap.command(
             f"INSERT INTO {{db}}.{table} (project_id, hour, generation, {', '.join(key_cols + cols)})"
-            f" SELECT {{project_id:String}}, toStartOfHour({time_col}) AS r_hour, {{gen:UInt64}}"
+            " SELECT {project_id:String}, hour AS r_hour, {gen:UInt64}"
             + "".join(f", {rkeys[k]} AS r_{k}" for k in key_cols)
             + "".join(f", {states[c]}" for c in cols)
-            + f" FROM ({facts}) GROUP BY r_hour{''.join(f', r_{k}' for k in key_cols)}{settings}",
+            + f" FROM ({src}) GROUP BY r_hour{''.join(f', r_{k}' for k in key_cols)}",
             p.values,
         )
         olap.command(
             "INSERT INTO {db}.rollup_members (project_id, trace_id, kind, hour, generation)"
-            f" SELECT {{project_id:String}}, trace_id, {{kind:String}}, hr, {{gen:UInt64}} FROM ({members})"
-            f" GROUP BY trace_id, hr{settings}",
+            f" SELECT {{project_id:String}}, {trace_col}, {{kind:String}}, hour, {{gen:UInt64}} FROM ({src})"
+            f" GROUP BY {trace_col}, hour",
             p.values,
         )
     olap.command(
@@ -394,7 +405,7 @@ def _recompute(olap: Olap, kind: str, p: Params, hours: list[datetime], fast: bo
         p.values,
     )
     # Older generations of these hours are no longer read.
-    for t in (table, "rollup_members"):
+    for t in (table, "rollup_members", facts_table):
         extra = " AND kind = {kind:String}" if t == "rollup_members" else ""
         olap.command(
             f"DELETE FROM {{db}}.{t} WHERE project_id = {{project_id:String}}{extra}"
@@ -416,13 +427,14 @@ Range = tuple[datetime, datetime]
 
 
 def clean_hours(olap: Olap, project_id: str, kind: str, start: datetime | None, end: datetime | None) -> list[datetime]:
-    """The clean whole hours (aware UTC starts) inside [start, end) (None: unbounded)."""
+    """The clean hours (aware UTC starts) that overlap [start, end) (None: unbounded): the whole
+    ones are served from the rollup rows, the partial ones from their facts (`serve`)."""
     return clean_hours_of(olap, project_id, (kind,), start, end)[kind]
 
 
 def clean_hours_of(olap: Olap, project_id: str, kinds: tuple[str, ...], start: datetime | None,
                    end: datetime | None) -> dict[str, list[datetime]]:
-    """`clean_hours` of several kinds in one query: kind -> its clean whole hours."""
+    """`clean_hours` of several kinds in one query: kind -> its clean hours."""
     p = Params(project_id=project_id, kinds=list(kinds))
     bounds = ""
     if start is not None:
@@ -438,7 +450,7 @@ def clean_hours_of(olap: Olap, project_id: str, kinds: tuple[str, ...], start: d
     out: dict[str, list[datetime]] = {k: [] for k in kinds}
     for kind, h in rows:
         h = h.replace(tzinfo=UTC) if h.tzinfo is None else h
-        if (start is None or h >= start) and (end is None or h + HOUR <= end):
+        if (start is None or h + HOUR > start) and (end is None or h < end):
             out[str(kind)].append(h)
     return out
 
@@ -454,7 +466,7 @@ def hour_ranges(hours: list[datetime]) -> list[Range]:
     return [(a, b) for a, b in out]
 
 
-def in_ranges(col: str, ranges: list[Range], p: Params) -> str:
+def in_ranges(col: str, ranges: list[Range]) -> str:
     """SQL: the time `col` lies in one of the ranges."""
     if not ranges:
         return "0"
@@ -488,49 +500,78 @@ class Shape:
     limit: int | None = None
 
 
+def _current(kind: str, hours_cond: str) -> str:
+    """SQL: a rollup or facts row is of its hour's current generation (hours within `hours_cond`)."""
+    return (f"(hour, generation) IN (SELECT hour, max(generation) FROM {{db}}.rollup_hours"
+            f" WHERE project_id = {{project_id:String}} AND kind = '{kind}' AND {hours_cond} GROUP BY hour)")
+
+
+def fact_rows(olap: Olap, project_id: str, kind: str, exprs: str, start: datetime | None, end: datetime | None,
+              hours: list[datetime], from_table: list[datetime]) -> str:
+    """SQL: the merged facts of one kind over [start, end), with the columns the SQL `exprs` uses
+    (the facts of `rollup_facts`: rollup keys and measures): those of the clean hours `from_table`
+    from their stored facts (OLAP 0009, read by time), those of the hours not among the clean
+    `hours` merged from the raw rows. (The clean hours in `hours` but not in `from_table` are left
+    to the caller: `serve` takes them from the rollup rows.)"""
+    fast = rollups_fast(olap, project_id)
+    _, _, facts_table, _, time_fact, _ = _KINDS[kind]
+    time_row = "sort_ts" if kind == "obs" else "timestamp"
+
+    def within(col: str) -> list[str]:
+        return ([f"{col} >= {_time(start)}"] if start is not None else []) + (
+            [f"{col} < {_time(end)}"] if end is not None else [])
+
+    def cond(col: str) -> str:
+        parts = within(col)
+        if hours:
+            parts.append(f"NOT {in_ranges(f'toStartOfHour({col})', hour_ranges(hours))}")
+        return " AND ".join(parts) or "1"
+
+    if kind == "obs":
+        from owlscope.tracing.model import aliases_in
+
+        aliases = set(aliases_in(exprs, obs_exprs(fast)))
+        facts = obs_facts(aliases, fast, cond(time_row), cond(time_fact))
+        cols = ["trace_id", time_fact, *sorted(aliases - {time_fact})]
+    else:
+        aliases = {a for a in TRACE if a in exprs}
+        aggs = _TRACE_AGGREGATES if "a_" in exprs else set()
+        facts = trace_facts(aliases, fast, cond(time_row), cond(time_fact), aggs)
+        cols = [time_fact, *sorted(aliases - {time_fact}), *sorted(aggs), *(["a_has"] if aggs else [])]
+    if not from_table:
+        return facts
+    listed = _epochs(from_table)
+    return (f"SELECT {', '.join(cols)} FROM ({facts}) UNION ALL SELECT {', '.join(cols)}"
+            f" FROM {{db}}.{facts_table} WHERE project_id = {{project_id:String}} AND toUInt32(hour) IN {listed}"
+            f" AND {_current(kind, f'toUInt32(hour) IN {listed}')}" + "".join(f" AND {w}" for w in within(time_fact)))
+
+
 def serve(olap: Olap, project_id: str, shape: Shape, p: Params, start: datetime | None, end: datetime | None,
           hours: list[datetime]) -> list[dict[str, Any]]:
-    """Run a Shape: rollup rows of the clean `hours` UNION ALL the raw facts of the rest of
-    [start, end) as states, merged in one SQL. `p` binds `project_id` and the filters' values."""
-    ranges = hour_ranges(hours)
-    fast = rollups_fast(olap, project_id)
+    """Run a Shape over [start, end): the rollup rows of the clean whole `hours`, the facts of the
+    clean hours the range covers in part (OLAP 0009), and the raw facts of the rest, as states,
+    merged in one SQL. `p` binds `project_id` and the filters' values."""
+    whole = [h for h in hours if (start is None or h >= start) and (end is None or h + HOUR <= end)]
+    partial = sorted(set(hours) - set(whole))
+    ranges = hour_ranges(whole)
     states = state_exprs(shape.kind)
     used = " ".join(shape.outputs.values())
     cols = [c for c in states if c in used.replace("(", " ").replace(")", " ").split()]
-    table = "rollup_observations" if shape.kind == "obs" else "rollup_traces"
-    time_fact, time_row = ("o_sort", "sort_ts") if shape.kind == "obs" else ("t_ts", "timestamp")
+    table, _, _, _, time_fact, _ = _KINDS[shape.kind]
     names = ["time_dimension"] if shape.bucket else []
     names += list(shape.dims)
     bt = "toDateTime64(hour, 3, 'UTC')"
     roll_sel = ([f"{shape.bucket.format(t=bt)} AS time_dimension"] if shape.bucket else []) + [
         f"{r} AS `{n}`" for n, (r, _) in shape.dims.items()] + cols
+
     roll = (
         f"SELECT {', '.join(roll_sel)} FROM {{db}}.{table} WHERE project_id = {{project_id:String}}"
-        f" AND {in_ranges('hour', ranges, p)} AND (hour, generation) IN (SELECT hour, max(generation)"
-        " FROM {db}.rollup_hours WHERE project_id = {project_id:String}"
-        f" AND kind = '{shape.kind}' AND {in_ranges('hour', ranges, p)} GROUP BY hour)"
+        f" AND {in_ranges('hour', ranges)} AND {_current(shape.kind, in_ranges('hour', ranges))}"
         + "".join(f" AND ({w})" for w in shape.rollup_where)
     )
 
-    def cond(col: str) -> str:
-        parts = []
-        if start is not None:
-            parts.append(f"{col} >= {_time(start)}")
-        if end is not None:
-            parts.append(f"{col} < {_time(end)}")
-        if ranges:
-            parts.append(f"NOT {in_ranges(f'toStartOfHour({col})', ranges, p)}")
-        return " AND ".join(parts) or "1"
-
     raw_exprs = " ".join([*(r for _, r in shape.dims.values()), *(states[c] for c in cols), *shape.raw_where])
-    if shape.kind == "obs":
-        from owlscope.tracing.model import aliases_in
-
-        facts = obs_facts(aliases_in(raw_exprs, obs_exprs(fast)), fast, cond(time_row), cond(time_fact))
-    else:
-        aliases = {a for a in TRACE if a in raw_exprs}
-        aggs = _TRACE_AGGREGATES if "a_" in raw_exprs else set()
-        facts = trace_facts(aliases, fast, cond(time_row), cond(time_fact), aggs)
+    facts = fact_rows(olap, project_id, shape.kind, raw_exprs, start, end, hours, partial)
     raw_sel = ([f"{shape.bucket.format(t=time_fact)} AS time_dimension"] if shape.bucket else []) + [
         f"{r} AS `{n}`" for n, (_, r) in shape.dims.items()] + [f"{states[c]} AS {c}" for c in cols]
     raw = (f"SELECT {', '.join(raw_sel)} FROM ({facts})"
