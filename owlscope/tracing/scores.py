@@ -160,10 +160,12 @@ def final_where(where: str, project: str = "{project_id:String}") -> str:
     return f"id IN (SELECT id FROM {{db}}.scores WHERE project_id = {project} AND {where}) AND {where}"
 
 
-def _select(olap: Olap, where: str, params: dict[str, Any], tail: str = "") -> list[dict[str, Any]]:
+def _select(olap: Olap, where: str, params: dict[str, Any], tail: str = "", *, lookup: bool = False) -> list[dict[str, Any]]:
+    """Final score rows where `where` holds; `lookup`: `where` picks a few scores by a column
+    that is not the sort key (a trace, a session), found first from the rows (`final_where`)."""
     return olap.query_dicts(
         f"SELECT {SCORE_COLUMNS} FROM {{db}}.scores FINAL WHERE project_id = {{project_id:String}}"
-        f" AND {final_where(where)} {tail}",
+        f" AND {final_where(where) if lookup else where} {tail}",
         params,
     )
 
@@ -178,7 +180,7 @@ def scores_by(olap: Olap, project_id: str, column: str, ids: list[str], *,
         return {}
     p = Params(project_id=project_id)
     rows = _select(olap, f"{column} IN {p.ids(sorted(set(ids)))}", p.values,
-                   f"ORDER BY timestamp {'DESC' if newest_first else 'ASC'}, id")
+                   f"ORDER BY timestamp {'DESC' if newest_first else 'ASC'}, id", lookup=column != "id")
     out: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
         out.setdefault(r[column], []).append(r)
@@ -199,7 +201,8 @@ def score_ids_by_trace(olap: Olap, project_id: str, trace_ids: list[str]) -> dic
 
 
 def scores_for_trace(olap: Olap, project_id: str, trace_id: str) -> list[dict[str, Any]]:
-    rows = _select(olap, "trace_id = {t:String}", {"project_id": project_id, "t": trace_id}, "ORDER BY timestamp, id")
+    rows = _select(olap, "trace_id = {t:String}", {"project_id": project_id, "t": trace_id}, "ORDER BY timestamp, id",
+                   lookup=True)
     return [score_v1(r) for r in rows]
 
 
