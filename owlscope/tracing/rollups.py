@@ -404,12 +404,14 @@ def _recompute(olap: Olap, kind: str, p: Params, hours: list[datetime], fast: bo
         f" FROM (SELECT toDateTime(arrayJoin([{listed[1:-1]}]), 'UTC') AS h)",
         p.values,
     )
-    # Older generations of these hours are no longer read.
+    # Older generations of these hours are no longer read: deleted in the background (a read takes
+    # each hour's current generation; waiting for the deletes was most of a refresh's time).
     for t in (table, "rollup_members", facts_table):
         extra = " AND kind = {kind:String}" if t == "rollup_members" else ""
         olap.command(
             f"DELETE FROM {{db}}.{t} WHERE project_id = {{project_id:String}}{extra}"
-            f" AND toUInt32(hour) IN {listed} AND generation < {{gen:UInt64}}", p.values)
+            f" AND toUInt32(hour) IN {listed} AND generation < {{gen:UInt64}} SETTINGS lightweight_deletes_sync = 0",
+            p.values)
 
 
 # ---- marks for deletions ----------------------------------------------------------------------
