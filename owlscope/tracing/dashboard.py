@@ -255,7 +255,7 @@ def _traces_rollup(olap: Olap, q: _Sql, step: int, start: datetime, end: datetim
     totals = {"traces": n, "users": int(tot["users"]), "latency": {
         k: finite(v) for k, v in zip(("p50", "p90", "p95", "p99"), tot["q"], strict=True)} if n else {}}
     # the most active users from the stored facts of the clean hours (and the rest raw)
-    facts = fact_rows(olap, project_id, "trace", " ".join(["t_user t_ts a_total_cost", *raw_where]), start, end,
+    facts = fact_rows(olap, project_id, "trace", " ".join(["t_user t_ts a_total_cost a_total_tokens", *raw_where]), start, end,
                       hours, hours)
     users = [_user(*r) for r in olap.query(
         f"SELECT t_user, count(), max(t_ts), sum(a_total_cost), sum(a_total_tokens) FROM ({facts}) WHERE t_user != ''"
@@ -264,70 +264,61 @@ def _traces_rollup(olap: Olap, q: _Sql, step: int, start: datetime, end: datetim
     return series, totals, users[:TOP_USERS]
 
 
-def _numeric_bins(olap: Olap, q: _Sql, where: str,
-                  ranges: list[tuple[str, float, float]]) -> dict[str, list[list[float]]]:
-    """Per numeric score name, NUMERIC_BINS equal-width bins over [min, max]: [lower, upper, count]
-    (one bin when all values are equal)."""
-    ranges = [(n, float(lo), float(hi)) for n, lo, hi in ranges if finite(lo) is not None and finite(hi) is not None]
-    if not ranges:
-        return {}
-    q.p.values.update({
-        "bin_names": [r[0] for r in ranges], "bin_lo": [r[1] for r in ranges],
-        "bin_w": [(r[2] - r[1]) / NUMERIC_BINS or 1.0 for r in ranges],
-    })
-    rows = olap.query(
-        "SELECT name, least(toInt64(floor((value - transform(name, {bin_names:Array(String)}, {bin_lo:Array(Float64)},"
-        " 0.)) / transform(name, {bin_names:Array(String)}, {bin_w:Array(Float64)}, 1.))), %d) AS b, count()"
-        " FROM {db}.scores FINAL WHERE project_id = {project_id:String} AND %s AND data_type = 'NUMERIC'"
-        " AND name IN {bin_names:Array(String)} AND isNotNull(value) GROUP BY name, b" % (NUMERIC_BINS - 1, where),
-        q.p.values,
-    )
-    counts = {(r[0], int(r[1])): int(r[2]) for r in rows}
-    out = {}
-    for name, lo, hi in ranges:
-        if lo == hi:
-            out[name] = [[lo, hi, float(sum(v for (n, _), v in counts.items() if n == name))]]
-            continue
-        w = (hi - lo) / NUMERIC_BINS
-        out[name] = [[lo + i * w, lo + (i + 1) * w, float(counts.get((name, i), 0))] for i in range(NUMERIC_BINS)]
-    return out
+def _bins(lo: float, hi: float, counts: dict[int, int]) -> list[list[float]]:
+    """NUMERIC_BINS equal-width bins over [lo, hi]: [lower, upper, count] (one bin when lo == hi)."""
+    if lo == hi:
+        return [[lo, hi, float(sum(counts.values()))]]
+    w = (hi - lo) / NUMERIC_BINS
+    return [[lo + i * w, lo + (i + 1) * w, float(counts.get(i, 0))] for i in range(NUMERIC_BINS)]
 
 
 def _scores(olap: Olap, q: _Sql) -> list[dict[str, Any]]:
-    """Per score name (the most frequent first): numeric ones as a histogram, categorical and
-    boolean ones as counts per value."""
+    """Per score name (the most frequent first): numeric ones as a histogram (NUMERIC_BINS
+    equal-width bins over [min, max]), categorical and boolean ones as counts per value. Two reads
+    of the range's scores: the names with their numeric statistics, then the bins and the values."""
     where = q.scores()
+    numeric = "data_type = 'NUMERIC' AND isNotNull(value)"
     names = olap.query(
-        f"SELECT name, any(data_type), count() AS n FROM {{db}}.scores FINAL WHERE project_id = {{project_id:String}}"
-        f" AND {where} AND data_type IN ('NUMERIC', 'BOOLEAN', 'CATEGORICAL') GROUP BY name"
-        f" ORDER BY n DESC, name LIMIT {MAX_SCORE_NAMES}",
+        f"SELECT name, any(data_type), count() AS n, countIf({numeric}), avgIf(value, {numeric}),"
+        f" minIf(value, {numeric}), maxIf(value, {numeric}) FROM {{db}}.scores FINAL"
+        f" WHERE project_id = {{project_id:String}} AND {where} AND data_type IN ('NUMERIC', 'BOOLEAN', 'CATEGORICAL')"
+        f" GROUP BY name ORDER BY n DESC, name LIMIT {MAX_SCORE_NAMES}",
         q.p.values,
     )
     if not names:
         return []
-    q.p.values["score_names"] = [r[0] for r in names]
-    numeric = olap.query(
-        f"SELECT name, count(), avg(value), min(value), max(value) FROM {{db}}.scores FINAL"
-        f" WHERE project_id = {{project_id:String}} AND {where} AND data_type = 'NUMERIC'"
-        " AND name IN {score_names:Array(String)} AND isNotNull(value) GROUP BY name",
+    ranges = [(r[0], float(r[5]), float(r[6])) for r in names
+              if r[3] and finite(r[5]) is not None and finite(r[6]) is not None]
+    q.p.values.update({
+        "score_names": [r[0] for r in names], "bin_names": [r[0] for r in ranges] or [""],
+        "bin_lo": [r[1] for r in ranges] or [0.0],
+        "bin_w": [(r[2] - r[1]) / NUMERIC_BINS or 1.0 for r in ranges] or [1.0],
+    })
+    bin_of = ("toString(least(toInt64(floor((value - transform(name, {bin_names:Array(String)}, {bin_lo:Array(Float64)},"
+              f" 0.)) / transform(name, {{bin_names:Array(String)}}, {{bin_w:Array(Float64)}}, 1.))), {NUMERIC_BINS - 1}))")
+    rows = olap.query(
+        f"SELECT name, data_type = 'NUMERIC' AS num, if(num, {bin_of}, if(data_type = 'BOOLEAN',"
+        " if(value = 1, 'True', 'False'), ifNull(string_value, ''))) AS k, count() AS n FROM {db}.scores FINAL"
+        f" WHERE project_id = {{project_id:String}} AND {where} AND name IN {{score_names:Array(String)}}"
+        f" AND (data_type IN ('CATEGORICAL', 'BOOLEAN') OR ({numeric} AND name IN {{bin_names:Array(String)}}))"
+        " GROUP BY name, num, k ORDER BY name, num, n DESC, k",
         q.p.values,
     )
-    bins = _numeric_bins(olap, q, where, [(r[0], r[3], r[4]) for r in numeric])
-    categorical = olap.query(
-        "SELECT name, if(data_type = 'BOOLEAN', if(value = 1, 'True', 'False'), ifNull(string_value, '')) AS v,"
-        f" count() AS n FROM {{db}}.scores FINAL WHERE project_id = {{project_id:String}} AND {where}"
-        " AND data_type IN ('CATEGORICAL', 'BOOLEAN') AND name IN {score_names:Array(String)}"
-        " GROUP BY name, v ORDER BY name, n DESC",
-        q.p.values,
-    )
+    bin_counts: dict[str, dict[int, int]] = {}
     out: dict[str, dict[str, Any]] = {r[0]: {"name": r[0], "dataType": r[1], "count": int(r[2])} for r in names}
-    for name, n, avg, lo, hi in numeric:
-        out[name].update({"kind": "histogram", "count": int(n), "avg": finite(avg), "min": finite(lo),
-                          "max": finite(hi), "bins": bins.get(name, [])})
-    for name, v, n in categorical:
+    for name, _, _, n_num, avg, lo, hi in names:
+        if n_num:
+            out[name].update({"kind": "histogram", "count": int(n_num), "avg": finite(avg), "min": finite(lo),
+                              "max": finite(hi), "bins": []})
+    for name, num, k, n in rows:
+        if num:
+            bin_counts.setdefault(name, {})[int(k)] = int(n)
+            continue
         e = out[name]
         e.setdefault("kind", "counts")
-        e.setdefault("values", []).append([v, int(n)])
+        e.setdefault("values", []).append([k, int(n)])
+    for name, lo, hi in ranges:
+        out[name]["bins"] = _bins(lo, hi, bin_counts.get(name, {}))
     return [out[r[0]] for r in names if "kind" in out[r[0]]]
 
 

@@ -537,7 +537,7 @@ def fact_rows(olap: Olap, project_id: str, kind: str, exprs: str, start: datetim
         cols = ["trace_id", time_fact, *sorted(aliases - {time_fact})]
     else:
         aliases = {a for a in TRACE if a in exprs}
-        aggs = _TRACE_AGGREGATES if "a_" in exprs else set()
+        aggs = {a for a in _TRACE_AGGREGATES if a in exprs} or ({"a_count"} if "a_has" in exprs else set())
         facts = trace_facts(aliases, fast, cond(time_row), cond(time_fact), aggs)
         cols = [time_fact, *sorted(aliases - {time_fact}), *sorted(aggs), *(["a_has"] if aggs else [])]
     if not from_table:
