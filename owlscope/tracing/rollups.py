@@ -50,7 +50,14 @@ from typing import TYPE_CHECKING, Any
 
 from owlscope.storage.olap.client import Olap
 from owlscope.tracing.common import Params, epoch_ms
-from owlscope.tracing.model import TRACE, obs_exprs, rollups_fast, select_list, trace_aggregates_sql
+from owlscope.tracing.model import (
+    TRACE,
+    aliases_in,
+    obs_exprs,
+    rollups_fast,
+    select_list,
+    trace_aggregates_sql,
+)
 
 if TYPE_CHECKING:
     from owlscope.services import Services
@@ -211,7 +218,8 @@ KeyRange = tuple[str | None, str | None]
 # most CHUNK_ROWS observation rows are recomputed in one statement, more in slices of about that
 # many rows, each covering at most SLICE_HOURS hours (~0.5-1 GiB per statement at these sizes).
 CHUNK_ROWS = 100_000
-SLICE_HOURS = 31 * 24
+_DAY = 24  # hours
+SLICE_HOURS = 31 * _DAY
 
 
 def _rows_in(olap: Olap, p: Params, hours: list[datetime]) -> int:
@@ -359,8 +367,7 @@ def _recompute(olap: Olap, kind: str, p: Params, hours: list[datetime], fast: bo
 
     Without `slices`, the facts of these hours are found through their rows' hours; with them, each
     slice of trace ids is read whole and its facts in these hours kept."""
-    listed = _epochs(hours)
-    hrs = listed
+    listed = hrs = _epochs(hours)
     states = state_exprs(kind)
     cols = list(states)
     settings = " SETTINGS optimize_aggregation_in_order = 1"
@@ -381,9 +388,9 @@ def _recompute(olap: Olap, kind: str, p: Params, hours: list[datetime], fast: bo
         )
     # The rollup rows and the members from those facts: time-ordered reads, a day of hours each.
     key_cols = list(rkeys)
-    for i in range(0, len(hours), 24):
+    for i in range(0, len(hours), _DAY):
         src = (f"SELECT * FROM {{db}}.{facts_table} WHERE project_id = {{project_id:String}}"
-               f" AND toUInt32(hour) IN {_epochs(hours[i: i + 24])} AND generation = {{gen:UInt64}}")
+               f" AND toUInt32(hour) IN {_epochs(hours[i: i + _DAY])} AND generation = {{gen:UInt64}}")
         olap.command(
             f"INSERT INTO {{db}}.{table} (project_id, hour, generation, {', '.join(key_cols + cols)})"
             " SELECT {project_id:String}, hour AS r_hour, {gen:UInt64}"
@@ -511,7 +518,7 @@ def _current(kind: str, hours_cond: str) -> str:
 def fact_rows(olap: Olap, project_id: str, kind: str, exprs: str, start: datetime | None, end: datetime | None,
               hours: list[datetime], from_table: list[datetime]) -> str:
     """SQL: the merged facts of one kind over [start, end), with the columns the SQL `exprs` uses
-    (the facts of `rollup_facts`: rollup keys and measures): those of the clean hours `from_table`
+    (rollup keys and measures, the columns of the facts tables): those of the clean hours `from_table`
     from their stored facts (OLAP 0009, read by time), those of the hours not among the clean
     `hours` merged from the raw rows. (The clean hours in `hours` but not in `from_table` are left
     to the caller: `serve` takes them from the rollup rows.)"""
@@ -530,8 +537,6 @@ def fact_rows(olap: Olap, project_id: str, kind: str, exprs: str, start: datetim
         return " AND ".join(parts) or "1"
 
     if kind == "obs":
-        from owlscope.tracing.model import aliases_in
-
         aliases = set(aliases_in(exprs, obs_exprs(fast)))
         facts = obs_facts(aliases, fast, cond(time_row), cond(time_fact))
         cols = ["trace_id", time_fact, *sorted(aliases - {time_fact})]

@@ -206,18 +206,16 @@ def _latest_ids(olap: Olap, c: _Compiled, conds: list[Condition], p: Params, wan
 
 
 def _count(olap: Olap, c: _Compiled, p: Params, restrict: str) -> int:
+    # distinct 64-bit hashes of the ids: a fixed-size hash set instead of one of strings (as
+    # obs_select counts observations)
+    every = "SELECT uniqExact(cityHash64(id)) FROM {db}.traces WHERE project_id = {project_id:String}"
     if not c.having and not c.where and not restrict:
-        # distinct 64-bit hashes of the ids: a fixed-size hash set instead of one of strings (as
-        # obs_select counts observations)
-        return int(olap.query(
-            "SELECT uniqExact(cityHash64(id)) FROM {db}.traces WHERE project_id = {project_id:String}",
-            p.values)[0][0])
+        return int(olap.query(every, p.values)[0][0])
     if c.hides_internal_only and not restrict:
-        # All traces but the internal ones: every trace counted as above, less those whose merged
-        # environment is internal, which is one of their rows' own (found from one column).
+        # All traces but the internal ones: every trace, less those whose merged environment is
+        # internal, which is one of their rows' own (found from one column).
         return int(olap.query(
-            "SELECT (SELECT uniqExact(cityHash64(id)) FROM {db}.traces WHERE project_id = {project_id:String})"
-            " - (SELECT count() FROM (SELECT id, argMaxIfMerge(environment) AS t_env FROM {db}.traces"
+            f"SELECT ({every}) - (SELECT count() FROM (SELECT id, argMaxIfMerge(environment) AS t_env FROM {{db}}.traces"
             " WHERE project_id = {project_id:String} AND id IN (SELECT id FROM {db}.traces"
             f" WHERE project_id = {{project_id:String}} AND startsWith(finalizeAggregation(environment),"
             f" '{INTERNAL_ENV_PREFIX}')) GROUP BY id HAVING startsWith(t_env, '{INTERNAL_ENV_PREFIX}')))",
@@ -306,31 +304,26 @@ BOUNDED = {
     "a_latency": "round((last_ms - first_ms) / 1000, 3)",
 }
 _BOUND_FIRST, _BOUND_FACTOR, _BOUND_GROWTH = 64, 1, 8  # candidates: max(first, factor × K), × growth
-_BOUND_SETTINGS = " SETTINGS optimize_aggregation_in_order = 1"
+_IN_ORDER = " SETTINGS optimize_aggregation_in_order = 1"
 
 
 def _top_by_bound(olap: Olap, c: _Compiled, p: Params, field: str, where: str, want: int) -> list[str] | None:
     """The first `want` ids of the matching traces by `field` (see BOUNDED) descending, exactly,
     without merging every observation; None when the shortcut cannot settle it (the caller merges all).
 
-    Threshold top-K: rank traces by the upper bound of BOUNDED (one pass over a few columns, in
-    primary-key order), merge just the best candidates for their exact values (and check the filters
+    Threshold top-K: rank traces by the upper bound of BOUNDED (one merged row per trace), merge just the best candidates for their exact values (and check the filters
     on their merged trace rows), and stop once the K-th exact value is above the bound of the best
     trace not yet merged, which no later trace can then beat; else widen.
     A trace without observations counts 0: when fewer than `want` matching traces have a positive
     total the shortcut gives up (a page that needs those zeros)."""
-    bound_sql = BOUNDED[field]
     n = max(_BOUND_FIRST, _BOUND_FACTOR * want)
     having = " HAVING " + " AND ".join(c.having) if c.having else ""
     sel = c.select()
+    # FINAL: one row per trace, merged in key order (most parts do not overlap: no merge)
+    ranked = (f"(SELECT trace_id, {BOUNDED[field]} AS ub FROM {{db}}.trace_bounds FINAL"
+              " WHERE project_id = {project_id:String})")
     while n <= _MAX_CANDIDATES:
-        bounds = olap.query(
-            # FINAL: one row per trace, merged in key order (most parts do not overlap: no merge)
-            f"SELECT trace_id, ub FROM (SELECT trace_id, {bound_sql} AS ub FROM {{db}}.trace_bounds FINAL"
-            " WHERE project_id = {project_id:String}) WHERE ub > 0"
-            f" ORDER BY ub DESC LIMIT {n + 1}",
-            p.values,
-        )
+        bounds = olap.query(f"SELECT trace_id, ub FROM {ranked} WHERE ub > 0 ORDER BY ub DESC LIMIT {n + 1}", p.values)
         complete = len(bounds) <= n  # every trace with a positive bound is a candidate
         cands = [r[0] for r in bounds[:n]]
         if not cands:
@@ -358,9 +351,7 @@ def _top_by_bound(olap: Olap, c: _Compiled, p: Params, field: str, where: str, w
             # trace below it cannot reach the page), when that is fewer than growing would take.
             q = p.copy()
             floor = q.add(kth - abs(kth) * 1e-9, "Float64")
-            reach = int(olap.query(
-                f"SELECT count() FROM (SELECT {bound_sql} AS ub FROM {{db}}.trace_bounds FINAL"
-                f" WHERE project_id = {{project_id:String}}) WHERE ub >= {floor}", q.values)[0][0])
+            reach = int(olap.query(f"SELECT count() FROM {ranked} WHERE ub >= {floor}", q.values)[0][0])
             if n < reach < n * _BOUND_GROWTH:
                 n = reach
                 continue
@@ -384,7 +375,7 @@ def _by_aggregate(olap: Olap, c: _Compiled, p: Params, order: tuple[str, str], w
     rows = olap.query(
         f"SELECT t.id, a.{field} AS sort_v, count() OVER () AS total_ FROM ({matched}) AS t"
         f" LEFT JOIN ({trace_aggregates_sql(restrict, {field}, fast=fast)}) AS a ON a.trace_id = t.id"
-        f" ORDER BY sort_v {direction}, t.id {direction} LIMIT {limit} OFFSET {offset}{_BOUND_SETTINGS}",
+        f" ORDER BY sort_v {direction}, t.id {direction} LIMIT {limit} OFFSET {offset}{_IN_ORDER}",
         p.values,
     )
     if rows:
