@@ -11,7 +11,7 @@ import math
 import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -151,13 +151,33 @@ def is_small(olap: Any, table: str, project_id: str) -> bool:
     return project_rows(olap, table, project_id) <= SMALL_ROWS
 
 
-def kth_newest(olap: Any, table: str, column: str, where: str, k: int, params: Mapping[str, Any]) -> Any:
+# Windows back from the newest row that `kth_newest` tries before the whole table: rows arrive
+# roughly in time order, so the parts of older data lie outside a recent window and a min/max skip
+# index on the column skips them (a read of the newest rows instead of every row's time).
+NEWEST_WINDOWS = (timedelta(hours=1), timedelta(days=1), timedelta(days=7))
+
+
+def kth_newest(olap: Any, table: str, column: str, where: str, k: int, params: Mapping[str, Any], *,
+               indexed: bool = False) -> Any:
     """The value of `column` (a time) on the K-th newest row of `table` matching `where`, None when
     fewer rows match: one column read, the bound of the latest-rows paths (rows above it are the
-    candidates, kept in SQL rather than shipped back as ids)."""
-    rows = olap.query(
-        f"SELECT {column} FROM {{db}}.{table} WHERE {where} ORDER BY {column} DESC LIMIT 1 OFFSET {k - 1}", params)
-    return rows[0][0] if rows else None
+    candidates, kept in SQL rather than shipped back as ids). `indexed`: `column` has a min/max skip
+    index; the newest row is found first and NEWEST_WINDOWS back from it are tried in turn."""
+
+    def kth(cond: str, n: int) -> Any:
+        rows = olap.query(f"SELECT {column} FROM {{db}}.{table} WHERE {where}{cond}"
+                          f" ORDER BY {column} DESC LIMIT 1 OFFSET {n - 1}", params)
+        return rows[0][0] if rows else None
+
+    if indexed:
+        newest = kth("", 1)
+        if newest is None or k == 1:
+            return newest
+        for window in NEWEST_WINDOWS:
+            found = kth(f" AND {column} >= fromUnixTimestamp64Milli({epoch_ms(newest - window)}, 'UTC')", k)
+            if found is not None:
+                return found
+    return kth("", k)
 
 
 # ---- time ------------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from datetime import datetime
 from typing import Any
 
 from owlscope.storage.olap.client import Olap
-from owlscope.tracing.common import Params, TraceRestriction, kth_newest, restrict_traces
+from owlscope.tracing.common import Params, TraceRestriction, is_small, kth_newest, restrict_traces
 from owlscope.tracing.filters import Column, Condition, compile_condition, resolve
 from owlscope.tracing.model import (
     LATENCY,
@@ -201,8 +201,10 @@ def _latest_keys(olap: Olap, q: ObsQuery, after: Key | None, want: int) -> list[
         bounds.append(f"sort_ts <= {p.time(after[2])}")
     where = " AND ".join(["project_id = {project_id:String}", *bounds])
     k = max(_K_FACTOR * want, _FIRST_K)
+    # (the windows of a small project cost a round trip more than reading its every start time)
+    indexed = not is_small(olap, "observations", p.values["project_id"])
     while k <= _MAX_CANDIDATES:
-        bound = kth_newest(olap, "observations", "sort_ts", where, k, p.values)
+        bound = kth_newest(olap, "observations", "sort_ts", where, k, p.values, indexed=indexed)
         having = _cursor_having(q, after)
         cand = where
         if bound is not None:

@@ -592,6 +592,23 @@ def serve(olap: Olap, project_id: str, shape: Shape, p: Params, start: datetime 
     return olap.query_dicts(sql, p.values)
 
 
+def count_traces(olap: Olap, project_id: str, *, hide_env_prefix: str | None = None) -> int:
+    """How many traces the project has (less those whose environment starts with `hide_env_prefix`):
+    the clean hours' rollup counts plus the raw traces of the other hours. The exact count the
+    traces list reports, without the distinct count over every trace id (which grows with the
+    project: ~20 ms at 250,000 traces, ~200 ms at 2.5M)."""
+    p = Params(project_id=project_id)
+    roll_where, raw_where = [], []
+    if hide_env_prefix:
+        prefix = p.text(hide_env_prefix)
+        roll_where = [f"NOT startsWith(environment, {prefix})"]
+        raw_where = [f"NOT startsWith({TRACE_KEYS['environment']}, {prefix})"]
+    hours = clean_hours(olap, project_id, "trace", None, None)
+    (row,) = serve(olap, project_id, Shape("trace", None, {}, {"n": "countMerge(n)"}, roll_where, raw_where),
+                   p, None, None, hours)
+    return int(row["n"])
+
+
 # ---- the periodic job ---------------------------------------------------------------------------
 def register(services: Services) -> None:
     services.queue.every_minute(REFRESH_TASK, lambda: refresh_rollups(services.olap), what="refreshing rollups")

@@ -62,7 +62,7 @@ def _latest_sessions(olap: Olap, q: _Query, want: int) -> list[tuple] | None:
     where = "project_id = {project_id:String}" + (f" AND timestamp < {p.time(q.end)}" if q.end is not None else "")
     k = max(_K_FACTOR * want, _FIRST_K)
     while k <= _MAX_CANDIDATES:
-        bound: datetime | None = kth_newest(olap, "traces", "timestamp", where, k, p.values)
+        bound: datetime | None = kth_newest(olap, "traces", "timestamp", where, k, p.values, indexed=True)
         cand, trace_bound, created_after = where, [], ()
         if bound is not None:
             b = p.time(bound)

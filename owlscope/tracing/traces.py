@@ -64,7 +64,7 @@ from owlscope.tracing.model import (
     select_list,
     trace_aggregates_sql,
 )
-from owlscope.tracing.rollups import mark_traces
+from owlscope.tracing.rollups import count_traces, mark_traces
 from owlscope.wire import PageRequest
 
 TRACE_FIELD_GROUPS = ("core", "io", "scores", "observations", "metrics")
@@ -184,7 +184,7 @@ def _latest_ids(olap: Olap, c: _Compiled, conds: list[Condition], p: Params, wan
     where = " AND ".join(["project_id = {project_id:String}", *row_filters])
     k = max(_K_FACTOR * want, _FIRST_K)
     while k <= _MAX_CANDIDATES:
-        bound = kth_newest(olap, "traces", "timestamp", where, k, p.values)
+        bound = kth_newest(olap, "traces", "timestamp", where, k, p.values, indexed=True)
         q = p.copy()
         having = list(c.having)
         cand = where
@@ -209,6 +209,11 @@ def _count(olap: Olap, c: _Compiled, p: Params, restrict: str) -> int:
     # distinct 64-bit hashes of the ids: a fixed-size hash set instead of one of strings (as
     # obs_select counts observations)
     every = "SELECT uniqExact(cityHash64(id)) FROM {db}.traces WHERE project_id = {project_id:String}"
+    whole = not c.where and not restrict and (not c.having or c.hides_internal_only)
+    if whole and not is_small(olap, "traces", p.values["project_id"]):
+        # every trace (but the internal ones): counted by the rollups, raw only for their dirty hours
+        return count_traces(olap, p.values["project_id"],
+                            hide_env_prefix=INTERNAL_ENV_PREFIX if c.hides_internal_only else None)
     if not c.having and not c.where and not restrict:
         return int(olap.query(every, p.values)[0][0])
     if c.hides_internal_only and not restrict:

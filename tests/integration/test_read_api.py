@@ -159,9 +159,16 @@ def test_list_traces_paging(dataset: ReadApi) -> None:
     assert beyond["data"] == [] and beyond["meta"]["totalItems"] == 11
 
 
-def test_latest_path_is_exact_when_candidates_must_grow(dataset: ReadApi, monkeypatch) -> None:
-    """The latest-rows path starting from tiny candidate sets returns what the GROUP BY path returns."""
+@pytest.mark.parametrize("windows", [
+    common_module.NEWEST_WINDOWS,
+    (timedelta(seconds=1), timedelta(minutes=1), timedelta(hours=1)),  # windows too short: widened, then all
+    (),
+])
+def test_latest_path_is_exact_when_candidates_must_grow(dataset: ReadApi, monkeypatch, windows) -> None:
+    """The latest-rows path starting from tiny candidate sets returns what the GROUP BY path returns,
+    whichever windows back from the newest row the bound tries first."""
     monkeypatch.setattr(common_module, "SMALL_ROWS", -1)  # the plan of a large project
+    monkeypatch.setattr(common_module, "NEWEST_WINDOWS", windows)
     monkeypatch.setattr(traces_module, "_FIRST_K", 1)
     monkeypatch.setattr(traces_module, "_K_FACTOR", 1)
     seen = []

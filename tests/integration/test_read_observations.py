@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
 
 from owlscope.ingestion.pricing import load_default_models
+from owlscope.tracing import common as common_module
 from owlscope.tracing import obs_select
 from read_fixtures import (  # noqa: F401  (fixtures)
     PA,
@@ -136,9 +138,14 @@ def test_v2_cursor_returns_each_observation_once(dataset: ReadApi, limit: int) -
     assert pages == max(1, -(-len(ALL_OBS) // limit))
 
 
-def test_v2_cursor_with_tiny_candidate_sets(dataset: ReadApi, monkeypatch) -> None:
+@pytest.mark.parametrize("windows", [None, (timedelta(milliseconds=1), timedelta(minutes=1), timedelta(hours=1))])
+def test_v2_cursor_with_tiny_candidate_sets(dataset: ReadApi, monkeypatch, windows) -> None:
     """Starting from one candidate row (so candidate sets must grow, and ties and a replayed piece
-    straddle the bounds) the pages are those of the plain GROUP BY."""
+    straddle the bounds) the pages are those of the plain GROUP BY; also when the bound first tries
+    windows back from the newest row (a large project), here too short, so widened."""
+    if windows is not None:
+        monkeypatch.setattr(common_module, "SMALL_ROWS", -1)
+        monkeypatch.setattr(common_module, "NEWEST_WINDOWS", windows)
     monkeypatch.setattr(obs_select, "_FIRST_K", 1)
     monkeypatch.setattr(obs_select, "_K_FACTOR", 1)
     for limit in (1, 2, 4):

@@ -142,6 +142,12 @@ def compare_all(olap: Olap, p: str, *, expect_rollup: bool = True) -> None:
                 assert served.path == "rollup"
     served = Served()
     close(metrics_daily(olap, p, served=served), metrics_daily(olap, p, rollups=False))
+    # the traces list's total (every trace; every trace but those of some environments)
+    every, shown = olap.query(
+        "SELECT count(), countIf(NOT startsWith(env, 'dev')) FROM (SELECT id, argMaxIfMerge(environment) AS env"
+        " FROM {db}.traces WHERE project_id = {p:String} GROUP BY id)", {"p": p})[0]
+    assert rollups.count_traces(olap, p) == every
+    assert rollups.count_traces(olap, p, hide_env_prefix="dev") == shown < every
 
 
 @pytest.fixture
