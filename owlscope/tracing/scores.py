@@ -152,31 +152,32 @@ def score_v3(project_id: str, r: dict[str, Any], groups: set[str]) -> dict[str, 
 
 
 # ---- reads used by the trace endpoints -------------------------------------------------------
-def latest_versions(where: str, columns: str, project: str = "{project_id:String}") -> str:
-    """SQL (a subquery to read FROM): the final version of every score one of whose rows satisfies
-    the row condition `where`, with `columns` (scores columns, `id` among them). Filter by `where`
-    again outside: a later version may not satisfy it.
+def latest_where(where: str, project: str = "{project_id:String}") -> str:
+    """Conditions on `scores` (not FINAL) that keep the final version of every score one of whose
+    rows satisfies the row condition `where`, when that version satisfies it too. Add `LIMIT 1 BY id`
+    after the ORDER BY: two versions with the same `event_ts` both match.
 
     For lookups of a few scores by a column that is not the sort key (a trace, a session): the ids
-    come first from the rows that satisfy `where` (skip indexes apply), then only those ids' rows
-    are merged, keeping the row with the latest `event_ts` as the table's ReplacingMergeTree(event_ts)
-    does. (`FINAL` over the same ids reads and merges every row of every granule their keys touch:
-    scores of 50 traces at 1M scores 55 ms, this way 5 ms.)"""
-    rest = [c.strip() for c in columns.split(",") if c.strip() != "id"]
-    picked = ", ".join(f"v.{i} AS {c}" for i, c in enumerate(rest, 1))
-    return (f"(SELECT id, {picked} FROM (SELECT id, argMax(tuple({', '.join(rest)}), event_ts) AS v"
-            f" FROM {{db}}.scores WHERE project_id = {project} AND id IN (SELECT id FROM {{db}}.scores"
-            f" WHERE project_id = {project} AND {where}) GROUP BY id))")
+    come first from the rows that satisfy `where` (skip indexes apply), then their latest `event_ts`
+    (what the table's ReplacingMergeTree(event_ts) keeps), then those rows. `FINAL` over the same ids
+    reads and merges every row of every granule their keys touch: the scores of the 50 newest traces
+    at 1M scores 54 ms, this way 15 ms; one trace's 15 ms and 12 ms."""
+    return (f"(id, event_ts) IN (SELECT id, max(event_ts) FROM {{db}}.scores WHERE project_id = {project}"
+            f" AND id IN (SELECT id FROM {{db}}.scores WHERE project_id = {project} AND {where}) GROUP BY id)"
+            f" AND {where}")
 
 
-def _select(olap: Olap, where: str, params: dict[str, Any], tail: str = "", *, lookup: bool = False) -> list[dict[str, Any]]:
-    """Final score rows where `where` holds; `lookup`: `where` picks a few scores by a column
-    that is not the sort key (a trace, a session), found first from the rows (`latest_versions`)."""
-    source = latest_versions(where, SCORE_COLUMNS) if lookup else "{db}.scores FINAL"
-    return olap.query_dicts(
-        f"SELECT {SCORE_COLUMNS} FROM {source} WHERE project_id = {{project_id:String}} AND {where} {tail}",
-        params,
-    )
+def _select(olap: Olap, where: str, params: dict[str, Any], order: str = "", *,
+            lookup: bool = False) -> list[dict[str, Any]]:
+    """Final score rows where `where` holds, `order` (an ORDER BY clause) applied; `lookup`: `where`
+    picks a few scores by a column that is not the sort key (a trace, a session), found first from
+    the rows (`latest_where`)."""
+    if lookup:
+        sql = (f"SELECT {SCORE_COLUMNS} FROM {{db}}.scores WHERE project_id = {{project_id:String}}"
+               f" AND {latest_where(where)} {order} LIMIT 1 BY id")
+    else:
+        sql = f"SELECT {SCORE_COLUMNS} FROM {{db}}.scores FINAL WHERE project_id = {{project_id:String}} AND {where} {order}"
+    return olap.query_dicts(sql, params)
 
 
 def scores_by(olap: Olap, project_id: str, column: str, ids: list[str], *,
@@ -198,10 +199,9 @@ def scores_by(olap: Olap, project_id: str, column: str, ids: list[str], *,
 
 def score_ids_by_trace(olap: Olap, project_id: str, trace_ids: list[str]) -> dict[str, list[str]]:
     p = Params(p=project_id)
-    where = f"trace_id IN {p.ids(trace_ids)}"
     rows = olap.query(
-        f"SELECT assumeNotNull(trace_id), id FROM {latest_versions(where, 'id, trace_id, timestamp', '{p:String}')}"
-        f" WHERE {where} ORDER BY timestamp, id",
+        "SELECT assumeNotNull(trace_id), id FROM {db}.scores WHERE project_id = {p:String}"
+        f" AND {latest_where(f'trace_id IN {p.ids(trace_ids)}', '{p:String}')} ORDER BY timestamp, id LIMIT 1 BY id",
         p.values,
     )
     out: dict[str, list[str]] = {}

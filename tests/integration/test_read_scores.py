@@ -195,7 +195,7 @@ def test_trace_reads_see_only_a_scores_latest_version(read_api: ReadApi) -> None
     """A score updated to another trace, with another value and to no observation: the trace reads
     (GET /traces, /traces/{id}, the trace table's summaries) find it by the rows of either trace and
     show only its latest version, on the trace it now belongs to; a version replayed with an older
-    event time changes nothing."""
+    event time changes nothing, and one replayed with the same event time is one score."""
     p = "proj-smove"
     insert(read_api.olap, traces=[TraceEvent(p, "ta", T0, timestamp=T0, name="a"),
                                   TraceEvent(p, "tb", T0 + s(1), timestamp=T0 + s(1), name="b")],
@@ -204,11 +204,13 @@ def test_trace_reads_see_only_a_scores_latest_version(read_api: ReadApi) -> None
                    ScoreEvent(p, "keep", T0 + s(2), T0 + s(2), "q", "NUMERIC", value=0.5, trace_id="ta")])
     insert(read_api.olap, scores=[ScoreEvent(p, "m1", T0 + s(9), T0 + s(3), "q", "NUMERIC", value=2.0, trace_id="tb")])
     insert(read_api.olap, scores=[ScoreEvent(p, "m1", T0 + s(5), T0 + s(3), "q", "NUMERIC", value=3.0, trace_id="ta")])
+    # a replayed version (the same event time twice) is one score
+    insert(read_api.olap, scores=[ScoreEvent(p, "keep", T0 + s(2), T0 + s(2), "q", "NUMERIC", value=0.5, trace_id="ta")])
     listed = {t["id"]: t["scores"] for t in read_api.ok("/api/public/traces", project=p)["data"]}
     assert listed == {"ta": ["keep"], "tb": ["m1"]}
     assert [(x["id"], x["value"]) for x in read_api.ok("/api/public/traces/ta", project=p)["scores"]] == [("keep", 0.5)]
     assert [(x["id"], x["value"], x["observationId"]) for x in read_api.ok("/api/public/traces/tb", project=p)["scores"]] \
         == [("m1", 2.0, None)]
     summaries = trace_scores(read_api.olap, p, ["ta", "tb"])
-    assert {k: [(x["name"], x["avg"]) for x in v] for k, v in summaries.items()} == {
-        "ta": [("q", 0.5)], "tb": [("q", 2.0)]}
+    assert {k: [(x["name"], x["avg"], x["count"]) for x in v] for k, v in summaries.items()} == {
+        "ta": [("q", 0.5, 1)], "tb": [("q", 2.0, 1)]}
