@@ -234,9 +234,10 @@ def aggregate_traces(olap: Olap, project_id: str, trace_ids: Iterable[str], name
     return {r["trace_id"]: r for r in rows}
 
 
-# ---- full-text search over trace input and output (migration 0004) ---------------------------
-# The expression of the `idx_text` token bloom filter index, on a partial trace row. A query must use
-# this exact expression in `hasToken` for the index to skip granules.
+# ---- full-text search over trace input and output (migrations 0004, 0011) ---------------------
+# The expression of the `idx_fts` text index, on a partial trace row. A query must use this exact
+# expression in `hasAllTokens` for the index to answer it (the rows holding every word, read from
+# the index's postings instead of the text).
 TRACE_TEXT = ("lower(concat(finalizeAggregation(input), ' ', finalizeAggregation(output), ' ',"
               " finalizeAggregation(root_input), ' ', finalizeAggregation(root_output)))")
 _TOKEN = re.compile(r"[a-z0-9]+")
@@ -251,15 +252,13 @@ def text_tokens(text: str) -> list[str]:
 def search_trace_text(olap: Olap, project_id: str, text: str, *, cap: int = TEXT_SEARCH_MAX,
                       since: datetime | None = None) -> list[str]:
     """Ids of the traces whose merged input or output contains `text` (any case), newest first.
-    Candidates come from partial rows holding every word (`hasToken`, answered by the skip index);
+    Candidates come from partial rows holding every word (`hasAllTokens`, answered by the text index);
     only they are merged and checked for the whole text. Capped at `cap` ids: the newest `cap` matches.
     `since`: only traces starting at or after it (their rows all are, so older parts are skipped)."""
     words = text_tokens(text)
     if not words:
         return []
-    where = " AND ".join(f"hasToken({TRACE_TEXT}, {{w{i}:String}})" for i in range(len(words)))
-    params: dict[str, Any] = {f"w{i}": w for i, w in enumerate(words)}
-    params.update({"p": project_id, "q": text, "cap": cap})
+    params: dict[str, Any] = {"p": project_id, "q": text, "cap": cap, "words": words}
     after = ""
     if since is not None:
         params["since"] = epoch_ms(since)
@@ -267,7 +266,8 @@ def search_trace_text(olap: Olap, project_id: str, text: str, *, cap: int = TEXT
     rows = olap.query(
         "SELECT id FROM (SELECT id, min(timestamp) AS t_ts" + select_list(TRACE_IO, TRACE_IO) + " FROM {db}.traces"
         f" WHERE project_id = {{p:String}}{after} AND id IN (SELECT id FROM {{db}}.traces WHERE project_id = {{p:String}}"
-        f"{after} AND {where}) GROUP BY id) WHERE positionCaseInsensitiveUTF8(concat(t_input, ' ', t_output), {{q:String}}) > 0"
+        f"{after} AND hasAllTokens({TRACE_TEXT}, {{words:Array(String)}})) GROUP BY id)"
+        " WHERE positionCaseInsensitiveUTF8(concat(t_input, ' ', t_output), {q:String}) > 0"
         " ORDER BY t_ts DESC, id DESC LIMIT {cap:UInt32}",
         params,
     )

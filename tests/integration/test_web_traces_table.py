@@ -1,5 +1,5 @@
 """The traces table at scale: server-side sorts by latency, cost and tokens; full-text search over
-input and output (answered with the `idx_text` skip index); the column chooser remembered in a
+input and output (answered with the `idx_fts` text index); the column chooser remembered in a
 cookie; saved views; search and sorts of the sessions list. Sorts and search run on both stacks
 (chDB, and ClickHouse over HTTP)."""
 
@@ -91,8 +91,8 @@ def test_full_text_search_bad_input_is_4xx(site: Site) -> None:
     assert site.owner.get(f"{site.base}/traces?search=regex&q=x").status_code == 400
 
 
-def test_search_uses_the_token_index(site: Site) -> None:
-    """EXPLAIN indexes=1 on chDB: the search's hasToken conditions are answered by `idx_text`, which
+def test_search_uses_the_text_index(site: Site) -> None:
+    """EXPLAIN indexes=1 on chDB: the search's hasAllTokens condition is answered by `idx_fts`, which
     skips most granules of 20k traces."""
     t0 = datetime.now(UTC) - timedelta(days=1)
     traces = [TraceEvent(site.project_id, f"big-{i:05d}", t0, timestamp=t0 + timedelta(milliseconds=i),
@@ -102,8 +102,8 @@ def test_search_uses_the_token_index(site: Site) -> None:
     site.olap.command("OPTIMIZE TABLE {db}.traces FINAL")
     plan = "\n".join(r[0] for r in site.olap.query(
         "EXPLAIN indexes = 1 SELECT id FROM {db}.traces WHERE project_id = {p:String}"
-        f" AND hasToken({TRACE_TEXT}, {{w:String}})", {"p": site.project_id, "w": "marker12345"}))
-    skip = plan.split("Name: idx_text", 1)[1]
+        f" AND hasAllTokens({TRACE_TEXT}, {{w:Array(String)}})", {"p": site.project_id, "w": ["marker12345"]}))
+    skip = plan.split("Name: idx_fts", 1)[1]
     read, total = map(int, re.search(r"Granules: (\d+)/(\d+)", skip).groups())
     assert total >= 3 and read < total, plan
     assert trace_ids_in(site.owner.get(f"{site.base}/traces?search=text&q=marker12345").text) == ["big-12345"]
@@ -184,9 +184,12 @@ def test_sessions_search_and_sorts(any_site: Site) -> None:
     assert r.status_code == 200 and "No session id contains" in html.unescape(r.text)
 
 
-def test_migration_0004_indexes_rows_already_stored_and_runs_again(make_settings, stack, tmp_path) -> None:
-    """Rows written before 0004 are found by the full-text search after it (the index is built for
-    them); the migration's statements can run again; on both engines."""
+@pytest.mark.parametrize("version", [4, 11])
+def test_text_index_migration_indexes_rows_already_stored_and_runs_again(make_settings, stack, tmp_path,
+                                                                         version) -> None:
+    """Rows written before 0004 (the token bloom filter) or 0011 (the text index that replaces it)
+    are found by the full-text search after it (the index is built for them); the migration's
+    statements can run again; on both engines."""
     from owlscope.storage.olap.client import Olap
     from owlscope.storage.olap.migrate import _render, list_migrations, migrate
     from owlscope.tracing.model import search_trace_text
@@ -194,7 +197,7 @@ def test_migration_0004_indexes_rows_already_stored_and_runs_again(make_settings
     before = tmp_path / "migrations"
     before.mkdir()
     for m in list_migrations():
-        if m.version < 4:
+        if m.version < version:
             (before / m.path.name).write_text(m.path.read_text())
     o = Olap(make_settings(stack))
     try:
@@ -202,16 +205,18 @@ def test_migration_0004_indexes_rows_already_stored_and_runs_again(make_settings
         t0 = datetime.now(UTC)
         insert(o, traces=[TraceEvent("p-0004", "old", t0, timestamp=t0, input=json.dumps("Kraken sighted")),
                           TraceEvent("p-0004", "other", t0, timestamp=t0, output=json.dumps("calm sea"))])
-        assert [m.version for m in migrate(o)][0] == 4  # (and the later ones)
-        (m4,) = [m for m in list_migrations() if m.version == 4]
-        for statement in m4.statements():  # idempotent
+        assert [m.version for m in migrate(o)][0] == version  # (and the later ones)
+        (mv,) = [m for m in list_migrations() if m.version == version]
+        for statement in mv.statements():  # idempotent
             o.command(_render(o, statement))
         assert search_trace_text(o, "p-0004", "KRAKEN") == ["old"]
         assert search_trace_text(o, "p-0004", "calm sea") == ["other"]
         assert search_trace_text(o, "p-0004", "kraken sea") == []
         indexes = o.query("SELECT name, type FROM system.data_skipping_indices WHERE database = {d:String}"
                           " AND table = 'traces'", {"d": o.database})
-        assert ("idx_text", "tokenbf_v1") in [tuple(r) for r in indexes]
+        assert ("idx_fts", "text") in [tuple(r) for r in indexes]
+        if version == 11:  # (0004 run again above adds its bloom filter back)
+            assert "idx_text" not in [r[0] for r in indexes]
     finally:
         o.command("DROP DATABASE IF EXISTS {db}")
         o.close()
