@@ -244,15 +244,24 @@ class TracePage:
     since: datetime | None = None
 
 
+def _restricts_exactly(cond: Condition) -> bool:
+    """An `=`/`any of` condition on the trace id: `restrict_traces` turns it into `id IN (...)` itself."""
+    values = [cond.value] if cond.operator == "=" else cond.value
+    return (cond.column == "id" and cond.operator in ("=", "any of") and isinstance(values, list)
+            and all(isinstance(v, str) for v in values))
+
+
 def select_trace_ids(
     olap: Olap, project_id: str, conds: list[Condition], *, order: tuple[str, str] = ("t_ts", "DESC"),
     offset: int = 0, limit: int = 50, with_total: bool = True, io: bool = True,
 ) -> TracePage:
     """One page of trace ids matching `conds`, in order, and the total number of matches."""
     p = Params(project_id=project_id)
-    c = _Compiled(conds, p, lambda: rollups_fast(olap, project_id))
-    restrict = ""
     known = restrict_traces(olap, p, conds, IDENTITY)
+    # (an id condition the restriction applies exactly is not checked again on the merged rows)
+    c = _Compiled([x for x in conds if known is None or not _restricts_exactly(x)], p,
+                  lambda: rollups_fast(olap, project_id))
+    restrict = ""
     if known is not None:
         if not known.ids:
             return TracePage([], 0)
