@@ -14,6 +14,10 @@ generations with 1.3 KB of input and 1.3 KB of output, inserted into `observatio
 - `no rollup marks`: shipped, without the two rollup-mark views;
 - `no views`: shipped, without any view (the rows go nowhere: Arrow to engine block only).
 
+With `--traces`, trace rows (1.3 KB of input and of output) go into `trace_events` instead, and the
+variants are those of the full-text index on `traces`: `shipped` (the text index of OLAP 0011),
+`token bloom filter` (0004's index, which 0011 replaced) and `no text index`.
+
 Prints this process's CPU time per row (the engine runs in it) and the wall time per row, per
 round, rounds interleaved so that other work on the machine affects every variant alike.
 """
@@ -37,12 +41,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import pyarrow as pa  # noqa: E402
 
 from owlscope.config import load_settings  # noqa: E402
-from owlscope.ingestion.rows import ObservationEvent, observations_table  # noqa: E402
+from owlscope.ingestion.rows import ObservationEvent, TraceEvent, observations_table, traces_table  # noqa: E402
 from owlscope.storage.olap.client import Olap  # noqa: E402
 from owlscope.storage.olap.migrate import migrate  # noqa: E402
 
 BLOCK = 2_000
 VARIANTS = ("shipped", "optimize_on_insert=1", "no trace bounds", "no rollup marks", "no views")
+TRACE_VARIANTS = ("shipped", "token bloom filter", "no text index")
+_TEXT_EXPR = ("lower(concat(finalizeAggregation(input), ' ', finalizeAggregation(output), ' ',"
+              " finalizeAggregation(root_input), ' ', finalizeAggregation(root_output)))")
 
 
 def tables(n_rows: int, seed: int = 7) -> list[pa.Table]:
@@ -67,6 +74,19 @@ def tables(n_rows: int, seed: int = 7) -> list[pa.Table]:
     return out
 
 
+def trace_tables(n_rows: int, seed: int = 7) -> list[pa.Table]:
+    rng = random.Random(seed)
+    words = ["".join(rng.choices(string.ascii_lowercase, k=rng.randint(3, 9))) for _ in range(5_000)]
+    t0 = datetime.now(UTC)
+
+    def text() -> str:
+        return " ".join(rng.choices(words, k=180))  # ~1.3 KB
+
+    return [traces_table([TraceEvent("bench", uuid.uuid4().hex, t0, timestamp=t0 - timedelta(seconds=rng.random() * 3600),
+                                     name="trace", input=text(), output=text()) for _ in range(BLOCK)])
+            for _ in range(max(1, n_rows // BLOCK))]
+
+
 def database(root: str, variant: str) -> Olap:
     olap = Olap(load_settings(data_dir=Path(root) / "data", clickhouse_url=f"chdb://{root}/chdb",
                               clickhouse_db=f"b_{uuid.uuid4().hex[:10]}"))
@@ -76,12 +96,16 @@ def database(root: str, variant: str) -> Olap:
             "no views": ("observations_mv", "rollup_marks_observations_mv", "rollup_touched_observations_mv")}
     for view in drop.get(variant, ()):
         olap.command(f"DROP VIEW {{db}}.{view}")
+    if variant in ("token bloom filter", "no text index"):
+        olap.command("ALTER TABLE {db}.traces DROP INDEX idx_fts")
+    if variant == "token bloom filter":
+        olap.command(f"ALTER TABLE {{db}}.traces ADD INDEX idx_text {_TEXT_EXPR} TYPE tokenbf_v1(32768, 3, 0) GRANULARITY 1")
     return olap
 
 
 def insert(olap: Olap, variant: str, data: pa.Table) -> None:
     if variant != "optimize_on_insert=1":
-        olap.insert_arrow("observation_events", data)
+        olap.insert_arrow("trace_events" if "root_input" in data.schema.names else "observation_events", data)
         return
     arrow_table = data  # noqa: F841 - read by name by chDB's Python() table function
     columns = ", ".join(f"`{n}`" for n in data.schema.names)
@@ -99,18 +123,20 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", type=int, default=20_000)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--traces", action="store_true", help="trace rows and the full-text index variants")
     args = ap.parse_args()
+    variants = TRACE_VARIANTS if args.traces else VARIANTS
     root = tempfile.mkdtemp(prefix="owlscope-insert-cost-")
     print(f"building {args.rows:,} rows ...", flush=True)
-    data = tables(args.rows)
+    data = trace_tables(args.rows) if args.traces else tables(args.rows)
     n = sum(t.num_rows for t in data)
     keeper = Olap(load_settings(data_dir=Path(root) / "data", clickhouse_url=f"chdb://{root}/chdb"))
     keeper.query("SELECT 1")  # one connection open throughout: closing the last one restarts the engine
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     print(f"{'round':>5}  {'variant':<22} {'cpu µs/row':>10} {'wall µs/row':>11}")
-    results: dict[str, list[float]] = {v: [] for v in VARIANTS}
+    results: dict[str, list[float]] = {v: [] for v in variants}
     for rnd in range(1, args.rounds + 1):
-        for variant in VARIANTS:
+        for variant in variants:
             olap = database(root, variant)
             c0, w0 = cpu(), time.perf_counter()
             for t in data:
