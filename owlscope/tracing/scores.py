@@ -152,29 +152,28 @@ def score_v3(project_id: str, r: dict[str, Any], groups: set[str]) -> dict[str, 
 
 
 # ---- reads used by the trace endpoints -------------------------------------------------------
-def latest_where(where: str, project: str = "{project_id:String}") -> str:
-    """Conditions on `scores` (not FINAL) that keep the final version of every score one of whose
-    rows satisfies the row condition `where`, when that version satisfies it too. Add `LIMIT 1 BY id`
-    after the ORDER BY: two versions with the same `event_ts` both match.
+def latest_rows(columns: str, where: str, order: str = "", project: str = "{project_id:String}") -> str:
+    """SQL: `columns` of the final version of every score one of whose rows satisfies the row
+    condition `where`, when that version satisfies it too, in `order` (an ORDER BY clause).
 
     For lookups of a few scores by a column that is not the sort key (a trace, a session): the ids
     come first from the rows that satisfy `where` (skip indexes apply), then their latest `event_ts`
-    (what the table's ReplacingMergeTree(event_ts) keeps), then those rows. `FINAL` over the same ids
-    reads and merges every row of every granule their keys touch: the scores of the 50 newest traces
-    at 1M scores 54 ms, this way 15 ms; one trace's 15 ms and 12 ms."""
-    return (f"(id, event_ts) IN (SELECT id, max(event_ts) FROM {{db}}.scores WHERE project_id = {project}"
+    (what the table's ReplacingMergeTree(event_ts) keeps), then those rows (`LIMIT 1 BY id`: two
+    versions with the same `event_ts` both match). `FINAL` over the same ids reads and merges every
+    row of every granule their keys touch: the scores of the 50 newest traces at 1M scores 54 ms,
+    this way 15 ms; one trace's 15 ms and 12 ms."""
+    return (f"SELECT {columns} FROM {{db}}.scores WHERE project_id = {project}"
+            f" AND (id, event_ts) IN (SELECT id, max(event_ts) FROM {{db}}.scores WHERE project_id = {project}"
             f" AND id IN (SELECT id FROM {{db}}.scores WHERE project_id = {project} AND {where}) GROUP BY id)"
-            f" AND {where}")
+            f" AND {where} {order} LIMIT 1 BY id")
 
 
 def _select(olap: Olap, where: str, params: dict[str, Any], order: str = "", *,
             lookup: bool = False) -> list[dict[str, Any]]:
     """Final score rows where `where` holds, `order` (an ORDER BY clause) applied; `lookup`: `where`
-    picks a few scores by a column that is not the sort key (a trace, a session), found first from
-    the rows (`latest_where`)."""
+    picks a few scores by a column that is not the sort key (a trace, a session: `latest_rows`)."""
     if lookup:
-        sql = (f"SELECT {SCORE_COLUMNS} FROM {{db}}.scores WHERE project_id = {{project_id:String}}"
-               f" AND {latest_where(where)} {order} LIMIT 1 BY id")
+        sql = latest_rows(SCORE_COLUMNS, where, order)
     else:
         sql = f"SELECT {SCORE_COLUMNS} FROM {{db}}.scores FINAL WHERE project_id = {{project_id:String}} AND {where} {order}"
     return olap.query_dicts(sql, params)
@@ -199,11 +198,8 @@ def scores_by(olap: Olap, project_id: str, column: str, ids: list[str], *,
 
 def score_ids_by_trace(olap: Olap, project_id: str, trace_ids: list[str]) -> dict[str, list[str]]:
     p = Params(p=project_id)
-    rows = olap.query(
-        "SELECT assumeNotNull(trace_id), id FROM {db}.scores WHERE project_id = {p:String}"
-        f" AND {latest_where(f'trace_id IN {p.ids(trace_ids)}', '{p:String}')} ORDER BY timestamp, id LIMIT 1 BY id",
-        p.values,
-    )
+    rows = olap.query(latest_rows("assumeNotNull(trace_id), id", f"trace_id IN {p.ids(trace_ids)}",
+                                  "ORDER BY timestamp, id", "{p:String}"), p.values)
     out: dict[str, list[str]] = {}
     for tid, sid in rows:
         out.setdefault(tid, []).append(sid)

@@ -34,7 +34,7 @@ from owlscope.tracing.model import (
     trace_aggregates_sql,
     trace_io_previews,
 )
-from owlscope.tracing.scores import latest_where
+from owlscope.tracing.scores import latest_rows
 from owlscope.tracing.traces import fetch_traces, parse_order, select_trace_ids, trace_exists
 from owlscope.wire import decode_cursor, encode_cursor
 
@@ -322,13 +322,12 @@ def score_summaries(olap: Olap, project_id: str, column: str, ids: list[str],
     if not ids:
         return {}
     rows = olap.query(
-        f"SELECT assumeNotNull({column}), name, data_type, value, string_value, id FROM {{db}}.scores"
-        f" WHERE project_id = {{p:String}} AND {latest_where(f'{column} IN {{ids:Array(String)}}', '{p:String}')}"
-        f"{extra} ORDER BY timestamp LIMIT 1 BY id",
+        latest_rows(f"assumeNotNull({column}), name, data_type, value, string_value",
+                    f"{column} IN {{ids:Array(String)}}{extra}", "ORDER BY timestamp", "{p:String}"),
         {"p": project_id, "ids": list(ids)},
     )
     grouped: dict[str, list[tuple]] = {}
-    for key, *rest, _ in rows:  # (the last column: the score id, for LIMIT 1 BY)
+    for key, *rest in rows:
         grouped.setdefault(key, []).append(tuple(rest))
     return {key: summarize_scores(v) for key, v in grouped.items()}
 
