@@ -87,12 +87,14 @@ class TraceRestriction:
     A trace's merged value is the partial value of one of its rows, so scanning the partial states of
     one column finds every candidate without merging anything (a superset: the caller still checks the
     merged value). `ids` are those traces; `where(column)` restricts `column` to them: a list when
-    small, the subqueries themselves when large."""
+    small, the subqueries themselves when large. `exact`: the conditions on the trace id itself,
+    which the restriction applies exactly (the caller need not check them on merged rows)."""
 
-    def __init__(self, ids: set[str], subqueries: list[str], p: Params):
+    def __init__(self, ids: set[str], subqueries: list[str], p: Params, exact: list[Any] | None = None):
         self.ids = ids
         self._subqueries = subqueries
         self._p = p
+        self.exact = exact or []
 
     def where(self, column: str) -> str:
         if len(self.ids) <= INLINE_MAX:
@@ -106,6 +108,7 @@ def restrict_traces(olap: Any, p: Params, conds: Iterable[Any], states: Mapping[
     bind `project_id`."""
     found: set[str] | None = None
     subqueries: list[str] = []
+    exact = []
     for cond in conds:
         if cond.column not in states or cond.operator not in ("=", "any of"):
             continue
@@ -117,13 +120,14 @@ def restrict_traces(olap: Any, p: Params, conds: Iterable[Any], states: Mapping[
         if state is None:
             ids = set(values)
             subqueries.append(vals)
+            exact.append(cond)
         else:
             scan = (f"FROM {{db}}.traces WHERE project_id = {{project_id:String}}"
                     f" AND finalizeAggregation({state}) IN {vals}")
             ids = {r[0] for r in olap.query(f"SELECT DISTINCT id {scan}", p.values)}
             subqueries.append(f"(SELECT id {scan})")
         found = ids if found is None else found & ids
-    return None if found is None else TraceRestriction(found, subqueries, p)
+    return None if found is None else TraceRestriction(found, subqueries, p, exact)
 
 
 # How many rows a project has in a table, remembered per process for a short while. It only picks

@@ -206,24 +206,16 @@ def _latest_ids(olap: Olap, c: _Compiled, conds: list[Condition], p: Params, wan
 
 
 def _count(olap: Olap, c: _Compiled, p: Params, restrict: str) -> int:
-    # distinct 64-bit hashes of the ids: a fixed-size hash set instead of one of strings (as
-    # obs_select counts observations)
-    every = "SELECT uniqExact(cityHash64(id)) FROM {db}.traces WHERE project_id = {project_id:String}"
-    whole = not c.where and not restrict and (not c.having or c.hides_internal_only)
-    if whole and not is_small(olap, "traces", p.values["project_id"]):
+    project_id = p.values["project_id"]
+    if not c.where and not restrict and (not c.having or c.hides_internal_only) and not is_small(
+            olap, "traces", project_id):
         # every trace (but the internal ones): counted by the rollups, raw only for their dirty hours
-        return count_traces(olap, p.values["project_id"],
-                            hide_env_prefix=INTERNAL_ENV_PREFIX if c.hides_internal_only else None)
+        return count_traces(olap, project_id, hide_env_prefix=INTERNAL_ENV_PREFIX if c.hides_internal_only else None)
     if not c.having and not c.where and not restrict:
-        return int(olap.query(every, p.values)[0][0])
-    if c.hides_internal_only and not restrict:
-        # All traces but the internal ones: every trace, less those whose merged environment is
-        # internal, which is one of their rows' own (found from one column).
+        # distinct 64-bit hashes of the ids: a fixed-size hash set instead of one of strings (as
+        # obs_select counts observations)
         return int(olap.query(
-            f"SELECT ({every}) - (SELECT count() FROM (SELECT id, argMaxIfMerge(environment) AS t_env FROM {{db}}.traces"
-            " WHERE project_id = {project_id:String} AND id IN (SELECT id FROM {db}.traces"
-            f" WHERE project_id = {{project_id:String}} AND startsWith(finalizeAggregation(environment),"
-            f" '{INTERNAL_ENV_PREFIX}')) GROUP BY id HAVING startsWith(t_env, '{INTERNAL_ENV_PREFIX}')))",
+            "SELECT uniqExact(cityHash64(id)) FROM {db}.traces WHERE project_id = {project_id:String}",
             p.values)[0][0])
     where = " AND ".join(["project_id = {project_id:String}", *c.where] + ([restrict] if restrict else []))
     sel = c.select()
@@ -244,13 +236,6 @@ class TracePage:
     since: datetime | None = None
 
 
-def _restricts_exactly(cond: Condition) -> bool:
-    """An `=`/`any of` condition on the trace id: `restrict_traces` turns it into `id IN (...)` itself."""
-    values = [cond.value] if cond.operator == "=" else cond.value
-    return (cond.column == "id" and cond.operator in ("=", "any of") and isinstance(values, list)
-            and all(isinstance(v, str) for v in values))
-
-
 def select_trace_ids(
     olap: Olap, project_id: str, conds: list[Condition], *, order: tuple[str, str] = ("t_ts", "DESC"),
     offset: int = 0, limit: int = 50, with_total: bool = True, io: bool = True,
@@ -258,8 +243,8 @@ def select_trace_ids(
     """One page of trace ids matching `conds`, in order, and the total number of matches."""
     p = Params(project_id=project_id)
     known = restrict_traces(olap, p, conds, IDENTITY)
-    # (an id condition the restriction applies exactly is not checked again on the merged rows)
-    c = _Compiled([x for x in conds if known is None or not _restricts_exactly(x)], p,
+    # (the id conditions the restriction applies exactly are not checked again on the merged rows)
+    c = _Compiled([x for x in conds if known is None or x not in known.exact], p,
                   lambda: rollups_fast(olap, project_id))
     restrict = ""
     if known is not None:
