@@ -44,12 +44,11 @@ from owlscope.config import load_settings  # noqa: E402
 from owlscope.ingestion.rows import ObservationEvent, TraceEvent, observations_table, traces_table  # noqa: E402
 from owlscope.storage.olap.client import Olap  # noqa: E402
 from owlscope.storage.olap.migrate import migrate  # noqa: E402
+from owlscope.tracing.model import TRACE_TEXT  # noqa: E402
 
 BLOCK = 2_000
 VARIANTS = ("shipped", "optimize_on_insert=1", "no trace bounds", "no rollup marks", "no views")
 TRACE_VARIANTS = ("shipped", "token bloom filter", "no text index")
-_TEXT_EXPR = ("lower(concat(finalizeAggregation(input), ' ', finalizeAggregation(output), ' ',"
-              " finalizeAggregation(root_input), ' ', finalizeAggregation(root_output)))")
 
 
 def tables(n_rows: int, seed: int = 7) -> list[pa.Table]:
@@ -99,18 +98,18 @@ def database(root: str, variant: str) -> Olap:
     if variant in ("token bloom filter", "no text index"):
         olap.command("ALTER TABLE {db}.traces DROP INDEX idx_fts")
     if variant == "token bloom filter":
-        olap.command(f"ALTER TABLE {{db}}.traces ADD INDEX idx_text {_TEXT_EXPR} TYPE tokenbf_v1(32768, 3, 0) GRANULARITY 1")
+        olap.command(f"ALTER TABLE {{db}}.traces ADD INDEX idx_text {TRACE_TEXT} TYPE tokenbf_v1(32768, 3, 0) GRANULARITY 1")
     return olap
 
 
-def insert(olap: Olap, variant: str, data: pa.Table) -> None:
+def insert(olap: Olap, variant: str, table: str, data: pa.Table) -> None:
     if variant != "optimize_on_insert=1":
-        olap.insert_arrow("trace_events" if "root_input" in data.schema.names else "observation_events", data)
+        olap.insert_arrow(table, data)
         return
     arrow_table = data  # noqa: F841 - read by name by chDB's Python() table function
     columns = ", ".join(f"`{n}`" for n in data.schema.names)
     olap._chdb_conn().query(
-        f"INSERT INTO {olap.database}.observation_events ({columns}) SELECT {columns} FROM Python(arrow_table) "
+        f"INSERT INTO {olap.database}.{table} ({columns}) SELECT {columns} FROM Python(arrow_table) "
         "SETTINGS max_insert_threads = 2, max_threads = 2, optimize_on_insert = 1")
 
 
@@ -126,6 +125,7 @@ def main() -> None:
     ap.add_argument("--traces", action="store_true", help="trace rows and the full-text index variants")
     args = ap.parse_args()
     variants = TRACE_VARIANTS if args.traces else VARIANTS
+    table = "trace_events" if args.traces else "observation_events"
     root = tempfile.mkdtemp(prefix="owlscope-insert-cost-")
     print(f"building {args.rows:,} rows ...", flush=True)
     data = trace_tables(args.rows) if args.traces else tables(args.rows)
@@ -140,7 +140,7 @@ def main() -> None:
             olap = database(root, variant)
             c0, w0 = cpu(), time.perf_counter()
             for t in data:
-                insert(olap, variant, t)
+                insert(olap, variant, table, t)
             c, w = cpu() - c0, time.perf_counter() - w0
             results[variant].append(c / n * 1e6)
             print(f"{rnd:>5}  {variant:<22} {c / n * 1e6:>10.1f} {w / n * 1e6:>11.1f}", flush=True)
