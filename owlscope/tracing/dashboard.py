@@ -8,6 +8,7 @@ stays cheap however much history a project has. The queries run side by side.
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,9 +25,10 @@ from owlscope.tracing.model import (
     select_list,
     trace_aggregates_sql,
 )
-from owlscope.tracing.rollups import Served, Shape, clean_hours, fact_rows, merge_expr, serve
+from owlscope.tracing.rollups import Served, Shape, clean_hours, cover, fact_rows, merge_expr, serve
 
 MAX_SCORE_NAMES = 8
+DISTINCT_VALUES = 2000  # per score name, for the dashboard's one-read score widgets
 TOP_USERS = 10
 TOP_MODELS = 12
 NUMERIC_BINS = 10
@@ -145,7 +147,7 @@ def _observations_rollup(olap: Olap, q: _Sql, step: int, start: datetime, end: d
     bucket = f"toStartOfInterval({{t}}, INTERVAL {step} SECOND)"
     sums = {"cost": "sumMerge(cost_total_sum)", "tokens": "sumMerge(tokens_total_sum)", "n": "countMerge(n)"}
     by_bucket = serve(olap, project_id, Shape("obs", bucket, {"gen": ("type = 'GENERATION'", "o_type = 'GENERATION'")},
-                                              sums, roll_where, raw_where), q.p, start, end, hours)
+                                              sums, roll_where, raw_where), q.p, start, end, hours, served)
     series: dict[datetime, tuple[float, int, int]] = {}
     for r in by_bucket:
         b = utc(r["time_dimension"])
@@ -155,7 +157,7 @@ def _observations_rollup(olap: Olap, q: _Sql, step: int, start: datetime, end: d
     outputs = {**sums, "tin": "sumMerge(tokens_in_sum)", "tout": "sumMerge(tokens_out_sum)", "p50": p50, "p95": p95}
     models = []
     for r in serve(olap, project_id, Shape("obs", None, {"m": ("model", "o_model")}, outputs,  # type: ignore[arg-type]
-                                           roll_where, raw_where), q.p, start, end, hours):
+                                           roll_where, raw_where), q.p, start, end, hours, served):
         if r["m"]:
             lo, hi = finite(r["p50"]), finite(r["p95"])
             models.append({"model": r["m"], "count": int(r["n"]), "cost": float(r["cost"]),
@@ -247,16 +249,17 @@ def _traces_rollup(olap: Olap, q: _Sql, step: int, start: datetime, end: datetim
     bucket = f"toStartOfInterval({{t}}, INTERVAL {step} SECOND)"
     series = {utc(r["time_dimension"]): int(r["n"]) for r in serve(
         olap, project_id, Shape("trace", bucket, {}, {"n": "countMerge(n)"}, roll_where, raw_where),
-        q.p, start, end, hours) if r["n"]}
+        q.p, start, end, hours, served) if r["n"]}
     (tot,) = serve(olap, project_id, Shape("trace", None, {}, {
         "n": "countMerge(n)", "users": "uniqExactMerge(users)",
-        "q": "quantilesMerge(0.5, 0.9, 0.95, 0.99)(observed)"}, roll_where, raw_where), q.p, start, end, hours)
+        "q": "quantilesMerge(0.5, 0.9, 0.95, 0.99)(observed)"}, roll_where, raw_where), q.p, start, end, hours, served)
     n = int(tot["n"])
     totals = {"traces": n, "users": int(tot["users"]), "latency": {
         k: finite(v) for k, v in zip(("p50", "p90", "p95", "p99"), tot["q"], strict=True)} if n else {}}
     # the most active users from the stored facts of the clean hours (and the rest raw)
+    cov = cover(olap, project_id, "trace", start, end)
     facts = fact_rows(olap, project_id, "trace", " ".join(["t_user t_ts a_total_cost a_total_tokens", *raw_where]), start, end,
-                      hours, hours)
+                      cov.clean, cov.clean, cov.dirty)
     users = [_user(*r) for r in olap.query(
         f"SELECT t_user, count(), max(t_ts), sum(a_total_cost), sum(a_total_tokens) FROM ({facts}) WHERE t_user != ''"
         + "".join(f" AND {w}" for w in raw_where) + " GROUP BY t_user", q.p.values)]
@@ -274,9 +277,65 @@ def _bins(lo: float, hi: float, counts: dict[int, int]) -> list[list[float]]:
 
 def _scores(olap: Olap, q: _Sql) -> list[dict[str, Any]]:
     """Per score name (the most frequent first): numeric ones as a histogram (NUMERIC_BINS
-    equal-width bins over [min, max]), categorical and boolean ones as counts per value. Two reads
-    of the range's scores: the names with their numeric statistics, then the bins and the values."""
+    equal-width bins over [min, max]), categorical and boolean ones as counts per value.
+
+    One read of the range's scores counts each name's distinct values; when no name has more than
+    DISTINCT_VALUES of them (scores are mostly a few levels, labels or booleans) everything is
+    computed from those counts. Otherwise two reads: the names with their numeric statistics, then
+    the bins and the values."""
     where = q.scores()
+    rows = olap.query(
+        "SELECT name, data_type, value, string_value, count() FROM {db}.scores FINAL"
+        f" WHERE project_id = {{project_id:String}} AND {where} AND data_type IN ('NUMERIC', 'BOOLEAN', 'CATEGORICAL')"
+        f" GROUP BY name, data_type, value, string_value ORDER BY name, data_type LIMIT {DISTINCT_VALUES + 1} BY name",
+        q.p.values,
+    )
+    per_name: dict[str, list[tuple]] = {}
+    for r in rows:
+        per_name.setdefault(r[0], []).append(r[1:])
+    if all(len(v) <= DISTINCT_VALUES for v in per_name.values()):
+        return _scores_from_values(per_name)
+    return _scores_two_reads(olap, q, where)
+
+
+def _scores_from_values(per_name: dict[str, list[tuple]]) -> list[dict[str, Any]]:
+    """`_scores` from each name's distinct (data type, value, string value, count)."""
+    names = sorted(per_name, key=lambda n: (-sum(r[3] for r in per_name[n]), n))[:MAX_SCORE_NAMES]
+    out = []
+    for name in names:
+        groups = per_name[name]
+        e: dict[str, Any] = {"name": name, "dataType": groups[0][0], "count": sum(int(r[3]) for r in groups)}
+        numeric = [(float(v), int(n)) for t, v, _, n in groups if t == "NUMERIC" and v is not None]
+        if numeric:
+            total = sum(n for _, n in numeric)
+            lo, hi = min(v for v, _ in numeric), max(v for v, _ in numeric)
+            e.update(kind="histogram", count=total, avg=finite(sum(v * n for v, n in numeric) / total),
+                     min=finite(lo), max=finite(hi), bins=[])
+            if finite(lo) is not None and finite(hi) is not None:
+                w = (hi - lo) / NUMERIC_BINS or 1.0
+                counts: dict[int, int] = {}
+                for v, n in numeric:
+                    b = min(math.floor((v - lo) / w), NUMERIC_BINS - 1)
+                    counts[b] = counts.get(b, 0) + n
+                e["bins"] = _bins(lo, hi, counts)
+        values: dict[str, int] = {}
+        for t, v, sv, n in groups:
+            if t == "BOOLEAN":
+                k = "True" if v == 1 else "False"
+            elif t == "CATEGORICAL":
+                k = sv or ""
+            else:
+                continue
+            values[k] = values.get(k, 0) + int(n)
+        if values:
+            e.setdefault("kind", "counts")
+            e["values"] = [[k, n] for k, n in sorted(values.items(), key=lambda kv: (-kv[1], kv[0]))]
+        if "kind" in e:
+            out.append(e)
+    return out
+
+
+def _scores_two_reads(olap: Olap, q: _Sql, where: str) -> list[dict[str, Any]]:
     numeric = "data_type = 'NUMERIC' AND isNotNull(value)"
     names = olap.query(
         f"SELECT name, any(data_type), count() AS n, countIf({numeric}), avgIf(value, {numeric}),"

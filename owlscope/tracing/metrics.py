@@ -386,7 +386,7 @@ def metrics_query(olap: Olap, project_id: str, query: dict[str, Any] | str, *, v
         if hours:
             if served is not None:
                 served.path, served.hours = "rollup", len(hours)
-            rows = serve(olap, project_id, c.shape, p, c.start, c.end, hours)
+            rows = serve(olap, project_id, c.shape, p, c.start, c.end, hours, served)
             return {"data": [_json_row(r, set(c.dimensions)) for r in rows]}
     used = " ".join([*c.select, *c.where])
     fast = c.view_name in ("observations", "traces") and rollups_fast(olap, project_id)
@@ -522,9 +522,9 @@ def _daily_from_rollups(olap: Olap, project_id: str, start: datetime | None, end
         served.path, served.hours = "rollup", len(obs_hours) + len(trace_hours)
     p = Params(project_id=project_id)
     traces = serve(olap, project_id, Shape("trace", "toDate({t})", {}, {"n": "countMerge(n)"}), p, start, end,
-                   trace_hours)
+                   trace_hours, served)
     obs = serve(olap, project_id, Shape("obs", "toDate({t})", {"m": ("model", "o_model")}, dict(_DAILY_OBS)),
-                p, start, end, obs_hours)
+                p, start, end, obs_hours, served)
     return ([(r["time_dimension"], r["n"]) for r in traces if r["n"]],
             [(r["time_dimension"], r["m"], *(r[k] for k in _DAILY_OBS)) for r in obs if r["n"]])
 

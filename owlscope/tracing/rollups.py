@@ -43,6 +43,7 @@ Query shapes and their path (metrics.py, dashboard.py call `clean_hours` and `se
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -64,6 +65,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("owlscope.rollups")
 HOUR = timedelta(hours=1)
+DAY = timedelta(days=1)
 SETTLE = timedelta(seconds=10)  # inserts commit within this of their mark time (see `refresh_rollups`)
 TOUCHED_TTL = timedelta(days=29)  # rollup_touched keeps 30 days; an older watermark rebuilds everything
 REFRESH_TASK = "refresh_rollups"
@@ -273,6 +275,7 @@ class RefreshResult:
     project_id: str
     obs_hours: int = 0
     trace_hours: int = 0
+    days: int = 0  # rollup days rebuilt (both kinds)
     full: bool = False
 
 
@@ -282,15 +285,20 @@ def refresh_rollups(olap: Olap, project_id: str | None = None, *, settle: timede
     `settle`: marks younger than this are left for the next refresh, so an insert still being
     written (its mark time is taken before it commits) is never covered by a generation that did not
     see it. Tests and bulk loads, whose inserts have returned, pass 0."""
-    if project_id is None:  # the projects with a mark since their last refresh (every event marks)
-        projects = [r[0] for r in olap.query(
-            "SELECT mk.project_id FROM (SELECT project_id, max(marked_at) AS m FROM {db}.rollup_marks"
-            " GROUP BY project_id) AS mk LEFT JOIN (SELECT project_id, argMax(covered, generation) AS w"
-            " FROM {db}.rollup_hours WHERE kind = 'touched' GROUP BY project_id) AS h"
-            " ON h.project_id = mk.project_id WHERE mk.m > h.w")]
-    else:
-        projects = [project_id]
+    projects = projects_to_refresh(olap) if project_id is None else [project_id]
     return [_refresh_project(olap, p, settle) for p in projects]
+
+
+def projects_to_refresh(olap: Olap) -> list[str]:
+    """The projects with a mark since their last refresh (every event marks), and those with an hour
+    newer than its day (days not built yet: OLAP 0012)."""
+    return [r[0] for r in olap.query(
+        "SELECT mk.project_id FROM (SELECT project_id, max(marked_at) AS m FROM {db}.rollup_marks"
+        " GROUP BY project_id) AS mk LEFT JOIN (SELECT project_id, argMax(covered, generation) AS w"
+        " FROM {db}.rollup_hours WHERE kind = 'touched' GROUP BY project_id) AS h"
+        " ON h.project_id = mk.project_id WHERE mk.m > h.w"
+        " UNION DISTINCT SELECT project_id FROM {db}.rollup_hours GROUP BY project_id"
+        " HAVING maxIf(generation, kind IN ('obs', 'trace')) > maxIf(generation, kind IN ('obs_day', 'trace_day'))")]
 
 
 def _refresh_project(olap: Olap, project_id: str, settle: timedelta) -> RefreshResult:
@@ -341,6 +349,10 @@ def _refresh_project(olap: Olap, project_id: str, settle: timedelta) -> RefreshR
             res.obs_hours = len(hours)
         else:
             res.trace_hours = len(hours)
+        stale = _stale_days(olap, kind, p)
+        for i in range(0, len(stale), _DAYS_PER_BUILD):
+            _build_days(olap, kind, p, stale[i: i + _DAYS_PER_BUILD])
+        res.days += len(stale)
     new_wm = cutoff if watermark is None else max(cutoff, watermark)
     p.values["wm_new"] = epoch_ms(new_wm)
     olap.command(
@@ -421,6 +433,160 @@ def _recompute(olap: Olap, kind: str, p: Params, hours: list[datetime], fast: bo
             p.values)
 
 
+# ---- days (OLAP 0012) ----------------------------------------------------------------------------
+# A day row merges the day's hourly rows of one kind for the keys always kept and at most one other
+# (`dim`; '' for none), the others left empty: a month by model is then ~100 rows instead of the
+# ~20,000 hourly rows of every key combination, and its percentile states hold at most 8,192 values
+# each instead of every value of the month.
+DAY_KEPT = {"obs": ("environment", "type"), "trace": ("environment",)}
+_DAY_TABLES = {"obs": "rollup_observations_days", "trace": "rollup_traces_days"}
+# State column -> the only `dim`s whose day rows hold it (others hold an empty state). The distinct
+# traces of observations (metrics/daily's count of traces per model) is a set of every trace id: a
+# day of 80,000 traces took ~400 MB to build for every key, and reading a month of those sets
+# (~800 ms at 10M observations) was slower than merging the hourly ones (~450 ms): not held.
+_DAY_ONLY: dict[str, tuple[str, ...]] = {"traces": ()}
+_DAYS_PER_BUILD = 1  # days merged per statement (memory)
+
+
+def day_keys(kind: str) -> list[str]:
+    """The rollup keys a day row keeps one of (`dim`)."""
+    return [k for k in (OBS_KEYS if kind == "obs" else TRACE_KEYS) if k not in DAY_KEPT[kind]]
+
+
+def _merge_state(state: str, col: str, only: tuple[str, ...] | None = None) -> str:
+    """The state expression `state` (as state_exprs writes it) merging the states in `col` instead:
+    `sumState(x)` -> `sumMergeState(col)`, `quantilesState(0.5, 0.9)(x)` -> `quantilesMergeState(0.5, 0.9)(col)`;
+    with `only`, the rows of other `d_dim`s get an empty state."""
+    name, rest = state.split("State(", 1)
+    params = f"({rest[: rest.index(')(')]})" if ")(" in rest else ""
+    if only is not None:
+        return f"{name}MergeStateIf{params}({col}, d_dim IN ({', '.join(repr(d) for d in only)}))"
+    return f"{name}MergeState{params}({col})"
+
+
+def _stale_days(olap: Olap, kind: str, p: Params) -> list[datetime]:
+    """The days that have ended with an hour of a newer generation than the day's (or no day yet). A
+    day not over is never wholly inside a read's range: it is built after it ends."""
+    p.values["day_kind"] = f"{kind}_day"
+    return [r[0] for r in olap.query(
+        "SELECT h.d FROM (SELECT toStartOfDay(hour) AS d, max(generation) AS g FROM {db}.rollup_hours"
+        " WHERE project_id = {project_id:String} AND kind = {kind:String} GROUP BY d) AS h"
+        " LEFT JOIN (SELECT hour AS d, max(generation) AS g FROM {db}.rollup_hours"
+        " WHERE project_id = {project_id:String} AND kind = {day_kind:String} GROUP BY d) AS dd"
+        " ON dd.d = h.d WHERE dd.g < h.g AND h.d + INTERVAL 1 DAY <= fromUnixTimestamp64Milli({cutoff:Int64}, 'UTC')"
+        " ORDER BY h.d", p.values)]
+
+
+def _build_days(olap: Olap, kind: str, p: Params, days: list[datetime]) -> None:
+    """Write generation `{gen}` of these days from their hours' current rollup rows, then the days
+    in `rollup_hours` (kind `{kind}_day`); older generations are deleted after, as for hours."""
+    table = _KINDS[kind][0]
+    keys = list(OBS_KEYS if kind == "obs" else TRACE_KEYS)
+    states = state_exprs(kind)
+    listed = _epochs(days)
+    in_days = f"toUInt32(toStartOfDay(hour)) IN {listed}"
+
+    def key(k: str) -> str:
+        if k in DAY_KEPT[kind]:
+            return k
+        return f"if(d_dim = '{k}', {k}, {'0' if k == 'prompt_version' else chr(39) * 2})"
+
+    dims = ", ".join(f"'{d}'" for d in ["", *day_keys(kind)])
+    olap.command(
+        f"INSERT INTO {{db}}.{_DAY_TABLES[kind]} (project_id, hour, generation, dim, {', '.join(keys + list(states))})"
+        " SELECT {project_id:String}, toStartOfDay(hour) AS d_day, {gen:UInt64}, d_dim"
+        + "".join(f", {key(k)} AS d_{k}" for k in keys)
+        + "".join(f", {_merge_state(e, c, _DAY_ONLY.get(c))}" for c, e in states.items())
+        + f" FROM {{db}}.{table} ARRAY JOIN [{dims}] AS d_dim WHERE project_id = {{project_id:String}} AND {in_days}"
+        f" AND {_current(kind, in_days)} GROUP BY d_day, d_dim" + "".join(f", d_{k}" for k in keys),
+        p.values,
+    )
+    olap.command(
+        "INSERT INTO {db}.rollup_hours (project_id, kind, hour, generation, covered)"
+        " SELECT {project_id:String}, {day_kind:String}, d, {gen:UInt64}, fromUnixTimestamp64Milli({cutoff:Int64}, 'UTC')"
+        f" FROM (SELECT toDateTime(arrayJoin([{listed[1:-1]}]), 'UTC') AS d)",
+        p.values,
+    )
+    olap.command(
+        f"DELETE FROM {{db}}.{_DAY_TABLES[kind]} WHERE project_id = {{project_id:String}}"
+        f" AND toUInt32(hour) IN {listed} AND generation < {{gen:UInt64}} SETTINGS lightweight_deletes_sync = 0",
+        p.values)
+
+
+@dataclass
+class Cover:
+    """What a read over [start, end) takes from where, from one snapshot of `rollup_hours` and
+    `rollup_marks`: `clean`, the hours whose generation covers their latest mark; `dirty`, the hours
+    marked after their generation's cover (or never refreshed), read raw; `days`, the days (aware
+    UTC starts) wholly inside the range whose day rows are current (none of their hours dirty, the
+    day not older than any of its hours). Every hour with data is marked when written (OLAP 0005)
+    or covered by a refresh, so the hours neither clean nor dirty hold nothing."""
+
+    clean: list[datetime]
+    dirty: list[datetime]
+    days: list[datetime]
+
+
+def cover(olap: Olap, project_id: str, kind: str, start: datetime | None, end: datetime | None) -> Cover:
+    """`Cover` of one kind over [start, end) (None: unbounded), in one query."""
+    p = Params(project_id=project_id, kind=kind, day_kind=f"{kind}_day")
+    bounds = (f" AND hour >= toStartOfHour({p.time(start)})" if start is not None else "") + (
+        f" AND hour < {p.time(end)}" if end is not None else "")
+    where = f"project_id = {{project_id:String}}{bounds}"
+    rows = olap.query(
+        "SELECT hour, h.g, h.c, mk.m, dd.g FROM (SELECT hour, argMax(covered, generation) AS c,"
+        f" max(generation) AS g FROM {{db}}.rollup_hours WHERE {where} AND kind = {{kind:String}} GROUP BY hour) AS h"
+        f" FULL OUTER JOIN (SELECT hour, max(marked_at) AS m FROM {{db}}.rollup_marks WHERE {where}"
+        " AND kind = {kind:String} GROUP BY hour) AS mk USING (hour)"
+        " LEFT JOIN (SELECT hour AS d, max(generation) AS g FROM {db}.rollup_hours"
+        f" WHERE project_id = {{project_id:String}} AND kind = {{day_kind:String}} GROUP BY d) AS dd"
+        " ON dd.d = toStartOfDay(hour) SETTINGS join_use_nulls = 0", p.values)
+    clean: list[datetime] = []
+    dirty: list[datetime] = []
+    day_ok: dict[datetime, bool] = {}
+    for hour, hour_gen, covered, marked, day_gen in rows:
+        hour = hour.replace(tzinfo=UTC) if hour.tzinfo is None else hour
+        if (start is not None and hour + HOUR <= start) or (end is not None and hour >= end):
+            continue
+        is_dirty = marked > covered  # no generation: covered is 0
+        if is_dirty:
+            dirty.append(hour)
+        elif hour_gen:
+            clean.append(hour)
+        day = hour.replace(hour=0)
+        day_ok[day] = day_ok.get(day, True) and not is_dirty and day_gen > 0 and day_gen >= hour_gen
+    days = [d for d, ok in sorted(day_ok.items())
+            if ok and (start is None or d >= start) and (end is None or d + DAY <= end)]
+    return Cover(sorted(clean), sorted(dirty), days)
+
+
+_QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'|\{[^{}]*\}")  # string literals and bound parameters
+
+
+def _day_aligned(bucket: str | None) -> bool:
+    """No time bucket, or one made of whole UTC days (so a day falls in one bucket)."""
+    if bucket is None:
+        return True
+    if bucket.startswith("toStartOfInterval("):
+        return int(bucket.split("INTERVAL ")[1].split(" ")[0]) % 86400 == 0
+    return bucket.startswith(("toDate(", "toStartOfDay(", "toStartOfWeek(", "toStartOfMonth("))
+
+
+def day_dim(shape: Shape) -> str | None:
+    """The day rows' `dim` that answers this shape ('' for none), or None when the day rows cannot:
+    its bucket splits days, or its dimensions and filters use more than one key besides the kept ones."""
+    if not _day_aligned(shape.bucket):
+        return None
+    words = set(re.findall(r"\w+", _QUOTED.sub(" ", " ".join([*(r for r, _ in shape.dims.values()),
+                                                               *shape.rollup_where]))))
+    used = [k for k in day_keys(shape.kind) if k in words]
+    dim = used[0] if used else ""
+    outputs = " ".join(shape.outputs.values())
+    if len(used) > 1 or any(f"({c})" in outputs and dim not in dims for c, dims in _DAY_ONLY.items()):
+        return None
+    return dim
+
+
 # ---- marks for deletions ----------------------------------------------------------------------
 def mark_traces(olap: Olap, in_ids: str, params: dict[str, Any]) -> None:
     """Mark dirty the hours the traces `in_ids` (an SQL set over `params`, which binds `p`) were
@@ -464,14 +630,14 @@ def clean_hours_of(olap: Olap, project_id: str, kinds: tuple[str, ...], start: d
     return out
 
 
-def hour_ranges(hours: list[datetime]) -> list[Range]:
-    """Consecutive hours as [start, end) ranges."""
+def hour_ranges(hours: list[datetime], step: timedelta = HOUR) -> list[Range]:
+    """Consecutive hours (or days, with `step`) as [start, end) ranges."""
     out: list[list[datetime]] = []
     for h in sorted(hours):
         if out and out[-1][1] == h:
-            out[-1][1] = h + HOUR
+            out[-1][1] = h + step
         else:
-            out.append([h, h + HOUR])
+            out.append([h, h + step])
     return [(a, b) for a, b in out]
 
 
@@ -489,6 +655,7 @@ class Served:
 
     path: str = "raw"
     hours: int = 0
+    days: int = 0  # days taken from the day rows (OLAP 0012)
 
 
 @dataclass
@@ -516,12 +683,13 @@ def _current(kind: str, hours_cond: str) -> str:
 
 
 def fact_rows(olap: Olap, project_id: str, kind: str, exprs: str, start: datetime | None, end: datetime | None,
-              hours: list[datetime], from_table: list[datetime]) -> str:
+              hours: list[datetime], from_table: list[datetime], dirty: list[datetime] | None = None) -> str:
     """SQL: the merged facts of one kind over [start, end), with the columns the SQL `exprs` uses
     (rollup keys and measures, the columns of the facts tables): those of the clean hours `from_table`
     from their stored facts (OLAP 0009, read by time), those of the hours not among the clean
     `hours` merged from the raw rows. (The clean hours in `hours` but not in `from_table` are left
-    to the caller: `serve` takes them from the rollup rows.)"""
+    to the caller: `serve` takes them from the rollup rows.) With `dirty` (`Cover.dirty`, of the same
+    snapshot as `hours`), only those hours are merged raw: the others hold nothing."""
     fast = rollups_fast(olap, project_id)
     _, _, facts_table, _, time_fact, _ = _KINDS[kind]
     time_row = "sort_ts" if kind == "obs" else "timestamp"
@@ -532,7 +700,9 @@ def fact_rows(olap: Olap, project_id: str, kind: str, exprs: str, start: datetim
 
     def cond(col: str) -> str:
         parts = within(col)
-        if hours:
+        if dirty is not None:
+            parts.append(in_ranges(f"toStartOfHour({col})", hour_ranges(dirty)))
+        elif hours:
             parts.append(f"NOT {in_ranges(f'toStartOfHour({col})', hour_ranges(hours))}")
         return " AND ".join(parts) or "1"
 
@@ -554,12 +724,24 @@ def fact_rows(olap: Olap, project_id: str, kind: str, exprs: str, start: datetim
 
 
 def serve(olap: Olap, project_id: str, shape: Shape, p: Params, start: datetime | None, end: datetime | None,
-          hours: list[datetime]) -> list[dict[str, Any]]:
-    """Run a Shape over [start, end): the rollup rows of the clean whole `hours`, the facts of the
-    clean hours the range covers in part (OLAP 0009), and the raw facts of the rest, as states,
-    merged in one SQL. `p` binds `project_id` and the filters' values."""
+          hours: list[datetime], served: Served | None = None) -> list[dict[str, Any]]:
+    """Run a Shape over [start, end): the day rows of the whole clean days (when the shape allows:
+    `day_dim`), the rollup rows of the other clean whole hours, the facts of the clean hours the
+    range covers in part (OLAP 0009), and the raw facts of the dirty hours, as states, merged in one
+    SQL. `hours`: the clean hours the caller chose rollups on; the hours and days read are those of
+    one `cover` snapshot taken here (so that no hour is read twice or missed when a refresh ends in
+    between). `p` binds `project_id` and the filters' values."""
+    cov = cover(olap, project_id, shape.kind, start, end)
+    hours = cov.clean
     whole = [h for h in hours if (start is None or h >= start) and (end is None or h + HOUR <= end)]
     partial = sorted(set(hours) - set(whole))
+    dim = day_dim(shape)
+    days = cov.days if dim is not None else []
+    if days:
+        in_day = set(days)
+        whole = [h for h in whole if h.replace(hour=0) not in in_day]
+        if served is not None:
+            served.days += len(days)
     ranges = hour_ranges(whole)
     states = state_exprs(shape.kind)
     used = " ".join(shape.outputs.values())
@@ -576,9 +758,17 @@ def serve(olap: Olap, project_id: str, shape: Shape, p: Params, start: datetime 
         f" AND {in_ranges('hour', ranges)} AND {_current(shape.kind, in_ranges('hour', ranges))}"
         + "".join(f" AND ({w})" for w in shape.rollup_where)
     )
+    if days:
+        day_ranges = hour_ranges(days, DAY)
+        roll += (
+            f" UNION ALL SELECT {', '.join(roll_sel)} FROM {{db}}.{_DAY_TABLES[shape.kind]}"
+            f" WHERE project_id = {{project_id:String}} AND dim = '{dim}' AND {in_ranges('hour', day_ranges)}"
+            f" AND {_current(shape.kind + '_day', in_ranges('hour', day_ranges))}"
+            + "".join(f" AND ({w})" for w in shape.rollup_where)
+        )
 
     raw_exprs = " ".join([*(r for _, r in shape.dims.values()), *(states[c] for c in cols), *shape.raw_where])
-    facts = fact_rows(olap, project_id, shape.kind, raw_exprs, start, end, hours, partial)
+    facts = fact_rows(olap, project_id, shape.kind, raw_exprs, start, end, hours, partial, cov.dirty)
     raw_sel = ([f"{shape.bucket.format(t=time_fact)} AS time_dimension"] if shape.bucket else []) + [
         f"{r} AS `{n}`" for n, (_, r) in shape.dims.items()] + [f"{states[c]} AS {c}" for c in cols]
     raw = (f"SELECT {', '.join(raw_sel)} FROM ({facts})"

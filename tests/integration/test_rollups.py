@@ -60,7 +60,9 @@ def load_base(olap: Olap, p: str) -> None:
 
 
 # ---- the reads compared ---------------------------------------------------------------------------
-RANGES = [(h(0), h(48)), (h(2.5), h(30.25))]  # aligned, and edges inside hours
+# 30 whole days (the dashboard buckets them by day: whole days come from the day rows), and edges
+# inside hours
+RANGES = [(h(-24 * 28), h(48)), (h(2.5), h(30.25))]
 
 
 def obs_queries(start: datetime, end: datetime) -> list[dict[str, Any]]:
@@ -119,27 +121,35 @@ def sort_rows(rows: list[dict]) -> list[dict]:
     return sorted(rows, key=lambda r: repr(sorted((k, v) for k, v in r.items() if not isinstance(v, float))))
 
 
-def compare_all(olap: Olap, p: str, *, expect_rollup: bool = True) -> None:
-    """Every rollup-served read equals the forced raw read; with `expect_rollup`, rollups served."""
-    for start, end in RANGES:
-        for q in obs_queries(start, end) + trace_queries(start, end):
+def compare_all(olap: Olap, p: str, *, expect_rollup: bool = True, expect_days: bool = False) -> None:
+    """Every rollup-served read equals the forced raw read; with `expect_rollup`, rollups served; with
+    `expect_days`, the reads by day (or without time) over the whole days of RANGES[0] took day rows."""
+    by_day = {0, 1, 2, 5, 6, 7}  # the queries (by index) whose shape fits the day rows
+    for r, (start, end) in enumerate(RANGES):
+        for i, q in enumerate(obs_queries(start, end) + trace_queries(start, end)):
             served = Served()
             got = metrics_query(olap, p, q, served=served)["data"]
             want = metrics_query(olap, p, q, rollups=False)["data"]
             close(sort_rows(got), sort_rows(want), str(q))
             if expect_rollup:
                 assert served.path == "rollup", q
+            if expect_days and r == 0:
+                assert (served.days > 0) == (i in by_day), (served, q)
         served = Served()
         close(metrics_daily(olap, p, from_timestamp=start, to_timestamp=end, served=served),
               metrics_daily(olap, p, from_timestamp=start, to_timestamp=end, rollups=False))
         if expect_rollup:
             assert served.path == "rollup"
+        if expect_days and r == 0:
+            assert served.days > 0
         for env in (None, "prod"):
             served = Served()
             close(dashboard(olap, p, start=start, end=end, environment=env, served=served),
                   dashboard(olap, p, start=start, end=end, environment=env, rollups=False))
             if expect_rollup:
                 assert served.path == "rollup"
+            if expect_days and r == 0:
+                assert served.days > 0
     served = Served()
     close(metrics_daily(olap, p, served=served), metrics_daily(olap, p, rollups=False))
     # the traces list's total (every trace; every trace but those of some environments)
@@ -172,7 +182,7 @@ def test_rollups_equal_raw_through_updates(read_olap: Olap, project: str, monkey
     assert served.path == "raw"
     (res,) = refresh_rollups(olap, p, settle=timedelta(0))
     assert res.full and res.obs_hours >= 24 and res.trace_hours >= 24
-    compare_all(olap, p)
+    compare_all(olap, p, expect_days=True)
 
     # Late updates in the same hour as their observation: a cost changed, a model set late, a
     # replayed update. Their hours read raw (marked) until the refresh, and equal all along.
@@ -185,7 +195,7 @@ def test_rollups_equal_raw_through_updates(read_olap: Olap, project: str, monkey
     insert(olap, observations=upd[:1])
     compare_all(olap, p)
     refresh_rollups(olap, p, settle=timedelta(0))
-    compare_all(olap, p)
+    compare_all(olap, p, expect_days=True)
 
     # Updates whose hour is not the observation's: an update without a start time an hour later (the
     # observation stays in its hour), and an update arriving before its create that starts an hour
@@ -197,26 +207,26 @@ def test_rollups_equal_raw_through_updates(read_olap: Olap, project: str, monkey
            observations=[ObservationEvent(p, "mv", "t-move", h(20.2), end_time=h(20.3), model="gpt-4o",
                                           cost_details={"total": 0.5})])
     refresh_rollups(olap, p, settle=timedelta(0))
-    compare_all(olap, p)
+    compare_all(olap, p, expect_days=True)
     insert(olap, traces=[TraceEvent(p, "t-move", h(19.9), timestamp=h(19.9), name="trace-1")],
            observations=[ObservationEvent(p, "mv", "t-move", h(19.9), type="GENERATION", name="late-create",
                                           start_time=h(19.9), model="gpt-4o")])
     refresh_rollups(olap, p, settle=timedelta(0))
-    compare_all(olap, p)
+    compare_all(olap, p, expect_days=True)
 
     # Deletions mark the hours they change: equal before and after the refresh.
     delete_traces(olap, p, ["t4", "t11"])
     compare_all(olap, p, expect_rollup=False)
     refresh_rollups(olap, p, settle=timedelta(0))
-    compare_all(olap, p)
+    compare_all(olap, p, expect_days=True)
     insert(olap, observations=[ObservationEvent(p, "orphan", "no-trace", h(2.2), start_time=h(2.2),
                                                 end_time=h(2.3), model="gpt-4o", cost_details={"total": 7.0})])
     refresh_rollups(olap, p, settle=timedelta(0))
-    compare_all(olap, p)
+    compare_all(olap, p, expect_days=True)
     delete_untraced_before(olap, p, "2026-02-03 03:00:00.000")
     compare_all(olap, p, expect_rollup=False)
     refresh_rollups(olap, p, settle=timedelta(0))
-    compare_all(olap, p)
+    compare_all(olap, p, expect_days=True)
 
 
 def test_settle_leaves_fresh_marks_dirty(read_olap: Olap, project: str) -> None:
@@ -233,3 +243,25 @@ def test_settle_leaves_fresh_marks_dirty(read_olap: Olap, project: str) -> None:
     refresh_rollups(olap, p, settle=timedelta(0))
     assert h(1) in clean_hours(olap, p, "obs", h(0), h(48))
     close(sort_rows(metrics_query(olap, p, q)["data"]), sort_rows(metrics_query(olap, p, q, rollups=False)["data"]))
+
+
+def test_days_are_built_for_hours_refreshed_before_them(read_olap: Olap, project: str) -> None:
+    """A store whose hours were refreshed before the day rows existed (OLAP 0012): the periodic
+    refresh picks the project although it has no new mark, and builds its days."""
+    olap, p = read_olap, project
+    refresh_rollups(olap, p, settle=timedelta(0))
+    for sql in ("DELETE FROM {db}.rollup_hours WHERE project_id = {p:String} AND kind IN ('obs_day', 'trace_day')",
+                "DELETE FROM {db}.rollup_observations_days WHERE project_id = {p:String}",
+                "DELETE FROM {db}.rollup_traces_days WHERE project_id = {p:String}"):
+        olap.command(sql, {"p": p})
+    q = obs_queries(*RANGES[0])[0]
+    served = Served()
+    want = metrics_query(olap, p, q, served=served)["data"]
+    assert served.path == "rollup" and served.days == 0
+    assert p in rollups.projects_to_refresh(olap)
+    (res,) = refresh_rollups(olap, p, settle=timedelta(0))
+    assert res.obs_hours == res.trace_hours == 0 and res.days == 4  # two days of each kind
+    assert p not in rollups.projects_to_refresh(olap)
+    served = Served()
+    close(sort_rows(metrics_query(olap, p, q, served=served)["data"]), sort_rows(want))
+    assert served.days == 2
