@@ -25,7 +25,7 @@ from owlscope.tracing.model import (
     select_list,
     trace_aggregates_sql,
 )
-from owlscope.tracing.rollups import Served, Shape, clean_hours, cover, fact_rows, merge_expr, serve
+from owlscope.tracing.rollups import Served, Shape, clean_hours, merge_expr, serve, user_rows
 
 MAX_SCORE_NAMES = 8
 DISTINCT_VALUES = 2000  # per score name, for the dashboard's one-read score widgets
@@ -256,13 +256,9 @@ def _traces_rollup(olap: Olap, q: _Sql, step: int, start: datetime, end: datetim
     n = int(tot["n"])
     totals = {"traces": n, "users": int(tot["users"]), "latency": {
         k: finite(v) for k, v in zip(("p50", "p90", "p95", "p99"), tot["q"], strict=True)} if n else {}}
-    # the most active users from the stored facts of the clean hours (and the rest raw)
-    cov = cover(olap, project_id, "trace", start, end)
-    facts = fact_rows(olap, project_id, "trace", " ".join(["t_user t_ts a_total_cost a_total_tokens", *raw_where]), start, end,
-                      cov.clean, cov.clean, cov.dirty)
-    users = [_user(*r) for r in olap.query(
-        f"SELECT t_user, count(), max(t_ts), sum(a_total_cost), sum(a_total_tokens) FROM ({facts}) WHERE t_user != ''"
-        + "".join(f" AND {w}" for w in raw_where) + " GROUP BY t_user", q.p.values)]
+    # the most active users: whole days from their day rows, the other clean hours from their stored
+    # facts, the dirty hours raw
+    users = [_user(*r) for r in olap.query(user_rows(olap, project_id, start, end, roll_where, raw_where), q.p.values)]
     users.sort(key=lambda x: (-x["traces"], x["userId"]))
     return series, totals, users[:TOP_USERS]
 

@@ -478,8 +478,9 @@ def _stale_days(olap: Olap, kind: str, p: Params) -> list[datetime]:
 
 
 def _build_days(olap: Olap, kind: str, p: Params, days: list[datetime]) -> None:
-    """Write generation `{gen}` of these days from their hours' current rollup rows, then the days
-    in `rollup_hours` (kind `{kind}_day`); older generations are deleted after, as for hours."""
+    """Write generation `{gen}` of these days from their hours' current rollup rows (and, for traces,
+    the days' users from their facts), then the days in `rollup_hours` (kind `{kind}_day`); older
+    generations are deleted after, as for hours."""
     table = _KINDS[kind][0]
     keys = list(OBS_KEYS if kind == "obs" else TRACE_KEYS)
     states = state_exprs(kind)
@@ -501,16 +502,27 @@ def _build_days(olap: Olap, kind: str, p: Params, days: list[datetime]) -> None:
         f" AND {_current(kind, in_days)} GROUP BY d_day, d_dim" + "".join(f", d_{k}" for k in keys),
         p.values,
     )
+    if kind == "trace":  # the most active users per day, from the day's stored facts
+        olap.command(
+            "INSERT INTO {db}.rollup_users_days (project_id, hour, generation, environment, user_id, n, last, cost,"
+            " tokens) SELECT {project_id:String}, toStartOfDay(hour) AS d_day, {gen:UInt64},"
+            f" {TRACE_KEYS['environment']} AS d_env, t_user, countState(), maxState(t_ts), sumState(a_total_cost),"
+            " sumState(a_total_tokens) FROM {db}.rollup_trace_facts WHERE project_id = {project_id:String}"
+            f" AND {in_days} AND {_current(kind, in_days)} AND t_user != '' GROUP BY d_day, d_env, t_user",
+            p.values,
+        )
+    # then the days themselves (a reader that sees the day's generation finds its rows)
     olap.command(
         "INSERT INTO {db}.rollup_hours (project_id, kind, hour, generation, covered)"
         " SELECT {project_id:String}, {day_kind:String}, d, {gen:UInt64}, fromUnixTimestamp64Milli({cutoff:Int64}, 'UTC')"
         f" FROM (SELECT toDateTime(arrayJoin([{listed[1:-1]}]), 'UTC') AS d)",
         p.values,
     )
-    olap.command(
-        f"DELETE FROM {{db}}.{_DAY_TABLES[kind]} WHERE project_id = {{project_id:String}}"
-        f" AND toUInt32(hour) IN {listed} AND generation < {{gen:UInt64}} SETTINGS lightweight_deletes_sync = 0",
-        p.values)
+    for t in (_DAY_TABLES[kind], *(["rollup_users_days"] if kind == "trace" else [])):
+        olap.command(
+            f"DELETE FROM {{db}}.{t} WHERE project_id = {{project_id:String}}"
+            f" AND toUInt32(hour) IN {listed} AND generation < {{gen:UInt64}} SETTINGS lightweight_deletes_sync = 0",
+            p.values)
 
 
 @dataclass
@@ -780,6 +792,27 @@ def serve(olap: Olap, project_id: str, shape: Shape, p: Params, start: datetime 
            + (f" ORDER BY {', '.join(shape.order)}" if shape.order else "")
            + (f" LIMIT {shape.limit}" if shape.limit else ""))
     return olap.query_dicts(sql, p.values)
+
+
+def user_rows(olap: Olap, project_id: str, start: datetime | None, end: datetime | None, roll_where: list[str],
+              raw_where: list[str]) -> str:
+    """SQL: per user (`t_user`) over [start, end), its traces `n`, newest start `last`, `cost` and
+    `tokens`: the whole current days from `rollup_users_days`, the other clean hours from their
+    stored facts, the dirty hours raw (one `cover` snapshot). `roll_where` filters a day row (its
+    `environment`), `raw_where` a trace fact; both bound by the caller's params."""
+    cov = cover(olap, project_id, "trace", start, end)
+    in_days = set(cov.days)
+    rest = [h for h in cov.clean if h.replace(hour=0) not in in_days]
+    exprs = " ".join(["t_user t_ts a_total_cost a_total_tokens", *raw_where])
+    facts = fact_rows(olap, project_id, "trace", exprs, start, end, cov.clean, rest, cov.dirty)
+    sql = ("SELECT t_user, count() AS n, max(t_ts) AS last, sum(a_total_cost) AS cost, sum(a_total_tokens) AS tokens"
+           f" FROM ({facts}) WHERE t_user != ''" + "".join(f" AND {w}" for w in raw_where) + " GROUP BY t_user")
+    if cov.days:
+        days = in_ranges("hour", hour_ranges(cov.days, DAY))
+        sql += (" UNION ALL SELECT user_id, countMerge(n), maxMerge(last), sumMerge(cost), sumMerge(tokens)"
+                f" FROM {{db}}.rollup_users_days WHERE project_id = {{project_id:String}} AND {days}"
+                f" AND {_current('trace_day', days)}" + "".join(f" AND ({w})" for w in roll_where) + " GROUP BY user_id")
+    return f"SELECT t_user, sum(n) AS n, max(last) AS last, sum(cost) AS cost, sum(tokens) AS tokens FROM ({sql}) GROUP BY t_user"
 
 
 def count_traces(olap: Olap, project_id: str, *, hide_env_prefix: str | None = None) -> int:
