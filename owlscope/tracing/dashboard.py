@@ -25,7 +25,7 @@ from owlscope.tracing.model import (
     select_list,
     trace_aggregates_sql,
 )
-from owlscope.tracing.rollups import Served, Shape, clean_hours, merge_expr, serve, user_rows
+from owlscope.tracing.rollups import Served, Shape, cover, merge_expr, serve, user_rows
 
 MAX_SCORE_NAMES = 8
 DISTINCT_VALUES = 2000  # per score name, for the dashboard's one-read score widgets
@@ -134,11 +134,9 @@ def _observations_rollup(olap: Olap, q: _Sql, step: int, start: datetime, end: d
     """`_observations_pass` from rollups (clean whole hours; the rest raw), when the buckets are whole
     hours; None otherwise. Latency percentiles use the same quantile state on both paths."""
     project_id = q.p.values["project_id"]
-    hours = clean_hours(olap, project_id, "obs", start, end) if step % 3600 == 0 else []
-    if not hours:
+    cov = cover(olap, project_id, "obs", start, end) if step % 3600 == 0 else None
+    if cov is None or not cov.clean:
         return None
-    if served is not None:
-        served.path, served.hours = "rollup", len(hours)
     roll_where, raw_where = [], []
     if q.env:
         roll_where, raw_where = [f"environment = {q.env}"], [f"{OBS_ENV} = {q.env}"]
@@ -147,7 +145,7 @@ def _observations_rollup(olap: Olap, q: _Sql, step: int, start: datetime, end: d
     bucket = f"toStartOfInterval({{t}}, INTERVAL {step} SECOND)"
     sums = {"cost": "sumMerge(cost_total_sum)", "tokens": "sumMerge(tokens_total_sum)", "n": "countMerge(n)"}
     by_bucket = serve(olap, project_id, Shape("obs", bucket, {"gen": ("type = 'GENERATION'", "o_type = 'GENERATION'")},
-                                              sums, roll_where, raw_where), q.p, start, end, hours, served)
+                                              sums, roll_where, raw_where), q.p, start, end, cov, served)
     series: dict[datetime, tuple[float, int, int]] = {}
     for r in by_bucket:
         b = utc(r["time_dimension"])
@@ -157,7 +155,7 @@ def _observations_rollup(olap: Olap, q: _Sql, step: int, start: datetime, end: d
     outputs = {**sums, "tin": "sumMerge(tokens_in_sum)", "tout": "sumMerge(tokens_out_sum)", "p50": p50, "p95": p95}
     models = []
     for r in serve(olap, project_id, Shape("obs", None, {"m": ("model", "o_model")}, outputs,  # type: ignore[arg-type]
-                                           roll_where, raw_where), q.p, start, end, hours, served):
+                                           roll_where, raw_where), q.p, start, end, cov, served):
         if r["m"]:
             lo, hi = finite(r["p50"]), finite(r["p95"])
             models.append({"model": r["m"], "count": int(r["n"]), "cost": float(r["cost"]),
@@ -236,11 +234,9 @@ def _traces_rollup(olap: Olap, q: _Sql, step: int, start: datetime, end: datetim
     the buckets are whole hours; None otherwise. The most active users are grouped over the merged
     traces: the clean hours' stored facts and the rest raw."""
     project_id = q.p.values["project_id"]
-    hours = clean_hours(olap, project_id, "trace", start, end) if step % 3600 == 0 else []
-    if not hours:
+    cov = cover(olap, project_id, "trace", start, end) if step % 3600 == 0 else None
+    if cov is None or not cov.clean:
         return None
-    if served is not None:
-        served.path = "rollup"
     roll_where, raw_where = [], []
     if q.env:
         roll_where, raw_where = [f"environment = {q.env}"], [f"{TRACE_ENV} = {q.env}"]
@@ -249,16 +245,16 @@ def _traces_rollup(olap: Olap, q: _Sql, step: int, start: datetime, end: datetim
     bucket = f"toStartOfInterval({{t}}, INTERVAL {step} SECOND)"
     series = {utc(r["time_dimension"]): int(r["n"]) for r in serve(
         olap, project_id, Shape("trace", bucket, {}, {"n": "countMerge(n)"}, roll_where, raw_where),
-        q.p, start, end, hours, served) if r["n"]}
+        q.p, start, end, cov, served) if r["n"]}
     (tot,) = serve(olap, project_id, Shape("trace", None, {}, {
         "n": "countMerge(n)", "users": "uniqExactMerge(users)",
-        "q": "quantilesMerge(0.5, 0.9, 0.95, 0.99)(observed)"}, roll_where, raw_where), q.p, start, end, hours, served)
+        "q": "quantilesMerge(0.5, 0.9, 0.95, 0.99)(observed)"}, roll_where, raw_where), q.p, start, end, cov, served)
     n = int(tot["n"])
     totals = {"traces": n, "users": int(tot["users"]), "latency": {
         k: finite(v) for k, v in zip(("p50", "p90", "p95", "p99"), tot["q"], strict=True)} if n else {}}
     # the most active users: whole days from their day rows, the other clean hours from their stored
     # facts, the dirty hours raw
-    users = [_user(*r) for r in olap.query(user_rows(olap, project_id, start, end, roll_where, raw_where), q.p.values)]
+    users = [_user(*r) for r in olap.query(user_rows(olap, project_id, start, end, cov, roll_where, raw_where), q.p.values)]
     users.sort(key=lambda x: (-x["traces"], x["userId"]))
     return series, totals, users[:TOP_USERS]
 

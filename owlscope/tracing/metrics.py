@@ -36,8 +36,8 @@ from owlscope.tracing.rollups import (
     TRACE_FACT_MEASURES,
     Served,
     Shape,
-    clean_hours,
-    clean_hours_of,
+    cover,
+    covers,
     merge_expr,
     serve,
 )
@@ -382,11 +382,9 @@ def metrics_query(olap: Olap, project_id: str, query: dict[str, Any] | str, *, v
     c = compile_metrics_query(project_id, query, version=version)
     p = c.params
     if rollups and c.shape is not None:
-        hours = clean_hours(olap, project_id, c.shape.kind, c.start, c.end)
-        if hours:
-            if served is not None:
-                served.path, served.hours = "rollup", len(hours)
-            rows = serve(olap, project_id, c.shape, p, c.start, c.end, hours, served)
+        cov = cover(olap, project_id, c.shape.kind, c.start, c.end)
+        if cov.clean:
+            rows = serve(olap, project_id, c.shape, p, c.start, c.end, cov, served)
             return {"data": [_json_row(r, set(c.dimensions)) for r in rows]}
     used = " ".join([*c.select, *c.where])
     fast = c.view_name in ("observations", "traces") and rollups_fast(olap, project_id)
@@ -514,17 +512,15 @@ def _daily_from_rollups(olap: Olap, project_id: str, start: datetime | None, end
                         served: Served | None) -> tuple[list[tuple], list[tuple]] | None:
     """The two daily groupings (traces per day; observations per day and model) from rollups, None
     when no hour of the range is clean."""
-    hours = clean_hours_of(olap, project_id, ("obs", "trace"), start, end)
-    obs_hours, trace_hours = hours["obs"], hours["trace"]
-    if not obs_hours and not trace_hours:
+    cov = covers(olap, project_id, ("obs", "trace"), start, end)
+    if not cov["obs"].clean and not cov["trace"].clean:
         return None
-    if served is not None:
-        served.path, served.hours = "rollup", len(obs_hours) + len(trace_hours)
     p = Params(project_id=project_id)
-    traces = serve(olap, project_id, Shape("trace", "toDate({t})", {}, {"n": "countMerge(n)"}), p, start, end,
-                   trace_hours, served)
-    obs = serve(olap, project_id, Shape("obs", "toDate({t})", {"m": ("model", "o_model")}, dict(_DAILY_OBS)),
-                p, start, end, obs_hours, served)
+    traces, obs = parallel(
+        lambda: serve(olap, project_id, Shape("trace", "toDate({t})", {}, {"n": "countMerge(n)"}), p, start, end,
+                      cov["trace"], served),
+        lambda: serve(olap, project_id, Shape("obs", "toDate({t})", {"m": ("model", "o_model")}, dict(_DAILY_OBS)),
+                      p, start, end, cov["obs"], served))
     return ([(r["time_dimension"], r["n"]) for r in traces if r["n"]],
             [(r["time_dimension"], r["m"], *(r[k] for k in _DAILY_OBS)) for r in obs if r["n"]])
 

@@ -23,7 +23,7 @@ finds their facts through their rows' hours (a scan of the start times and a loo
 more (a rebuild, a backfill, a bulk load) are read once, slice by slice of trace ids along the sort
 key (`key_ranges`), instead of once per day of hours.
 
-Query shapes and their path (metrics.py, dashboard.py call `clean_hours` and `serve`):
+Query shapes and their path (metrics.py, dashboard.py call `cover` and `serve`):
 - observations / traces view of /v2/metrics and /metrics: rollups when the granularity is none,
   hour, day, week, month (or auto with whole hours), the dimensions and filters are rollup keys
   (`OBS_DIMENSIONS`, `TRACE_DIMENSIONS`) and every measure is held (`OBS_MEASURES`,
@@ -540,36 +540,43 @@ class Cover:
 
 
 def cover(olap: Olap, project_id: str, kind: str, start: datetime | None, end: datetime | None) -> Cover:
-    """`Cover` of one kind over [start, end) (None: unbounded), in one query."""
-    p = Params(project_id=project_id, kind=kind, day_kind=f"{kind}_day")
+    """`Cover` of one kind over [start, end) (None: unbounded)."""
+    return covers(olap, project_id, (kind,), start, end)[kind]
+
+
+def covers(olap: Olap, project_id: str, kinds: tuple[str, ...], start: datetime | None,
+           end: datetime | None) -> dict[str, Cover]:
+    """`Cover` of several kinds over [start, end), in one query: kind -> its cover."""
+    p = Params(project_id=project_id, kinds=list(kinds), day_kinds=[f"{k}_day" for k in kinds])
     bounds = (f" AND hour >= toStartOfHour({p.time(start)})" if start is not None else "") + (
         f" AND hour < {p.time(end)}" if end is not None else "")
-    where = f"project_id = {{project_id:String}}{bounds}"
+    where = f"project_id = {{project_id:String}}{bounds} AND kind IN {{kinds:Array(String)}}"
     rows = olap.query(
-        "SELECT hour, h.g, h.c, mk.m, dd.g FROM (SELECT hour, argMax(covered, generation) AS c,"
-        f" max(generation) AS g FROM {{db}}.rollup_hours WHERE {where} AND kind = {{kind:String}} GROUP BY hour) AS h"
-        f" FULL OUTER JOIN (SELECT hour, max(marked_at) AS m FROM {{db}}.rollup_marks WHERE {where}"
-        " AND kind = {kind:String} GROUP BY hour) AS mk USING (hour)"
-        " LEFT JOIN (SELECT hour AS d, max(generation) AS g FROM {db}.rollup_hours"
-        f" WHERE project_id = {{project_id:String}} AND kind = {{day_kind:String}} GROUP BY d) AS dd"
-        " ON dd.d = toStartOfDay(hour) SETTINGS join_use_nulls = 0", p.values)
-    clean: list[datetime] = []
-    dirty: list[datetime] = []
-    day_ok: dict[datetime, bool] = {}
-    for hour, hour_gen, covered, marked, day_gen in rows:
+        "SELECT kind, hour, h.g, h.c, mk.m, dd.g FROM (SELECT kind, hour, argMax(covered, generation) AS c,"
+        f" max(generation) AS g FROM {{db}}.rollup_hours WHERE {where} GROUP BY kind, hour) AS h"
+        f" FULL OUTER JOIN (SELECT kind, hour, max(marked_at) AS m FROM {{db}}.rollup_marks WHERE {where}"
+        " GROUP BY kind, hour) AS mk USING (kind, hour)"
+        " LEFT JOIN (SELECT replaceOne(kind, '_day', '') AS k, hour AS d, max(generation) AS g FROM {db}.rollup_hours"
+        " WHERE project_id = {project_id:String} AND kind IN {day_kinds:Array(String)} GROUP BY k, d) AS dd"
+        " ON dd.k = kind AND dd.d = toStartOfDay(hour) SETTINGS join_use_nulls = 0", p.values)
+    clean: dict[str, list[datetime]] = {k: [] for k in kinds}
+    dirty: dict[str, list[datetime]] = {k: [] for k in kinds}
+    day_ok: dict[str, dict[datetime, bool]] = {k: {} for k in kinds}
+    for kind, hour, hour_gen, covered, marked, day_gen in rows:
         hour = hour.replace(tzinfo=UTC) if hour.tzinfo is None else hour
         if (start is not None and hour + HOUR <= start) or (end is not None and hour >= end):
             continue
         is_dirty = marked > covered  # no generation: covered is 0
         if is_dirty:
-            dirty.append(hour)
+            dirty[kind].append(hour)
         elif hour_gen:
-            clean.append(hour)
+            clean[kind].append(hour)
         day = hour.replace(hour=0)
-        day_ok[day] = day_ok.get(day, True) and not is_dirty and day_gen > 0 and day_gen >= hour_gen
-    days = [d for d, ok in sorted(day_ok.items())
-            if ok and (start is None or d >= start) and (end is None or d + DAY <= end)]
-    return Cover(sorted(clean), sorted(dirty), days)
+        ok = day_ok[kind]
+        ok[day] = ok.get(day, True) and not is_dirty and day_gen > 0 and day_gen >= hour_gen
+    return {k: Cover(sorted(clean[k]), sorted(dirty[k]), [
+        d for d, ok in sorted(day_ok[k].items())
+        if ok and (start is None or d >= start) and (end is None or d + DAY <= end)]) for k in kinds}
 
 
 _QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'|\{[^{}]*\}")  # string literals and bound parameters
@@ -614,32 +621,8 @@ Range = tuple[datetime, datetime]
 
 
 def clean_hours(olap: Olap, project_id: str, kind: str, start: datetime | None, end: datetime | None) -> list[datetime]:
-    """The clean hours (aware UTC starts) that overlap [start, end) (None: unbounded): the whole
-    ones are served from the rollup rows, the partial ones from their facts (`serve`)."""
-    return clean_hours_of(olap, project_id, (kind,), start, end)[kind]
-
-
-def clean_hours_of(olap: Olap, project_id: str, kinds: tuple[str, ...], start: datetime | None,
-                   end: datetime | None) -> dict[str, list[datetime]]:
-    """`clean_hours` of several kinds in one query: kind -> its clean hours."""
-    p = Params(project_id=project_id, kinds=list(kinds))
-    bounds = ""
-    if start is not None:
-        bounds += f" AND hour >= toStartOfHour({p.time(start)})"
-    if end is not None:
-        bounds += f" AND hour < {p.time(end)}"
-    rows = olap.query(
-        "SELECT h.kind, h.hour FROM (SELECT kind, hour, argMax(covered, generation) AS c FROM {db}.rollup_hours"
-        f" WHERE project_id = {{project_id:String}} AND kind IN {{kinds:Array(String)}}{bounds} GROUP BY kind, hour)"
-        " AS h LEFT JOIN (SELECT kind, hour, max(marked_at) AS m FROM {db}.rollup_marks WHERE project_id ="
-        f" {{project_id:String}} AND kind IN {{kinds:Array(String)}}{bounds} GROUP BY kind, hour) AS mk"
-        " ON mk.kind = h.kind AND mk.hour = h.hour WHERE mk.m <= h.c ORDER BY h.hour", p.values)
-    out: dict[str, list[datetime]] = {k: [] for k in kinds}
-    for kind, h in rows:
-        h = h.replace(tzinfo=UTC) if h.tzinfo is None else h
-        if (start is None or h + HOUR > start) and (end is None or h < end):
-            out[str(kind)].append(h)
-    return out
+    """The clean hours (aware UTC starts) that overlap [start, end) (None: unbounded)."""
+    return cover(olap, project_id, kind, start, end).clean
 
 
 def hour_ranges(hours: list[datetime], step: timedelta = HOUR) -> list[Range]:
@@ -736,15 +719,16 @@ def fact_rows(olap: Olap, project_id: str, kind: str, exprs: str, start: datetim
 
 
 def serve(olap: Olap, project_id: str, shape: Shape, p: Params, start: datetime | None, end: datetime | None,
-          hours: list[datetime], served: Served | None = None) -> list[dict[str, Any]]:
+          cov: Cover, served: Served | None = None) -> list[dict[str, Any]]:
     """Run a Shape over [start, end): the day rows of the whole clean days (when the shape allows:
     `day_dim`), the rollup rows of the other clean whole hours, the facts of the clean hours the
     range covers in part (OLAP 0009), and the raw facts of the dirty hours, as states, merged in one
-    SQL. `hours`: the clean hours the caller chose rollups on; the hours and days read are those of
-    one `cover` snapshot taken here (so that no hour is read twice or missed when a refresh ends in
-    between). `p` binds `project_id` and the filters' values."""
-    cov = cover(olap, project_id, shape.kind, start, end)
+    SQL. `cov`: the `cover` of the shape's kind over [start, end) the caller chose rollups on (one
+    snapshot: no hour is read twice or missed when a refresh ends in between). `p` binds
+    `project_id` and the filters' values."""
     hours = cov.clean
+    if served is not None:
+        served.path, served.hours = "rollup", max(served.hours, len(hours))
     whole = [h for h in hours if (start is None or h >= start) and (end is None or h + HOUR <= end)]
     partial = sorted(set(hours) - set(whole))
     dim = day_dim(shape)
@@ -794,13 +778,12 @@ def serve(olap: Olap, project_id: str, shape: Shape, p: Params, start: datetime 
     return olap.query_dicts(sql, p.values)
 
 
-def user_rows(olap: Olap, project_id: str, start: datetime | None, end: datetime | None, roll_where: list[str],
-              raw_where: list[str]) -> str:
+def user_rows(olap: Olap, project_id: str, start: datetime | None, end: datetime | None, cov: Cover,
+              roll_where: list[str], raw_where: list[str]) -> str:
     """SQL: per user (`t_user`) over [start, end), its traces `n`, newest start `last`, `cost` and
     `tokens`: the whole current days from `rollup_users_days`, the other clean hours from their
-    stored facts, the dirty hours raw (one `cover` snapshot). `roll_where` filters a day row (its
-    `environment`), `raw_where` a trace fact; both bound by the caller's params."""
-    cov = cover(olap, project_id, "trace", start, end)
+    stored facts, the dirty hours raw (`cov`: the traces' `cover` of the range). `roll_where` filters a
+    day row (its `environment`), `raw_where` a trace fact; both bound by the caller's params."""
     in_days = set(cov.days)
     rest = [h for h in cov.clean if h.replace(hour=0) not in in_days]
     exprs = " ".join(["t_user t_ts a_total_cost a_total_tokens", *raw_where])
@@ -826,9 +809,8 @@ def count_traces(olap: Olap, project_id: str, *, hide_env_prefix: str | None = N
         prefix = p.text(hide_env_prefix)
         roll_where = [f"NOT startsWith(environment, {prefix})"]
         raw_where = [f"NOT startsWith({TRACE_KEYS['environment']}, {prefix})"]
-    hours = clean_hours(olap, project_id, "trace", None, None)
     (row,) = serve(olap, project_id, Shape("trace", None, {}, {"n": "countMerge(n)"}, roll_where, raw_where),
-                   p, None, None, hours)
+                   p, None, None, cover(olap, project_id, "trace", None, None))
     return int(row["n"])
 
 
