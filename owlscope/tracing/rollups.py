@@ -291,14 +291,16 @@ def refresh_rollups(olap: Olap, project_id: str | None = None, *, settle: timede
 
 def projects_to_refresh(olap: Olap) -> list[str]:
     """The projects with a mark since their last refresh (every event marks), and those with an hour
-    newer than its day (days not built yet: OLAP 0012)."""
+    of an ended day newer than their newest day (days not built yet: OLAP 0012; a day not over is
+    built after it ends, so today's hours alone do not pick a project)."""
     return [r[0] for r in olap.query(
         "SELECT mk.project_id FROM (SELECT project_id, max(marked_at) AS m FROM {db}.rollup_marks"
         " GROUP BY project_id) AS mk LEFT JOIN (SELECT project_id, argMax(covered, generation) AS w"
         " FROM {db}.rollup_hours WHERE kind = 'touched' GROUP BY project_id) AS h"
         " ON h.project_id = mk.project_id WHERE mk.m > h.w"
         " UNION DISTINCT SELECT project_id FROM {db}.rollup_hours GROUP BY project_id"
-        " HAVING maxIf(generation, kind IN ('obs', 'trace')) > maxIf(generation, kind IN ('obs_day', 'trace_day'))")]
+        " HAVING maxIf(generation, kind IN ('obs', 'trace') AND hour < toStartOfDay(now64(3, 'UTC')))"
+        " > maxIf(generation, kind IN ('obs_day', 'trace_day'))")]
 
 
 def _refresh_project(olap: Olap, project_id: str, settle: timedelta) -> RefreshResult:
@@ -796,6 +798,30 @@ def user_rows(olap: Olap, project_id: str, start: datetime | None, end: datetime
                 f" FROM {{db}}.rollup_users_days WHERE project_id = {{project_id:String}} AND {days}"
                 f" AND {_current('trace_day', days)}" + "".join(f" AND ({w})" for w in roll_where) + " GROUP BY user_id")
     return f"SELECT t_user, sum(n) AS n, max(last) AS last, sum(cost) AS cost, sum(tokens) AS tokens FROM ({sql}) GROUP BY t_user"
+
+
+def fact_values(olap: Olap, project_id: str, column: str) -> tuple[str, str] | None:
+    """Every trace's exact aggregate `column` (a_total_cost, a_total_tokens, a_latency) from the stored
+    trace facts (OLAP 0009), for ranking without merging: SQL of (trace_id, ub) for the traces of the
+    clean hours but the uncertain ones, and SQL of the uncertain trace ids, whose stored facts may be
+    stale or missing: those with a row in a dirty hour and those touched since the last refresh (an
+    observation written in another hour than its trace's). None before the first refresh. Both bind
+    `project_id` only."""
+    wm = olap.query("SELECT argMax(covered, generation) FROM {db}.rollup_hours WHERE project_id = {p:String}"
+                    " AND kind = 'touched' HAVING count() > 0", {"p": project_id})
+    cov = cover(olap, project_id, "trace", None, None)
+    if not wm or not cov.clean:
+        return None
+    touched_since = epoch_ms(wm[0][0].replace(tzinfo=UTC) if wm[0][0].tzinfo is None else wm[0][0])
+    uncertain = ("SELECT trace_id FROM {db}.rollup_touched WHERE project_id = {project_id:String}"
+                 f" AND touched_at > fromUnixTimestamp64Milli({touched_since}, 'UTC')")
+    if cov.dirty:
+        uncertain += (" UNION DISTINCT SELECT id FROM {db}.traces WHERE project_id = {project_id:String}"
+                      f" AND {in_ranges('timestamp', hour_ranges(cov.dirty))}")
+    clean = f"toUInt32(hour) IN {_epochs(cov.clean)}"
+    facts = (f"SELECT id AS trace_id, {column} AS ub FROM {{db}}.rollup_trace_facts WHERE project_id = {{project_id:String}}"
+             f" AND {clean} AND {_current('trace', clean)} AND id NOT IN ({uncertain})")
+    return facts, uncertain
 
 
 def count_traces(olap: Olap, project_id: str, *, hide_env_prefix: str | None = None) -> int:

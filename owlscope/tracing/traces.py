@@ -11,8 +11,9 @@ How a list stays fast at 250k+ traces in a project (traces is an AggregatingMerg
      candidates stay in SQL (a subquery), they are not shipped back and forth. See `_latest_ids`.
    - filtered by user, session or id: find the few ids whose partial states carry the value
      (`finalizeAggregation`, one column scan; `common.restrict_traces`), then merge only those.
-   - highest cost, tokens or latency first: rank traces by a per-trace upper bound kept at insert
-     (`trace_bounds`, OLAP migration 0008) and merge only the best candidates. See `_top_by_bound`.
+   - highest cost, tokens or latency first: rank traces by their exact value stored with the rollups'
+     trace facts where it is current, else by a per-trace upper bound kept at insert (`trace_bounds`,
+     OLAP migration 0008), and merge only the best candidates. See `_top_by_bound`.
    - anything else: one GROUP BY over the merged filter columns, with the total as a window count.
 2. Merge the full rows of just those ids (a primary-key read), and aggregate observation metrics
    (cost, latency, ids) for just those trace ids (`observations` is ordered by trace id). The
@@ -64,7 +65,7 @@ from owlscope.tracing.model import (
     select_list,
     trace_aggregates_sql,
 )
-from owlscope.tracing.rollups import count_traces, mark_traces
+from owlscope.tracing.rollups import count_traces, fact_values, mark_traces
 from owlscope.wire import PageRequest
 
 TRACE_FIELD_GROUPS = ("core", "io", "scores", "observations", "metrics")
@@ -318,9 +319,17 @@ def _top_by_bound(olap: Olap, c: _Compiled, p: Params, field: str, where: str, w
     n = max(_BOUND_FIRST, _BOUND_FACTOR * want)
     having = " HAVING " + " AND ".join(c.having) if c.having else ""
     sel = c.select()
-    # FINAL: one row per trace, merged in key order (most parts do not overlap: no merge)
-    ranked = (f"(SELECT trace_id, {BOUNDED[field]} AS ub FROM {{db}}.trace_bounds FINAL"
-              " WHERE project_id = {project_id:String})")
+    # Exact values from the stored trace facts where they are current (rollups.fact_values), the
+    # bounds of the other traces from `trace_bounds`; before the first rollup refresh, every trace's
+    # bound (FINAL: one row per trace; it merges every part, ~200 ms at 2.5M traces).
+    known = fact_values(olap, p.values["project_id"], field)
+    if known is None:
+        ranked = (f"(SELECT trace_id, {BOUNDED[field]} AS ub FROM {{db}}.trace_bounds FINAL"
+                  " WHERE project_id = {project_id:String})")
+    else:
+        facts, uncertain = known
+        ranked = (f"({facts} UNION ALL SELECT trace_id, {BOUNDED[field]} AS ub FROM {{db}}.trace_bounds FINAL"
+                  f" WHERE project_id = {{project_id:String}} AND trace_id IN ({uncertain}))")
     while n <= _MAX_CANDIDATES:
         bounds = olap.query(f"SELECT trace_id, ub FROM {ranked} WHERE ub > 0 ORDER BY ub DESC LIMIT {n + 1}", p.values)
         complete = len(bounds) <= n  # every trace with a positive bound is a candidate

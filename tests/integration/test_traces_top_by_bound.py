@@ -223,3 +223,49 @@ def test_trace_bounds_follow_deletions_and_the_migration_fills_them(olap: Olap) 
     migrate(olap)
     assert bounded() == pytest.approx(after)
     assert _page(olap, "totalCost.desc", 3) == ["t-39", "t-38", "t-37"]
+
+
+def _pages(olap: Olap, monkeypatch: pytest.MonkeyPatch, order: str) -> list[list[str]]:
+    """The first pages (all traces; internal environments hidden), checked against merging every trace."""
+    got = [_page(olap, order, 10), _page(olap, order, 3, hide_internal=True)]
+    with monkeypatch.context() as m:
+        m.setattr(traces_mod, "BOUNDED", {})
+        assert got == [_page(olap, order, 10), _page(olap, order, 3, hide_internal=True)]
+    return got
+
+
+@pytest.mark.parametrize("order", ["totalCost.desc", "totalTokens.desc", "latency.desc"])
+def test_top_from_rollup_facts_equals_merging_every_trace(olap: Olap, monkeypatch, order: str) -> None:
+    """After a rollup refresh the ranking takes each trace's exact value from the stored trace facts;
+    the traces whose facts are not current (touched since the refresh by an observation in another
+    hour, new in a dirty hour) are ranked by their bounds, and deleted ones drop out: every page
+    equals merging every trace, before and after the next refresh."""
+    from owlscope.tracing.rollups import refresh_rollups
+    from owlscope.tracing.traces import delete_traces
+
+    _load(olap)
+    refresh_rollups(olap, P, settle=timedelta(0))
+    monkeypatch.setattr(traces_mod, "_BOUND_FIRST", 2)  # few candidates: the ranking decides
+    monkeypatch.setattr(traces_mod, "_BOUND_FACTOR", 0)
+    calls = _spy(monkeypatch, "fact_values")
+    first = _pages(olap, monkeypatch, order)
+    assert first[0][0] == ("t-dup" if order == "latency.desc" else "t-39")  # every latency is 1 s: by id
+    assert calls and calls[-1] is not None  # ranked from the facts
+    # t-05 gets an observation three hours later (its trace hour stays clean, its fact is stale) and
+    # t-new appears in a new hour (dirty): both rank first and second by the bounds
+    late = T0 + timedelta(hours=3)
+    insert(olap, traces=[TraceEvent(P, "t-new", T0 + timedelta(hours=5), timestamp=T0 + timedelta(hours=5), name="chat")],
+           observations=[
+               ObservationEvent(P, "late-5", "t-05", late, type="GENERATION", name="llm", start_time=late,
+                                end_time=late + timedelta(hours=2), usage_details={"input": 9000, "total": 9000},
+                                cost_details={"total": 90.0}),
+               ObservationEvent(P, "new-1", "t-new", T0 + timedelta(hours=5), type="GENERATION", name="llm",
+                                start_time=T0 + timedelta(hours=5), end_time=T0 + timedelta(hours=6),
+                                usage_details={"input": 6000, "total": 6000}, cost_details={"total": 60.0})])
+    assert _pages(olap, monkeypatch, order)[0][:2] == ["t-05", "t-new"]
+    delete_traces(olap, P, ["t-39"])
+    after = _pages(olap, monkeypatch, order)
+    assert "t-39" not in after[0] and after[0][:2] == ["t-05", "t-new"]
+    refresh_rollups(olap, P, settle=timedelta(0))
+    assert _pages(olap, monkeypatch, order) == after
+    assert calls[-1] is not None
