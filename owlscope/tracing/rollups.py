@@ -31,7 +31,12 @@ Query shapes and their path (metrics.py, dashboard.py call `cover` and `serve`):
 - /metrics/daily: rollups without filters; with trace filters raw.
 - the dashboard: usage per bucket and per model, traces per bucket, trace totals and latency
   percentiles from rollups when the buckets are whole hours; the most active users (a
-  high-cardinality key) from the clean hours' facts (`fact_rows`); the scores raw.
+  high-cardinality key) from the day rows of users and the other clean hours' facts (`user_rows`);
+  the scores raw.
+- every shape above takes the whole clean days of its range from the day rows (OLAP 0012) when its
+  buckets are whole days (or none) and it uses at most one key besides the kept ones (`day_dim`).
+- the traces table sorted by cost, tokens or latency ranks traces by their stored facts where
+  those are current (`fact_values`, read by traces.py).
 - prompt metrics (prompt_usage.py): raw. Its median latency counts only generations that ended
   after they started and its cost is None when no generation has one, neither of which the rollup
   holds; it reads one prompt's generations, found from the partial prompt states.
