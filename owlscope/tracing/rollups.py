@@ -358,8 +358,15 @@ def _refresh_project(olap: Olap, project_id: str, settle: timedelta) -> RefreshR
             res.trace_hours = len(hours)
         stale = _stale_days(olap, kind, p)
         for i in range(0, len(stale), _DAYS_PER_BUILD):
-            _build_days(olap, kind, p, stale[i: i + _DAYS_PER_BUILD])
-        res.days += len(stale)
+            days = stale[i: i + _DAYS_PER_BUILD]
+            try:
+                _build_days(olap, kind, p, days)
+            except Exception:  # noqa: BLE001 - a day that cannot be built (the engine's memory cap on a
+                # very large day) stays stale: reads take its hours instead, and the hours' refresh goes on
+                log.warning("rollup days %s of %s (%s) not built", [d.isoformat() for d in days], project_id, kind,
+                            exc_info=True)
+                continue
+            res.days += len(days)
     new_wm = cutoff if watermark is None else max(cutoff, watermark)
     p.values["wm_new"] = epoch_ms(new_wm)
     olap.command(

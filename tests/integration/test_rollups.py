@@ -265,3 +265,26 @@ def test_days_are_built_for_hours_refreshed_before_them(read_olap: Olap, project
     served = Served()
     close(sort_rows(metrics_query(olap, p, q, served=served)["data"]), sort_rows(want))
     assert served.days == 2
+
+
+def test_a_day_that_cannot_be_built_leaves_the_refresh_and_the_reads_whole(
+        read_olap: Olap, project: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A day whose build fails (the engine's memory cap on a very large day) stays stale: the hours
+    are still refreshed, reads take the day's hours, and the next refresh builds it."""
+    olap, p = read_olap, project
+
+    def fail(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("memory limit")
+
+    monkeypatch.setattr(rollups, "_build_days", fail)
+    (res,) = refresh_rollups(olap, p, settle=timedelta(0))
+    assert res.obs_hours >= 24 and res.days == 0
+    compare_all(olap, p)  # served by the hours, equal to raw
+    q = obs_queries(*RANGES[0])[0]
+    served = Served()
+    metrics_query(olap, p, q, served=served)
+    assert served.path == "rollup" and served.days == 0
+    monkeypatch.undo()
+    (res,) = refresh_rollups(olap, p, settle=timedelta(0))
+    assert res.days == 4
+    compare_all(olap, p, expect_days=True)
