@@ -423,3 +423,18 @@ def test_migration_0006_converts_tuple_metadata_pieces_to_a_map(make_settings, s
     finally:
         o.command("DROP DATABASE IF EXISTS {db}")
         o.close()
+
+
+def test_a_read_over_the_engines_memory_cap_is_a_503_that_says_what_to_do(olap: Olap) -> None:
+    from owlscope.errors import ServiceUnavailable
+    from owlscope.storage.olap.client import TOO_BIG
+
+    sql = "SELECT groupArray(number) FROM numbers(5000000) SETTINGS max_memory_usage = 2000000"
+    for read in (olap.query, olap.query_dicts):
+        with pytest.raises(ServiceUnavailable) as caught:
+            read(sql)
+        assert caught.value.status == 503 and caught.value.message == TOO_BIG
+    assert olap.query("SELECT 1") == [(1,)]  # the client went back to the pool whole
+    with pytest.raises(Exception, match="UNKNOWN_TABLE|Unknown table") as other:
+        olap.query("SELECT * FROM {db}.no_such_table")
+    assert not isinstance(other.value, ServiceUnavailable)  # other engine errors stay what they are

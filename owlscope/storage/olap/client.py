@@ -23,11 +23,28 @@ import pyarrow as pa
 from clickhouse_connect.driver.client import Client
 
 from owlscope.config import ConfigError, Settings
+from owlscope.errors import ServiceUnavailable
 
 # Rows sent to a server travel as Arrow with zstd-compressed buffers: span input and output text
 # shrinks to about a sixth, for a few microseconds of CPU per row on each side. (clickhouse-connect
 # compresses inserts only together with every response, which `compress=False` turns off.)
 ARROW_WRITE_OPTIONS = pa.ipc.IpcWriteOptions(compression="zstd")
+
+
+TOO_BIG = ("This read needs more memory than the analytics engine allows each query. Narrow its time range or"
+           " filters; dashboards and metrics over whole hours get cheaper once the rollups have been refreshed"
+           " (every minute).")
+
+
+@contextmanager
+def _engine_limits() -> Iterator[None]:
+    """A read the engine stops at its memory cap is a 503 with what to do, not an internal error."""
+    try:
+        yield
+    except Exception as exc:
+        if "MEMORY_LIMIT_EXCEEDED" in str(exc):
+            raise ServiceUnavailable(TOO_BIG, retry_after=60) from exc
+        raise
 
 
 class Olap:
@@ -129,11 +146,11 @@ class Olap:
             return c.command(self.sql(text), parameters=params)
 
     def query(self, text: str, params: dict[str, Any] | None = None) -> list[tuple]:
-        with self._lease() as c:
+        with _engine_limits(), self._lease() as c:
             return c.query(self.sql(text), parameters=params).result_rows
 
     def query_dicts(self, text: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-        with self._lease() as c:  # the rows are read before the client goes back to the pool
+        with _engine_limits(), self._lease() as c:  # the rows are read before the client goes back to the pool
             res = c.query(self.sql(text), parameters=params)
             names, rows = res.column_names, res.result_rows
         return [dict(zip(names, row, strict=True)) for row in rows]
