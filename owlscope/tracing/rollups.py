@@ -454,11 +454,11 @@ def _recompute(olap: Olap, kind: str, p: Params, hours: list[datetime], fast: bo
 # each instead of every value of the month.
 DAY_KEPT = {"obs": ("environment", "type"), "trace": ("environment",)}
 _DAY_TABLES = {"obs": "rollup_observations_days", "trace": "rollup_traces_days"}
-# State column -> the only `dim`s whose day rows hold it (others hold an empty state). The distinct
-# traces of observations (metrics/daily's count of traces per model) is a set of every trace id: a
-# day of 80,000 traces took ~400 MB to build for every key, and reading a month of those sets
-# (~800 ms at 10M observations) was slower than merging the hourly ones (~450 ms): not held.
-_DAY_ONLY: dict[str, tuple[str, ...]] = {"traces": ()}
+# State columns the day rows leave empty (a read that needs one takes the hours). The distinct traces
+# of observations (metrics/daily's count of traces per model) is a set of every trace id: a day of
+# 80,000 traces took ~400 MB to build for every key, and held for the model key only it doubled the
+# days' rebuild (6.4 -> 12 s at 10M) for metrics/daily alone.
+_NOT_IN_DAYS = {"traces"}
 _DAYS_PER_BUILD = 1  # days merged per statement (memory)
 
 
@@ -467,14 +467,11 @@ def day_keys(kind: str) -> list[str]:
     return [k for k in (OBS_KEYS if kind == "obs" else TRACE_KEYS) if k not in DAY_KEPT[kind]]
 
 
-def _merge_state(state: str, col: str, only: tuple[str, ...] | None = None) -> str:
+def _merge_state(state: str, col: str) -> str:
     """The state expression `state` (as state_exprs writes it) merging the states in `col` instead:
-    `sumState(x)` -> `sumMergeState(col)`, `quantilesState(0.5, 0.9)(x)` -> `quantilesMergeState(0.5, 0.9)(col)`;
-    with `only`, the rows of other `d_dim`s get an empty state."""
+    `sumState(x)` -> `sumMergeState(col)`, `quantilesState(0.5, 0.9)(x)` -> `quantilesMergeState(0.5, 0.9)(col)`."""
     name, rest = state.split("State(", 1)
     params = f"({rest[: rest.index(')(')]})" if ")(" in rest else ""
-    if only is not None:
-        return f"{name}MergeStateIf{params}({col}, d_dim IN ({', '.join(repr(d) for d in only)}))"
     return f"{name}MergeState{params}({col})"
 
 
@@ -497,7 +494,7 @@ def _build_days(olap: Olap, kind: str, p: Params, days: list[datetime]) -> None:
     generations are deleted after, as for hours."""
     table = _KINDS[kind][0]
     keys = list(OBS_KEYS if kind == "obs" else TRACE_KEYS)
-    states = state_exprs(kind)
+    states = {c: e for c, e in state_exprs(kind).items() if c not in _NOT_IN_DAYS}
     listed = _epochs(days)
     in_days = f"toUInt32(toStartOfDay(hour)) IN {listed}"
 
@@ -511,7 +508,7 @@ def _build_days(olap: Olap, kind: str, p: Params, days: list[datetime]) -> None:
         f"INSERT INTO {{db}}.{_DAY_TABLES[kind]} (project_id, hour, generation, dim, {', '.join(keys + list(states))})"
         " SELECT {project_id:String}, toStartOfDay(hour) AS d_day, {gen:UInt64}, d_dim"
         + "".join(f", {key(k)} AS d_{k}" for k in keys)
-        + "".join(f", {_merge_state(e, c, _DAY_ONLY.get(c))}" for c, e in states.items())
+        + "".join(f", {_merge_state(e, c)}" for c, e in states.items())
         + f" FROM {{db}}.{table} ARRAY JOIN [{dims}] AS d_dim WHERE project_id = {{project_id:String}} AND {in_days}"
         f" AND {_current(kind, in_days)} GROUP BY d_day, d_dim" + "".join(f", d_{k}" for k in keys),
         p.values,
@@ -607,17 +604,17 @@ def _day_aligned(bucket: str | None) -> bool:
 
 def day_dim(shape: Shape) -> str | None:
     """The day rows' `dim` that answers this shape ('' for none), or None when the day rows cannot:
-    its bucket splits days, or its dimensions and filters use more than one key besides the kept ones."""
+    its bucket splits days, its dimensions and filters use more than one key besides the kept ones,
+    or it merges a state the day rows leave empty."""
     if not _day_aligned(shape.bucket):
         return None
     words = set(re.findall(r"\w+", _QUOTED.sub(" ", " ".join([*(r for r, _ in shape.dims.values()),
                                                                *shape.rollup_where]))))
     used = [k for k in day_keys(shape.kind) if k in words]
-    dim = used[0] if used else ""
     outputs = " ".join(shape.outputs.values())
-    if len(used) > 1 or any(f"({c})" in outputs and dim not in dims for c, dims in _DAY_ONLY.items()):
+    if len(used) > 1 or any(f"({c})" in outputs for c in _NOT_IN_DAYS):
         return None
-    return dim
+    return used[0] if used else ""
 
 
 # ---- marks for deletions ----------------------------------------------------------------------
@@ -632,11 +629,6 @@ def mark_traces(olap: Olap, in_ids: str, params: dict[str, Any]) -> None:
 
 # ---- reading ----------------------------------------------------------------------------------
 Range = tuple[datetime, datetime]
-
-
-def clean_hours(olap: Olap, project_id: str, kind: str, start: datetime | None, end: datetime | None) -> list[datetime]:
-    """The clean hours (aware UTC starts) that overlap [start, end) (None: unbounded)."""
-    return cover(olap, project_id, kind, start, end).clean
 
 
 def hour_ranges(hours: list[datetime], step: timedelta = HOUR) -> list[Range]:
@@ -692,13 +684,12 @@ def _current(kind: str, hours_cond: str) -> str:
 
 
 def fact_rows(olap: Olap, project_id: str, kind: str, exprs: str, start: datetime | None, end: datetime | None,
-              hours: list[datetime], from_table: list[datetime], dirty: list[datetime] | None = None) -> str:
-    """SQL: the merged facts of one kind over [start, end), with the columns the SQL `exprs` uses
-    (rollup keys and measures, the columns of the facts tables): those of the clean hours `from_table`
-    from their stored facts (OLAP 0009, read by time), those of the hours not among the clean
-    `hours` merged from the raw rows. (The clean hours in `hours` but not in `from_table` are left
-    to the caller: `serve` takes them from the rollup rows.) With `dirty` (`Cover.dirty`, of the same
-    snapshot as `hours`), only those hours are merged raw: the others hold nothing."""
+              from_table: list[datetime], dirty: list[datetime]) -> str:
+    """SQL: merged facts of one kind over [start, end), with the columns the SQL `exprs` uses (rollup
+    keys and measures, the columns of the facts tables): those of the clean hours `from_table` from
+    their stored facts (OLAP 0009, read by time), and those of the `dirty` hours merged from the raw
+    rows (both of one `Cover`: the hours neither clean nor dirty hold nothing). The other clean
+    hours are left to the caller: `serve` takes them from the rollup rows."""
     fast = rollups_fast(olap, project_id)
     _, _, facts_table, _, time_fact, _ = _KINDS[kind]
     time_row = "sort_ts" if kind == "obs" else "timestamp"
@@ -708,12 +699,7 @@ def fact_rows(olap: Olap, project_id: str, kind: str, exprs: str, start: datetim
             [f"{col} < {_time(end)}"] if end is not None else [])
 
     def cond(col: str) -> str:
-        parts = within(col)
-        if dirty is not None:
-            parts.append(in_ranges(f"toStartOfHour({col})", hour_ranges(dirty)))
-        elif hours:
-            parts.append(f"NOT {in_ranges(f'toStartOfHour({col})', hour_ranges(hours))}")
-        return " AND ".join(parts) or "1"
+        return " AND ".join([*within(col), in_ranges(f"toStartOfHour({col})", hour_ranges(dirty))])
 
     if kind == "obs":
         aliases = set(aliases_in(exprs, obs_exprs(fast)))
@@ -778,7 +764,7 @@ def serve(olap: Olap, project_id: str, shape: Shape, p: Params, start: datetime 
         )
 
     raw_exprs = " ".join([*(r for _, r in shape.dims.values()), *(states[c] for c in cols), *shape.raw_where])
-    facts = fact_rows(olap, project_id, shape.kind, raw_exprs, start, end, hours, partial, cov.dirty)
+    facts = fact_rows(olap, project_id, shape.kind, raw_exprs, start, end, partial, cov.dirty)
     raw_sel = ([f"{shape.bucket.format(t=time_fact)} AS time_dimension"] if shape.bucket else []) + [
         f"{r} AS `{n}`" for n, (_, r) in shape.dims.items()] + [f"{states[c]} AS {c}" for c in cols]
     raw = (f"SELECT {', '.join(raw_sel)} FROM ({facts})"
@@ -801,7 +787,7 @@ def user_rows(olap: Olap, project_id: str, start: datetime | None, end: datetime
     in_days = set(cov.days)
     rest = [h for h in cov.clean if h.replace(hour=0) not in in_days]
     exprs = " ".join(["t_user t_ts a_total_cost a_total_tokens", *raw_where])
-    facts = fact_rows(olap, project_id, "trace", exprs, start, end, cov.clean, rest, cov.dirty)
+    facts = fact_rows(olap, project_id, "trace", exprs, start, end, rest, cov.dirty)
     sql = ("SELECT t_user, count() AS n, max(t_ts) AS last, sum(a_total_cost) AS cost, sum(a_total_tokens) AS tokens"
            f" FROM ({facts}) WHERE t_user != ''" + "".join(f" AND {w}" for w in raw_where) + " GROUP BY t_user")
     if cov.days:

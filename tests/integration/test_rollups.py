@@ -15,7 +15,7 @@ from owlscope.storage.olap.client import Olap
 from owlscope.tracing import rollups
 from owlscope.tracing.dashboard import dashboard
 from owlscope.tracing.metrics import metrics_daily, metrics_query
-from owlscope.tracing.rollups import Served, clean_hours, refresh_rollups
+from owlscope.tracing.rollups import Served, cover, refresh_rollups
 from owlscope.tracing.traces import delete_traces, delete_untraced_before
 from read_fixtures import fixture_read_olap, insert  # noqa: F401  (fixtures)
 
@@ -235,13 +235,13 @@ def test_settle_leaves_fresh_marks_dirty(read_olap: Olap, project: str) -> None:
     refresh_rollups(olap, p, settle=timedelta(0))
     insert(olap, observations=[ObservationEvent(p, "t0-g0", "t0", h(1.2), cost_details={"total": 4.0})])
     refresh_rollups(olap, p, settle=timedelta(hours=1))
-    assert h(1) not in clean_hours(olap, p, "obs", h(0), h(48))
-    assert h(4) in clean_hours(olap, p, "obs", h(0), h(48))
+    assert h(1) not in cover(olap, p, "obs", h(0), h(48)).clean
+    assert h(4) in cover(olap, p, "obs", h(0), h(48)).clean
     q = obs_queries(*RANGES[0])[0]
     got = metrics_query(olap, p, q)["data"]
     close(sort_rows(got), sort_rows(metrics_query(olap, p, q, rollups=False)["data"]))
     refresh_rollups(olap, p, settle=timedelta(0))
-    assert h(1) in clean_hours(olap, p, "obs", h(0), h(48))
+    assert h(1) in cover(olap, p, "obs", h(0), h(48)).clean
     close(sort_rows(metrics_query(olap, p, q)["data"]), sort_rows(metrics_query(olap, p, q, rollups=False)["data"]))
 
 
