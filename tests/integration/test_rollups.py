@@ -288,3 +288,16 @@ def test_a_day_that_cannot_be_built_leaves_the_refresh_and_the_reads_whole(
     (res,) = refresh_rollups(olap, p, settle=timedelta(0))
     assert res.days == 4
     compare_all(olap, p, expect_days=True)
+
+
+def test_the_current_day_alone_does_not_pick_a_project_for_its_days(read_olap: Olap) -> None:
+    """Days are built once they end: a refreshed project whose only data is today is not picked
+    again by the periodic refresh until it has new marks."""
+    olap, p = read_olap, f"today-{uuid.uuid4().hex[:8]}"
+    now = datetime.now(UTC).replace(microsecond=0)
+    insert(olap, traces=[TraceEvent(p, "t", now, timestamp=now, name="chat")],
+           observations=[ObservationEvent(p, "o", "t", now, type="SPAN", start_time=now, end_time=now)])
+    assert p in rollups.projects_to_refresh(olap)  # new marks
+    (res,) = refresh_rollups(olap, p, settle=timedelta(0))
+    assert res.obs_hours == 1 and res.days == 0
+    assert p not in rollups.projects_to_refresh(olap)
