@@ -46,9 +46,21 @@ def _run_uvicorn(app: Any, settings: Settings, **kwargs: Any) -> None:
     Server(config).run()
 
 
+def _leave_out_unused_clients(settings: Settings) -> None:
+    """huey's storage module imports every queue client it supports that is installed (redis,
+    psycopg) whichever storage is used. A server whose settings name neither Redis nor PostgreSQL
+    never calls them: marked absent before huey is first imported, they stay out of its memory
+    (about 20 MiB resident; bench/footprint.py). A module already imported is left as it is."""
+    if not settings.redis_url:
+        sys.modules.setdefault("redis", None)  # type: ignore[arg-type]
+    if settings.is_embedded:
+        sys.modules.setdefault("psycopg", None)  # type: ignore[arg-type]
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
     _logging(settings)
+    _leave_out_unused_clients(settings)
     from owlscope.app import create_app
 
     services = _services(settings)

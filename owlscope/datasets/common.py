@@ -7,9 +7,6 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from jsonschema import exceptions as js_exceptions
-from jsonschema import validators
-
 from owlscope.errors import InvalidRequest
 
 DEFAULT_LIMIT = 50
@@ -75,6 +72,9 @@ def check_schema(schema: Any, field: str) -> Any:
         return None
     if not isinstance(schema, dict | bool):
         raise InvalidRequest(f"{field} must be a JSON Schema object")
+    from jsonschema import exceptions as js_exceptions
+    from jsonschema import validators
+
     cls = validators.validator_for(schema)
     try:
         cls.check_schema(schema)
@@ -90,6 +90,8 @@ def schema_errors(schema: Any, value: Any, field: str, *, limit: int = 3) -> lis
     Each message names the failing location, e.g. `input.question: 'question' is a required property`."""
     if schema is None or value is None:  # an absent value is not checked (as Langfuse does)
         return []
+    from jsonschema import validators  # imported when a schema is first checked, not at startup
+
     cls = validators.validator_for(schema)
     errors = sorted(cls(schema).iter_errors(value), key=lambda e: (len(e.absolute_path), list(map(str, e.path))))
     out = []

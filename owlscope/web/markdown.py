@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import re
 from functools import cache
+from typing import TYPE_CHECKING
 
-import nh3
-from markdown_it import MarkdownIt
 from markupsafe import Markup
+
+if TYPE_CHECKING:
+    from markdown_it import MarkdownIt
 
 # Headings, lists, quotes, fences, emphasis, inline code, links, tables and HTML tags: what makes
 # markdown look different from the same text printed as is.
@@ -35,8 +37,12 @@ ALLOWED_ATTRIBUTES = {
 }
 
 
+# The parser and the sanitiser are imported when text is first rendered: a server that never shows
+# markdown keeps them out of its memory (bench/footprint.py).
 @cache
 def _parser() -> MarkdownIt:
+    from markdown_it import MarkdownIt
+
     return MarkdownIt("commonmark", {"html": True, "breaks": True}).enable(["table", "strikethrough"])
 
 
@@ -46,6 +52,8 @@ def looks_like_markdown(text: str) -> bool:
 
 def render_markdown(text: str) -> Markup:
     """Markdown to sanitised HTML (safe to put in a page as is)."""
+    import nh3
+
     html = _parser().render(text)
     clean = nh3.clean(html, tags=ALLOWED_TAGS, attributes=ALLOWED_ATTRIBUTES, url_schemes={"http", "https", "mailto"},
                       link_rel="noopener noreferrer nofollow")
