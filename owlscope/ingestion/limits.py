@@ -37,22 +37,25 @@ _SCORE_TIMES = ("event_ts", "timestamp")
 
 
 def clamp_rows(rows: Rows) -> Rows:
-    """Bring every value of `rows` into the stored ranges (in place); returns `rows`."""
+    """Bring every value of `rows` into the stored ranges (in place); returns `rows`, with
+    `text_chars` set to the length of their JSON text fields."""
+    chars = 0
     for obs in rows.observations:
         if obs.usage_details:
             obs.usage_details = clamp_usage(obs.usage_details)
         if obs.cost_details:
             obs.cost_details = {k: v for k, v in obs.cost_details.items() if math.isfinite(v)} or None
         _clamp_times(obs, _OBSERVATION_TIMES)
-        _cap_json_fields(obs, _OBSERVATION_JSON)
+        chars += _cap_json_fields(obs, _OBSERVATION_JSON)
     for trace in rows.traces:
         _clamp_times(trace, _TRACE_TIMES)
-        _cap_json_fields(trace, _TRACE_JSON)
+        chars += _cap_json_fields(trace, _TRACE_JSON)
     for score in rows.scores:
         _clamp_times(score, _SCORE_TIMES)
-        _cap_json_fields(score, ("metadata",))
+        chars += _cap_json_fields(score, ("metadata",))
         if score.value is not None and not math.isfinite(score.value):
             score.value = None
+    rows.text_chars = chars
     return rows
 
 
@@ -73,11 +76,16 @@ def _clamp_times(row: Any, names: tuple[str, ...]) -> None:
             setattr(row, name, clamp_time(value))
 
 
-def _cap_json_fields(row: Any, names: tuple[str, ...]) -> None:
+def _cap_json_fields(row: Any, names: tuple[str, ...]) -> int:
+    """Caps the nesting of the row's JSON text fields; returns their length (characters)."""
+    chars = 0
     for name in names:
         text = getattr(row, name)
         if text is not None:
-            setattr(row, name, cap_json_depth(text))
+            text = cap_json_depth(text)
+            setattr(row, name, text)
+            chars += len(text)
+    return chars
 
 
 def cap_json_depth(text: str, max_depth: int = MAX_JSON_DEPTH) -> str:

@@ -23,7 +23,7 @@ import orjson
 from owlscope.ingestion.batch import map_batch_events
 from owlscope.ingestion.limits import clamp_rows
 from owlscope.ingestion.otel import decode_otlp, map_otlp, span_count
-from owlscope.ingestion.rows import Rows, observations_table, scores_table, traces_table
+from owlscope.ingestion.rows import TABLES, Rows
 from owlscope.pipeline import blobs
 from owlscope.pipeline.accept import INGEST_TASK
 from owlscope.pipeline.enrich import Enricher
@@ -35,7 +35,15 @@ if TYPE_CHECKING:
     from owlscope.services import Services
 
 log = logging.getLogger("owlscope.worker")
-FLUSH_ROWS = 20_000
+# One insert takes at most FLUSH_ROWS rows holding at most FLUSH_TEXT_CHARS characters of JSON text
+# (input, output, metadata: most of a row's memory). Large inserts make large parts, which the engine
+# merges less often: merging the aggregate states again and again was the largest CPU cost of
+# sustained ingestion with 20,000-row inserts (docs/performance.md).
+FLUSH_ROWS = 100_000
+FLUSH_TEXT_CHARS = 64 * 1024 * 1024
+# While an insert runs, the job threads go on mapping into the buffer up to this many times those
+# bounds; beyond, a job thread waits for the running insert and inserts the buffer itself.
+BUFFER_INSERTS = 2
 MIN_FLUSH_GAP_SECONDS = 0.1
 # A request of at most this many spans/events is interactive (an SDK's flush() of a few traces): its
 # job goes ahead of bulk ones and its rows are inserted without waiting for the flush interval.
@@ -70,17 +78,19 @@ def map_envelope(env: blobs.Envelope) -> Rows:
     return map_decoded(env, decode_envelope(env)[0])
 
 
-def _groups(pending: list[tuple[str, Rows]], max_rows: int) -> list[list[tuple[str, Rows]]]:
-    """Consecutive blobs grouped into inserts of about max_rows rows (a bigger blob alone)."""
+def _groups(pending: list[tuple[str, Rows]], max_rows: int, max_chars: int) -> list[list[tuple[str, Rows]]]:
+    """Consecutive blobs grouped into inserts of at most max_rows rows and max_chars characters of
+    text (a bigger blob alone)."""
     groups: list[list[tuple[str, Rows]]] = []
-    size = 0
+    rows = chars = 0
     for item in pending:
-        n = len(item[1])
-        if not groups or size + n > max_rows:
+        n, c = len(item[1]), item[1].text_chars
+        if not groups or rows + n > max_rows or chars + c > max_chars:
             groups.append([])
-            size = 0
+            rows = chars = 0
         groups[-1].append(item)
-        size += n
+        rows += n
+        chars += c
     return groups
 
 
@@ -97,6 +107,8 @@ class IngestProcessor:
         self._interactive: set[str] = set()  # pending blobs of small requests: inserted first
         self.handoff = Handoff(services.settings.handoff_max_spans)
         self._buffered_rows = 0
+        self._buffered_chars = 0
+        self._flusher_running = False
         self._inflight: set[str] = set()
         self._unmoved: dict[str, float] = {}  # rows in, move to processed/ failed: key -> next retry
         self._swept: dict[str, float] = {}  # key -> when the sweeper last enqueued it
@@ -169,9 +181,15 @@ class IngestProcessor:
             if interactive:
                 self._interactive.add(key)
             self._buffered_rows += len(rows)
-            big = self._buffered_rows >= FLUSH_ROWS
-        if big:
-            self.flush()
+            self._buffered_chars += rows.text_chars
+            full = self._buffered_rows >= FLUSH_ROWS or self._buffered_chars >= FLUSH_TEXT_CHARS
+            at_cap = (self._buffered_rows >= BUFFER_INSERTS * FLUSH_ROWS
+                      or self._buffered_chars >= BUFFER_INSERTS * FLUSH_TEXT_CHARS)
+        if full:
+            if self._flusher_running and not at_cap:
+                self._wake.set()  # the flusher inserts it; this thread goes on mapping
+            else:
+                self.flush()  # waits for a running insert: the buffer stays bounded
         elif interactive:
             if self._flush_lock.locked():
                 # a bulk insert is running: this small request's rows go in beside it now
@@ -190,7 +208,8 @@ class IngestProcessor:
         with self._flush_lock:
             with self._lock:
                 pending, buffered_at, interactive = self._pending, self._buffered_at, self._interactive
-                self._pending, self._buffered_at, self._buffered_rows, self._interactive = [], [], 0, set()
+                self._pending, self._buffered_at, self._interactive = [], [], set()
+                self._buffered_rows = self._buffered_chars = 0
             self._retry_moves()
             if not pending:
                 return 0
@@ -200,7 +219,7 @@ class IngestProcessor:
             # without waiting for the bulk rows buffered beside them
             small = [p for p in pending if p[0] in interactive]
             bulk = [p for p in pending if p[0] not in interactive]
-            groups = ([small] if small else []) + _groups(bulk, FLUSH_ROWS)
+            groups = ([small] if small else []) + _groups(bulk, FLUSH_ROWS, FLUSH_TEXT_CHARS)
             inserted: list[tuple[str, Rows]] = []
             for group in groups:
                 inserted.extend(self._insert_group(group))
@@ -256,18 +275,16 @@ class IngestProcessor:
             self._pending = [p for p, _ in kept]
             self._buffered_at = [at for _, at in kept]
             self._buffered_rows -= sum(len(rows) for _, rows in urgent)
+            self._buffered_chars -= sum(rows.text_chars for _, rows in urgent)
             self._interactive = set()
         return urgent
 
-    def _insert(self, rows: Rows) -> None:
-        """Insert rows in slices of at most FLUSH_ROWS per table: memory per insert is bounded
-        whatever the size of one request."""
+    def _insert(self, parts: list[Rows]) -> None:
+        """Insert the rows of several blobs, per table in slices of at most FLUSH_ROWS rows: memory
+        per insert is bounded whatever the size of one request."""
         olap = self.services.olap
-        for table, items, to_arrow in (
-            ("observation_events", rows.observations, observations_table),
-            ("trace_events", rows.traces, traces_table),
-            ("scores", rows.scores, scores_table),
-        ):
+        for table, attr, to_arrow in TABLES:
+            items = [row for rows in parts for row in getattr(rows, attr)]
             for i in range(0, len(items), FLUSH_ROWS):
                 timer = StageTimer()
                 data = to_arrow(items[i : i + FLUSH_ROWS])
@@ -279,11 +296,8 @@ class IngestProcessor:
         """Insert the rows of several blobs at once; on failure, split the group in halves so the
         good blobs land and a poison blob is parked in failed/ with the reason. When the store
         itself is down, nothing is parked: the blobs stay pending for the sweeper."""
-        merged = Rows()
-        for _, rows in group:
-            merged.extend(rows)
         try:
-            self._insert(merged)
+            self._insert([rows for _, rows in group])
             return group
         except Exception as exc:  # noqa: BLE001 - classified below
             error = exc
@@ -296,7 +310,7 @@ class IngestProcessor:
             key = group[0][0]
             time.sleep(0.5)  # one more try alone: an engine hiccup (memory, parts) is not poison
             try:
-                self._insert(group[0][1])
+                self._insert([group[0][1]])
                 return group
             except Exception as exc:  # noqa: BLE001
                 error = exc
@@ -464,24 +478,29 @@ class IngestProcessor:
 
     def _flush_loop(self) -> None:
         """Insert what is buffered every INGEST_FLUSH_INTERVAL_MS, or sooner when woken (the worker
-        went idle, or rows of a small interactive request wait), but at most once per
-        MIN_FLUSH_GAP_SECONDS: few, large inserts under load, little waiting when there is none."""
+        went idle, the buffer is full, or rows of a small interactive request wait), but at most
+        once per MIN_FLUSH_GAP_SECONDS: few, large inserts under load, little waiting when there is
+        none."""
         interval = self.services.settings.flush_interval_ms / 1000
         gap = min(MIN_FLUSH_GAP_SECONDS, interval)
         last = 0.0
-        while not self._stop.is_set():
-            self._wake.wait(interval)
-            self._wake.clear()
-            if self._stop.is_set():
-                return
-            wait = last + gap - time.monotonic()
-            if wait > 0 and self._stop.wait(wait):
-                return
-            last = time.monotonic()
-            try:
-                self.flush()
-            except Exception:  # noqa: BLE001 - keep the loop alive; the error is logged
-                log.exception("flush failed")
+        self._flusher_running = True
+        try:
+            while not self._stop.is_set():
+                self._wake.wait(interval)
+                self._wake.clear()
+                if self._stop.is_set():
+                    return
+                wait = last + gap - time.monotonic()
+                if wait > 0 and self._stop.wait(wait):
+                    return
+                last = time.monotonic()
+                try:
+                    self.flush()
+                except Exception:  # noqa: BLE001 - keep the loop alive; the error is logged
+                    log.exception("flush failed")
+        finally:
+            self._flusher_running = False
 
     def _sweep_loop(self) -> None:
         purged_at = 0.0

@@ -5,11 +5,14 @@ every stage's time is counted on /metrics. On both stacks."""
 from __future__ import annotations
 
 import re
+import threading
 import uuid
 
 import pytest
+from reliability.helpers import pending_keys
 from unit.otlp_builders import make_request, make_span
 
+import owlscope.pipeline.process as process
 from conftest import LiveServer, create_project_key
 from owlscope.ingestion.rows import Rows
 from owlscope.telemetry import STAGE_ITEMS
@@ -130,3 +133,47 @@ def test_small_requests_are_inserted_before_the_bulk_rows_buffered_with_them(ser
         processor._interactive = {"small"}
     processor.flush()
     assert calls == [["small"], ["bulk-1", "bulk-2"]]
+
+
+def test_a_full_buffer_is_left_to_the_flusher_until_it_holds_two_inserts(serve, monkeypatch) -> None:
+    """A job thread that fills the buffer wakes the flusher and goes on (mapping overlaps the
+    running insert); once the buffer holds two inserts' worth, the job thread waits for the running
+    insert and inserts the buffer itself, so the buffer stays bounded."""
+    monkeypatch.setattr(process, "FLUSH_ROWS", 100)
+    srv = serve(run_worker=False)
+    api = Api(srv, create_project_key(srv.services))
+    traces = [uuid.uuid4().hex for _ in range(2)]
+    for trace_id in traces:
+        assert api.otlp(make_request(_spans(trace_id, 60)), gz=True, sdk_version="5.0.4").status_code == 200
+    first, second = sorted(pending_keys(srv.services, api.project_id))
+    processor = srv.services.processor
+    processor._flusher_running = True  # as while the flush loop runs
+    processor._wake.clear()
+    try:
+        with processor._flush_lock:  # an insert is running
+            job = threading.Thread(target=processor.process_key, args=(first,))
+            job.start()
+            job.join(10)
+            assert not job.is_alive()  # 120 rows, a full buffer under the cap: the job went on
+            assert processor._wake.is_set() and processor._buffered_rows == 120
+            job = threading.Thread(target=processor.process_key, args=(second,))
+            job.start()
+            job.join(1.0)
+            assert job.is_alive()  # 240 rows, at the cap: waits for the running insert
+        job.join(30)
+        assert not job.is_alive() and processor._buffered_rows == 0  # then inserted the buffer itself
+    finally:
+        processor._flusher_running = False
+    for trace_id in traces:
+        assert len(api.trace(trace_id, 60)["observations"]) == 60
+
+
+def test_inserts_are_bounded_by_rows_and_by_characters_of_text() -> None:
+    def blob(name: str, rows: int, chars: int) -> tuple[str, Rows]:
+        r = Rows(text_chars=chars)
+        r.scores.extend([None] * rows)  # only counted here
+        return name, r
+
+    pending = [blob("a", 10, 500), blob("b", 10, 600), blob("c", 50, 10), blob("d", 45, 10), blob("e", 1, 2000)]
+    groups = [[name for name, _ in g] for g in process._groups(pending, max_rows=100, max_chars=1000)]
+    assert groups == [["a"], ["b", "c"], ["d"], ["e"]]  # b+c+d: 105 rows; a+b: 1,100 characters; e alone

@@ -68,3 +68,21 @@ def test_usage_costs_times_and_score_values_are_clamped() -> None:
     assert rows.traces[0].event_ts == datetime(1900, 1, 1, tzinfo=UTC)
     assert rows.traces[0].timestamp.year == 2299
     assert rows.scores[0].value is None
+
+
+def test_clamped_rows_count_the_characters_of_their_json_text() -> None:
+    deep = "[" * 300 + "]" * 300
+    rows = Rows(
+        traces=[TraceEvent(project_id="p", id="t", event_ts=T, input='"question"', root_output="{}")],
+        observations=[ObservationEvent(project_id="p", id="o", trace_id="t", event_ts=T, output=deep,
+                                       metadata='{"a":1}')],
+        scores=[ScoreEvent(project_id="p", id="s", event_ts=T, timestamp=T, name="n", data_type="NUMERIC",
+                           value=1.0, metadata='{"k":"v"}')],
+    )
+    clamp_rows(rows)
+    capped = rows.observations[0].output
+    assert capped != deep  # the counted text is the stored (capped) text
+    assert rows.text_chars == len('"question"') + 2 + len(capped) + len('{"a":1}') + len('{"k":"v"}')
+    other = Rows(traces=[TraceEvent(project_id="p", id="u", event_ts=T)], text_chars=5)
+    rows.extend(other)
+    assert rows.text_chars == len('"question"') + 2 + len(capped) + len('{"a":1}') + len('{"k":"v"}') + 5

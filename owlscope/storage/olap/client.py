@@ -12,6 +12,7 @@ never give back.
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,6 +30,7 @@ from owlscope.errors import ServiceUnavailable
 # shrinks to about a sixth, for a few microseconds of CPU per row on each side. (clickhouse-connect
 # compresses inserts only together with every response, which `compress=False` turns off.)
 ARROW_WRITE_OPTIONS = pa.ipc.IpcWriteOptions(compression="zstd")
+INSERT_FILE_PREFIX = "owlscope-insert-"
 
 
 TOO_BIG = ("This read needs more memory than the analytics engine allows each query. Narrow its time range or"
@@ -58,6 +60,7 @@ class Olap:
         self._clients: list[Client] = []
         self._idle: list[Client] = []  # pooled clients not in use (list.pop/append are atomic)
         self._lock = threading.Lock()
+        self._insert_path: Path | None = None
 
     # ---- connections --------------------------------------------------------------------
     def _chdb_options(self) -> dict[str, int]:
@@ -164,14 +167,23 @@ class Olap:
         if not data.num_rows:
             return
         if self.embedded:
-            # In-process, chDB reads the Arrow table straight from Python memory (its `Python()`
-            # table function finds the local variable `arrow_table`): no serialization, no temp file.
-            arrow_table = data  # noqa: F841 - referenced by name in the SQL below
+            # The engine reads the rows from an Arrow stream file in its own temporary directory,
+            # deleted right after. (Its `Python()` table function could read the table from this
+            # process's memory, but imports pandas to find it: 0.3 s on the first insert and ~40 MiB
+            # resident, for a library nothing else here uses. Writing the file costs about as much
+            # as that function's reading: bench/insert_cost.py.)
             columns = ", ".join(f"`{n}`" for n in data.schema.names)
-            self._chdb_conn().query(
-                f"INSERT INTO {self.database}.{table} ({columns}) SELECT {columns} FROM Python(arrow_table) "
-                "SETTINGS max_insert_threads = 2, max_threads = 2, optimize_on_insert = 0"
-            )
+            path = self._insert_dir() / f"{INSERT_FILE_PREFIX}{uuid.uuid4().hex}.arrows"
+            try:
+                with pa.OSFile(str(path), "wb") as f, pa.ipc.new_stream(f, data.schema) as writer:
+                    writer.write_table(data)
+                self._chdb_conn().query(
+                    f"INSERT INTO {self.database}.{table} ({columns}) SELECT {columns} "
+                    f"FROM file({_sql_string(str(path))}, 'ArrowStream') "
+                    "SETTINGS max_insert_threads = 2, max_threads = 2, optimize_on_insert = 0"
+                )
+            finally:
+                path.unlink(missing_ok=True)
             return
         sink = pa.BufferOutputStream()
         with pa.ipc.new_file(sink, data.schema, options=ARROW_WRITE_OPTIONS) as writer:
@@ -179,6 +191,18 @@ class Olap:
         with self._lease() as c:
             c.raw_insert(f"{self.database}.{table}", data.schema.names, sink.getvalue(), fmt="Arrow",
                          settings={"optimize_on_insert": 0})
+
+    def _insert_dir(self) -> Path:
+        """The embedded engine's temporary directory, where inserts stage their rows; files left by
+        a process that died mid-insert are removed when the first insert of the next one looks."""
+        with self._lock:
+            if self._insert_path is None:
+                d = Path(self.url[len("chdb://") :]) / "tmp"
+                d.mkdir(parents=True, exist_ok=True)
+                for stale in d.glob(f"{INSERT_FILE_PREFIX}*.arrows"):
+                    stale.unlink(missing_ok=True)
+                self._insert_path = d
+            return self._insert_path
 
     def _chdb_conn(self):  # noqa: ANN202 - chdb's connection type is not exported
         conn = getattr(self._local, "chdb_conn", None)
@@ -210,6 +234,10 @@ TUPLE_PIECES_FIX = ("run the migration once with the full engine, then go back t
                     "pip install --force-reinstall --no-deps chdb-core && owlscope migrate && "
                     "pip uninstall -y chdb-core chdb && pip install --force-reinstall --no-deps chdb-core-lite "
                     "(docs/deploy.md, Upgrading)")
+
+
+def _sql_string(text: str) -> str:
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def _has_tuple_metadata_pieces(path: str) -> bool:
