@@ -7,9 +7,12 @@ Each variant gets a migrated database of its own in one embedded chDB directory;
 generations with 1.3 KB of input and 1.3 KB of output, inserted into `observation_events` in
 2,000-row Arrow tables (the views fold them into `observations` and mark the rollups). Variants:
 
-- `shipped`: `Olap.insert_arrow` as the worker calls it (`optimize_on_insert = 0`);
-- `optimize_on_insert=1`: the same statement with the engine's default, which merges the rows of
-  each new part that share a sort key before writing it;
+- `shipped`: `Olap.insert_arrow` as the worker calls it (`optimize_on_insert = 0`; the rows reach the
+  engine as an Arrow stream file in its `tmp/` directory);
+- `Python() table function`: the same insert reading the Arrow table from this process's memory
+  through chDB's `Python()` table function (the shipped path before; it imports pandas);
+- `optimize_on_insert=1`: shipped with the engine's default, which merges the rows of each new part
+  that share a sort key before writing it;
 - `no trace bounds`: shipped, without the view that keeps the per-trace bounds (migration 0008);
 - `no rollup marks`: shipped, without the two rollup-mark views;
 - `no views`: shipped, without any view (the rows go nowhere: Arrow to engine block only).
@@ -47,7 +50,7 @@ from owlscope.storage.olap.migrate import migrate  # noqa: E402
 from owlscope.tracing.model import TRACE_TEXT  # noqa: E402
 
 BLOCK = 2_000
-VARIANTS = ("shipped", "optimize_on_insert=1", "no trace bounds", "no rollup marks", "no views")
+VARIANTS = ("shipped", "Python() table function", "optimize_on_insert=1", "no trace bounds", "no rollup marks", "no views")
 TRACE_VARIANTS = ("shipped", "token bloom filter", "no text index")
 
 
@@ -103,14 +106,16 @@ def database(root: str, variant: str) -> Olap:
 
 
 def insert(olap: Olap, variant: str, table: str, data: pa.Table) -> None:
-    if variant != "optimize_on_insert=1":
+    if variant == "optimize_on_insert=1":
+        olap.insert_arrow(table, data, settings={"optimize_on_insert": 1})
+    elif variant == "Python() table function":
+        arrow_table = data  # noqa: F841 - read by name by chDB's Python() table function
+        columns = ", ".join(f"`{n}`" for n in data.schema.names)
+        olap._chdb_conn().query(
+            f"INSERT INTO {olap.database}.{table} ({columns}) SELECT {columns} FROM Python(arrow_table) "
+            "SETTINGS max_insert_threads = 2, max_threads = 2, optimize_on_insert = 0")
+    else:
         olap.insert_arrow(table, data)
-        return
-    arrow_table = data  # noqa: F841 - read by name by chDB's Python() table function
-    columns = ", ".join(f"`{n}`" for n in data.schema.names)
-    olap._chdb_conn().query(
-        f"INSERT INTO {olap.database}.{table} ({columns}) SELECT {columns} FROM Python(arrow_table) "
-        "SETTINGS max_insert_threads = 2, max_threads = 2, optimize_on_insert = 1")
 
 
 def cpu() -> float:

@@ -21,6 +21,7 @@ from urllib.parse import urlparse
 
 import clickhouse_connect
 import pyarrow as pa
+from clickhouse_connect.driver.binding import format_str
 from clickhouse_connect.driver.client import Client
 
 from owlscope.config import ConfigError, Settings
@@ -158,20 +159,23 @@ class Olap:
             names, rows = res.column_names, res.result_rows
         return [dict(zip(names, row, strict=True)) for row in rows]
 
-    def insert_arrow(self, table: str, data: pa.Table) -> None:
-        """Insert an Arrow table. `optimize_on_insert = 0`: the engine would otherwise merge the
+    def insert_arrow(self, table: str, data: pa.Table, settings: dict[str, int] | None = None) -> None:
+        """Insert an Arrow table; `settings`: engine settings over the defaults below (benchmarks
+        compare variants with them). `optimize_on_insert = 0`: the engine would otherwise merge the
         rows of each new part that share a sort key before writing it, which for the aggregate
         tables is a second fold of every state the materialized view has just folded (the view's
         GROUP BY already made one row per key); it cost about a fifth of the insert's CPU. Rows of
         one key in different parts are merged by background merges and by every read either way."""
         if not data.num_rows:
             return
+        engine = {"optimize_on_insert": 0, **(settings or {})}
         if self.embedded:
             # The engine reads the rows from an Arrow stream file in its own temporary directory,
             # deleted right after. (Its `Python()` table function could read the table from this
             # process's memory, but imports pandas to find it: 0.3 s on the first insert and ~40 MiB
-            # resident, for a library nothing else here uses. Writing the file costs about as much
-            # as that function's reading: bench/insert_cost.py.)
+            # resident, for a library nothing else here uses. Writing and reading the file costs
+            # about as much: `bench/insert_cost.py` has both.)
+            engine = {"max_insert_threads": 2, "max_threads": 2, **engine}
             columns = ", ".join(f"`{n}`" for n in data.schema.names)
             path = self._insert_dir() / f"{INSERT_FILE_PREFIX}{uuid.uuid4().hex}.arrows"
             try:
@@ -179,8 +183,8 @@ class Olap:
                     writer.write_table(data)
                 self._chdb_conn().query(
                     f"INSERT INTO {self.database}.{table} ({columns}) SELECT {columns} "
-                    f"FROM file({_sql_string(str(path))}, 'ArrowStream') "
-                    "SETTINGS max_insert_threads = 2, max_threads = 2, optimize_on_insert = 0"
+                    f"FROM file({format_str(str(path))}, 'ArrowStream') "
+                    "SETTINGS " + ", ".join(f"{k} = {v}" for k, v in engine.items())
                 )
             finally:
                 path.unlink(missing_ok=True)
@@ -190,7 +194,7 @@ class Olap:
             writer.write_table(data)
         with self._lease() as c:
             c.raw_insert(f"{self.database}.{table}", data.schema.names, sink.getvalue(), fmt="Arrow",
-                         settings={"optimize_on_insert": 0})
+                         settings=engine)
 
     def _insert_dir(self) -> Path:
         """The embedded engine's temporary directory, where inserts stage their rows; files left by
@@ -234,10 +238,6 @@ TUPLE_PIECES_FIX = ("run the migration once with the full engine, then go back t
                     "pip install --force-reinstall --no-deps chdb-core && owlscope migrate && "
                     "pip uninstall -y chdb-core chdb && pip install --force-reinstall --no-deps chdb-core-lite "
                     "(docs/deploy.md, Upgrading)")
-
-
-def _sql_string(text: str) -> str:
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def _has_tuple_metadata_pieces(path: str) -> bool:
