@@ -46,21 +46,44 @@ def _run_uvicorn(app: Any, settings: Settings, **kwargs: Any) -> None:
     Server(config).run()
 
 
-def _leave_out_unused_clients(settings: Settings) -> None:
-    """huey's storage module imports every queue client it supports that is installed (redis,
-    psycopg) whichever storage is used. A server whose settings name neither Redis nor PostgreSQL
-    never calls them: marked absent before huey is first imported, they stay out of its memory
-    (about 20 MiB resident; bench/footprint.py). A module already imported is left as it is."""
+class _NoPandas:
+    """An import finder that reports pandas missing (see `_leave_out_unused_libraries`)."""
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
+        if name == "pandas" or name.startswith("pandas."):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+
+
+def _leave_out_unused_libraries(settings: Settings) -> None:
+    """Keep libraries a server never calls out of its memory (bench/footprint.py). A module already
+    imported is left as it is.
+
+    - huey's storage module imports every queue client it supports that is installed (redis,
+      psycopg) whichever storage is used: when the settings name neither Redis nor PostgreSQL they
+      are marked absent before huey is first imported (about 20 MiB).
+    - pyarrow looks for pandas on its first conversion of Python values and imports it when it is
+      installed (chDB requires it): 0.2 s on the first ingested request and ~40 MiB, for a library
+      nothing here uses. Its one look, made here, finds none; pyarrow would still import pandas if
+      asked for a DataFrame."""
     if not settings.redis_url:
         sys.modules.setdefault("redis", None)  # type: ignore[arg-type]
     if settings.is_embedded:
         sys.modules.setdefault("psycopg", None)  # type: ignore[arg-type]
+    if "pandas" not in sys.modules:
+        import pyarrow as pa
+
+        finder = _NoPandas()
+        sys.meta_path.insert(0, finder)
+        try:
+            pa.array([])
+        finally:
+            sys.meta_path.remove(finder)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
     _logging(settings)
-    _leave_out_unused_clients(settings)
+    _leave_out_unused_libraries(settings)
     from owlscope.app import create_app
 
     services = _services(settings)
@@ -107,6 +130,7 @@ def _tune_gc() -> None:
 def cmd_web(args: argparse.Namespace) -> int:
     settings = _settings(args)
     _logging(settings)
+    _leave_out_unused_libraries(settings)
     if settings.uses_chdb:
         print(
             "owlscope web runs without a worker and so needs a ClickHouse server (CLICKHOUSE_URL): embedded "
@@ -127,6 +151,7 @@ def cmd_web(args: argparse.Namespace) -> int:
 def cmd_worker(args: argparse.Namespace) -> int:
     settings = _settings(args)
     _logging(settings)
+    _leave_out_unused_libraries(settings)
     if settings.uses_chdb:
         print("owlscope worker needs a ClickHouse server (CLICKHOUSE_URL); use `owlscope serve` for embedded mode.",
               file=sys.stderr)

@@ -10,38 +10,10 @@ Pure data: no I/O here. The column names equal the OLAP `*_events` table columns
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 import pyarrow as pa
-
-
-class _NoPandas:
-    """An import finder that reports pandas missing (see `_first_conversion_without_pandas`)."""
-
-    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
-        if name == "pandas" or name.startswith("pandas."):
-            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
-
-
-def _first_conversion_without_pandas() -> None:
-    """pyarrow looks for pandas on its first conversion of Python values, and imports it when it is
-    installed (chDB requires it): 0.2 s on the first ingested request and ~40 MiB resident, for a
-    library that building these tables never uses. Its one look, made here, finds no pandas;
-    pyarrow still imports pandas later if asked for a DataFrame (`to_pandas`)."""
-    if "pandas" in sys.modules:
-        return
-    finder = _NoPandas()
-    sys.meta_path.insert(0, finder)
-    try:
-        pa.array([])
-    finally:
-        sys.meta_path.remove(finder)
-
-
-_first_conversion_without_pandas()
 
 OBSERVATION_TYPES = (
     "SPAN", "GENERATION", "EVENT", "AGENT", "TOOL", "CHAIN", "RETRIEVER", "EVALUATOR", "EMBEDDING",

@@ -12,14 +12,15 @@ from pathlib import Path
 
 # Builds the server as `owlscope serve` does (settings, the clients left out, services, app), queues
 # one job through huey, then renders markdown and checks a JSON Schema: prints which of the
-# watched modules were loaded before and after those two features were used.
+# watched modules were loaded before and after those two features were used; then builds and
+# inserts rows as ingestion does, and prints whether pandas was loaded by then.
 _PROBE = """
 import json, sys
-from owlscope.cli.main import _leave_out_unused_clients
+from owlscope.cli.main import _leave_out_unused_libraries
 from owlscope.config import load_settings
 
 settings = load_settings()
-_leave_out_unused_clients(settings)
+_leave_out_unused_libraries(settings)
 from owlscope.app import create_app
 from owlscope.services import build_services
 
@@ -36,8 +37,18 @@ from owlscope.web.markdown import render_markdown
 html = str(render_markdown("**bold** <script>x</script>"))
 problems = schema_errors(check_schema({"type": "object", "required": ["q"]}, "inputSchema"), {}, "input")
 after = sorted(m for m in watched if sys.modules.get(m) is not None)
+from datetime import UTC, datetime
+
+from owlscope.ingestion.rows import ObservationEvent, observations_table
+
+now = datetime.now(UTC)
+services.olap.insert_arrow("observation_events", observations_table([ObservationEvent(
+    project_id="probe", id="o1", trace_id="t1", event_ts=now, start_time=now, input='"q"')]))
+inserted = services.olap.query("SELECT count() FROM {db}.observations WHERE project_id = 'probe'")[0][0]
+pandas = "pandas" in sys.modules and sys.modules["pandas"] is not None
 services.close()
-print(json.dumps({"before": before, "after": after, "html": html, "problems": problems, "pending": pending}))
+print(json.dumps({"before": before, "after": after, "html": html, "problems": problems, "pending": pending,
+                  "inserted": inserted, "pandas": pandas}))
 """
 
 
@@ -56,6 +67,7 @@ def test_an_embedded_server_leaves_out_unused_clients_and_loads_features_when_us
     assert set(got["after"]) == {"jsonschema", "nh3", "markdown_it"}  # loaded on first use, and working:
     assert "<strong>bold</strong>" in got["html"] and "<script>" not in got["html"]
     assert got["problems"] == ["input: 'q' is a required property"]
+    assert got["inserted"] == 1 and got["pandas"] is False  # rows built and inserted without pandas
 
 
 def test_a_server_on_redis_and_postgresql_keeps_their_clients(tmp_path: Path, pg_url: str, redis_url: str) -> None:
