@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -438,3 +439,33 @@ def test_a_read_over_the_engines_memory_cap_is_a_503_that_says_what_to_do(olap: 
     with pytest.raises(Exception, match="UNKNOWN_TABLE|Unknown table") as other:
         olap.query("SELECT * FROM {db}.no_such_table")
     assert not isinstance(other.value, ServiceUnavailable)  # other engine errors stay what they are
+
+
+def test_embedded_inserts_leave_no_staging_file_and_clear_those_a_crash_left(make_settings) -> None:
+    from owlscope.storage.olap.client import INSERT_FILE_PREFIX
+
+    settings = make_settings("embedded")
+    tmp = Path(settings.olap_url[len("chdb://"):]) / "tmp"
+    tmp.mkdir(parents=True, exist_ok=True)
+    left = tmp / f"{INSERT_FILE_PREFIX}died-mid-insert.arrows"
+    left.write_bytes(b"half an Arrow stream")
+    an_hour_ago = time.time() - 3600
+    os.utime(left, (an_hour_ago, an_hour_ago))
+    running = tmp / f"{INSERT_FILE_PREFIX}another-olap-inserting-now.arrows"
+    running.write_bytes(b"being written")
+    other = tmp / "engine-own-file"
+    other.write_bytes(b"x")
+    o = Olap(settings)
+    migrate(o)
+    try:
+        t0 = datetime(2026, 1, 1, tzinfo=UTC)
+        o.insert_arrow("trace_events", traces_table([TraceEvent("p1", "tr", t0, timestamp=t0, name="n")]))
+        assert o.query("SELECT count() FROM {db}.traces WHERE project_id = 'p1'")[0][0] == 1
+        assert not left.exists()  # a crash's leftover is cleared by the first insert
+        assert running.exists()  # a file just written may be another insert's: kept
+        running.unlink()
+        assert other.exists()  # the engine's own files are not touched
+        assert list(tmp.glob(f"{INSERT_FILE_PREFIX}*")) == []  # and the insert's own file is gone
+    finally:
+        o.command("DROP DATABASE IF EXISTS {db}")
+        o.close()

@@ -12,9 +12,10 @@ never give back.
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -32,6 +33,7 @@ from owlscope.errors import ServiceUnavailable
 # compresses inserts only together with every response, which `compress=False` turns off.)
 ARROW_WRITE_OPTIONS = pa.ipc.IpcWriteOptions(compression="zstd")
 INSERT_FILE_PREFIX = "owlscope-insert-"
+STALE_INSERT_SECONDS = 600
 
 
 TOO_BIG = ("This read needs more memory than the analytics engine allows each query. Narrow its time range or"
@@ -197,14 +199,18 @@ class Olap:
                          settings=engine)
 
     def _insert_dir(self) -> Path:
-        """The embedded engine's temporary directory, where inserts stage their rows; files left by
-        a process that died mid-insert are removed when the first insert of the next one looks."""
+        """The embedded engine's temporary directory, where inserts stage their rows. Files left by
+        a process that died mid-insert are removed by the first insert of the next one (those older
+        than STALE_INSERT_SECONDS: another Olap on the same store may be inserting right now)."""
         with self._lock:
             if self._insert_path is None:
                 d = Path(self.url[len("chdb://") :]) / "tmp"
                 d.mkdir(parents=True, exist_ok=True)
+                before = time.time() - STALE_INSERT_SECONDS
                 for stale in d.glob(f"{INSERT_FILE_PREFIX}*.arrows"):
-                    stale.unlink(missing_ok=True)
+                    with suppress(OSError):
+                        if stale.stat().st_mtime < before:
+                            stale.unlink()
                 self._insert_path = d
             return self._insert_path
 
