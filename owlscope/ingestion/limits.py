@@ -72,7 +72,8 @@ def clamp_time(value: datetime) -> datetime:
 def _clamp_times(row: Any, names: tuple[str, ...]) -> None:
     for name in names:
         value = getattr(row, name)
-        if value is not None:
+        # the common case (aware and in range) is two comparisons, without a call or a write
+        if value is not None and (value.tzinfo is None or not MIN_TIME <= value <= MAX_TIME):
             setattr(row, name, clamp_time(value))
 
 
@@ -82,9 +83,10 @@ def _cap_json_fields(row: Any, names: tuple[str, ...]) -> int:
     for name in names:
         text = getattr(row, name)
         if text is not None:
-            text = cap_json_depth(text)
-            setattr(row, name, text)
-            chars += len(text)
+            capped = cap_json_depth(text)
+            if capped is not text:
+                setattr(row, name, capped)
+            chars += len(capped)
     return chars
 
 

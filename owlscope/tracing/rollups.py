@@ -562,27 +562,44 @@ def covers(olap: Olap, project_id: str, kinds: tuple[str, ...], start: datetime 
     bounds = (f" AND hour >= toStartOfHour({p.time(start)})" if start is not None else "") + (
         f" AND hour < {p.time(end)}" if end is not None else "")
     where = f"project_id = {{project_id:String}}{bounds} AND kind IN {{kinds:Array(String)}}"
+    # One scan of each table side by side (UNION ALL), grouped by source: joining them in the engine
+    # cost 8-9 ms at any size (two hash joins) against ~3 ms; the few rows are paired here.
+    epoch = "toDateTime64(0, 3, 'UTC')"
     rows = olap.query(
-        "SELECT kind, hour, h.g, h.c, mk.m, dd.g FROM (SELECT kind, hour, argMax(covered, generation) AS c,"
-        f" max(generation) AS g FROM {{db}}.rollup_hours WHERE {where} GROUP BY kind, hour) AS h"
-        f" FULL OUTER JOIN (SELECT kind, hour, max(marked_at) AS m FROM {{db}}.rollup_marks WHERE {where}"
-        " GROUP BY kind, hour) AS mk USING (kind, hour)"
-        " LEFT JOIN (SELECT replaceOne(kind, '_day', '') AS k, hour AS d, max(generation) AS g FROM {db}.rollup_hours"
-        " WHERE project_id = {project_id:String} AND kind IN {day_kinds:Array(String)} GROUP BY k, d) AS dd"
-        " ON dd.k = kind AND dd.d = toStartOfDay(hour) SETTINGS join_use_nulls = 0", p.values)
+        "SELECT src, kind, hour, max(g), argMax(c, g), max(m) FROM ("
+        f"SELECT 'h' AS src, toString(kind) AS kind, hour, generation AS g, covered AS c, {epoch} AS m"
+        f" FROM {{db}}.rollup_hours WHERE {where}"
+        f" UNION ALL SELECT 'm', toString(kind), hour, toUInt64(0), {epoch}, marked_at FROM {{db}}.rollup_marks"
+        f" WHERE {where}"
+        f" UNION ALL SELECT 'd', replaceOne(toString(kind), '_day', ''), hour, generation, covered, {epoch}"
+        " FROM {db}.rollup_hours WHERE project_id = {project_id:String} AND kind IN {day_kinds:Array(String)}"
+        ") GROUP BY src, kind, hour", p.values)
+    hours: dict[tuple[str, datetime], list] = {}  # (kind, hour) -> [generation, covered, marked]
+    day_gens: dict[tuple[str, datetime], int] = {}
+    for src, kind, hour, gen, covered, marked in rows:
+        hour = hour.replace(tzinfo=UTC) if hour.tzinfo is None else hour
+        if src == "d":
+            day_gens[(kind, hour)] = gen
+            continue
+        entry = hours.setdefault((kind, hour), [0, None, None])
+        if src == "h":
+            entry[0], entry[1] = gen, covered
+        else:
+            entry[2] = marked
     clean: dict[str, list[datetime]] = {k: [] for k in kinds}
     dirty: dict[str, list[datetime]] = {k: [] for k in kinds}
     day_ok: dict[str, dict[datetime, bool]] = {k: {} for k in kinds}
-    for kind, hour, hour_gen, covered, marked, day_gen in rows:
-        hour = hour.replace(tzinfo=UTC) if hour.tzinfo is None else hour
+    for (kind, hour), (hour_gen, covered, marked) in hours.items():
         if (start is not None and hour + HOUR <= start) or (end is not None and hour >= end):
             continue
-        is_dirty = marked > covered  # no generation: covered is 0
+        # marked after the generation's cover, or marked and never refreshed
+        is_dirty = marked is not None and (covered is None or marked > covered)
         if is_dirty:
             dirty[kind].append(hour)
         elif hour_gen:
             clean[kind].append(hour)
         day = hour.replace(hour=0)
+        day_gen = day_gens.get((kind, day), 0)
         ok = day_ok[kind]
         ok[day] = ok.get(day, True) and not is_dirty and day_gen > 0 and day_gen >= hour_gen
     return {k: Cover(sorted(clean[k]), sorted(dirty[k]), [

@@ -469,3 +469,37 @@ def test_embedded_inserts_leave_no_staging_file_and_clear_those_a_crash_left(mak
     finally:
         o.command("DROP DATABASE IF EXISTS {db}")
         o.close()
+
+
+@pytest.mark.parametrize("cache_mb", [128, 0])
+def test_embedded_small_reads_are_served_from_the_uncompressed_cache_unless_turned_off(tmp_path: Path,
+                                                                                      cache_mb: int) -> None:
+    """A point read repeated (one trace, a page of traces) decompresses its blocks once; with
+    CHDB_UNCOMPRESSED_CACHE_MB=0 every read decompresses them again. A fresh process: the engine
+    takes its cache size when it starts."""
+    script = textwrap.dedent(f"""
+        from datetime import UTC, datetime, timedelta
+        from owlscope.config import load_settings
+        from owlscope.ingestion.rows import ObservationEvent, observations_table
+        from owlscope.storage.olap.client import Olap
+        from owlscope.storage.olap.migrate import migrate
+        o = Olap(load_settings(data_dir={str(tmp_path / 'data')!r}, clickhouse_url={f"chdb://{tmp_path / 'olap'}"!r},
+                               chdb_uncompressed_cache_mb={cache_mb}))
+        migrate(o)
+        t0 = datetime(2026, 1, 1, tzinfo=UTC)
+        o.insert_arrow("observation_events", observations_table([
+            ObservationEvent("p", f"o{{i}}", f"t{{i % 500}}", t0 + timedelta(seconds=i), type="SPAN",
+                             input="x" * 500 + str(i)) for i in range(5000)]))
+        def hits():
+            return o.query("SELECT value FROM system.events WHERE event = 'UncompressedCacheHits'") or [(0,)]
+        before = hits()[0][0]
+        for _ in range(3):
+            rows = o.query("SELECT id, argMaxIfMerge(input) FROM {{db}}.observations"
+                           " WHERE project_id = 'p' AND trace_id = 't7' GROUP BY id")
+            assert len(rows) == 10 and all(r[1].startswith("x" * 500) for r in rows)
+        print("HITS", hits()[0][0] - before)
+    """)
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=180)
+    assert run.returncode == 0, run.stderr
+    hits = int(run.stdout.split("HITS")[1])
+    assert (hits > 0) == (cache_mb > 0)

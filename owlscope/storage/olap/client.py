@@ -67,11 +67,14 @@ class Olap:
 
     # ---- connections --------------------------------------------------------------------
     def _chdb_options(self) -> dict[str, int]:
-        # chDB sizes itself for a server (90% of RAM) unless told otherwise.
+        # chDB sizes itself for a server (90% of RAM) unless told otherwise. The uncompressed cache
+        # keeps decompressed blocks of small reads (the engine skips it for large scans): a page of
+        # traces or one trace reads the same few blocks of input and output text again and again,
+        # and decompressing them was a third of such a read at 20,000 spans (bench/read_floor.py).
         return {
             "max_server_memory_usage": self._settings.chdb_max_memory_mb * 1024 * 1024,
             "mark_cache_size": 256 * 1024 * 1024,
-            "uncompressed_cache_size": 0,
+            "uncompressed_cache_size": self._settings.chdb_uncompressed_cache_mb * 1024 * 1024,
             "index_mark_cache_size": 64 * 1024 * 1024,
         }
 
@@ -85,7 +88,8 @@ class Olap:
             try:
                 return ChdbClient(
                     path=path, chdb_options=self._chdb_options(),
-                    settings={"max_memory_usage": mem // 2, "max_threads": 2},
+                    settings={"max_memory_usage": mem // 2, "max_threads": 2,
+                              "use_uncompressed_cache": int(s.chdb_uncompressed_cache_mb > 0)},
                 )
             except Exception as exc:
                 if _has_tuple_metadata_pieces(path):
