@@ -46,11 +46,13 @@ def _run_uvicorn(app: Any, settings: Settings, **kwargs: Any) -> None:
     Server(config).run()
 
 
-class _NoPandas:
-    """An import finder that reports pandas missing (see `_leave_out_unused_libraries`)."""
+class _Missing:
+    """An import finder that reports pandas and numpy missing (see `_leave_out_unused_libraries`)."""
+
+    NAMES = ("pandas", "numpy")
 
     def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
-        if name == "pandas" or name.startswith("pandas."):
+        if name.partition(".")[0] in self.NAMES:
             raise ModuleNotFoundError(f"No module named {name!r}", name=name)
 
 
@@ -61,20 +63,22 @@ def _leave_out_unused_libraries(settings: Settings) -> None:
     - huey's storage module imports every queue client it supports that is installed (redis,
       psycopg) whichever storage is used: when the settings name neither Redis nor PostgreSQL they
       are marked absent before huey is first imported (about 20 MiB).
-    - pyarrow looks for pandas on its first conversion of Python values and imports it when it is
-      installed (chDB requires it): 0.2 s on the first ingested request and ~40 MiB, for a library
-      nothing here uses. Its one look, made here, finds none; pyarrow would still import pandas if
-      asked for a DataFrame."""
+    - pyarrow imports numpy when it is imported, and looks for pandas on its first conversion of
+      Python values and imports it, when they are installed (chDB requires both): 0.2 s on the first
+      ingested request and ~40 MiB for pandas, ~8 MiB for numpy and its linear algebra library,
+      for libraries nothing here uses. pyarrow is imported and makes its first conversion here,
+      with both reported missing; anything that imports them later still gets them (pyarrow itself
+      then converts without them: the server never asks it for arrays of numpy or DataFrames)."""
     if not settings.redis_url:
         sys.modules.setdefault("redis", None)  # type: ignore[arg-type]
     if settings.is_embedded:
         sys.modules.setdefault("psycopg", None)  # type: ignore[arg-type]
-    if "pandas" not in sys.modules:
-        import pyarrow as pa
-
-        finder = _NoPandas()
+    if "pandas" not in sys.modules and "pyarrow" not in sys.modules:
+        finder = _Missing()
         sys.meta_path.insert(0, finder)
         try:
+            import pyarrow as pa
+
             pa.array([])
         finally:
             sys.meta_path.remove(finder)

@@ -13,7 +13,7 @@ from pathlib import Path
 # Builds the server as `owlscope serve` does (settings, the clients left out, services, app), queues
 # one job through huey, then renders markdown and checks a JSON Schema: prints which of the
 # watched modules were loaded before and after those two features were used; then builds and
-# inserts rows as ingestion does, and prints whether pandas was loaded by then.
+# inserts rows as ingestion does, and prints whether pandas or numpy was loaded by then.
 _PROBE = """
 import json, sys
 from owlscope.cli.main import _leave_out_unused_libraries
@@ -46,9 +46,12 @@ services.olap.insert_arrow("observation_events", observations_table([Observation
     project_id="probe", id="o1", trace_id="t1", event_ts=now, start_time=now, input='"q"')]))
 inserted = services.olap.query("SELECT count() FROM {db}.observations WHERE project_id = 'probe'")[0][0]
 pandas = "pandas" in sys.modules and sys.modules["pandas"] is not None
+numpy = "numpy" in sys.modules and sys.modules["numpy"] is not None
 services.close()
+import numpy as np  # still there for whoever asks
+
 print(json.dumps({"before": before, "after": after, "html": html, "problems": problems, "pending": pending,
-                  "inserted": inserted, "pandas": pandas}))
+                  "inserted": inserted, "pandas": pandas, "numpy": numpy, "numpy_later": np.__name__}))
 """
 
 
@@ -68,6 +71,7 @@ def test_an_embedded_server_leaves_out_unused_clients_and_loads_features_when_us
     assert "<strong>bold</strong>" in got["html"] and "<script>" not in got["html"]
     assert got["problems"] == ["input: 'q' is a required property"]
     assert got["inserted"] == 1 and got["pandas"] is False  # rows built and inserted without pandas
+    assert got["numpy"] is False and got["numpy_later"] == "numpy"  # nor numpy, which a later import gets
 
 
 def test_a_server_on_redis_and_postgresql_keeps_their_clients(tmp_path: Path, pg_url: str, redis_url: str) -> None:
