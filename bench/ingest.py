@@ -10,6 +10,7 @@ gzip-compressed, from C concurrent clients.
     python bench/ingest.py --spans 20000 --visibility             # + SDK flush() -> readable during the burst
     python bench/ingest.py --spans 20000 --clients 4 --grpc       # the same over OTLP/gRPC
     python bench/ingest.py --spans 20000 --masking all --pii      # every masking detector on, PII in the text
+    python bench/ingest.py --spans 300000 --trace-metadata        # trace metadata on every span (propagate_attributes)
 
 Prints accepted spans/s (client side), the time from the end of the send until the last span is
 readable through the API, request-to-queryable spans/s, whether every span sent is readable
@@ -75,11 +76,16 @@ PII = (" my email is grace.hopper@navy-example.org and my card 4111 1111 1111 11
        " from 10.20.30.40 with key sk-proj-Zx8Yw7Vu6Ts5Rq4Po3Nm2Lk1 ")
 
 
-def _trace_spans(rng: random.Random, t0: int, user: int, pii: bool = False) -> list[Span]:
+def _trace_spans(rng: random.Random, t0: int, user: int, pii: bool = False,
+                 trace_metadata: bool = False) -> list[Span]:
     trace_id = rng.randbytes(16)
     root_id, ret_id, gen_id, tool_id = (rng.randbytes(8) for _ in range(4))
     common = [_kv("user.id", f"user-{user}"), _kv("session.id", f"session-{user % 500}"),
               _kv("langfuse.trace.name", "support-chat"), _kv("langfuse.environment", "production")]
+    if trace_metadata:  # as the v5 SDK's propagate_attributes(metadata=...) sets it on every span
+        common += [_kv("langfuse.trace.metadata.tenant", f'"tenant-{user % 40}"'),
+                   _kv("langfuse.trace.metadata.plan", '"enterprise"'),
+                   _kv("langfuse.trace.metadata.request_id", f'"req-{trace_id.hex()[:12]}"')]
     question = _text(rng, 200) + (PII if pii else "")
     prompt = '[{"role": "system", "content": "Answer from the context."}, {"role": "user", "content": "' + \
         _text(rng, rng.randint(1000, 2000)) + '"}]'
@@ -116,7 +122,7 @@ def _io_bytes(span: Span) -> int:
 
 
 def build_requests(n_spans: int, per_request: int = 200, seed: int = 7, pii: bool = False,
-                   stats: dict | None = None) -> list[bytes]:
+                   stats: dict | None = None, trace_metadata: bool = False) -> list[bytes]:
     """gzip-compressed OTLP export requests of `per_request` spans, `n_spans` in all (a multiple
     of four: whole traces). `stats`, when given, receives the mean input + output bytes per span."""
     rng = random.Random(seed)
@@ -133,7 +139,7 @@ def build_requests(n_spans: int, per_request: int = 200, seed: int = 7, pii: boo
         bodies.append(gzip.compress(req.SerializeToString(), compresslevel=1))
 
     for i in range(n_spans // 4):
-        for sp in _trace_spans(rng, t0 + i * 10**6, i % 2000, pii):
+        for sp in _trace_spans(rng, t0 + i * 10**6, i % 2000, pii, trace_metadata):
             io[0] += _io_bytes(sp)
             io[1] += 1
             spans.append(sp)
@@ -330,6 +336,8 @@ def main() -> None:
     ap.add_argument("--masking", default="", metavar="DETECTORS",
                     help="MASKING_DETECTORS of the started server (e.g. all, all:hash; default: none)")
     ap.add_argument("--pii", action="store_true", help="put an e-mail, card, phone, IP and API key in every question")
+    ap.add_argument("--trace-metadata", action="store_true",
+                    help="trace metadata on every span, as propagate_attributes(metadata=...) sends it")
     ap.add_argument("--visibility", action="store_true",
                     help="probe SDK flush() -> readable repeatedly while the burst is processed")
     ap.add_argument("--cache-dir", help="keep the built requests in this directory and reuse them next time")
@@ -339,12 +347,14 @@ def main() -> None:
 
     print(f"building {args.spans} spans{' with PII' if args.pii else ''} ...", flush=True)
     stats: dict = {}
-    cached = Path(args.cache_dir) / f"ingest-{args.spans}-{args.per_request}-{int(args.pii)}.pickle" \
+    cached = Path(args.cache_dir) / \
+        f"ingest-{args.spans}-{args.per_request}-{int(args.pii)}-{int(args.trace_metadata)}.pickle" \
         if args.cache_dir else None
     if cached and cached.exists():
         stats, bodies = pickle.loads(cached.read_bytes())
     else:
-        bodies = build_requests(args.spans, per_request=args.per_request, pii=args.pii, stats=stats)
+        bodies = build_requests(args.spans, per_request=args.per_request, pii=args.pii, stats=stats,
+                                trace_metadata=args.trace_metadata)
         if cached:
             cached.parent.mkdir(parents=True, exist_ok=True)
             cached.write_bytes(pickle.dumps((stats, bodies)))
