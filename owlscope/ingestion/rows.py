@@ -10,7 +10,7 @@ Pure data: no I/O here. The column names equal the OLAP `*_events` table columns
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import pyarrow as pa
@@ -102,39 +102,6 @@ class ScoreEvent:
     metadata: str | None = None
 
 
-def merge_trace_pieces(pieces: list[TraceEvent]) -> list[TraceEvent]:
-    """The pieces that differ only in their times, folded into one piece each.
-
-    The spans of one trace each carry the same trace attributes (name, user, session, tags,
-    metadata...) and differ in `event_ts` and `timestamp` only. The engine keeps, per field, the
-    value of the latest event that set it, the earliest start and the latest event time, so pieces
-    equal but for those two times fold exactly into one piece with the latest `event_ts` and the
-    earliest start (`timestamp`, or `event_ts` where a piece has none). The first occurrence's place
-    is kept; the pieces given are not changed.
-    """
-    if len(pieces) < 2:
-        return pieces
-    out: list[TraceEvent] = []
-    index: dict[tuple, int] = {}
-    copied: set[int] = set()
-    for p in pieces:
-        key = (p.project_id, p.id, p.name, p.root_name, p.user_id, p.session_id, p.release, p.version,
-               p.environment, p.public, p.bookmarked, tuple(p.tags), p.metadata, p.input, p.output,
-               p.root_input, p.root_output)
-        i = index.get(key)
-        if i is None:
-            index[key] = len(out)
-            out.append(p)
-            continue
-        kept = out[i]
-        if i not in copied:
-            kept = out[i] = replace(kept)
-            copied.add(i)
-        kept.timestamp = min(kept.timestamp or kept.event_ts, p.timestamp or p.event_ts)
-        kept.event_ts = max(kept.event_ts, p.event_ts)
-    return out
-
-
 TS = pa.timestamp("ms", tz="UTC")
 STR = pa.string()
 
@@ -179,10 +146,7 @@ def _columns(rows: list, schema: pa.Schema) -> pa.Table:
 
 
 def traces_table(rows: list[TraceEvent]) -> pa.Table:
-    """The trace pieces as an Arrow table, those that differ only in their times folded into one
-    (`merge_trace_pieces`): most spans of a trace carry the same trace attributes, and every row
-    costs its build here and the engine's work on insert."""
-    return _columns(merge_trace_pieces(rows), TRACE_SCHEMA)
+    return _columns(rows, TRACE_SCHEMA)
 
 
 def observations_table(rows: list[ObservationEvent]) -> pa.Table:

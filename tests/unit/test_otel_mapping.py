@@ -672,25 +672,7 @@ def test_prompt_version_out_of_range_is_dropped():
 def test_rows_convert_to_arrow_tables(path):
     from owlscope.ingestion.rows import observations_table, traces_table
 
-    pieces = trace_rows = 0
     for index in range(len(otlp_requests(path))):
         _, _, rows = _map_capture(path, index)
         assert observations_table(rows.observations).num_rows == len(rows.observations)
-        table = traces_table(rows.traces)
-        pieces += len(rows.traces)
-        trace_rows += table.num_rows
-        # pieces equal but for their times are one row: same ids, earliest start, latest event
-        def ms(d):  # the Arrow columns hold milliseconds
-            return d.replace(microsecond=d.microsecond // 1000 * 1000)
-
-        by_id = {}
-        for t in rows.traces:
-            start, event = ms(t.timestamp or t.event_ts), ms(t.event_ts)
-            lo, hi = by_id.get(t.id, (start, event))
-            by_id[t.id] = (min(lo, start), max(hi, event))
-        got = {}
-        for tid, ts, ev in zip(*(table.column(c).to_pylist() for c in ("id", "timestamp", "event_ts")), strict=True):
-            lo, hi = got.get(tid, (ts, ev))
-            got[tid] = (min(lo, ts), max(hi, ev))
-        assert got == by_id
-    assert trace_rows < pieces  # the SDK's spans of one trace carry the same trace attributes
+        assert traces_table(rows.traces).num_rows == len(rows.traces)
