@@ -562,8 +562,9 @@ def covers(olap: Olap, project_id: str, kinds: tuple[str, ...], start: datetime 
     bounds = (f" AND hour >= toStartOfHour({p.time(start)})" if start is not None else "") + (
         f" AND hour < {p.time(end)}" if end is not None else "")
     where = f"project_id = {{project_id:String}}{bounds} AND kind IN {{kinds:Array(String)}}"
-    # One scan of each table side by side (UNION ALL), grouped by source: joining them in the engine
-    # cost 8-9 ms at any size (two hash joins) against ~3 ms; the few rows are paired here.
+    # One scan of each table side by side (UNION ALL), grouped by source; the few rows are paired
+    # here. Joined in the engine (two hash joins) the same read took 8.5 ms against 6.8 at 20,000
+    # spans, most of either being the engine's cost per table read.
     epoch = "toDateTime64(0, 3, 'UTC')"
     rows = olap.query(
         "SELECT src, kind, hour, max(g), argMax(c, g), max(m) FROM ("

@@ -70,7 +70,7 @@ class Olap:
         # chDB sizes itself for a server (90% of RAM) unless told otherwise. The uncompressed cache
         # keeps decompressed blocks of small reads (the engine skips it for large scans): a page of
         # traces or one trace reads the same few blocks of input and output text again and again,
-        # and decompressing them was a third of such a read at 20,000 spans (bench/read_floor.py).
+        # and decompressing them was a quarter of such a read's CPU at 20,000 spans (docs/performance.md).
         return {
             "max_server_memory_usage": self._settings.chdb_max_memory_mb * 1024 * 1024,
             "mark_cache_size": 256 * 1024 * 1024,
