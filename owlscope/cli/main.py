@@ -65,15 +65,16 @@ def _leave_out_unused_libraries(settings: Settings) -> None:
       are marked absent before huey is first imported (about 20 MiB).
     - pyarrow imports numpy when it is imported, and looks for pandas on its first conversion of
       Python values and imports it, when they are installed (chDB requires both): 0.2 s on the first
-      ingested request and ~40 MiB for pandas, ~8 MiB for numpy and its linear algebra library,
-      for libraries nothing here uses. pyarrow is imported and makes its first conversion here,
-      with both reported missing; anything that imports them later still gets them (pyarrow itself
-      then converts without them: the server never asks it for arrays of numpy or DataFrames)."""
+      ingested request and ~40 MiB for pandas, ~14 MiB for numpy and its linear algebra library,
+      for libraries nothing here uses. pyarrow is imported (unless it already was) and makes its
+      first conversion here, with both reported missing; anything that imports them later still
+      gets them (pyarrow itself then converts without them: the server never asks it for arrays of
+      numpy or DataFrames)."""
     if not settings.redis_url:
         sys.modules.setdefault("redis", None)  # type: ignore[arg-type]
     if settings.is_embedded:
         sys.modules.setdefault("psycopg", None)  # type: ignore[arg-type]
-    if "pandas" not in sys.modules and "pyarrow" not in sys.modules:
+    if "pandas" not in sys.modules:
         finder = _Missing()
         sys.meta_path.insert(0, finder)
         try:

@@ -56,6 +56,7 @@ def test_usage_costs_times_and_score_values_are_clamped() -> None:
         traces=[TraceEvent(project_id="p", id="t", event_ts=datetime(500, 1, 1, tzinfo=UTC),
                            timestamp=datetime(9999, 1, 1, tzinfo=UTC))],
         observations=[ObservationEvent(project_id="p", id="o", trace_id="t", event_ts=T,
+                                       start_time=datetime(2025, 1, 1, 8),  # naive: read as UTC
                                        usage_details={"input": 2**63 - 1, "output": 5, "total": 2**64 * 3},
                                        cost_details={"input": float("inf"), "total": 1.5})],
         scores=[ScoreEvent(project_id="p", id="s", event_ts=T, timestamp=T, name="n", data_type="NUMERIC",
@@ -65,6 +66,8 @@ def test_usage_costs_times_and_score_values_are_clamped() -> None:
     obs = rows.observations[0]
     assert obs.usage_details == {"input": MAX_USAGE, "output": 5, "total": MAX_USAGE}
     assert obs.cost_details == {"total": 1.5}
+    assert obs.start_time == datetime(2025, 1, 1, 8, tzinfo=UTC) and obs.start_time.tzinfo is not None
+    assert obs.event_ts is T  # in range and aware: left as it is
     assert rows.traces[0].event_ts == datetime(1900, 1, 1, tzinfo=UTC)
     assert rows.traces[0].timestamp.year == 2299
     assert rows.scores[0].value is None
