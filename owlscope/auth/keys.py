@@ -202,6 +202,11 @@ class ApiKeyCache:
     def _cache_key(self, public_key: str, secret_key: str) -> bytes:
         return hmac.new(self._salt.encode(), f"{public_key}\0{secret_key}".encode(), hashlib.sha256).digest()
 
+    def cached(self, public_key: str, secret_key: str) -> AuthenticatedKey | None:
+        """The key when it was verified within the TTL, without touching the database (None: not
+        known here; `authenticate` decides). Cheap enough for the event loop."""
+        return self._entries.get(self._cache_key(public_key, secret_key))
+
     def authenticate(self, public_key: str, secret_key: str) -> AuthenticatedKey | None:
         ck = self._cache_key(public_key, secret_key)
         hit = self._entries.get(ck)

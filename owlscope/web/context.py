@@ -51,7 +51,12 @@ def get_services(request: Request) -> Services:
     return request.app.state.services
 
 
-WebServices = Annotated[Services, Depends(get_services)]
+async def _services(request: Request) -> Services:
+    # `async`: a plain `def` dependency costs a worker-thread hop per request.
+    return request.app.state.services
+
+
+WebServices = Annotated[Services, Depends(_services)]
 
 
 def session_secret(services: Services) -> str:

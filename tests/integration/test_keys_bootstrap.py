@@ -232,8 +232,11 @@ def test_cache_serves_repeat_checks_from_memory(
     cache = ApiKeyCache(sessions, SALT, ttl_seconds=60, clock=clock)
     selects = _count_selects(engine)
 
+    assert cache.cached(key.public_key, secret) is None  # not verified yet: the database decides
     auth = cache.authenticate(key.public_key, secret)
     assert auth is not None
+    assert cache.cached(key.public_key, secret) == auth
+    assert cache.cached(key.public_key, "sk-lf-wrong") is None
     assert (auth.key_id, auth.project_id, auth.org_id, auth.public_key) == (
         key.id, project.id, project.org_id, key.public_key,
     )
@@ -251,6 +254,9 @@ def test_cache_serves_repeat_checks_from_memory(
         revoke_api_key(s, project_id=project.id, key_id=key.id)
     assert cache.authenticate(key.public_key, secret) == auth
     cache.invalidate(key_id=key.id)
+    before = len(selects)
+    assert cache.cached(key.public_key, secret) is None
+    assert len(selects) == before  # `cached` never reads the database
     assert cache.authenticate(key.public_key, secret) is None
 
 
