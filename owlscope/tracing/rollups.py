@@ -772,15 +772,18 @@ def serve(olap: Olap, project_id: str, shape: Shape, p: Params, start: datetime 
     roll_sel = ([f"{shape.bucket.format(t=bt)} AS time_dimension"] if shape.bucket else []) + [
         f"{r} AS `{n}`" for n, (r, _) in shape.dims.items()] + cols
 
-    roll = (
+    hour_rows = (
         f"SELECT {', '.join(roll_sel)} FROM {{db}}.{table} WHERE project_id = {{project_id:String}}"
         f" AND {in_ranges('hour', ranges)} AND {_current(shape.kind, in_ranges('hour', ranges))}"
         + "".join(f" AND ({w})" for w in shape.rollup_where)
     )
+    # Only the branches that read something: one that reads nothing still costs the engine its
+    # planning and a look at each table (~10 ms of a 20-35 ms read at 20,000 spans).
+    branches = [hour_rows] if ranges else []
     if days:
         day_ranges = hour_ranges(days, DAY)
-        roll += (
-            f" UNION ALL SELECT {', '.join(roll_sel)} FROM {{db}}.{_DAY_TABLES[shape.kind]}"
+        branches.append(
+            f"SELECT {', '.join(roll_sel)} FROM {{db}}.{_DAY_TABLES[shape.kind]}"
             f" WHERE project_id = {{project_id:String}} AND dim = '{dim}' AND {in_ranges('hour', day_ranges)}"
             f" AND {_current(shape.kind + '_day', in_ranges('hour', day_ranges))}"
             + "".join(f" AND ({w})" for w in shape.rollup_where)
@@ -788,13 +791,14 @@ def serve(olap: Olap, project_id: str, shape: Shape, p: Params, start: datetime 
 
     raw_exprs = " ".join([*(r for _, r in shape.dims.values()), *(states[c] for c in cols), *shape.raw_where])
     facts = fact_rows(olap, project_id, shape.kind, raw_exprs, start, end, partial, cov.dirty)
-    branches = [roll] if ranges or days or facts is None else []  # an empty read keeps a total's one row
     if facts is not None:
         raw_sel = ([f"{shape.bucket.format(t=time_fact)} AS time_dimension"] if shape.bucket else []) + [
             f"{r} AS `{n}`" for n, (_, r) in shape.dims.items()] + [f"{states[c]} AS {c}" for c in cols]
         branches.append(f"SELECT {', '.join(raw_sel)} FROM ({facts})"
                         + (f" WHERE {' AND '.join(shape.raw_where)}" if shape.raw_where else "")
                         + (f" GROUP BY {', '.join(f'`{n}`' for n in names)}" if names else ""))
+    if not branches:  # nothing in the range: an empty read (a total over nothing is still one row)
+        branches = [hour_rows]
     outer = [f"`{n}`" for n in names] + [f"{e} AS `{a}`" for a, e in shape.outputs.items()]
     sql = (f"SELECT {', '.join(outer)} FROM ({' UNION ALL '.join(branches)})"
            + (f" GROUP BY {', '.join(f'`{n}`' for n in names)}" if names else "")

@@ -331,6 +331,9 @@ def test_a_read_of_clean_hours_reads_no_raw_table(read_olap: Olap, project: str,
         statements.clear()
         dashboard(olap, p, start=start, end=end, environment=env)
         assert statements and raw_tables() == set(), statements
+        # whole days only: the day rows, no hour rows
+        assert not any(f"{{db}}.rollup_{k} " in s for s in statements for k in ("observations", "traces"))
+        assert any("{db}.rollup_observations_days " in s for s in statements)
     statements.clear()
     metrics_daily(olap, p)
     assert statements and raw_tables() == set()
