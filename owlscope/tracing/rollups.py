@@ -819,7 +819,8 @@ def user_rows(olap: Olap, project_id: str, start: datetime | None, end: datetime
     facts = fact_rows(olap, project_id, "trace", exprs, start, end, rest, cov.dirty)
     # The first branch names the columns; with no facts to merge it is an empty row set.
     branches = [] if facts is not None else [
-        "SELECT '' AS t_user, toUInt64(0) AS n, now64(3) AS last, 0. AS cost, toUInt64(0) AS tokens WHERE 0"]
+        "SELECT '' AS t_user, toUInt64(0) AS n, toDateTime64(0, 3, 'UTC') AS last, 0. AS cost, toUInt64(0) AS tokens"
+        " WHERE 0"]
     if facts is not None:
         branches.append(
             "SELECT t_user, count() AS n, max(t_ts) AS last, sum(a_total_cost) AS cost, sum(a_total_tokens) AS tokens"
