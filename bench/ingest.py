@@ -379,8 +379,10 @@ def main() -> None:
         env.update(kv.split("=", 1) for kv in args.env)
         grpc_port = _free_port()
         args.grpc_target = f"127.0.0.1:{grpc_port}"
+        # Started in the data directory: `python -m` puts its working directory first on the path,
+        # ahead of PYTHONPATH, so from a checkout it would run that checkout whatever PYTHONPATH says.
         proc = subprocess.Popen([sys.executable, "-m", "owlscope.cli.main", "serve", "--port", str(port),
-                                 "--otlp-grpc-port", str(grpc_port)], env=env)
+                                 "--otlp-grpc-port", str(grpc_port)], env=env, cwd=data_dir)
         try:
             wait_healthy(url)
         except BaseException:

@@ -16,6 +16,14 @@
    stack (the wire time minus the in-process app time).
 
 Every number is printed; the machine's load average is printed with them.
+
+    python bench/read_floor.py --data-dir /tmp/floor --against /path/to/other/checkout --rounds 4
+
+compares two builds on one machine: the data is loaded once, then each round starts a server from
+this checkout and one from the other (in alternating order), measures the reads over HTTP on the
+same data and stops it; printed are each round's p50s and the median over the rounds. On a machine
+whose speed drifts (shared cores), this is the comparison to trust: the same build measured an hour
+apart can differ by a third.
 """
 
 from __future__ import annotations
@@ -269,6 +277,65 @@ def breakdown(data_dir: Path, trace_id: str, runs: int, warmup: int, wire: dict[
     print("  asgi: the whole app in process; http: uvicorn and the socket (wire minus asgi); wire: over HTTP")
 
 
+def start_server(data_dir: Path, code: str | None = None) -> tuple[subprocess.Popen, str]:
+    """`owlscope serve` on the data directory, from `code` (a checkout) when given, else from the
+    PYTHONPATH this process has; (process, url) once healthy."""
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "OWLSCOPE_DATA_DIR": str(data_dir), "LANGFUSE_INIT_ORG_ID": "bench",
+           "LANGFUSE_INIT_PROJECT_ID": PROJECT, "LANGFUSE_INIT_PROJECT_PUBLIC_KEY": PK,
+           "LANGFUSE_INIT_PROJECT_SECRET_KEY": SK, "LOG_LEVEL": "warning"}
+    if code is not None:
+        env["PYTHONPATH"] = code
+    # The working directory is set: `python -m` puts it first on the path, ahead of PYTHONPATH, so
+    # started from a checkout the server would run that checkout whatever PYTHONPATH says.
+    proc = subprocess.Popen([sys.executable, "-m", "owlscope.cli.main", "serve", "--port", str(port)], env=env,
+                            cwd=code or data_dir)
+    try:
+        wait_healthy(url)
+    except BaseException:
+        proc.kill()
+        raise
+    return proc, url
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=60)
+
+
+def compare(data_dir: Path, spans: int, other: str, rounds: int, runs: int, warmup: int) -> None:
+    """This checkout against `other`, alternating servers on the same data (see the module doc)."""
+    here = str(Path(__file__).resolve().parents[1])
+    other = str(Path(other).resolve())
+    if not (data_dir / "olap").exists():
+        proc, url = start_server(data_dir, here)
+        try:
+            load(url, spans)
+            time.sleep(5)
+        finally:
+            stop_server(proc)
+    p50s: dict[tuple[str, str], list[float]] = defaultdict(list)
+    names = {here: "this", other: "other"}
+    print(f"this: {here}\nother: {other}\n({runs} runs each after {warmup} warm-up, p50 ms)")
+    for rnd in range(1, rounds + 1):
+        for code in ((here, other) if rnd % 2 else (other, here)):
+            proc, url = start_server(data_dir, code)
+            try:
+                with httpx.Client(auth=(PK, SK), timeout=30) as c:
+                    trace_id = c.get(f"{url}/api/public/traces", params={"limit": 50}).json()["data"][10]["id"]
+                wire = measure_http(url, requests_of(trace_id), runs, warmup)
+            finally:
+                stop_server(proc)
+            line = "  ".join(f"{label} {statistics.median(t):6.1f}" for label, t in wire.items())
+            print(f"round {rnd} {names[code]:<5} {line}  (load {os.getloadavg()[0]:.1f})", flush=True)
+            for label, t in wire.items():
+                p50s[(names[code], label)].append(statistics.median(t))
+    print(f"\n{'read':<20} {'this':>8} {'other':>8}   median of the rounds' p50, ms")
+    for label in requests_of("x"):
+        print(f"{label:<20} {statistics.median(p50s[('this', label)]):8.1f} {statistics.median(p50s[('other', label)]):8.1f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--spans", type=int, default=20_000)
@@ -276,19 +343,22 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=20)
     ap.add_argument("--data-dir", help="keep the data here (reused when already loaded)")
     ap.add_argument("--no-breakdown", action="store_true", help="only the HTTP numbers")
+    ap.add_argument("--against", metavar="CHECKOUT", help="compare with the build in this directory (A/B)")
+    ap.add_argument("--rounds", type=int, default=4, help="A/B rounds, each build once per round")
     args = ap.parse_args()
 
     own = args.data_dir is None
     data_dir = Path(args.data_dir or tempfile.mkdtemp(prefix="owlscope-floor-"))
+    if args.against:
+        try:
+            compare(data_dir, args.spans, args.against, args.rounds, args.runs, args.warmup)
+        finally:
+            if own:
+                shutil.rmtree(data_dir, ignore_errors=True)
+        return
     fresh = not (data_dir / "olap").exists()
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "OWLSCOPE_DATA_DIR": str(data_dir), "LANGFUSE_INIT_ORG_ID": "bench",
-           "LANGFUSE_INIT_PROJECT_ID": PROJECT, "LANGFUSE_INIT_PROJECT_PUBLIC_KEY": PK,
-           "LANGFUSE_INIT_PROJECT_SECRET_KEY": SK, "LOG_LEVEL": "warning"}
-    proc = subprocess.Popen([sys.executable, "-m", "owlscope.cli.main", "serve", "--port", str(port)], env=env)
+    proc, url = start_server(data_dir)
     try:
-        wait_healthy(url)
         if fresh:
             load(url, args.spans)
             time.sleep(5)  # let the last small parts merge, as they would on a server running a while
@@ -301,8 +371,7 @@ def main() -> None:
         for label, times in wire.items():
             print(f"{label:<24} {min(times):7.1f} {statistics.median(times):7.1f} {pct(times, 0.95):7.1f}")
     finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=60)
+        stop_server(proc)
     try:
         if not args.no_breakdown:
             breakdown(data_dir, trace_id, args.runs, args.warmup, wire)

@@ -45,7 +45,9 @@ def start_server(flush_interval_ms: int | None) -> tuple[subprocess.Popen, str]:
            "LANGFUSE_INIT_PROJECT_PUBLIC_KEY": PK, "LANGFUSE_INIT_PROJECT_SECRET_KEY": SK, "LOG_LEVEL": "warning"}
     if flush_interval_ms is not None:
         env["INGEST_FLUSH_INTERVAL_MS"] = str(flush_interval_ms)
-    proc = subprocess.Popen([sys.executable, "-m", "owlscope.cli.main", "serve", "--port", str(port)], env=env)
+    # cwd: `python -m` puts the working directory ahead of PYTHONPATH (a checkout would win over it)
+    proc = subprocess.Popen([sys.executable, "-m", "owlscope.cli.main", "serve", "--port", str(port)], env=env,
+                            cwd=env["OWLSCOPE_DATA_DIR"])
     deadline = time.monotonic() + 60
     while True:
         try:
