@@ -817,14 +817,13 @@ def user_rows(olap: Olap, project_id: str, start: datetime | None, end: datetime
     rest = [h for h in cov.clean if h.replace(hour=0) not in in_days]
     exprs = " ".join(["t_user t_ts a_total_cost a_total_tokens", *raw_where])
     facts = fact_rows(olap, project_id, "trace", exprs, start, end, rest, cov.dirty)
-    # The first branch names the columns; with no facts to merge it is an empty row set.
-    branches = [] if facts is not None else [
+    # The first branch names the columns: with no facts to merge, an empty row set does.
+    branches = [
+        "SELECT t_user, count() AS n, max(t_ts) AS last, sum(a_total_cost) AS cost, sum(a_total_tokens) AS tokens"
+        f" FROM ({facts}) WHERE t_user != ''" + "".join(f" AND {w}" for w in raw_where) + " GROUP BY t_user"
+        if facts is not None else
         "SELECT '' AS t_user, toUInt64(0) AS n, toDateTime64(0, 3, 'UTC') AS last, 0. AS cost, toUInt64(0) AS tokens"
         " WHERE 0"]
-    if facts is not None:
-        branches.append(
-            "SELECT t_user, count() AS n, max(t_ts) AS last, sum(a_total_cost) AS cost, sum(a_total_tokens) AS tokens"
-            f" FROM ({facts}) WHERE t_user != ''" + "".join(f" AND {w}" for w in raw_where) + " GROUP BY t_user")
     if cov.days:
         days = in_ranges("hour", hour_ranges(cov.days, DAY))
         branches.append(
