@@ -287,6 +287,7 @@ def start_server(data_dir: Path, code: str | None = None) -> tuple[subprocess.Po
            "LANGFUSE_INIT_PROJECT_SECRET_KEY": SK, "LOG_LEVEL": "warning"}
     if code is not None:
         env["PYTHONPATH"] = code
+    data_dir.mkdir(parents=True, exist_ok=True)
     # The working directory is set: `python -m` puts it first on the path, ahead of PYTHONPATH, so
     # started from a checkout the server would run that checkout whatever PYTHONPATH says.
     proc = subprocess.Popen([sys.executable, "-m", "owlscope.cli.main", "serve", "--port", str(port)], env=env,
