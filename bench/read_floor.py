@@ -8,8 +8,11 @@
    waits until every trace and observation is readable.
 2. Measures p50/p95 over HTTP with the project's API keys (one keep-alive connection, after warm-up):
    the latest 50 traces (default fields, input/output included), one trace, the daily metrics and the
-   sessions list.
-3. Stops the server and opens the same data directory in this process to break each read down:
+   sessions list. Twice, each time on a server of its own: as shipped (a read repeated before the
+   next write is answered from the embedded result cache) and with `CHDB_RESULT_CACHE_MB=0`, every
+   read sent to the engine (what a read of new data pays).
+3. Stops the server and opens the same data directory in this process to break each read down
+   (result cache off):
    the OLAP queries it runs (count, each one's ms, the sum and how long the SQL kept the request),
    the read model's Python (the function minus its SQL), the API layer (routing, auth, response
    model and serialisation: the app called in-process over ASGI, minus the function) and the HTTP
@@ -23,7 +26,8 @@ compares two builds on one machine: the data is loaded once, then each round sta
 this checkout and one from the other (in alternating order), measures the reads over HTTP on the
 same data and stops it; printed are each round's p50s and the median over the rounds. On a machine
 whose speed drifts (shared cores), this is the comparison to trust: the same build measured an hour
-apart can differ by a third.
+apart can differ by a third. `--env NAME=VALUE` sets a setting of every server started (e.g.
+`--env CHDB_RESULT_CACHE_MB=0` to compare the engine floor of two builds).
 """
 
 from __future__ import annotations
@@ -214,7 +218,8 @@ def breakdown(data_dir: Path, trace_id: str, runs: int, warmup: int, wire: dict[
 
     qlog = QueryLog()
     qlog.install()
-    settings = load_settings(data_dir=data_dir)
+    # every read to the engine: this is where the floor of a read of new data goes
+    settings = load_settings(data_dir=data_dir, chdb_result_cache_mb=0)
     services = build_services(settings)
     olap = services.olap
     app = create_app(settings, services=services, run_worker=False)
@@ -277,9 +282,10 @@ def breakdown(data_dir: Path, trace_id: str, runs: int, warmup: int, wire: dict[
     print("  asgi: the whole app in process; http: uvicorn and the socket (wire minus asgi); wire: over HTTP")
 
 
-def start_server(data_dir: Path, code: str | None = None) -> tuple[subprocess.Popen, str]:
+def start_server(data_dir: Path, code: str | None = None,
+                 extra_env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
     """`owlscope serve` on the data directory, from `code` (a checkout) when given, else from the
-    PYTHONPATH this process has; (process, url) once healthy."""
+    PYTHONPATH this process has, with `extra_env` over the environment; (process, url) once healthy."""
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     env = {**os.environ, "OWLSCOPE_DATA_DIR": str(data_dir), "LANGFUSE_INIT_ORG_ID": "bench",
@@ -287,6 +293,7 @@ def start_server(data_dir: Path, code: str | None = None) -> tuple[subprocess.Po
            "LANGFUSE_INIT_PROJECT_SECRET_KEY": SK, "LOG_LEVEL": "warning"}
     if code is not None:
         env["PYTHONPATH"] = code
+    env.update(extra_env or {})
     data_dir.mkdir(parents=True, exist_ok=True)
     # The working directory is set: `python -m` puts it first on the path, ahead of PYTHONPATH, so
     # started from a checkout the server would run that checkout whatever PYTHONPATH says.
@@ -305,7 +312,8 @@ def stop_server(proc: subprocess.Popen) -> None:
     proc.wait(timeout=60)
 
 
-def compare(data_dir: Path, spans: int, other: str, rounds: int, runs: int, warmup: int) -> None:
+def compare(data_dir: Path, spans: int, other: str, rounds: int, runs: int, warmup: int,
+            extra_env: dict[str, str]) -> None:
     """This checkout against `other`, alternating servers on the same data (see the module doc)."""
     here = str(Path(__file__).resolve().parents[1])
     other = str(Path(other).resolve())
@@ -321,7 +329,7 @@ def compare(data_dir: Path, spans: int, other: str, rounds: int, runs: int, warm
     print(f"this: {here}\nother: {other}\n({runs} runs each after {warmup} warm-up, p50 ms)")
     for rnd in range(1, rounds + 1):
         for code in ((here, other) if rnd % 2 else (other, here)):
-            proc, url = start_server(data_dir, code)
+            proc, url = start_server(data_dir, code, extra_env)
             try:
                 with httpx.Client(auth=(PK, SK), timeout=30) as c:
                     trace_id = c.get(f"{url}/api/public/traces", params={"limit": 50}).json()["data"][10]["id"]
@@ -346,33 +354,43 @@ def main() -> None:
     ap.add_argument("--no-breakdown", action="store_true", help="only the HTTP numbers")
     ap.add_argument("--against", metavar="CHECKOUT", help="compare with the build in this directory (A/B)")
     ap.add_argument("--rounds", type=int, default=4, help="A/B rounds, each build once per round")
+    ap.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                    help="a setting of the servers started (repeatable), e.g. CHDB_RESULT_CACHE_MB=0 with --against")
     args = ap.parse_args()
 
     own = args.data_dir is None
     data_dir = Path(args.data_dir or tempfile.mkdtemp(prefix="owlscope-floor-"))
     if args.against:
         try:
-            compare(data_dir, args.spans, args.against, args.rounds, args.runs, args.warmup)
+            compare(data_dir, args.spans, args.against, args.rounds, args.runs, args.warmup,
+                    dict(kv.split("=", 1) for kv in args.env))
         finally:
             if own:
                 shutil.rmtree(data_dir, ignore_errors=True)
         return
     fresh = not (data_dir / "olap").exists()
-    proc, url = start_server(data_dir)
-    try:
-        if fresh:
-            load(url, args.spans)
-            time.sleep(5)  # let the last small parts merge, as they would on a server running a while
-        with httpx.Client(auth=(PK, SK), timeout=30) as c:
-            trace_id = c.get(f"{url}/api/public/traces", params={"limit": 50}).json()["data"][10]["id"]
-        print(f"\nover HTTP ({args.runs} runs each after {args.warmup} warm-up; "
-              f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
-        wire = measure_http(url, requests_of(trace_id), args.runs, args.warmup)
-        print(f"{'read':<24} {'min':>7} {'p50':>7} {'p95':>7} ms")
-        for label, times in wire.items():
-            print(f"{label:<24} {min(times):7.1f} {statistics.median(times):7.1f} {pct(times, 0.95):7.1f}")
-    finally:
-        stop_server(proc)
+    extra = dict(kv.split("=", 1) for kv in args.env)
+    # Each read measured twice: as shipped, where a read repeated before the next write is answered
+    # from the result cache, and with that cache off, where every read goes to the engine (the floor
+    # a read of new data pays; the breakdown below is of this one).
+    modes = [("repeated, as shipped", extra), ("every read to the engine", {**extra, "CHDB_RESULT_CACHE_MB": "0"})]
+    wire: dict[str, list[float]] = {}
+    for n, (mode, env) in enumerate(modes):
+        proc, url = start_server(data_dir, extra_env=env)
+        try:
+            if fresh and n == 0:
+                load(url, args.spans)
+                time.sleep(5)  # let the last small parts merge, as they would on a server running a while
+            with httpx.Client(auth=(PK, SK), timeout=30) as c:
+                trace_id = c.get(f"{url}/api/public/traces", params={"limit": 50}).json()["data"][10]["id"]
+            print(f"\nover HTTP, {mode} ({args.runs} runs each after {args.warmup} warm-up; "
+                  f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
+            wire = measure_http(url, requests_of(trace_id), args.runs, args.warmup)
+            print(f"{'read':<24} {'min':>7} {'p50':>7} {'p95':>7} ms")
+            for label, times in wire.items():
+                print(f"{label:<24} {min(times):7.1f} {statistics.median(times):7.1f} {pct(times, 0.95):7.1f}")
+        finally:
+            stop_server(proc)
     try:
         if not args.no_breakdown:
             breakdown(data_dir, trace_id, args.runs, args.warmup, wire)

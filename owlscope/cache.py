@@ -2,7 +2,8 @@
 
 It wraps `cachetools.TLRUCache` (least recently used goes first when full; each entry may carry its
 own time to live) behind a lock, with the few operations callers need. Every in-process cache of
-the server (API keys, UI read results, enrichment lookups) is one of these.
+the server that ends by time (API keys, UI read results, enrichment lookups) is one of these; the
+embedded store's read results, which end by the next write instead, are `storage/olap/results.py`.
 """
 
 from __future__ import annotations

@@ -71,6 +71,7 @@ class Settings(BaseSettings):
     clickhouse_cluster_name: str = Field("default", alias="CLICKHOUSE_CLUSTER_NAME")
     chdb_max_memory_mb: int = Field(2048, alias="CHDB_MAX_MEMORY_MB", ge=256)
     chdb_uncompressed_cache_mb: int = Field(128, alias="CHDB_UNCOMPRESSED_CACHE_MB", ge=0)
+    chdb_result_cache_mb: int = Field(64, alias="CHDB_RESULT_CACHE_MB", ge=0)
 
     redis_url: str | None = Field(None, alias="REDIS_URL")
     queue_name: str = Field("owlscope", alias="QUEUE_NAME", min_length=1)

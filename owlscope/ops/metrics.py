@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import REGISTRY, Collector
 
 from owlscope.pipeline.blobs import FAILED, PENDING
@@ -52,6 +52,16 @@ class QueueCollector(Collector):
         )
         failed.add_metric([], float(sum(1 for _ in self.services.blobs.list(FAILED))))
         yield failed
+        cache = self.services.olap.result_cache
+        if cache is not None:  # embedded: reads answered from memory until the next write
+            for name, doc, value in (("hits", "Reads answered by the result cache", cache.hits),
+                                     ("misses", "Cacheable reads sent to the engine", cache.misses)):
+                counter = CounterMetricFamily(f"owlscope_olap_result_cache_{name}", doc)
+                counter.add_metric([], float(value))
+                yield counter
+            held = GaugeMetricFamily("owlscope_olap_result_cache_bytes", "Estimated bytes of results held")
+            held.add_metric([], float(cache.bytes_held))
+            yield held
 
 
 def render(services: Services) -> bytes:

@@ -98,7 +98,7 @@ def read_chunks(olap: Olap, table: Table, after: list[Any] | None = None,
         last = olap.query(f"SELECT count(), max({keys}) {selection}", params)[0]
         if not last[0]:
             return
-        data = olap.client.raw_query(olap.sql(f"SELECT * {selection}"), parameters=params, fmt="Native")
+        data = olap.read_native(f"SELECT * {selection}", params)
         after = list(last[1])
         yield Chunk(table=table.name, data=data, rows=int(last[0]), last_key=after)
         if not bound:
@@ -106,4 +106,4 @@ def read_chunks(olap: Olap, table: Table, after: list[Any] | None = None,
 
 
 def write_chunk(olap: Olap, table: str, data: bytes) -> None:
-    olap.client.raw_insert(f"{olap.database}.`{table}`", insert_block=data, fmt="Native")
+    olap.insert_native(table, data)

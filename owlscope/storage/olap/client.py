@@ -27,6 +27,7 @@ from clickhouse_connect.driver.client import Client
 
 from owlscope.config import ConfigError, Settings
 from owlscope.errors import ServiceUnavailable
+from owlscope.storage.olap import results
 
 # Rows sent to a server travel as Arrow with zstd-compressed buffers: span input and output text
 # shrinks to about a sixth, for a few microseconds of CPU per row on each side. (clickhouse-connect
@@ -64,6 +65,14 @@ class Olap:
         self._idle: list[Client] = []  # pooled clients not in use (list.pop/append are atomic)
         self._lock = threading.Lock()
         self._insert_path: Path | None = None
+        # reads kept until the next write (results.py): embedded stores only, whose every writer is here
+        self._results = (results.shared(self.url, settings.chdb_result_cache_mb * 1024 * 1024)
+                         if self.embedded and settings.chdb_result_cache_mb > 0 else None)
+
+    @property
+    def result_cache(self) -> results.ResultCache | None:
+        """The reads of this store kept until its next write (None: not kept, see results.py)."""
+        return self._results
 
     # ---- connections --------------------------------------------------------------------
     def _chdb_options(self) -> dict[str, int]:
@@ -111,7 +120,11 @@ class Olap:
     @property
     def client(self) -> Client:
         """This thread's own client, for callers that stream or send several statements on one
-        client (copies, backups). Single statements go through the pool (`query`, `command`)."""
+        client. Single statements go through the pool (`query`, `command`); Native chunks through
+        `read_native` / `insert_native`. What is sent on this client is not seen by the result
+        cache, so handing it out turns the cache of this store off."""
+        if self._results is not None:
+            self._results.disable()
         c = getattr(self._local, "client", None)
         if c is None:
             c = self._connect()
@@ -152,18 +165,67 @@ class Olap:
         return text.replace("{db}", self.database)
 
     def command(self, text: str, params: dict[str, Any] | None = None) -> Any:
-        with self._lease() as c:
-            return c.command(self.sql(text), parameters=params)
+        try:
+            with self._lease() as c:
+                return c.command(self.sql(text), parameters=params)
+        finally:
+            self._written()
+
+    def _written(self) -> None:
+        """After a statement that may have changed the store (also one that failed part-way)."""
+        if self._results is not None:
+            self._results.written()
+
+    def _read(self, text: str, params: dict[str, Any] | None) -> tuple[tuple[str, ...], list]:
+        """(column names, rows) of a statement: a plain read from the result cache when it holds
+        it, else from the engine (and kept when it may be)."""
+        sql = self.sql(text)
+        cache = self._results
+        if cache is None or not results.cacheable(sql):
+            try:
+                return self._run(sql, params)
+            finally:
+                if cache is not None and not results.is_read(sql):
+                    cache.written()  # a statement other than a read, sent as a query
+        key = (sql, repr(params))
+        kept = cache.get(key)
+        if kept is not None:
+            return kept.names, kept.copy_rows()
+        generation = cache.generation
+        names, rows, types = self._run(sql, params, types=True)
+        if len(rows) <= results.MAX_ROWS:
+            # keeps copies: these rows stay the caller's
+            cache.put(key, generation, names, rows, results.container_columns(types))
+        return names, rows
+
+    def _run(self, sql: str, params: dict[str, Any] | None, *, types: bool = False) -> Any:
+        """(column names, rows) of a statement from the engine; with `types`, also the columns'
+        type names."""
+        with _engine_limits(), self._lease() as c:  # the rows are read before the client goes back to the pool
+            res = c.query(sql, parameters=params)
+            if types:
+                return tuple(res.column_names), res.result_rows, [t.name for t in res.column_types]
+            return tuple(res.column_names), res.result_rows
 
     def query(self, text: str, params: dict[str, Any] | None = None) -> list[tuple]:
-        with _engine_limits(), self._lease() as c:
-            return c.query(self.sql(text), parameters=params).result_rows
+        return self._read(text, params)[1]
 
     def query_dicts(self, text: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-        with _engine_limits(), self._lease() as c:  # the rows are read before the client goes back to the pool
-            res = c.query(self.sql(text), parameters=params)
-            names, rows = res.column_names, res.result_rows
+        names, rows = self._read(text, params)
         return [dict(zip(names, row, strict=True)) for row in rows]
+
+    def read_native(self, text: str, params: dict[str, Any] | None = None) -> bytes:
+        """The rows of a read as ClickHouse Native bytes (copies, backups)."""
+        with self._lease() as c:
+            return c.raw_query(self.sql(text), parameters=params, fmt="Native")
+
+    def insert_native(self, table: str, data: bytes) -> None:
+        """Insert rows given as ClickHouse Native bytes (a chunk `read_native` made)."""
+        try:
+            with self._lease() as c:
+                c.raw_insert(f"{self.database}.`{table}`", insert_block=data, fmt="Native")
+        finally:
+            self._written()
 
     def insert_arrow(self, table: str, data: pa.Table, settings: dict[str, int] | None = None) -> None:
         """Insert an Arrow table; `settings`: engine settings over the defaults below (benchmarks
@@ -174,6 +236,12 @@ class Olap:
         one key in different parts are merged by background merges and by every read either way."""
         if not data.num_rows:
             return
+        try:
+            self._insert_arrow(table, data, settings)
+        finally:
+            self._written()
+
+    def _insert_arrow(self, table: str, data: pa.Table, settings: dict[str, int] | None) -> None:
         engine = {"optimize_on_insert": 0, **(settings or {})}
         if self.embedded:
             # The engine reads the rows from an Arrow stream file in its own temporary directory,

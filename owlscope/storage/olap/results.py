@@ -1,0 +1,175 @@
+"""Results of embedded reads, kept until the store's next write.
+
+In the embedded deployment one process owns the store: every insert, delete, migration and rollup
+refresh goes through its `Olap`. So a read's result stays true until the next write, and a read
+repeated before one (a dashboard opened again, a trace looked at twice, an API client polling
+data that did not change) can be answered from memory instead of planning and running the same
+statement again: the engine's floor is 2-10 ms a statement at any size (docs/performance.md), a
+kept result about 0.05 ms.
+
+- The store's write generation goes up after every write (`written`), which drops every kept
+  result. A result is kept only if no write finished while it was read: the generation it was read
+  under must still be current when it is put.
+- Only plain reads are kept: a statement that starts with SELECT or WITH, names no function whose
+  value changes by itself (`now()`, `rand()`, ...) and no system table or part column (merges
+  change those without a write), and returns at most MAX_ROWS rows; the rest always goes to the
+  engine.
+- Bounded by an estimate of the bytes held (least recently used results go first).
+- The rows handed out are the caller's own: Map and Array cells (dicts and lists) are copied on the
+  way in and out, so a caller that changes one cannot change what the next caller gets.
+
+A store written by another process (a scale-out ClickHouse) has writes this process never sees: the
+cache is for `chdb://` stores only. Every `Olap` on one store in a process shares one cache, whatever
+database it names (a write through any of them drops it).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import weakref
+from dataclasses import dataclass
+from typing import Any
+
+from cachetools import LRUCache
+
+MAX_ROWS = 2_000
+_READ = re.compile(r"\s*(SELECT|WITH)\b", re.IGNORECASE)
+# values that change without a write: clock, randomness, the engine's own state and part layout
+_VOLATILE = re.compile(
+    r"\b(now\w*|today|yesterday|current_?timestamp|rand\w*|generateUUID\w*|generateULID|"
+    r"randomString\w*|uptime|rowNumberInAllBlocks|blockNumber)\s*\(|\bsystem\s*\.|\b_part\w*\b",
+    re.IGNORECASE,
+)
+
+
+def cacheable(sql: str) -> bool:
+    """Whether the result of `sql` (the statement as sent) may be kept until the next write."""
+    return bool(_READ.match(sql)) and not _VOLATILE.search(sql)
+
+
+def is_read(sql: str) -> bool:
+    """Whether `sql` is a plain read (anything else sent through a query counts as a write)."""
+    return bool(_READ.match(sql))
+
+
+_CONTAINERS = (dict, list, tuple)
+# column types whose values are dicts, lists or tuples (the rest are str, bytes, numbers, times)
+_CONTAINER_TYPES = ("Map(", "Array(", "Tuple(", "Nested(", "JSON", "Object(", "Variant(", "Dynamic")
+
+
+def container_columns(type_names: list[str]) -> tuple[int, ...]:
+    """The columns of a result whose cells the caller could change in place."""
+    return tuple(i for i, t in enumerate(type_names) if any(c in t for c in _CONTAINER_TYPES))
+
+
+def _copy(value: Any) -> Any:
+    """A copy of a cell as deep as its containers go (dict.copy / list.copy where they hold plain
+    values: several times cheaper than copy.deepcopy)."""
+    kind = type(value)
+    if kind is dict:
+        out = value.copy()
+        for k, v in out.items():
+            if type(v) in _CONTAINERS:
+                out[k] = _copy(v)
+        return out
+    if kind is list:
+        return [_copy(v) if type(v) in _CONTAINERS else v for v in value]
+    if kind is tuple:
+        return tuple(_copy(v) if type(v) in _CONTAINERS else v for v in value)
+    return value
+
+
+def _row_size(row: tuple) -> int:
+    """An estimate of a row's bytes: text at its length, anything else (containers by their
+    length, not their contents) at a fixed cost."""
+    size = 64
+    for v in row:
+        if type(v) is str or type(v) is bytes:
+            size += 56 + len(v)
+        elif type(v) in _CONTAINERS:
+            size += 64 + 48 * len(v)
+        else:
+            size += 32
+    return size
+
+
+@dataclass(frozen=True)
+class Result:
+    names: tuple[str, ...]
+    rows: list[tuple]
+    containers: tuple[int, ...]  # columns with dict, list or tuple cells: copied for every caller
+    size: int
+
+    def copy_rows(self) -> list[tuple]:
+        if not self.containers:
+            return list(self.rows)
+        return [_thaw(row, self.containers) for row in self.rows]
+
+
+def _thaw(row: tuple, containers: tuple[int, ...]) -> tuple:
+    cells = list(row)
+    for i in containers:
+        cells[i] = _copy(cells[i])
+    return tuple(cells)
+
+
+class ResultCache:
+    def __init__(self, max_bytes: int):
+        self._lock = threading.Lock()
+        self._results: LRUCache[tuple[str, str], Result] = LRUCache(maxsize=max_bytes, getsizeof=lambda r: r.size)
+        self.generation = 0
+        self.hits = 0
+        self.misses = 0
+        self.enabled = True
+
+    def disable(self) -> None:
+        """For good: something writes the store where this cache cannot see it."""
+        with self._lock:
+            self.enabled = False
+            self.generation += 1
+            self._results.clear()
+
+    def get(self, key: tuple[str, str]) -> Result | None:
+        with self._lock:
+            found = self._results.get(key) if self.enabled else None
+            if found is None:
+                self.misses += 1
+            else:
+                self.hits += 1
+            return found
+
+    def put(self, key: tuple[str, str], generation: int, names: tuple[str, ...], rows: list,
+            containers: tuple[int, ...]) -> None:
+        """Keep copies of the rows read under `generation` (`containers`: the columns holding
+        dicts, lists or tuples), unless a write has finished since."""
+        kept = [_thaw(r, containers) for r in rows] if containers else [tuple(r) for r in rows]
+        result = Result(names, kept, containers, 200 + sum(_row_size(r) for r in kept))
+        if result.size <= self._results.maxsize:
+            with self._lock:
+                if self.enabled and generation == self.generation:
+                    self._results[key] = result
+
+    def written(self) -> None:
+        with self._lock:
+            self.generation += 1
+            self._results.clear()
+
+    @property
+    def bytes_held(self) -> int:
+        return int(self._results.currsize)
+
+
+_caches: weakref.WeakValueDictionary[str, ResultCache] = weakref.WeakValueDictionary()
+_caches_lock = threading.Lock()
+
+
+def shared(store: str, max_bytes: int) -> ResultCache:
+    """The one cache of a store (all its databases) in this process, made on first use: a write
+    through any `Olap` on the store drops what any of them kept."""
+    with _caches_lock:
+        cache = _caches.get(store)
+        if cache is None:
+            cache = ResultCache(max_bytes)
+            _caches[store] = cache
+        return cache
