@@ -484,7 +484,7 @@ def test_embedded_small_reads_are_served_from_the_uncompressed_cache_unless_turn
         from owlscope.storage.olap.client import Olap
         from owlscope.storage.olap.migrate import migrate
         o = Olap(load_settings(data_dir={str(tmp_path / 'data')!r}, clickhouse_url={f"chdb://{tmp_path / 'olap'}"!r},
-                               chdb_uncompressed_cache_mb={cache_mb}))
+                               chdb_uncompressed_cache_mb={cache_mb}, chdb_result_cache_mb=0))
         migrate(o)
         t0 = datetime(2026, 1, 1, tzinfo=UTC)
         o.insert_arrow("observation_events", observations_table([
