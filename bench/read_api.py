@@ -326,7 +326,8 @@ def main() -> None:
 
     own = args.data_dir is None
     data_dir = Path(args.data_dir or tempfile.mkdtemp(prefix="owlscope-bench-"))
-    settings = load_settings(data_dir=data_dir, clickhouse_url=f"chdb://{data_dir / 'olap'}")
+    # every read repeated here goes to the engine: the result cache would answer the repeats from memory
+    settings = load_settings(data_dir=data_dir, clickhouse_url=f"chdb://{data_dir / 'olap'}", chdb_result_cache_mb=0)
     olap = Olap(settings, database=DATABASE)
     try:
         migrate(olap)

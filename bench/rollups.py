@@ -43,7 +43,8 @@ def main() -> None:
     args = ap.parse_args()
     own = args.data_dir is None
     data_dir = Path(args.data_dir or tempfile.mkdtemp(prefix="owlscope-bench-"))
-    olap = Olap(load_settings(data_dir=data_dir, clickhouse_url=f"chdb://{data_dir / 'olap'}"), database=DATABASE)
+    # every read repeated here goes to the engine: the result cache would answer the repeats from memory
+    olap = Olap(load_settings(data_dir=data_dir, clickhouse_url=f"chdb://{data_dir / 'olap'}", chdb_result_cache_mb=0), database=DATABASE)
     try:
         migrate(olap)
         if not olap.query("SELECT count() FROM {db}.observations WHERE project_id = {p:String}", {"p": PROJECT})[0][0]:

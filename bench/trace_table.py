@@ -39,7 +39,8 @@ def main() -> None:
     ap.add_argument("--data-dir", type=Path)
     args = ap.parse_args()
     tmp = args.data_dir or Path(tempfile.mkdtemp(prefix="owlscope-bench-table-"))
-    settings = load_settings(data_dir=tmp, clickhouse_url=f"chdb://{tmp / 'chdb'}", clickhouse_db=DATABASE)
+    # every read repeated here goes to the engine: the result cache would answer the repeats from memory
+    settings = load_settings(data_dir=tmp, clickhouse_url=f"chdb://{tmp / 'chdb'}", clickhouse_db=DATABASE, chdb_result_cache_mb=0)
     olap = Olap(settings)
     try:
         migrate(olap)
