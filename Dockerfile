@@ -13,9 +13,19 @@ RUN python3 -m venv /opt/owlscope
 COPY pyproject.toml README.md ./
 COPY owlscope ./owlscope
 # Build the wheel, then install it with its dependencies into the venv that the final stage copies.
+# Left out of the image, as nothing in it loads them: pandas and numpy (chDB's package requires them;
+# `owlscope serve`, `web` and `worker` start with both reported missing, see cli/main.py), pyarrow's
+# Flight RPC and S3 filesystem libraries (Owlscope uses Arrow tables and IPC streams only), the test
+# suites the packages ship, and pip.
 RUN /opt/owlscope/bin/pip wheel --no-deps --wheel-dir /wheels . \
  && /opt/owlscope/bin/pip install /wheels/owlscope-*.whl \
+ && /opt/owlscope/bin/pip uninstall -y pandas numpy \
  && /opt/owlscope/bin/pip uninstall -y pip \
+ && rm -f /opt/owlscope/lib/python3*/site-packages/pyarrow/libarrow_flight.so* \
+          /opt/owlscope/lib/python3*/site-packages/pyarrow/libarrow_python_flight.so* \
+          /opt/owlscope/lib/python3*/site-packages/pyarrow/_flight.*.so \
+          /opt/owlscope/lib/python3*/site-packages/pyarrow/libarrow_s3.so* \
+          /opt/owlscope/lib/python3*/site-packages/pyarrow/_s3fs.*.so \
  && find /opt/owlscope -type d -name tests -path '*/site-packages/*/tests' -prune -exec rm -rf {} +
 
 FROM ${BASE_IMAGE}
