@@ -4,6 +4,7 @@ on both engines, through late and repeated updates, moves between hours and dele
 from __future__ import annotations
 
 import math
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -12,6 +13,7 @@ import pytest
 
 from owlscope.ingestion.rows import ObservationEvent, TraceEvent
 from owlscope.storage.olap.client import Olap
+from owlscope.tracing import metrics as metrics_mod
 from owlscope.tracing import rollups
 from owlscope.tracing.dashboard import dashboard
 from owlscope.tracing.metrics import metrics_daily, metrics_query
@@ -342,3 +344,45 @@ def test_a_read_of_clean_hours_reads_no_raw_table(read_olap: Olap, project: str,
     statements.clear()
     close(metrics_daily(olap, p), want)
     assert "observations" in raw_tables()  # the marked hour, raw
+
+
+def _deletes_applied(olap: Olap) -> None:
+    """Wait until the refreshes' background deletes of older generations have run."""
+    deadline = time.monotonic() + 60
+    while olap.query("SELECT count() FROM system.mutations WHERE database = {d:String} AND NOT is_done",
+                     {"d": olap.database})[0][0]:
+        assert time.monotonic() < deadline, "the deletes of older generations did not finish"
+        time.sleep(0.05)
+
+
+def test_a_read_planned_before_a_refresh_reads_the_generations_it_saw(read_olap: Olap, project: str,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """A rollup read names the generations of its `Cover` as values (no look at `rollup_hours` in each
+    statement). A refresh that replaces them between the cover and the statements keeps the rows of
+    the generation it replaces (until the next refresh of the hour), so the read still finds every
+    hour it planned on; older generations are deleted."""
+    olap, p = read_olap, project
+    refresh_rollups(olap, p, settle=timedelta(0))
+    want = metrics_daily(olap, p)
+    close(want, metrics_daily(olap, p, rollups=False))
+    planned = rollups.covers(olap, p, ("obs", "trace"), None, None)
+    # late data in one hour, then a refresh that replaces that hour's and that day's generation
+    insert(olap, observations=[ObservationEvent(p, "t0-g0", "t0", h(30), cost_details={"total": 4.0})])
+    refresh_rollups(olap, p, settle=timedelta(0))
+    _deletes_applied(olap)
+    monkeypatch.setattr(metrics_mod, "covers", lambda *args, **kw: planned)
+    close(metrics_daily(olap, p), want)  # what the planned snapshot held, every hour found
+    monkeypatch.undo()
+    changed = metrics_daily(olap, p)
+    close(changed, metrics_daily(olap, p, rollups=False))
+    assert changed != want
+    # a third refresh of the hour: the first generation goes, the second stays with the third
+    insert(olap, observations=[ObservationEvent(p, "t0-g0", "t0", h(31), cost_details={"total": 5.0})])
+    refresh_rollups(olap, p, settle=timedelta(0))
+    _deletes_applied(olap)
+    hour = int(h(1).timestamp() // 3600 * 3600)
+    per_table = olap.query(
+        "SELECT 'obs', uniqExact(generation) FROM {db}.rollup_observations WHERE project_id = {p:String}"
+        " AND toUInt32(hour) = {h:UInt32} UNION ALL SELECT 'facts', uniqExact(generation) FROM {db}.rollup_obs_facts"
+        " WHERE project_id = {p:String} AND toUInt32(hour) = {h:UInt32}", {"p": p, "h": hour})
+    assert sorted(per_table) == [("facts", 2), ("obs", 2)]
