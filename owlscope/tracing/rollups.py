@@ -722,11 +722,18 @@ class Shape:
     limit: int | None = None
 
 
-def current_rows(gens: dict[datetime, int], hours: Iterable[datetime]) -> str:
-    """SQL: a rollup, day or facts row is of the generation a `Cover` saw current for its hour (or
-    day), for `hours` (those of `gens.keys()`). Named as values, the generations cost a read no look
-    at `rollup_hours` (1.4-1.6 ms of a 3.5-6.4 ms statement at 20,000 spans); a refresh keeps the
-    generation it replaces until the next one, so those rows are there while a read runs."""
+CURRENT_AS_VALUES = 64  # at most this many (hour, generation) pairs are named in a statement
+
+
+def current_rows(gens: dict[datetime, int], hours: list[datetime], kind: str, hours_cond: str) -> str:
+    """SQL: a rollup, day or facts row of `kind` is of the generation a `Cover` saw current for its
+    hour (or day), for `hours` (within `hours_cond`). Named as values, the generations cost a read no
+    look at `rollup_hours` (1.4-1.6 ms of a 3.5-6.4 ms statement at 20,000 spans); a refresh keeps the
+    generation it replaces until the next one, so those rows are there while a read runs. The engine
+    parses about 10 µs per pair: past CURRENT_AS_VALUES pairs (a range of months of hours), the
+    statement looks the current generations up (`_current`)."""
+    if len(hours) > CURRENT_AS_VALUES:
+        return _current(kind, hours_cond)
     pairs = [f"({int(h.timestamp())}, {gens[h]})" for h in hours if h in gens]
     return f"(toUInt32(hour), generation) IN ({', '.join(pairs)})" if pairs else "0"
 
@@ -773,7 +780,7 @@ def fact_rows(olap: Olap, project_id: str, kind: str, exprs: str, start: datetim
         return facts
     listed = _epochs(from_table)
     stored = (f"SELECT {', '.join(cols)} FROM {{db}}.{facts_table} WHERE project_id = {{project_id:String}}"
-              f" AND toUInt32(hour) IN {listed} AND {current_rows(gens, from_table)}"
+              f" AND toUInt32(hour) IN {listed} AND {current_rows(gens, from_table, kind, f'toUInt32(hour) IN {listed}')}"
               + "".join(f" AND {w}" for w in within(time_fact)))
     return f"SELECT {', '.join(cols)} FROM ({facts}) UNION ALL {stored}" if dirty else stored
 
@@ -811,7 +818,7 @@ def serve(olap: Olap, project_id: str, shape: Shape, p: Params, start: datetime 
 
     hour_rows = (
         f"SELECT {', '.join(roll_sel)} FROM {{db}}.{table} WHERE project_id = {{project_id:String}}"
-        f" AND {in_ranges('hour', ranges)} AND {current_rows(cov.gens, whole)}"
+        f" AND {in_ranges('hour', ranges)} AND {current_rows(cov.gens, whole, shape.kind, in_ranges('hour', ranges))}"
         + "".join(f" AND ({w})" for w in shape.rollup_where)
     )
     # Only the branches that read something: one that reads nothing still costs the engine its
@@ -822,7 +829,7 @@ def serve(olap: Olap, project_id: str, shape: Shape, p: Params, start: datetime 
         branches.append(
             f"SELECT {', '.join(roll_sel)} FROM {{db}}.{_DAY_TABLES[shape.kind]}"
             f" WHERE project_id = {{project_id:String}} AND dim = '{dim}' AND {in_ranges('hour', day_ranges)}"
-            f" AND {current_rows(cov.day_gens, days)}"
+            f" AND {current_rows(cov.day_gens, days, shape.kind + '_day', in_ranges('hour', day_ranges))}"
             + "".join(f" AND ({w})" for w in shape.rollup_where)
         )
 
@@ -866,7 +873,7 @@ def user_rows(olap: Olap, project_id: str, start: datetime | None, end: datetime
         branches.append(
             "SELECT user_id, countMerge(n), maxMerge(last), sumMerge(cost), sumMerge(tokens)"
             f" FROM {{db}}.rollup_users_days WHERE project_id = {{project_id:String}} AND {days}"
-            f" AND {current_rows(cov.day_gens, cov.days)}" + "".join(f" AND ({w})" for w in roll_where)
+            f" AND {current_rows(cov.day_gens, cov.days, 'trace_day', days)}" + "".join(f" AND ({w})" for w in roll_where)
             + " GROUP BY user_id")
     return ("SELECT t_user, sum(n) AS n, max(last) AS last, sum(cost) AS cost, sum(tokens) AS tokens"
             f" FROM ({' UNION ALL '.join(branches)}) GROUP BY t_user")
@@ -892,7 +899,7 @@ def fact_values(olap: Olap, project_id: str, column: str) -> tuple[str, str] | N
                       f" AND {in_ranges('timestamp', hour_ranges(cov.dirty))}")
     clean = f"toUInt32(hour) IN {_epochs(cov.clean)}"
     facts = (f"SELECT id AS trace_id, {column} AS ub FROM {{db}}.rollup_trace_facts WHERE project_id = {{project_id:String}}"
-             f" AND {clean} AND {current_rows(cov.gens, cov.clean)} AND id NOT IN ({uncertain})")
+             f" AND {clean} AND {current_rows(cov.gens, cov.clean, 'trace', clean)} AND id NOT IN ({uncertain})")
     return facts, uncertain
 
 

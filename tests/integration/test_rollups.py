@@ -176,6 +176,8 @@ def test_rollups_equal_raw_through_updates(read_olap: Olap, project: str, monkey
     # pass; the later refreshes cover a few rows each and find their facts through the hours (the
     # settle test below refreshes everything through the hours).
     monkeypatch.setattr(rollups, "CHUNK_ROWS", 25)
+    # reads of up to 3 hours (or days) name their generations, longer ones look them up: both ways
+    monkeypatch.setattr(rollups, "CURRENT_AS_VALUES", 3)
     monkeypatch.setattr(rollups, "SLICE_HOURS", 10)
     assert len(rollups.key_ranges(olap, p)) >= 4
     # nothing refreshed yet: every read is raw
