@@ -687,6 +687,25 @@ def hour_ranges(hours: list[datetime], step: timedelta = HOUR) -> list[Range]:
     return [(a, b) for a, b in out]
 
 
+def clean_spans(clean: list[datetime], dirty: list[datetime]) -> list[Range]:
+    """[start, end) ranges that hold every hour of `clean` and none of `dirty` (both of one `Cover`;
+    the hours of neither hold nothing and may fall inside a range): one range per run of clean hours
+    between two dirty ones."""
+    out: list[list[datetime]] = []
+    cuts = sorted(dirty)
+    i = 0
+    for h in sorted(clean):
+        cut = False  # a dirty hour between the last clean hour and this one
+        while i < len(cuts) and cuts[i] < h:
+            i += 1
+            cut = True
+        if out and not cut:
+            out[-1][1] = h + HOUR
+        else:
+            out.append([h, h + HOUR])
+    return [(a, b) for a, b in out]
+
+
 def in_ranges(col: str, ranges: list[Range]) -> str:
     """SQL: the time `col` lies in one of the ranges."""
     if not ranges:
@@ -897,7 +916,10 @@ def fact_values(olap: Olap, project_id: str, column: str) -> tuple[str, str] | N
     if cov.dirty:
         uncertain += (" UNION DISTINCT SELECT id FROM {db}.traces WHERE project_id = {project_id:String}"
                       f" AND {in_ranges('timestamp', hour_ranges(cov.dirty))}")
-    clean = f"toUInt32(hour) IN {_epochs(cov.clean)}"
+    # The clean hours as few ranges: hours with neither a mark nor a generation hold no facts, so a
+    # range runs on over them and stops only at a dirty hour (a list of every clean hour outgrew the
+    # engine's statement length after about two years of hours).
+    clean = in_ranges("hour", clean_spans(cov.clean, cov.dirty))
     facts = (f"SELECT id AS trace_id, {column} AS ub FROM {{db}}.rollup_trace_facts WHERE project_id = {{project_id:String}}"
              f" AND {clean} AND {current_rows(cov.gens, cov.clean, 'trace', clean)} AND id NOT IN ({uncertain})")
     return facts, uncertain

@@ -269,3 +269,27 @@ def test_top_from_rollup_facts_equals_merging_every_trace(olap: Olap, monkeypatc
     refresh_rollups(olap, P, settle=timedelta(0))
     assert _pages(olap, monkeypatch, order) == after
     assert calls[-1] is not None
+
+
+def test_ranking_from_the_facts_of_years_of_hours(olap: Olap, monkeypatch) -> None:
+    """The clean hours the facts are taken from are named as ranges that run on over empty hours:
+    listed one by one, about three years of hours made a statement longer than the engine takes."""
+    from dataclasses import replace
+
+    from owlscope.tracing import rollups
+    from owlscope.tracing.rollups import refresh_rollups
+
+    _load(olap)
+    refresh_rollups(olap, P, settle=timedelta(0))
+    real = rollups.cover
+
+    def years_of_hours(*args, **kwargs):
+        cov = real(*args, **kwargs)  # 30,000 earlier hours clean and empty (as after a long history)
+        return replace(cov, clean=[cov.clean[0] - timedelta(hours=i) for i in range(30_000, 0, -1)] + cov.clean)
+
+    monkeypatch.setattr(rollups, "cover", years_of_hours)
+    monkeypatch.setattr(traces_mod, "_BOUND_FIRST", 2)
+    monkeypatch.setattr(traces_mod, "_BOUND_FACTOR", 0)
+    calls = _spy(monkeypatch, "fact_values")
+    first = _pages(olap, monkeypatch, "totalCost.desc")  # equal to merging every trace
+    assert first[0][0] == "t-39" and calls and calls[-1] is not None  # ranked from the facts
