@@ -347,7 +347,9 @@ def _refresh_project(olap: Olap, project_id: str, settle: timedelta) -> RefreshR
             )
         p.values["kind"] = kind
         hours = sorted({r[0] for r in olap.query(hours_sql, p.values)})
-        if hours and _rows_in(olap, p, hours) <= CHUNK_ROWS:
+        # Statements name the hours they rebuild: at most SLICE_HOURS at a time (a first refresh of
+        # years of hours would otherwise name more than the engine takes in one statement).
+        if hours and len(hours) <= SLICE_HOURS and _rows_in(olap, p, hours) <= CHUNK_ROWS:
             _recompute(olap, kind, p, hours, fast)
         elif hours:
             # Many rows (a rebuild, a backfill, a bulk load): the tables are read slice by slice of

@@ -388,3 +388,26 @@ def test_a_read_planned_before_a_refresh_reads_the_generations_it_saw(read_olap:
         " AND toUInt32(hour) = {h:UInt32} UNION ALL SELECT 'facts', uniqExact(generation) FROM {db}.rollup_obs_facts"
         " WHERE project_id = {p:String} AND toUInt32(hour) = {h:UInt32}", {"p": p, "h": hour})
     assert sorted(per_table) == [("facts", 2), ("obs", 2)]
+
+
+def test_a_first_refresh_of_many_hours_names_at_most_a_slice_of_them(read_olap: Olap,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """A first (full) refresh of a long history with few rows names the hours it rebuilds at most
+    SLICE_HOURS at a time (years of hours named in one statement are more than the engine takes),
+    and its rollups equal the raw rows."""
+    olap, p = read_olap, f"roll-{uuid.uuid4().hex[:8]}"
+    monkeypatch.setattr(rollups, "SLICE_HOURS", 24)
+    starts = [h(-60 + i) for i in range(60)]  # one trace an hour for 60 hours: few rows, many hours
+    insert(olap, traces=[TraceEvent(p, f"s{i}", t, timestamp=t, name="sparse") for i, t in enumerate(starts)],
+           observations=[ObservationEvent(p, f"s{i}-g", f"s{i}", t, type="GENERATION", name="llm", start_time=t,
+                                          end_time=t + timedelta(seconds=2), model="gpt-4o",
+                                          cost_details={"total": 0.01 * (i + 1)}) for i, t in enumerate(starts)])
+    named: list[int] = []
+    epochs = rollups._epochs
+    monkeypatch.setattr(rollups, "_epochs", lambda hours: named.append(len(hours)) or epochs(hours))
+    (res,) = refresh_rollups(olap, p, settle=timedelta(0))
+    assert res.full and res.obs_hours == 60 and res.trace_hours == 60
+    assert named and max(named) <= 24, sorted(named)[-5:]
+    served = Served()
+    close(metrics_daily(olap, p, served=served), metrics_daily(olap, p, rollups=False))
+    assert served.path == "rollup"
