@@ -436,6 +436,9 @@ def _recompute(olap: Olap, kind: str, p: Params, hours: list[datetime], fast: bo
             f" GROUP BY {trace_col}, hour",
             p.values,
         )
+    # the generation this one replaces, read before `rollup_hours` gets the new one (a merge of that
+    # table keeps only the newest generation of an hour)
+    kept = _kept_generation(olap, kind, p, listed)
     olap.command(
         "INSERT INTO {db}.rollup_hours (project_id, kind, hour, generation, covered)"
         " SELECT {project_id:String}, {kind:String}, h, {gen:UInt64}, fromUnixTimestamp64Milli({cutoff:Int64}, 'UTC')"
@@ -445,7 +448,6 @@ def _recompute(olap: Olap, kind: str, p: Params, hours: list[datetime], fast: bo
     # Older generations of these hours are no longer read: deleted in the background (waiting for
     # the deletes was most of a refresh's time). The generation this one replaces stays until the
     # next refresh of the hour: a read that took its `Cover` just before this refresh reads it.
-    kept = _kept_generation(olap, kind, p, listed)
     olap.command(
         f"DELETE FROM {{db}}.rollup_members WHERE project_id = {{project_id:String}} AND kind = {{kind:String}}"
         f" AND toUInt32(hour) IN {listed} AND generation < {{gen:UInt64}} SETTINGS lightweight_deletes_sync = 0",
@@ -457,7 +459,7 @@ def _recompute(olap: Olap, kind: str, p: Params, hours: list[datetime], fast: bo
 
 
 def _kept_generation(olap: Olap, kind: str, p: Params, listed: str) -> str:
-    """SQL of a row's hour's (or day's) generation before the current one `{gen}` (0 for none): the
+    """SQL of a row's hour's (or day's) current generation before `{gen}` is written (0 for none): the
     rows older than it can go (rows of `kind` in `rollup_hours`, hours or days in `listed`)."""
     prev = olap.query(
         "SELECT toUInt32(hour), max(generation) FROM {db}.rollup_hours WHERE project_id = {project_id:String}"
@@ -545,13 +547,13 @@ def _build_days(olap: Olap, kind: str, p: Params, days: list[datetime]) -> None:
             p.values,
         )
     # then the days themselves (a reader that sees the day's generation finds its rows)
+    kept = _kept_generation(olap, f"{kind}_day", p, listed)  # as for hours: the replaced one stays
     olap.command(
         "INSERT INTO {db}.rollup_hours (project_id, kind, hour, generation, covered)"
         " SELECT {project_id:String}, {day_kind:String}, d, {gen:UInt64}, fromUnixTimestamp64Milli({cutoff:Int64}, 'UTC')"
         f" FROM (SELECT toDateTime(arrayJoin([{listed[1:-1]}]), 'UTC') AS d)",
         p.values,
     )
-    kept = _kept_generation(olap, f"{kind}_day", p, listed)  # as for hours: the replaced one stays
     for t in (_DAY_TABLES[kind], *(["rollup_users_days"] if kind == "trace" else [])):
         olap.command(
             f"DELETE FROM {{db}}.{t} WHERE project_id = {{project_id:String}}"
