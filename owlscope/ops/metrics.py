@@ -20,8 +20,9 @@ if TYPE_CHECKING:
 
 
 class QueueCollector(Collector):
-    """Backlog gauges read at scrape time: jobs waiting in the queue, and the age of the oldest
-    accepted event blob not yet inserted (the sweeper's view of the backlog, so lost jobs count)."""
+    """Gauges read at scrape time: jobs waiting in the queue, the age of the oldest accepted event
+    blob not yet inserted (the sweeper's view of the backlog, so lost jobs count), and, embedded,
+    the OLAP result cache's hits, misses and bytes held."""
 
     def __init__(self, services: Services):
         self.services = services

@@ -181,31 +181,31 @@ class Olap:
         it, else from the engine (and kept when it may be)."""
         sql = self.sql(text)
         cache = self._results
-        if cache is None or not results.cacheable(sql):
+        if cache is None:
+            return self._run(sql, params)[:2]
+        if not results.is_read(sql):
             try:
-                return self._run(sql, params)
+                return self._run(sql, params)[:2]
             finally:
-                if cache is not None and not results.is_read(sql):
-                    cache.written()  # a statement other than a read, sent as a query
+                cache.written()  # a statement other than a read, sent as a query
+        if results.volatile(sql):
+            return self._run(sql, params)[:2]
         key = (sql, repr(params))
         kept = cache.get(key)
         if kept is not None:
             return kept.names, kept.copy_rows()
         generation = cache.generation
-        names, rows, types = self._run(sql, params, types=True)
+        names, rows, types = self._run(sql, params)
         if len(rows) <= results.MAX_ROWS:
             # keeps copies: these rows stay the caller's
             cache.put(key, generation, names, rows, results.container_columns(types))
         return names, rows
 
-    def _run(self, sql: str, params: dict[str, Any] | None, *, types: bool = False) -> Any:
-        """(column names, rows) of a statement from the engine; with `types`, also the columns'
-        type names."""
+    def _run(self, sql: str, params: dict[str, Any] | None) -> tuple[tuple[str, ...], list, list[str]]:
+        """(column names, rows, column type names) of a statement, from the engine."""
         with _engine_limits(), self._lease() as c:  # the rows are read before the client goes back to the pool
             res = c.query(sql, parameters=params)
-            if types:
-                return tuple(res.column_names), res.result_rows, [t.name for t in res.column_types]
-            return tuple(res.column_names), res.result_rows
+            return tuple(res.column_names), res.result_rows, [t.name for t in res.column_types]
 
     def query(self, text: str, params: dict[str, Any] | None = None) -> list[tuple]:
         return self._read(text, params)[1]

@@ -43,14 +43,15 @@ _VOLATILE = re.compile(
 )
 
 
-def cacheable(sql: str) -> bool:
-    """Whether the result of `sql` (the statement as sent) may be kept until the next write."""
-    return bool(_READ.match(sql)) and not _VOLATILE.search(sql)
-
-
 def is_read(sql: str) -> bool:
-    """Whether `sql` is a plain read (anything else sent through a query counts as a write)."""
+    """Whether `sql` (the statement as sent) is a plain read (anything else sent through a query
+    counts as a write)."""
     return bool(_READ.match(sql))
+
+
+def volatile(sql: str) -> bool:
+    """Whether a read's result can change without a write (it is then never kept)."""
+    return bool(_VOLATILE.search(sql))
 
 
 _CONTAINERS = (dict, list, tuple)
