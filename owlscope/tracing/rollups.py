@@ -394,7 +394,8 @@ def _recompute(olap: Olap, kind: str, p: Params, hours: list[datetime], fast: bo
                slices: list[KeyRange] | None = None) -> None:
     """Write generation `{gen}` of these hours: their merged facts (OLAP migration 0009), the rollup
     rows and members built from those facts, then the hours themselves (a reader that sees the
-    hour's generation finds its rows). Older generations are deleted after.
+    hour's generation finds its rows). The generations older than the one it replaces are deleted
+    after (of the members, every older one).
 
     Without `slices`, the facts of these hours are found through their rows' hours; with them, each
     slice of trace ids is read whole and its facts in these hours kept."""
@@ -514,8 +515,8 @@ def _stale_days(olap: Olap, kind: str, p: Params) -> list[datetime]:
 
 def _build_days(olap: Olap, kind: str, p: Params, days: list[datetime]) -> None:
     """Write generation `{gen}` of these days from their hours' current rollup rows (and, for traces,
-    the days' users from their facts), then the days in `rollup_hours` (kind `{kind}_day`); older
-    generations are deleted after, as for hours."""
+    the days' users from their facts), then the days in `rollup_hours` (kind `{kind}_day`); the
+    generations older than the one replaced are deleted after, as for hours."""
     table = _KINDS[kind][0]
     keys = list(OBS_KEYS if kind == "obs" else TRACE_KEYS)
     states = {c: e for c, e in state_exprs(kind).items() if c not in _NOT_IN_DAYS}
