@@ -307,6 +307,12 @@ def start_server(data_dir: Path, code: str | None = None,
     return proc, url
 
 
+def a_trace(url: str) -> str:
+    """The id of one of the newest traces (the one-trace read's)."""
+    with httpx.Client(auth=(PK, SK), timeout=30) as c:
+        return c.get(f"{url}/api/public/traces", params={"limit": 50}).json()["data"][10]["id"]
+
+
 def stop_server(proc: subprocess.Popen) -> None:
     proc.send_signal(signal.SIGTERM)
     proc.wait(timeout=60)
@@ -331,9 +337,7 @@ def compare(data_dir: Path, spans: int, other: str, rounds: int, runs: int, warm
         for code in ((here, other) if rnd % 2 else (other, here)):
             proc, url = start_server(data_dir, code, extra_env)
             try:
-                with httpx.Client(auth=(PK, SK), timeout=30) as c:
-                    trace_id = c.get(f"{url}/api/public/traces", params={"limit": 50}).json()["data"][10]["id"]
-                wire = measure_http(url, requests_of(trace_id), runs, warmup)
+                wire = measure_http(url, requests_of(a_trace(url)), runs, warmup)
             finally:
                 stop_server(proc)
             line = "  ".join(f"{label} {statistics.median(t):6.1f}" for label, t in wire.items())
@@ -360,16 +364,15 @@ def main() -> None:
 
     own = args.data_dir is None
     data_dir = Path(args.data_dir or tempfile.mkdtemp(prefix="owlscope-floor-"))
+    extra = dict(kv.split("=", 1) for kv in args.env)
     if args.against:
         try:
-            compare(data_dir, args.spans, args.against, args.rounds, args.runs, args.warmup,
-                    dict(kv.split("=", 1) for kv in args.env))
+            compare(data_dir, args.spans, args.against, args.rounds, args.runs, args.warmup, extra)
         finally:
             if own:
                 shutil.rmtree(data_dir, ignore_errors=True)
         return
     fresh = not (data_dir / "olap").exists()
-    extra = dict(kv.split("=", 1) for kv in args.env)
     # Each read measured twice: as shipped, where a read repeated before the next write is answered
     # from the result cache, and with that cache off, where every read goes to the engine (the floor
     # a read of new data pays; the breakdown below is of this one).
@@ -381,8 +384,7 @@ def main() -> None:
             if fresh and n == 0:
                 load(url, args.spans)
                 time.sleep(5)  # let the last small parts merge, as they would on a server running a while
-            with httpx.Client(auth=(PK, SK), timeout=30) as c:
-                trace_id = c.get(f"{url}/api/public/traces", params={"limit": 50}).json()["data"][10]["id"]
+            trace_id = a_trace(url)
             print(f"\nover HTTP, {mode} ({args.runs} runs each after {args.warmup} warm-up; "
                   f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
             wire = measure_http(url, requests_of(trace_id), args.runs, args.warmup)
