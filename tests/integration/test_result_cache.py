@@ -88,7 +88,8 @@ def test_every_olap_on_the_store_sees_the_writes_of_the_others(olap: Olap, make_
         other.close()
 
 
-def test_what_changes_without_a_write_goes_to_the_engine_every_time(olap: Olap, engine_reads: list[str]) -> None:
+def test_what_changes_without_a_write_goes_to_the_engine_every_time(olap: Olap, engine_reads: list[str],
+                                                                   tmp_path) -> None:
     clock = "SELECT now64(6)"
     first = olap.query(clock)[0][0]
     time.sleep(0.01)
@@ -100,6 +101,13 @@ def test_what_changes_without_a_write_goes_to_the_engine_every_time(olap: Olap, 
     assert len(olap.query(big)) == results.MAX_ROWS + 1
     olap.query(big)
     assert len(engine_reads) == 6
+    # data outside the store, read through a table function, changes without a write to it
+    outside = tmp_path / "outside.csv"
+    read_outside = "SELECT * FROM file({f:String}, 'CSV', 'n UInt8')"
+    outside.write_text("1\n")
+    assert olap.query(read_outside, {"f": str(outside)}) == [(1,)]
+    outside.write_text("2\n")
+    assert olap.query(read_outside, {"f": str(outside)}) == [(2,)]
 
 
 def test_callers_cannot_change_what_the_next_caller_gets(olap: Olap) -> None:

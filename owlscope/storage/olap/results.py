@@ -35,10 +35,12 @@ from cachetools import LRUCache
 
 MAX_ROWS = 2_000
 _READ = re.compile(r"\s*(SELECT|WITH)\b", re.IGNORECASE)
-# values that change without a write: clock, randomness, the engine's own state and part layout
+# values that change without a write: clock, randomness, the engine's own state and part layout,
+# and data outside the store (table functions over files, URLs, object stores, other servers)
 _VOLATILE = re.compile(
     r"\b(now\w*|today|yesterday|current_?timestamp|rand\w*|generateUUID\w*|generateULID|"
-    r"randomString\w*|uptime|rowNumberInAllBlocks|blockNumber)\s*\(|\bsystem\s*\.|\b_part\w*\b",
+    r"randomString\w*|uptime|rowNumberInAllBlocks|blockNumber|file|url|s3\w*|remote\w*)\s*\(|"
+    r"\bsystem\s*\.|\b_part\w*\b",
     re.IGNORECASE,
 )
 
