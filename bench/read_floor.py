@@ -8,9 +8,12 @@
    waits until every trace and observation is readable.
 2. Measures p50/p95 over HTTP with the project's API keys (one keep-alive connection, after warm-up):
    the latest 50 traces (default fields, input/output included), one trace, the daily metrics and the
-   sessions list. Twice, each time on a server of its own: as shipped (a read repeated before the
-   next write is answered from the embedded result cache) and with `CHDB_RESULT_CACHE_MB=0`, every
-   read sent to the engine (what a read of new data pays).
+   sessions list. Twice, each time on a server of its own: as shipped (a read repeated before a
+   write of its project is answered from the embedded result cache) and with `CHDB_RESULT_CACHE_MB=0`, every
+   read sent to the engine (what a read of new data pays); and a third time as shipped while a
+   second project (made with `owlscope init`) is written at --writing spans/s (default 2,000): its
+   inserts leave this project's kept reads alone. Printed with it: the spans written meanwhile and
+   the result cache's hits and misses (from /metrics).
 3. Stops the server and opens the same data directory in this process to break each read down
    (result cache off):
    the OLAP queries it runs (count, each one's ms, the sum and how long the SQL kept the request),
@@ -27,7 +30,8 @@ this checkout and one from the other (in alternating order), measures the reads 
 same data and stops it; printed are each round's p50s and the median over the rounds. On a machine
 whose speed drifts (shared cores), this is the comparison to trust: the same build measured an hour
 apart can differ by a third. `--env NAME=VALUE` sets a setting of every server started (e.g.
-`--env CHDB_RESULT_CACHE_MB=0` to compare the engine floor of two builds).
+`--env CHDB_RESULT_CACHE_MB=0` to compare the engine floor of two builds); `--writing N` measures
+the rounds while the second project is written at N spans/s.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ import argparse
 import asyncio
 import base64
 import os
+import re
 import shutil
 import signal
 import statistics
@@ -307,6 +312,76 @@ def start_server(data_dir: Path, code: str | None = None,
     return proc, url
 
 
+def other_project_keys(data_dir: Path, code: str | None = None) -> tuple[str, str]:
+    """The API keys of a second project in the data directory (made by `owlscope init` on first
+    use, the server stopped, and kept in the directory)."""
+    saved = data_dir / "other-project-keys"
+    if not saved.exists():
+        env = {**os.environ, **({"PYTHONPATH": code} if code else {})}
+        out = subprocess.run([sys.executable, "-m", "owlscope.cli.main", "init", "--data-dir", str(data_dir),
+                              "--org-name", "other", "--project-name", "other"],
+                             env=env, cwd=code or data_dir, capture_output=True, text=True, check=True).stdout
+        keys = dict(line.strip().split("=", 1) for line in out.splitlines() if "_KEY=" in line)
+        saved.write_text(f"{keys['LANGFUSE_PUBLIC_KEY']}\n{keys['LANGFUSE_SECRET_KEY']}\n")
+    pk, sk = saved.read_text().split()
+    return pk, sk
+
+
+class Writer:
+    """Sends OTLP requests of 200 spans to the other project, `per_second` spans a second, in a
+    thread, while the reads are measured (what a server of several projects does all day)."""
+
+    def __init__(self, url: str, keys: tuple[str, str], per_second: int):
+        self.url, self.keys, self.interval = url, keys, 200 / per_second
+        self.bodies = build_requests(20_000, seed=11)
+        self.sent = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        headers = {"content-type": "application/x-protobuf", "content-encoding": "gzip"}
+        with httpx.Client(auth=self.keys, timeout=60) as c:
+            due = time.monotonic()
+            while not self._stop.is_set():
+                r = c.post(f"{self.url}/api/public/otel/v1/traces", headers=headers,
+                           content=self.bodies[self.sent % len(self.bodies)])
+                if r.status_code == 200:
+                    self.sent += 1
+                due += self.interval
+                self._stop.wait(max(0.0, due - time.monotonic()))
+
+    def __enter__(self) -> Writer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def cache_counts(url: str) -> tuple[float, float]:
+    """(hits, misses) of the server's result cache, from /metrics (0, 0 when it has none)."""
+    text = httpx.get(f"{url}/metrics", timeout=30).text
+    found = {m[0]: float(m[1]) for m in re.findall(r"^owlscope_olap_result_cache_(hits|misses)_total (\S+)$",
+                                                   text, re.M)}
+    return found.get("hits", 0.0), found.get("misses", 0.0)
+
+
+def measure_while_writing(url: str, reqs: dict[str, tuple[str, dict[str, Any]]], runs: int, warmup: int,
+                          keys: tuple[str, str], per_second: int) -> tuple[dict[str, list[float]], str]:
+    """The reads measured while another project is written; (times, a line on the writes and the
+    result cache)."""
+    before = cache_counts(url)
+    t = time.monotonic()
+    with Writer(url, keys, per_second) as w:
+        time.sleep(1)
+        wire = measure_http(url, reqs, runs, warmup)
+    took = time.monotonic() - t
+    hits, misses = (a - b for a, b in zip(cache_counts(url), before, strict=True))
+    return wire, (f"{w.sent * 200:,} spans written to the other project in {took:.1f} s "
+                  f"({w.sent * 200 / took:,.0f}/s); result cache: {hits:,.0f} hits, {misses:,.0f} misses")
+
+
 def a_trace(url: str) -> str:
     """The id of one of the newest traces (the one-trace read's)."""
     with httpx.Client(auth=(PK, SK), timeout=30) as c:
@@ -319,7 +394,7 @@ def stop_server(proc: subprocess.Popen) -> None:
 
 
 def compare(data_dir: Path, spans: int, other: str, rounds: int, runs: int, warmup: int,
-            extra_env: dict[str, str]) -> None:
+            extra_env: dict[str, str], writing: int = 0) -> None:
     """This checkout against `other`, alternating servers on the same data (see the module doc)."""
     here = str(Path(__file__).resolve().parents[1])
     other = str(Path(other).resolve())
@@ -330,18 +405,24 @@ def compare(data_dir: Path, spans: int, other: str, rounds: int, runs: int, warm
             time.sleep(5)
         finally:
             stop_server(proc)
+    keys = other_project_keys(data_dir, here) if writing else None
     p50s: dict[tuple[str, str], list[float]] = defaultdict(list)
     names = {here: "this", other: "other"}
-    print(f"this: {here}\nother: {other}\n({runs} runs each after {warmup} warm-up, p50 ms)")
+    print(f"this: {here}\nother: {other}\n({runs} runs each after {warmup} warm-up, p50 ms"
+          + (f", while another project is written, {writing:,} spans/s)" if writing else ")"))
     for rnd in range(1, rounds + 1):
         for code in ((here, other) if rnd % 2 else (other, here)):
             proc, url = start_server(data_dir, code, extra_env)
+            note = ""
             try:
-                wire = measure_http(url, requests_of(a_trace(url)), runs, warmup)
+                if keys:
+                    wire, note = measure_while_writing(url, requests_of(a_trace(url)), runs, warmup, keys, writing)
+                else:
+                    wire = measure_http(url, requests_of(a_trace(url)), runs, warmup)
             finally:
                 stop_server(proc)
             line = "  ".join(f"{label} {statistics.median(t):6.1f}" for label, t in wire.items())
-            print(f"round {rnd} {names[code]:<5} {line}  (load {os.getloadavg()[0]:.1f})", flush=True)
+            print(f"round {rnd} {names[code]:<5} {line}  (load {os.getloadavg()[0]:.1f}) {note}", flush=True)
             for label, t in wire.items():
                 p50s[(names[code], label)].append(statistics.median(t))
     print(f"\n{'read':<20} {'this':>8} {'other':>8}   median of the rounds' p50, ms")
@@ -360,6 +441,9 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=4, help="A/B rounds, each build once per round")
     ap.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                     help="a setting of the servers started (repeatable), e.g. CHDB_RESULT_CACHE_MB=0 with --against")
+    ap.add_argument("--writing", type=int, metavar="SPANS_PER_S",
+                    help="the rate another project is written at while the reads are measured a third time "
+                         "(default 2,000 spans/s; 0: not measured); with --against, the rounds measure this way")
     args = ap.parse_args()
 
     own = args.data_dir is None
@@ -367,7 +451,8 @@ def main() -> None:
     extra = dict(kv.split("=", 1) for kv in args.env)
     if args.against:
         try:
-            compare(data_dir, args.spans, args.against, args.rounds, args.runs, args.warmup, extra)
+            compare(data_dir, args.spans, args.against, args.rounds, args.runs, args.warmup, extra,
+                    args.writing or 0)
         finally:
             if own:
                 shutil.rmtree(data_dir, ignore_errors=True)
@@ -376,9 +461,17 @@ def main() -> None:
     # Each read measured twice: as shipped, where a read repeated before the next write is answered
     # from the result cache, and with that cache off, where every read goes to the engine (the floor
     # a read of new data pays; the breakdown below is of this one).
+    # A third time as shipped while another project is written (its writes leave this project's
+    # kept reads alone).
     modes = [("repeated, as shipped", extra), ("every read to the engine", {**extra, "CHDB_RESULT_CACHE_MB": "0"})]
+    writing = 2_000 if args.writing is None else args.writing
+    if writing:
+        modes.append((f"repeated, as shipped, while another project is written ({writing:,} spans/s)", extra))
+    keys = None
     wire: dict[str, list[float]] = {}
     for n, (mode, env) in enumerate(modes):
+        if "written" in mode and keys is None:
+            keys = other_project_keys(data_dir)
         proc, url = start_server(data_dir, extra_env=env)
         try:
             if fresh and n == 0:
@@ -387,9 +480,15 @@ def main() -> None:
             trace_id = a_trace(url)
             print(f"\nover HTTP, {mode} ({args.runs} runs each after {args.warmup} warm-up; "
                   f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
-            wire = measure_http(url, requests_of(trace_id), args.runs, args.warmup)
+            if keys is not None:
+                measured, note = measure_while_writing(url, requests_of(trace_id), args.runs, args.warmup,
+                                                       keys, writing)
+                print(note)
+            else:
+                wire = measure_http(url, requests_of(trace_id), args.runs, args.warmup)
+                measured = wire
             print(f"{'read':<24} {'min':>7} {'p50':>7} {'p95':>7} ms")
-            for label, times in wire.items():
+            for label, times in measured.items():
                 print(f"{label:<24} {min(times):7.1f} {statistics.median(times):7.1f} {pct(times, 0.95):7.1f}")
         finally:
             stop_server(proc)

@@ -3,7 +3,7 @@
 It wraps `cachetools.TLRUCache` (least recently used goes first when full; each entry may carry its
 own time to live) behind a lock, with the few operations callers need. Every in-process cache of
 the server that ends by time (API keys, UI read results, enrichment lookups) is one of these; the
-embedded store's read results, which end by the next write instead, are `storage/olap/results.py`.
+embedded store's read results, which end by a write that can change them instead, are `storage/olap/results.py`.
 """
 
 from __future__ import annotations

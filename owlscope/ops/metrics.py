@@ -54,7 +54,7 @@ class QueueCollector(Collector):
         failed.add_metric([], float(sum(1 for _ in self.services.blobs.list(FAILED))))
         yield failed
         cache = self.services.olap.result_cache
-        if cache is not None:  # embedded: reads answered from memory until the next write
+        if cache is not None:  # embedded: reads answered from memory until a write that can change them
             for name, doc, value in (("hits", "Reads answered by the result cache", cache.hits),
                                      ("misses", "Cacheable reads sent to the engine", cache.misses)):
                 counter = CounterMetricFamily(f"owlscope_olap_result_cache_{name}", doc)

@@ -123,15 +123,62 @@ def test_callers_cannot_change_what_the_next_caller_gets(olap: Olap) -> None:
 
 def test_a_result_read_while_a_write_finished_is_not_kept() -> None:
     cache = results.ResultCache(1 << 20)
-    read_under = cache.generation
-    cache.written()  # a write finished while the read ran: its result may predate the write
-    cache.put(("q", "{}"), read_under, ("x",), [(1,)], ())
-    assert cache.get(("q", "{}")) is None
-    cache.put(("q", "{}"), cache.generation, ("x",), [(1,)], ())
+    for scope, write in ((None, None), (None, ["p2"]), ("p1", None), ("p1", ["p1"])):
+        read_under = cache.generation(scope)
+        cache.written(write)  # a write that can change the read finished while it ran
+        cache.put(("q", "{}"), scope, read_under, ("x",), [(1,)], ())
+        assert cache.get(("q", "{}")) is None, (scope, write)
+        cache.put(("q", "{}"), scope, cache.generation(scope), ("x",), [(1,)], ())
+        assert cache.get(("q", "{}")).rows == [(1,)]
+        cache.written()
+    # a write of another project does not keep a read of p1 out
+    read_under = cache.generation("p1")
+    cache.written(["p2"])
+    cache.put(("q", "{}"), "p1", read_under, ("x",), [(1,)], ())
     assert cache.get(("q", "{}")).rows == [(1,)]
     small = results.ResultCache(1000)  # the budget: a result larger than it is never kept
-    small.put(("q", "{}"), small.generation, ("x",), [("y" * 2000,)], ())
+    small.put(("q", "{}"), None, small.generation(None), ("x",), [("y" * 2000,)], ())
     assert small.get(("q", "{}")) is None and small.bytes_held == 0
+
+
+def test_results_pushed_out_by_the_budget_leave_no_key_behind() -> None:
+    cache = results.ResultCache(20_000)
+    for i in range(500):
+        cache.put((f"q{i}", "{}"), "p1", cache.generation("p1"), ("x",), [("y" * 100,)], ())
+    assert 0 < len(cache._by_scope["p1"]) == len(cache._results) < 500
+
+
+def test_a_read_of_one_project_has_that_scope_only_when_every_table_is_filtered_by_it() -> None:
+    p = {"p": "p1", "q": "p2"}
+    assert results.read_scope(MERGED, p) == "p1"
+    joined = ("SELECT t.id FROM {db}.traces t JOIN {db}.observations o ON o.trace_id = t.id "
+              "WHERE t.project_id = {p:String} AND o.project_id = {p:String}")
+    assert results.read_scope(joined, p) == "p1"
+    assert results.read_scope(joined.replace("o.project_id = {p:String}", "1"), p) is None  # a table unfiltered
+    assert results.read_scope(joined.replace("o.project_id = {p:String}", "o.project_id = {q:String}"), p) is None
+    assert results.read_scope("SELECT count() FROM {db}.traces", p) is None
+    assert results.read_scope("SELECT 1 WHERE 'x' IN (SELECT id FROM {db}.traces WHERE project_id = {p:String}) "
+                              "AND 1 IN {db}.scores", p) is None  # a table named without FROM or JOIN
+    assert results.read_scope(MERGED, {"p": 7}) is None and results.read_scope(MERGED, None) is None
+
+
+def test_an_insert_drops_the_reads_of_its_projects_only(olap: Olap, engine_reads: list[str]) -> None:
+    put(olap, "o1", "first")
+    mine, theirs = {"p": "p1"}, {"p": "p2"}
+    unscoped = "SELECT count() FROM {db}.observations"  # every project: no scope
+    for _ in range(2):
+        olap.query(MERGED, mine), olap.query(MERGED, theirs), olap.query(unscoped)
+    assert len(engine_reads) == 3
+    olap.insert_arrow("observation_events", observations_table([
+        ObservationEvent("p2", "o9", "t9", T0, type="SPAN", name="theirs", start_time=T0)]))
+    assert olap.query(MERGED, mine) == [("o1", "first", {"input": 3})]  # from memory: p1 was not written
+    assert [r[1] for r in olap.query(MERGED, theirs)] == ["theirs"]
+    assert olap.query(unscoped) == [(2,)]
+    assert len(engine_reads) == 5
+    # a statement may write any project: it drops every kept read
+    olap.command("DELETE FROM {db}.observations WHERE project_id = 'p1'")
+    assert olap.query(MERGED, mine) == []
+    assert len(engine_reads) == 6
 
 
 def test_only_embedded_stores_with_a_budget_keep_reads(olap: Olap, make_settings, engine_reads: list[str]) -> None:
@@ -167,3 +214,34 @@ def test_the_api_shows_each_update_of_a_trace_read_before(make_settings) -> None
         assert reported and float(reported.group(1)) >= hits, metrics[-1500:]
         assert httpx.delete(f"{api.url}/api/public/traces/t1", auth=api.auth, timeout=30).status_code == 200
         assert api.get("/api/public/traces/t1").status_code == 404
+
+
+def test_ingestion_into_one_project_keeps_the_kept_reads_of_another(make_settings, monkeypatch) -> None:
+    with LiveServer(make_settings("embedded")) as srv:
+        busy = Api(srv, create_project_key(srv.services, org_name="a", project_name="busy"))
+        idle_key = create_project_key(srv.services, org_name="b", project_name="idle")
+        idle = Api(srv, idle_key)
+        ts = "2026-01-01T00:00:00.000Z"
+        for api, name in ((busy, "b0"), (idle, "i0")):
+            api.ingest([{"id": f"e-{name}", "type": "trace-create", "timestamp": ts, "body": {"id": name, "name": name}}])
+            api.wait_for(f"/api/public/traces/{name}")
+        olap = srv.services.olap
+        sent: list[dict] = []  # the parameters of every statement that reached the engine
+        run = olap._run
+        monkeypatch.setattr(olap, "_run", lambda sql, params: sent.append(params or {}) or run(sql, params))
+        reads = ("/api/public/traces/i0", "/api/public/traces", "/api/public/sessions")
+        first = [idle.get(path).json() for path in reads]  # kept
+        assert any(idle_key["project_id"] in p.values() for p in sent)
+        sent.clear()
+        for n in range(1, 4):  # the busy project is written three times; the idle one's reads stay kept
+            busy.ingest([{"id": f"e-b{n}", "type": "trace-create", "timestamp": ts, "body": {"id": f"b{n}"}}])
+            busy.wait_for(f"/api/public/traces/b{n}")
+            assert [idle.get(path).json() for path in reads] == first
+        assert sent and not [p for p in sent if idle_key["project_id"] in p.values()]
+        assert [t["id"] for t in busy.get("/api/public/traces").json()["data"]] == ["b3", "b2", "b1", "b0"]
+        # a write to the idle project shows at once
+        idle.ingest([{"id": "e-i1", "type": "trace-create", "timestamp": "2026-01-01T00:00:01.000Z",
+                      "body": {"id": "i0", "name": "renamed"}}])
+        r = idle.wait_for("/api/public/traces/i0", lambda r: r.json().get("name") == "renamed", timeout=10)
+        assert idle.get("/api/public/traces").json()["data"][0]["name"] == "renamed"
+        assert r.json()["name"] == "renamed"

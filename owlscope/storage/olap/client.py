@@ -22,6 +22,7 @@ from urllib.parse import urlparse
 
 import clickhouse_connect
 import pyarrow as pa
+import pyarrow.compute as pc
 from clickhouse_connect.driver.binding import format_str
 from clickhouse_connect.driver.client import Client
 
@@ -65,13 +66,13 @@ class Olap:
         self._idle: list[Client] = []  # pooled clients not in use (list.pop/append are atomic)
         self._lock = threading.Lock()
         self._insert_path: Path | None = None
-        # reads kept until the next write (results.py): embedded stores only, whose every writer is here
+        # reads kept until a write that can change them (results.py): embedded stores only, whose every writer is here
         self._results = (results.shared(self.url, settings.chdb_result_cache_mb * 1024 * 1024)
                          if self.embedded and settings.chdb_result_cache_mb > 0 else None)
 
     @property
     def result_cache(self) -> results.ResultCache | None:
-        """The reads of this store kept until its next write (None: not kept, see results.py)."""
+        """The reads of this store kept until a write that can change them (None: not kept, see results.py)."""
         return self._results
 
     # ---- connections --------------------------------------------------------------------
@@ -171,10 +172,11 @@ class Olap:
         finally:
             self._written()
 
-    def _written(self) -> None:
-        """After a statement that may have changed the store (also one that failed part-way)."""
+    def _written(self, projects: list[str] | None = None) -> None:
+        """After a statement that may have changed the store (also one that failed part-way);
+        `projects`: it wrote rows of these projects only (None: anything)."""
         if self._results is not None:
-            self._results.written()
+            self._results.written(projects)
 
     def _read(self, text: str, params: dict[str, Any] | None) -> tuple[tuple[str, ...], list]:
         """(column names, rows) of a statement: a plain read from the result cache when it holds
@@ -194,11 +196,12 @@ class Olap:
         kept = cache.get(key)
         if kept is not None:
             return kept.names, kept.copy_rows()
-        generation = cache.generation
+        scope = results.read_scope(text, params)
+        generation = cache.generation(scope)
         names, rows, types = self._run(sql, params)
         if len(rows) <= results.MAX_ROWS:
             # keeps copies: these rows stay the caller's
-            cache.put(key, generation, names, rows, results.container_columns(types))
+            cache.put(key, scope, generation, names, rows, results.container_columns(types))
         return names, rows
 
     def _run(self, sql: str, params: dict[str, Any] | None) -> tuple[tuple[str, ...], list, list[str]]:
@@ -239,7 +242,7 @@ class Olap:
         try:
             self._insert_arrow(table, data, settings)
         finally:
-            self._written()
+            self._written(_projects_of(data) if self._results is not None else None)
 
     def _insert_arrow(self, table: str, data: pa.Table, settings: dict[str, int] | None) -> None:
         engine = {"optimize_on_insert": 0, **(settings or {})}
@@ -306,6 +309,18 @@ class Olap:
             return self.query("SELECT 1")[0][0] == 1
         except Exception:  # noqa: BLE001 - reported by the caller
             return False
+
+
+def _projects_of(data: pa.Table) -> list[str] | None:
+    """The projects whose rows `data` holds (None: not known, no `project_id` column of text)."""
+    if "project_id" not in data.column_names:
+        return None
+    column = data.column("project_id")
+    if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)
+            or pa.types.is_dictionary(column.type)):
+        return None
+    projects = pc.unique(column).to_pylist()
+    return None if any(not isinstance(p, str) for p in projects) else projects
 
 
 # A store written before OLAP migration 0006 keeps `metadata_pieces` as a tuple of arrays merged with

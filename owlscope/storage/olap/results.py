@@ -1,4 +1,4 @@
-"""Results of embedded reads, kept until the store's next write.
+"""Results of embedded reads, kept until a write that can change them.
 
 In the embedded deployment one process owns the store: every insert, delete, migration and rollup
 refresh goes through its `Olap`. So a read's result stays true until the next write, and a read
@@ -7,9 +7,15 @@ data that did not change) can be answered from memory instead of planning and ru
 statement again: the engine's floor is 2-10 ms a statement at any size (docs/performance.md), a
 kept result about 0.05 ms.
 
-- The store's write generation goes up after every write (`written`), which drops every kept
-  result. A result is kept only if no write finished while it was read: the generation it was read
-  under must still be current when it is put.
+- Writes are scoped by project where that is certain. An insert names the projects of its rows
+  (the `project_id` column of the rows inserted, `written(projects)`): it drops the kept reads of
+  those projects and the reads of no known project. A read is of one project (`read_scope`) when
+  each table it names is filtered by the same `project_id = {param:String}`; the ingestion of one
+  project then leaves the other projects' kept reads alone. Every other write (statements,
+  deletes, migrations, rollup refreshes, a write sent as a query, an insert without a `project_id`
+  column) drops every kept result.
+- A result is kept only if no write that could change it finished while it was read: the
+  generation it was read under (`generation(scope)`) must still be current when it is put.
 - Only plain reads are kept: a statement that starts with SELECT or WITH, names no function whose
   value changes by itself (`now()`, `rand()`, ...) and no system table or part column (merges
   change those without a write), and returns at most MAX_ROWS rows; the rest always goes to the
@@ -20,7 +26,7 @@ kept result about 0.05 ms.
 
 A store written by another process (a scale-out ClickHouse) has writes this process never sees: the
 cache is for `chdb://` stores only. Every `Olap` on one store in a process shares one cache, whatever
-database it names (a write through any of them drops it).
+database it names (a write through any of them drops what it can change).
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from __future__ import annotations
 import re
 import threading
 import weakref
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,6 +50,31 @@ _VOLATILE = re.compile(
     r"\bsystem\s*\.|\b_part\w*\b",
     re.IGNORECASE,
 )
+
+
+# a table the statement reads (after FROM or JOIN; `{db}` not yet filled in)
+_TABLE = re.compile(r"\b(?:FROM|JOIN)\s+\{db\}\.", re.IGNORECASE)
+_PROJECT_FILTER = re.compile(r"\bproject_id\s*=\s*\{(\w+):String\}")
+
+
+def read_scope(text: str, params: dict[str, Any] | None) -> str | None:
+    """The one project a read reads, or None when that is not certain: every table the statement
+    names (`FROM {db}.x`, `JOIN {db}.x`, with `{db}` not yet filled in) must come with a filter
+    `project_id = {name:String}` on one parameter, and there must be at least as many such filters
+    as tables. A read that names a table another way, or filters by several parameters, has no
+    scope (any write drops it)."""
+    if not params:
+        return None
+    tables = len(_TABLE.findall(text))
+    if not tables:
+        return None
+    names = _PROJECT_FILTER.findall(text)
+    if len(names) < tables or len(set(names)) != 1:
+        return None
+    if text.count("{db}") != tables:  # a table named another way (`INSERT INTO`, `IN {db}.x`, ...)
+        return None
+    value = params.get(names[0])
+    return value if isinstance(value, str) else None
 
 
 def is_read(sql: str) -> bool:
@@ -103,6 +135,7 @@ class Result:
     rows: list[tuple]
     containers: tuple[int, ...]  # columns with dict, list or tuple cells: copied for every caller
     size: int
+    scope: str | None  # the project read, None: not known (see read_scope)
 
     def copy_rows(self) -> list[tuple]:
         if not self.containers:
@@ -117,11 +150,33 @@ def _thaw(row: tuple, containers: tuple[int, ...]) -> tuple:
     return tuple(cells)
 
 
+class _Kept(LRUCache):
+    """The results by key, least recently used first out, telling `evicted` what goes."""
+
+    def __init__(self, max_bytes: int, evicted: Callable[[tuple[str, str], Result], None]):
+        super().__init__(maxsize=max_bytes, getsizeof=lambda r: r.size)
+        self._evicted = evicted
+
+    def popitem(self) -> tuple[tuple[str, str], Result]:
+        key, result = super().popitem()
+        self._evicted(key, result)
+        return key, result
+
+
 class ResultCache:
+    """Kept reads, dropped by the writes that can change them.
+
+    Three write counters: `_all` goes up with every write (a read of no known project is kept only
+    if it did not move), `_store` with every write of no known project, and `_projects[p]` with
+    every write to project p (a read of p is kept only if neither of these moved)."""
+
     def __init__(self, max_bytes: int):
         self._lock = threading.Lock()
-        self._results: LRUCache[tuple[str, str], Result] = LRUCache(maxsize=max_bytes, getsizeof=lambda r: r.size)
-        self.generation = 0
+        self._by_scope: dict[str | None, set[tuple[str, str]]] = {}  # the keys kept, by scope
+        self._results = _Kept(max_bytes, self._evicted)
+        self._all = 0
+        self._store = 0
+        self._projects: dict[str, int] = {}
         self.hits = 0
         self.misses = 0
         self.enabled = True
@@ -130,8 +185,12 @@ class ResultCache:
         """For good: something writes the store where this cache cannot see it."""
         with self._lock:
             self.enabled = False
-            self.generation += 1
-            self._results.clear()
+            self._drop_all()
+
+    def generation(self, scope: str | None) -> tuple[int, ...]:
+        """What a read of `scope` is read under: `put` keeps it only if this has not moved."""
+        with self._lock:
+            return self._generation(scope)
 
     def get(self, key: tuple[str, str]) -> Result | None:
         with self._lock:
@@ -142,21 +201,45 @@ class ResultCache:
                 self.hits += 1
             return found
 
-    def put(self, key: tuple[str, str], generation: int, names: tuple[str, ...], rows: list,
-            containers: tuple[int, ...]) -> None:
-        """Keep copies of the rows read under `generation` (`containers`: the columns holding
-        dicts, lists or tuples), unless a write has finished since."""
+    def put(self, key: tuple[str, str], scope: str | None, generation: tuple[int, ...], names: tuple[str, ...],
+            rows: list, containers: tuple[int, ...]) -> None:
+        """Keep copies of the rows of a read of `scope` made under `generation` (`containers`: the
+        columns holding dicts, lists or tuples), unless a write that can change them has finished
+        since."""
         kept = [_thaw(r, containers) for r in rows] if containers else [tuple(r) for r in rows]
-        result = Result(names, kept, containers, 200 + sum(_row_size(r) for r in kept))
+        result = Result(names, kept, containers, 200 + sum(_row_size(r) for r in kept), scope)
         if result.size <= self._results.maxsize:
             with self._lock:
-                if self.enabled and generation == self.generation:
+                if self.enabled and generation == self._generation(scope):
                     self._results[key] = result
+                    self._by_scope.setdefault(scope, set()).add(key)
 
-    def written(self) -> None:
+    def _generation(self, scope: str | None) -> tuple[int, ...]:
+        return (self._all,) if scope is None else (self._store, self._projects.get(scope, 0))
+
+    def written(self, projects: Iterable[str] | None = None) -> None:
+        """After a write: of the rows of `projects` only, or (None) of anything."""
         with self._lock:
-            self.generation += 1
-            self._results.clear()
+            self._all += 1
+            if projects is None:
+                self._drop_all()
+                return
+            for scope in (None, *projects):
+                if scope is not None:
+                    self._projects[scope] = self._projects.get(scope, 0) + 1
+                for key in self._by_scope.pop(scope, ()):
+                    self._results.pop(key, None)
+
+    def _evicted(self, key: tuple[str, str], result: Result) -> None:
+        keys = self._by_scope.get(result.scope)
+        if keys is not None:
+            keys.discard(key)
+
+    def _drop_all(self) -> None:
+        self._all += 1
+        self._store += 1
+        self._results.clear()
+        self._by_scope.clear()
 
     @property
     def bytes_held(self) -> int:
