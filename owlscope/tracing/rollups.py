@@ -374,10 +374,10 @@ def _refresh_project(olap: Olap, project_id: str, settle: timedelta) -> RefreshR
             res.days += len(days)
     new_wm = cutoff if watermark is None else max(cutoff, watermark)
     p.values["wm_new"] = epoch_ms(new_wm)
-    olap.command(
+    _write(olap,
         "INSERT INTO {db}.rollup_hours (project_id, kind, hour, generation, covered) VALUES"
         " ({project_id:String}, 'touched', toDateTime(0, 'UTC'), {gen:UInt64},"
-        " fromUnixTimestamp64Milli({wm_new:Int64}, 'UTC'))", p.values)
+        " fromUnixTimestamp64Milli({wm_new:Int64}, 'UTC'))", p)
     return res
 
 
@@ -412,51 +412,57 @@ def _recompute(olap: Olap, kind: str, p: Params, hours: list[datetime], fast: bo
         else:
             facts = trace_facts(_TRACE_FACT_ALIASES, fast, _hours_cond("timestamp", hrs), _hours_cond(time_col, hrs),
                                 _TRACE_AGGREGATES, keys)
-        olap.command(
+        _write(olap,
             f"INSERT INTO {{db}}.{facts_table} (project_id, hour, generation, {', '.join(fact_cols)})"
             f" SELECT {{project_id:String}}, toStartOfHour({time_col}), {{gen:UInt64}}, {', '.join(fact_cols)}"
             f" FROM ({facts}){settings}",
-            p.values,
+            p,
         )
     # The rollup rows and the members from those facts: time-ordered reads, a day of hours each.
     key_cols = list(rkeys)
     for i in range(0, len(hours), _DAY):
         src = (f"SELECT * FROM {{db}}.{facts_table} WHERE project_id = {{project_id:String}}"
                f" AND toUInt32(hour) IN {_epochs(hours[i: i + _DAY])} AND generation = {{gen:UInt64}}")
-        olap.command(
+        _write(olap,
             f"INSERT INTO {{db}}.{table} (project_id, hour, generation, {', '.join(key_cols + cols)})"
             " SELECT {project_id:String}, hour AS r_hour, {gen:UInt64}"
             + "".join(f", {rkeys[k]} AS r_{k}" for k in key_cols)
             + "".join(f", {states[c]}" for c in cols)
             + f" FROM ({src}) GROUP BY r_hour{''.join(f', r_{k}' for k in key_cols)}",
-            p.values,
+            p,
         )
-        olap.command(
+        _write(olap,
             "INSERT INTO {db}.rollup_members (project_id, trace_id, kind, hour, generation)"
             f" SELECT {{project_id:String}}, {trace_col}, {{kind:String}}, hour, {{gen:UInt64}} FROM ({src})"
             f" GROUP BY {trace_col}, hour",
-            p.values,
+            p,
         )
     # the generation this one replaces, read before `rollup_hours` gets the new one (a merge of that
     # table keeps only the newest generation of an hour)
     kept = _kept_generation(olap, kind, p, listed)
-    olap.command(
+    _write(olap,
         "INSERT INTO {db}.rollup_hours (project_id, kind, hour, generation, covered)"
         " SELECT {project_id:String}, {kind:String}, h, {gen:UInt64}, fromUnixTimestamp64Milli({cutoff:Int64}, 'UTC')"
         f" FROM (SELECT toDateTime(arrayJoin([{listed[1:-1]}]), 'UTC') AS h)",
-        p.values,
+        p,
     )
     # Older generations of these hours are no longer read: deleted in the background (waiting for
     # the deletes was most of a refresh's time). The generation this one replaces stays until the
     # next refresh of the hour: a read that took its `Cover` just before this refresh reads it.
-    olap.command(
+    _write(olap,
         f"DELETE FROM {{db}}.rollup_members WHERE project_id = {{project_id:String}} AND kind = {{kind:String}}"
         f" AND toUInt32(hour) IN {listed} AND generation < {{gen:UInt64}} SETTINGS lightweight_deletes_sync = 0",
-        p.values)
+        p)
     for t in (table, facts_table):
-        olap.command(
+        _write(olap,
             f"DELETE FROM {{db}}.{t} WHERE project_id = {{project_id:String}} AND toUInt32(hour) IN {listed}"
-            f" AND generation < {kept} SETTINGS lightweight_deletes_sync = 0", p.values)
+            f" AND generation < {kept} SETTINGS lightweight_deletes_sync = 0", p)
+
+
+def _write(olap: Olap, sql: str, p: Params) -> None:
+    """A statement of a refresh: it writes rows of `p`'s project only (so the store's kept reads
+    of other projects stay, see storage/olap/results.py)."""
+    olap.command(sql, p.values, project=p.values["project_id"])
 
 
 def _kept_generation(olap: Olap, kind: str, p: Params, listed: str) -> str:
@@ -529,37 +535,37 @@ def _build_days(olap: Olap, kind: str, p: Params, days: list[datetime]) -> None:
         return f"if(d_dim = '{k}', {k}, {'0' if k == 'prompt_version' else chr(39) * 2})"
 
     dims = ", ".join(f"'{d}'" for d in ["", *day_keys(kind)])
-    olap.command(
+    _write(olap,
         f"INSERT INTO {{db}}.{_DAY_TABLES[kind]} (project_id, hour, generation, dim, {', '.join(keys + list(states))})"
         " SELECT {project_id:String}, toStartOfDay(hour) AS d_day, {gen:UInt64}, d_dim"
         + "".join(f", {key(k)} AS d_{k}" for k in keys)
         + "".join(f", {_merge_state(e, c)}" for c, e in states.items())
         + f" FROM {{db}}.{table} ARRAY JOIN [{dims}] AS d_dim WHERE project_id = {{project_id:String}} AND {in_days}"
         f" AND {_current(kind, in_days)} GROUP BY d_day, d_dim" + "".join(f", d_{k}" for k in keys),
-        p.values,
+        p,
     )
     if kind == "trace":  # the most active users per day, from the day's stored facts
-        olap.command(
+        _write(olap,
             "INSERT INTO {db}.rollup_users_days (project_id, hour, generation, environment, user_id, n, last, cost,"
             " tokens) SELECT {project_id:String}, toStartOfDay(hour) AS d_day, {gen:UInt64},"
             f" {TRACE_KEYS['environment']} AS d_env, t_user, countState(), maxState(t_ts), sumState(a_total_cost),"
             " sumState(a_total_tokens) FROM {db}.rollup_trace_facts WHERE project_id = {project_id:String}"
             f" AND {in_days} AND {_current(kind, in_days)} AND t_user != '' GROUP BY d_day, d_env, t_user",
-            p.values,
+            p,
         )
     # then the days themselves (a reader that sees the day's generation finds its rows)
     kept = _kept_generation(olap, f"{kind}_day", p, listed)  # as for hours: the replaced one stays
-    olap.command(
+    _write(olap,
         "INSERT INTO {db}.rollup_hours (project_id, kind, hour, generation, covered)"
         " SELECT {project_id:String}, {day_kind:String}, d, {gen:UInt64}, fromUnixTimestamp64Milli({cutoff:Int64}, 'UTC')"
         f" FROM (SELECT toDateTime(arrayJoin([{listed[1:-1]}]), 'UTC') AS d)",
-        p.values,
+        p,
     )
     for t in (_DAY_TABLES[kind], *(["rollup_users_days"] if kind == "trace" else [])):
-        olap.command(
+        _write(olap,
             f"DELETE FROM {{db}}.{t} WHERE project_id = {{project_id:String}}"
             f" AND toUInt32(hour) IN {listed} AND generation < {kept} SETTINGS lightweight_deletes_sync = 0",
-            p.values)
+            p)
 
 
 @dataclass
@@ -674,7 +680,7 @@ def mark_traces(olap: Olap, in_ids: str, params: dict[str, Any]) -> None:
     olap.command(
         "INSERT INTO {db}.rollup_marks (project_id, kind, hour, marked_at) SELECT project_id, kind, hour, now64(3)"
         f" FROM {{db}}.rollup_members WHERE project_id = {{p:String}} AND trace_id IN {in_ids}"
-        " GROUP BY project_id, kind, hour", params)
+        " GROUP BY project_id, kind, hour", params, project=params["p"])
 
 
 # ---- reading ----------------------------------------------------------------------------------

@@ -348,7 +348,8 @@ def delete_score(olap: Olap, project_id: str, score_id: str) -> bool:
     params = {"p": project_id, "id": score_id}
     if not olap.query("SELECT count() FROM {db}.scores WHERE project_id = {p:String} AND id = {id:String}", params)[0][0]:
         return False
-    olap.command("DELETE FROM {db}.scores WHERE project_id = {p:String} AND id = {id:String}", params)
+    olap.command("DELETE FROM {db}.scores WHERE project_id = {p:String} AND id = {id:String}", params,
+                 project=project_id)
     return True
 
 

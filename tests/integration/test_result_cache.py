@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import time
+import weakref
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -181,17 +182,27 @@ def test_an_insert_drops_the_reads_of_its_projects_only(olap: Olap, engine_reads
     assert len(engine_reads) == 6
 
 
-def test_only_embedded_stores_with_a_budget_keep_reads(olap: Olap, make_settings, engine_reads: list[str]) -> None:
+def test_only_embedded_stores_with_a_budget_keep_reads(olap: Olap, make_settings, monkeypatch) -> None:
     assert Olap(load_settings(clickhouse_url="http://127.0.0.1:1"))._results is None
     off = Olap(make_settings("embedded", chdb_result_cache_mb=0))
     assert off._results is None
     # a client handed out sends what the cache cannot see: the store's cache is off from then on
-    put(olap, "o1", "first")
-    olap.query(MERGED, {"p": "p1"})
-    olap.client  # noqa: B018 - the handing out is the point
-    olap.query(MERGED, {"p": "p1"})
-    olap.query(MERGED, {"p": "p1"})
-    assert len(engine_reads) == 3
+    # (an `Olap` made on a registry of its own: the other tests' `Olap`s keep their cache)
+    monkeypatch.setattr(results, "_caches", weakref.WeakValueDictionary())
+    own = Olap(load_settings(data_dir=olap._settings.data_dir, clickhouse_url=olap.url, clickhouse_db=olap.database))
+    assert own.result_cache is not olap.result_cache
+    sent: list[str] = []
+    run = own._run
+    monkeypatch.setattr(own, "_run", lambda sql, params: sent.append(sql) or run(sql, params))
+    put(own, "o1", "first")
+    own.query(MERGED, {"p": "p1"})
+    own.query(MERGED, {"p": "p1"})
+    assert len(sent) == 1
+    own.client  # noqa: B018 - the handing out is the point
+    own.query(MERGED, {"p": "p1"})
+    own.query(MERGED, {"p": "p1"})
+    assert len(sent) == 3
+    own.close()
 
 
 def test_the_api_shows_each_update_of_a_trace_read_before(make_settings) -> None:
@@ -218,7 +229,8 @@ def test_the_api_shows_each_update_of_a_trace_read_before(make_settings) -> None
 
 def test_ingestion_into_one_project_keeps_the_kept_reads_of_another(make_settings, monkeypatch) -> None:
     with LiveServer(make_settings("embedded")) as srv:
-        busy = Api(srv, create_project_key(srv.services, org_name="a", project_name="busy"))
+        busy_key = create_project_key(srv.services, org_name="a", project_name="busy")
+        busy = Api(srv, busy_key)
         idle_key = create_project_key(srv.services, org_name="b", project_name="idle")
         idle = Api(srv, idle_key)
         ts = "2026-01-01T00:00:00.000Z"
@@ -230,18 +242,58 @@ def test_ingestion_into_one_project_keeps_the_kept_reads_of_another(make_setting
         run = olap._run
         monkeypatch.setattr(olap, "_run", lambda sql, params: sent.append(params or {}) or run(sql, params))
         reads = ("/api/public/traces/i0", "/api/public/traces", "/api/public/sessions")
-        first = [idle.get(path).json() for path in reads]  # kept
+        first = [idle.get(path).json() for path in reads]
         assert any(idle_key["project_id"] in p.values() for p in sent)
-        sent.clear()
-        for n in range(1, 4):  # the busy project is written three times; the idle one's reads stay kept
+
+        def idle_sent() -> list[dict]:
+            return [p for p in sent if idle_key["project_id"] in p.values()]
+
+        for _ in range(50):  # kept once no write of the idle project ends while they are read
+            sent.clear()
+            assert [idle.get(path).json() for path in reads] == first
+            if not idle_sent():
+                break
+        assert not idle_sent()
+        # the busy project is written three times, and its rollups refreshed each time; the idle
+        # one's reads stay kept (the minute's scheduled refresh refreshes the busy project only here:
+        # a refresh of the idle one would rightly drop them)
+        from owlscope.tracing import rollups
+
+        refresh = rollups.refresh_rollups
+        busy_id = busy_key["project_id"]
+        monkeypatch.setattr(rollups, "refresh_rollups", lambda o, *a, **kw: refresh(o, busy_id))
+        for n in range(1, 4):
             busy.ingest([{"id": f"e-b{n}", "type": "trace-create", "timestamp": ts, "body": {"id": f"b{n}"}}])
             busy.wait_for(f"/api/public/traces/b{n}")
+            assert refresh(olap, busy_id, settle=timedelta(0))[0].trace_hours == 1
             assert [idle.get(path).json() for path in reads] == first
-        assert sent and not [p for p in sent if idle_key["project_id"] in p.values()]
         assert [t["id"] for t in busy.get("/api/public/traces").json()["data"]] == ["b3", "b2", "b1", "b0"]
+        # a trace of the busy project deleted: gone there at once, the idle one's reads still kept
+        assert httpx.delete(f"{busy.url}/api/public/traces/b3", auth=busy.auth, timeout=30).status_code == 200
+        assert [t["id"] for t in busy.get("/api/public/traces").json()["data"]] == ["b2", "b1", "b0"]
+        assert [idle.get(path).json() for path in reads] == first
+        assert sent and not idle_sent()
         # a write to the idle project shows at once
         idle.ingest([{"id": "e-i1", "type": "trace-create", "timestamp": "2026-01-01T00:00:01.000Z",
                       "body": {"id": "i0", "name": "renamed"}}])
         r = idle.wait_for("/api/public/traces/i0", lambda r: r.json().get("name") == "renamed", timeout=10)
         assert idle.get("/api/public/traces").json()["data"][0]["name"] == "renamed"
         assert r.json()["name"] == "renamed"
+
+
+def test_a_rollup_refresh_drops_the_kept_reads_of_its_project_only(olap: Olap, engine_reads: list[str]) -> None:
+    from owlscope.tracing.rollups import refresh_rollups
+
+    put(olap, "o1", "first")
+    olap.insert_arrow("observation_events", observations_table([
+        ObservationEvent("p2", "o2", "t2", T0, type="SPAN", name="theirs", start_time=T0)]))
+    hours = "SELECT count() FROM {db}.rollup_hours WHERE project_id = {p:String} AND kind = 'obs'"
+    before = [olap.query(hours, {"p": p}) for p in ("p1", "p2")] + [olap.query(MERGED, {"p": "p2"})]
+    assert before[:2] == [[(0,)], [(0,)]]
+    sent = len(engine_reads)
+    [result] = refresh_rollups(olap, "p1", settle=timedelta(0))
+    assert result.obs_hours == 1
+    engine_reads.clear()
+    assert olap.query(hours, {"p": "p1"}) == [(1,)]  # read again: the refresh wrote p1's rows
+    assert olap.query(hours, {"p": "p2"}) == [(0,)] and olap.query(MERGED, {"p": "p2"}) == before[2]
+    assert len(engine_reads) == 1 and sent == 3  # p2's two reads were answered from memory

@@ -165,12 +165,14 @@ class Olap:
         """Fill the `{db}` placeholder (database names are settings, not user input)."""
         return text.replace("{db}", self.database)
 
-    def command(self, text: str, params: dict[str, Any] | None = None) -> Any:
+    def command(self, text: str, params: dict[str, Any] | None = None, *, project: str | None = None) -> Any:
+        """Run a statement; `project`: the caller knows it writes rows of this project only (it
+        then leaves the kept reads of other projects alone)."""
         try:
             with self._lease() as c:
                 return c.command(self.sql(text), parameters=params)
         finally:
-            self._written()
+            self._written(None if project is None else [project])
 
     def _written(self, projects: list[str] | None = None) -> None:
         """After a statement that may have changed the store (also one that failed part-way);
