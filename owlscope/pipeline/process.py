@@ -287,9 +287,10 @@ class IngestProcessor:
             items = [row for rows in parts for row in getattr(rows, attr)]
             for i in range(0, len(items), FLUSH_ROWS):
                 timer = StageTimer()
-                data = to_arrow(items[i : i + FLUSH_ROWS])
+                batch = items[i : i + FLUSH_ROWS]
+                data = to_arrow(batch)
                 timer.lap("arrow", data.num_rows)
-                olap.insert_arrow(table, data)
+                olap.insert_arrow(table, data, projects={row.project_id for row in batch})
                 timer.lap("insert", data.num_rows)
 
     def _insert_group(self, group: list[tuple[str, Rows]]) -> list[tuple[str, Rows]]:

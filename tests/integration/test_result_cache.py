@@ -33,10 +33,12 @@ def olap(make_settings):
     o.close()
 
 
-def put(olap: Olap, oid: str, name: str, *, at: timedelta = timedelta(0)) -> None:
+def put(olap: Olap, oid: str, name: str, *, at: timedelta = timedelta(0), project: str = "p1",
+        named: bool = False) -> None:
+    """An observation inserted (`named`: the insert names its project, as ingestion does)."""
     olap.insert_arrow("observation_events", observations_table([
-        ObservationEvent("p1", oid, "t1", T0 + at, type="SPAN", name=name, start_time=T0,
-                         usage_details={"input": 3})]))
+        ObservationEvent(project, oid, f"t-{oid}", T0 + at, type="SPAN", name=name, start_time=T0,
+                         usage_details={"input": 3})]), projects=[project] if named else None)
 
 
 @pytest.fixture
@@ -170,16 +172,18 @@ def test_an_insert_drops_the_reads_of_its_projects_only(olap: Olap, engine_reads
     for _ in range(2):
         olap.query(MERGED, mine), olap.query(MERGED, theirs), olap.query(unscoped)
     assert len(engine_reads) == 3
-    olap.insert_arrow("observation_events", observations_table([
-        ObservationEvent("p2", "o9", "t9", T0, type="SPAN", name="theirs", start_time=T0)]))
+    put(olap, "o9", "theirs", project="p2", named=True)
     assert olap.query(MERGED, mine) == [("o1", "first", {"input": 3})]  # from memory: p1 was not written
     assert [r[1] for r in olap.query(MERGED, theirs)] == ["theirs"]
     assert olap.query(unscoped) == [(2,)]
     assert len(engine_reads) == 5
+    put(olap, "o8", "again", project="p2")  # an insert that does not name its projects drops everything
+    assert olap.query(MERGED, mine) == [("o1", "first", {"input": 3})]
+    assert len(engine_reads) == 6
     # a statement may write any project: it drops every kept read
     olap.command("DELETE FROM {db}.observations WHERE project_id = 'p1'")
     assert olap.query(MERGED, mine) == []
-    assert len(engine_reads) == 6
+    assert len(engine_reads) == 7
 
 
 def test_only_embedded_stores_with_a_budget_keep_reads(olap: Olap, make_settings, monkeypatch) -> None:
@@ -285,8 +289,7 @@ def test_a_rollup_refresh_drops_the_kept_reads_of_its_project_only(olap: Olap, e
     from owlscope.tracing.rollups import refresh_rollups
 
     put(olap, "o1", "first")
-    olap.insert_arrow("observation_events", observations_table([
-        ObservationEvent("p2", "o2", "t2", T0, type="SPAN", name="theirs", start_time=T0)]))
+    put(olap, "o2", "theirs", project="p2")
     hours = "SELECT count() FROM {db}.rollup_hours WHERE project_id = {p:String} AND kind = 'obs'"
     before = [olap.query(hours, {"p": p}) for p in ("p1", "p2")] + [olap.query(MERGED, {"p": "p2"})]
     assert before[:2] == [[(0,)], [(0,)]]

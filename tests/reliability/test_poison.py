@@ -131,8 +131,8 @@ def test_a_request_bigger_than_one_insert_is_inserted_in_slices(server, monkeypa
     sizes: list[int] = []
     olap = srv.services.olap
     original = olap.insert_arrow
-    monkeypatch.setattr(olap, "insert_arrow", lambda table, data: (sizes.append(data.num_rows),
-                                                                   original(table, data))[1])
+    monkeypatch.setattr(olap, "insert_arrow", lambda table, data, **kw: (sizes.append(data.num_rows),
+                                                                         original(table, data, **kw))[1])
     spans = 350
     trace_id = uuid.uuid4().hex
     req = make_request([make_span(f"s{i}", trace_id=trace_id, span_id=f"{i + 1:016x}") for i in range(spans)])

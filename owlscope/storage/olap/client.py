@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,6 @@ from urllib.parse import urlparse
 
 import clickhouse_connect
 import pyarrow as pa
-import pyarrow.compute as pc
 from clickhouse_connect.driver.binding import format_str
 from clickhouse_connect.driver.client import Client
 
@@ -232,9 +231,11 @@ class Olap:
         finally:
             self._written()
 
-    def insert_arrow(self, table: str, data: pa.Table, settings: dict[str, int] | None = None) -> None:
-        """Insert an Arrow table; `settings`: engine settings over the defaults below (benchmarks
-        compare variants with them). `optimize_on_insert = 0`: the engine would otherwise merge the
+    def insert_arrow(self, table: str, data: pa.Table, settings: dict[str, int] | None = None, *,
+                     projects: Iterable[str] | None = None) -> None:
+        """Insert an Arrow table; `projects`: the caller knows the rows are of these projects only
+        (the store's kept reads of other projects then stay); `settings`: engine settings over the
+        defaults below (benchmarks compare variants with them). `optimize_on_insert = 0`: the engine would otherwise merge the
         rows of each new part that share a sort key before writing it, which for the aggregate
         tables is a second fold of every state the materialized view has just folded (the view's
         GROUP BY already made one row per key); it cost about a fifth of the insert's CPU. Rows of
@@ -244,7 +245,7 @@ class Olap:
         try:
             self._insert_arrow(table, data, settings)
         finally:
-            self._written(_projects_of(data) if self._results is not None else None)
+            self._written(None if projects is None else list(projects))
 
     def _insert_arrow(self, table: str, data: pa.Table, settings: dict[str, int] | None) -> None:
         engine = {"optimize_on_insert": 0, **(settings or {})}
@@ -311,18 +312,6 @@ class Olap:
             return self.query("SELECT 1")[0][0] == 1
         except Exception:  # noqa: BLE001 - reported by the caller
             return False
-
-
-def _projects_of(data: pa.Table) -> list[str] | None:
-    """The projects whose rows `data` holds (None: not known, no `project_id` column of text)."""
-    if "project_id" not in data.column_names:
-        return None
-    column = data.column("project_id")
-    if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)
-            or pa.types.is_dictionary(column.type)):
-        return None
-    projects = pc.unique(column).to_pylist()
-    return None if any(not isinstance(p, str) for p in projects) else projects
 
 
 # A store written before OLAP migration 0006 keeps `metadata_pieces` as a tuple of arrays merged with

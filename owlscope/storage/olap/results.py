@@ -7,14 +7,14 @@ data that did not change) can be answered from memory instead of planning and ru
 statement again: the engine's floor is 2-10 ms a statement at any size (docs/performance.md), a
 kept result about 0.05 ms.
 
-- Writes are scoped by project where that is certain. An insert names the projects of its rows
-  (the `project_id` column of the rows inserted, `written(projects)`): it drops the kept reads of
+- Writes are scoped by project where that is certain. An insert whose caller names the projects
+  of its rows (`Olap.insert_arrow(..., projects=)`, as ingestion does) drops the kept reads of
   those projects and the reads of no known project. A read is of one project (`read_scope`) when
   each table it names is filtered by the same `project_id = {param:String}`; the ingestion of one
   project then leaves the other projects' kept reads alone. A statement whose caller knows it
   writes one project's rows only says so (`Olap.command(..., project=)`: rollup refreshes, trace
   and score deletions). Every other write (migrations, other statements, a write sent as a query,
-  an insert without a `project_id` column) drops every kept result.
+  an insert whose projects are not named) drops every kept result.
 - A result is kept only if no write that could change it finished while it was read: the
   generation it was read under (`generation(scope)`) must still be current when it is put.
 - Only plain reads are kept: a statement that starts with SELECT or WITH, names no function whose
