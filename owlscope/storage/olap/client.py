@@ -65,13 +65,15 @@ class Olap:
         self._idle: list[Client] = []  # pooled clients not in use (list.pop/append are atomic)
         self._lock = threading.Lock()
         self._insert_path: Path | None = None
-        # reads kept until a write that can change them (results.py): embedded stores only, whose every writer is here
+        # reads kept until a write that can change them (results.py): embedded stores only, whose
+        # every writer is here
         self._results = (results.shared(self.url, settings.chdb_result_cache_mb * 1024 * 1024)
                          if self.embedded and settings.chdb_result_cache_mb > 0 else None)
 
     @property
     def result_cache(self) -> results.ResultCache | None:
-        """The reads of this store kept until a write that can change them (None: not kept, see results.py)."""
+        """The reads of this store kept until a write that can change them (None: not kept, see
+        results.py)."""
         return self._results
 
     # ---- connections --------------------------------------------------------------------
@@ -235,11 +237,12 @@ class Olap:
                      projects: Iterable[str] | None = None) -> None:
         """Insert an Arrow table; `projects`: the caller knows the rows are of these projects only
         (the store's kept reads of other projects then stay); `settings`: engine settings over the
-        defaults below (benchmarks compare variants with them). `optimize_on_insert = 0`: the engine would otherwise merge the
-        rows of each new part that share a sort key before writing it, which for the aggregate
-        tables is a second fold of every state the materialized view has just folded (the view's
-        GROUP BY already made one row per key); it cost about a fifth of the insert's CPU. Rows of
-        one key in different parts are merged by background merges and by every read either way."""
+        defaults below (benchmarks compare variants with them). `optimize_on_insert = 0`: the
+        engine would otherwise merge the rows of each new part that share a sort key before
+        writing it, which for the aggregate tables is a second fold of every state the
+        materialized view has just folded (the view's GROUP BY already made one row per key); it
+        cost about a fifth of the insert's CPU. Rows of one key in different parts are merged by
+        background merges and by every read either way."""
         if not data.num_rows:
             return
         try:
