@@ -605,14 +605,10 @@ def delete_traces(olap: Olap, project_id: str, ids: list[str]) -> None:
     p = Params(p=project_id)
     in_ids = p.ids(ids)
     mark_traces(olap, in_ids, p.values)  # the rollup hours they were counted in
-    olap.command(f"DELETE FROM {{db}}.traces WHERE project_id = {{p:String}} AND id IN {in_ids}", p.values,
-                 project=project_id)
-    olap.command(f"DELETE FROM {{db}}.observations WHERE project_id = {{p:String}} AND trace_id IN {in_ids}", p.values,
-                 project=project_id)
-    olap.command(f"DELETE FROM {{db}}.trace_bounds WHERE project_id = {{p:String}} AND trace_id IN {in_ids}", p.values,
-                 project=project_id)
-    olap.command(f"DELETE FROM {{db}}.scores WHERE project_id = {{p:String}} AND trace_id IN {in_ids}", p.values,
-                 project=project_id)
+    for table, trace_col in (("traces", "id"), ("observations", "trace_id"), ("trace_bounds", "trace_id"),
+                             ("scores", "trace_id")):
+        olap.command(f"DELETE FROM {{db}}.{table} WHERE project_id = {{p:String}} AND {trace_col} IN {in_ids}",
+                     p.values, project=project_id)
 
 
 def project_tables(olap: Olap) -> list[str]:

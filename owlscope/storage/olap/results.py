@@ -225,9 +225,9 @@ class ResultCache:
             if projects is None:
                 self._drop_all()
                 return
+            for project in projects:
+                self._projects[project] = self._projects.get(project, 0) + 1
             for scope in (None, *projects):
-                if scope is not None:
-                    self._projects[scope] = self._projects.get(scope, 0) + 1
                 for key in self._by_scope.pop(scope, ()):
                     self._results.pop(key, None)
 
