@@ -458,20 +458,20 @@ def main() -> None:
                 shutil.rmtree(data_dir, ignore_errors=True)
         return
     fresh = not (data_dir / "olap").exists()
-    # Each read measured twice: as shipped, where a read repeated before the next write is answered
-    # from the result cache, and with that cache off, where every read goes to the engine (the floor
-    # a read of new data pays; the breakdown below is of this one).
-    # A third time as shipped while another project is written (its writes leave this project's
-    # kept reads alone).
-    modes = [("repeated, as shipped", extra), ("every read to the engine", {**extra, "CHDB_RESULT_CACHE_MB": "0"})]
+    # Each read measured twice: as shipped, where a read repeated before a write of its project is
+    # answered from the result cache, and with that cache off, where every read goes to the engine
+    # (the floor a read of new data pays; the breakdown below is of this one). A third time as
+    # shipped while another project is written (its writes leave this project's kept reads alone).
+    # (label, server settings, spans/s written to the other project meanwhile)
+    engine = "every read to the engine"
     writing = 2_000 if args.writing is None else args.writing
+    modes = [("repeated, as shipped", extra, 0), (engine, {**extra, "CHDB_RESULT_CACHE_MB": "0"}, 0)]
     if writing:
-        modes.append((f"repeated, as shipped, while another project is written ({writing:,} spans/s)", extra))
-    keys = None
-    wire: dict[str, list[float]] = {}
-    for n, (mode, env) in enumerate(modes):
-        if "written" in mode and keys is None:
-            keys = other_project_keys(data_dir)
+        modes.append((f"repeated, as shipped, while another project is written ({writing:,} spans/s)", extra,
+                      writing))
+    keys = other_project_keys(data_dir) if writing else None
+    engine_wire: dict[str, list[float]] = {}
+    for n, (mode, env, rate) in enumerate(modes):
         proc, url = start_server(data_dir, extra_env=env)
         try:
             if fresh and n == 0:
@@ -480,21 +480,21 @@ def main() -> None:
             trace_id = a_trace(url)
             print(f"\nover HTTP, {mode} ({args.runs} runs each after {args.warmup} warm-up; "
                   f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
-            if keys is not None:
-                measured, note = measure_while_writing(url, requests_of(trace_id), args.runs, args.warmup,
-                                                       keys, writing)
+            if rate and keys:
+                wire, note = measure_while_writing(url, requests_of(trace_id), args.runs, args.warmup, keys, rate)
                 print(note)
             else:
                 wire = measure_http(url, requests_of(trace_id), args.runs, args.warmup)
-                measured = wire
+            if mode == engine:
+                engine_wire = wire
             print(f"{'read':<24} {'min':>7} {'p50':>7} {'p95':>7} ms")
-            for label, times in measured.items():
+            for label, times in wire.items():
                 print(f"{label:<24} {min(times):7.1f} {statistics.median(times):7.1f} {pct(times, 0.95):7.1f}")
         finally:
             stop_server(proc)
     try:
         if not args.no_breakdown:
-            breakdown(data_dir, trace_id, args.runs, args.warmup, wire)
+            breakdown(data_dir, trace_id, args.runs, args.warmup, engine_wire)
     finally:
         if own:
             shutil.rmtree(data_dir, ignore_errors=True)
