@@ -20,6 +20,11 @@
    the read model's Python (the function minus its SQL), the API layer (routing, auth, response
    model and serialisation: the app called in-process over ASGI, minus the function) and the HTTP
    stack (the wire time minus the in-process app time).
+4. Measures the reads over HTTP a fourth time while the project read is itself written at
+   --writing-this spans/s (default 200: a request of 200 spans a second, 0: skipped; last, as it
+   adds to the data read): a write drops the kept reads of the tables it writes only, so the read
+   after it sends only those tables' statements to the engine; the reads until the next write are
+   kept. Printed with the hits and misses, as in 2.
 
 Every number is printed; the machine's load average is printed with them.
 
@@ -31,7 +36,8 @@ same data and stops it; printed are each round's p50s and the median over the ro
 whose speed drifts (shared cores), this is the comparison to trust: the same build measured an hour
 apart can differ by a third. `--env NAME=VALUE` sets a setting of every server started (e.g.
 `--env CHDB_RESULT_CACHE_MB=0` to compare the engine floor of two builds); `--writing N` measures
-the rounds while the second project is written at N spans/s.
+the rounds while the second project is written at N spans/s, `--writing-this N` while the project
+read is.
 """
 
 from __future__ import annotations
@@ -369,8 +375,8 @@ def cache_counts(url: str) -> tuple[float, float]:
 
 def measure_while_writing(url: str, reqs: dict[str, tuple[str, dict[str, Any]]], runs: int, warmup: int,
                           keys: tuple[str, str], per_second: int) -> tuple[dict[str, list[float]], str]:
-    """The reads measured while another project is written; (times, a line on the writes and the
-    result cache)."""
+    """The reads measured while the project of `keys` is written (another one, or the one read);
+    (times, a line on the writes and the result cache)."""
     before = cache_counts(url)
     t = time.monotonic()
     with Writer(url, keys, per_second) as w:
@@ -378,7 +384,8 @@ def measure_while_writing(url: str, reqs: dict[str, tuple[str, dict[str, Any]]],
         wire = measure_http(url, reqs, runs, warmup)
     took = time.monotonic() - t
     hits, misses = (a - b for a, b in zip(cache_counts(url), before, strict=True))
-    return wire, (f"{w.sent * 200:,} spans written to the other project in {took:.1f} s "
+    whose = "this" if keys == (PK, SK) else "the other"
+    return wire, (f"{w.sent * 200:,} spans written to {whose} project in {took:.1f} s "
                   f"({w.sent * 200 / took:,.0f}/s); result cache: {hits:,.0f} hits, {misses:,.0f} misses")
 
 
@@ -394,7 +401,7 @@ def stop_server(proc: subprocess.Popen) -> None:
 
 
 def compare(data_dir: Path, spans: int, other: str, rounds: int, runs: int, warmup: int,
-            extra_env: dict[str, str], writing: int = 0) -> None:
+            extra_env: dict[str, str], writing: int = 0, writing_this: int = 0) -> None:
     """This checkout against `other`, alternating servers on the same data (see the module doc)."""
     here = str(Path(__file__).resolve().parents[1])
     other = str(Path(other).resolve())
@@ -405,11 +412,13 @@ def compare(data_dir: Path, spans: int, other: str, rounds: int, runs: int, warm
             time.sleep(5)
         finally:
             stop_server(proc)
-    keys = other_project_keys(data_dir, here) if writing else None
+    keys = (PK, SK) if writing_this else other_project_keys(data_dir, here) if writing else None
+    writing = writing_this or writing
     p50s: dict[tuple[str, str], list[float]] = defaultdict(list)
     names = {here: "this", other: "other"}
     print(f"this: {here}\nother: {other}\n({runs} runs each after {warmup} warm-up, p50 ms"
-          + (f", while another project is written, {writing:,} spans/s)" if writing else ")"))
+          + (f", while {'this' if writing_this else 'another'} project is written, {writing:,} spans/s)"
+             if writing else ")"))
     for rnd in range(1, rounds + 1):
         for code in ((here, other) if rnd % 2 else (other, here)):
             proc, url = start_server(data_dir, code, extra_env)
@@ -444,6 +453,10 @@ def main() -> None:
     ap.add_argument("--writing", type=int, metavar="SPANS_PER_S",
                     help="the rate another project is written at while the reads are measured a third time "
                          "(default 2,000 spans/s; 0: not measured); with --against, the rounds measure this way")
+    ap.add_argument("--writing-this", type=int, metavar="SPANS_PER_S",
+                    help="the rate the project read is itself written at while the reads are measured a fourth "
+                         "time (default 200 spans/s, a request a second; 0: not measured): reads of new data "
+                         "between kept ones; with --against, the rounds measure this way")
     args = ap.parse_args()
 
     own = args.data_dir is None
@@ -452,7 +465,7 @@ def main() -> None:
     if args.against:
         try:
             compare(data_dir, args.spans, args.against, args.rounds, args.runs, args.warmup, extra,
-                    args.writing or 0)
+                    args.writing or 0, args.writing_this or 0)
         finally:
             if own:
                 shutil.rmtree(data_dir, ignore_errors=True)
@@ -462,16 +475,24 @@ def main() -> None:
     # answered from the result cache, and with that cache off, where every read goes to the engine
     # (the floor a read of new data pays; the breakdown below is of this one). A third time as
     # shipped while another project is written (its writes leave this project's kept reads alone).
-    # (label, server settings, spans/s written to the other project meanwhile)
+    # A fourth time, after the breakdown (it adds to the data read), while the project read is
+    # itself written: each request written drops the kept reads of the tables it writes, so a read
+    # after it goes to the engine for those tables' statements only.
+    # (label, server settings, spans/s written meanwhile, to the project read or another)
     engine = "every read to the engine"
     writing = 2_000 if args.writing is None else args.writing
-    modes = [("repeated, as shipped", extra, 0), (engine, {**extra, "CHDB_RESULT_CACHE_MB": "0"}, 0)]
+    writing_this = 200 if args.writing_this is None else args.writing_this
+    modes = [("repeated, as shipped", extra, 0, False), (engine, {**extra, "CHDB_RESULT_CACHE_MB": "0"}, 0, False)]
     if writing:
         modes.append((f"repeated, as shipped, while another project is written ({writing:,} spans/s)", extra,
-                      writing))
-    keys = other_project_keys(data_dir) if writing else None
+                      writing, False))
     engine_wire: dict[str, list[float]] = {}
-    for n, (mode, env, rate) in enumerate(modes):
+    trace_id = ""
+
+    def measure(n: int, mode: str, env: dict[str, str], rate: int, this: bool) -> None:
+        nonlocal engine_wire, trace_id
+        # (made once the data is loaded: on a fresh directory the first server makes the bench project)
+        keys = ((PK, SK) if this else other_project_keys(data_dir)) if rate else None
         proc, url = start_server(data_dir, extra_env=env)
         try:
             if fresh and n == 0:
@@ -480,7 +501,7 @@ def main() -> None:
             trace_id = a_trace(url)
             print(f"\nover HTTP, {mode} ({args.runs} runs each after {args.warmup} warm-up; "
                   f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
-            if rate and keys:
+            if keys:
                 wire, note = measure_while_writing(url, requests_of(trace_id), args.runs, args.warmup, keys, rate)
                 print(note)
             else:
@@ -492,13 +513,18 @@ def main() -> None:
                 print(f"{label:<24} {min(times):7.1f} {statistics.median(times):7.1f} {pct(times, 0.95):7.1f}")
         finally:
             stop_server(proc)
+
     try:
+        for n, mode in enumerate(modes):
+            measure(n, *mode)
         if not args.no_breakdown:
             breakdown(data_dir, trace_id, args.runs, args.warmup, engine_wire)
+        if writing_this:
+            measure(len(modes), f"as shipped, while this project is written ({writing_this:,} spans/s)", extra,
+                    writing_this, True)
     finally:
         if own:
             shutil.rmtree(data_dir, ignore_errors=True)
-
 
 if __name__ == "__main__":
     main()

@@ -126,43 +126,135 @@ def test_callers_cannot_change_what_the_next_caller_gets(olap: Olap) -> None:
 
 def test_a_result_read_while_a_write_finished_is_not_kept() -> None:
     cache = results.ResultCache(1 << 20)
-    for scope, write in ((None, None), (None, ["p2"]), ("p1", None), ("p1", ["p1"])):
+    p1 = results.Scope("p1", frozenset({"t", "u"}))
+    cases = ((None, None, None), (None, ["p2"], None), (None, ["p2"], ["v"]), (p1, None, None), (p1, ["p1"], None),
+             (p1, ["p1"], ["u"]), (p1, ["p1"], ["v", "t"]))
+    for scope, projects, tables in cases:
         read_under = cache.generation(scope)
-        cache.written(write)  # a write that can change the read finished while it ran
+        cache.written(projects, tables)  # a write that can change the read finished while it ran
         cache.put(("q", "{}"), scope, read_under, ("x",), [(1,)], ())
-        assert cache.get(("q", "{}")) is None, (scope, write)
+        assert cache.get(("q", "{}")) is None, (scope, projects, tables)
         cache.put(("q", "{}"), scope, cache.generation(scope), ("x",), [(1,)], ())
         assert cache.get(("q", "{}")).rows == [(1,)]
         cache.written()
-    # a write of another project does not keep a read of p1 out
-    read_under = cache.generation("p1")
-    cache.written(["p2"])
-    cache.put(("q", "{}"), "p1", read_under, ("x",), [(1,)], ())
-    assert cache.get(("q", "{}")).rows == [(1,)]
+    # a write of another project, or of other tables of p1, does not keep a read of p1 out
+    for projects, tables in ((["p2"], None), (["p2"], ["t"]), (["p1"], ["v"])):
+        read_under = cache.generation(p1)
+        cache.written(projects, tables)
+        cache.put(("q", "{}"), p1, read_under, ("x",), [(1,)], ())
+        assert cache.get(("q", "{}")).rows == [(1,)], (projects, tables)
+        cache.written()
     small = results.ResultCache(1000)  # the budget: a result larger than it is never kept
     small.put(("q", "{}"), None, small.generation(None), ("x",), [("y" * 2000,)], ())
     assert small.get(("q", "{}")) is None and small.bytes_held == 0
 
 
+def test_a_write_drops_the_kept_reads_of_its_tables_only_and_leaves_no_key_behind() -> None:
+    cache = results.ResultCache(1 << 20)
+    scopes = {"t": results.Scope("p1", frozenset({"t"})), "tu": results.Scope("p1", frozenset({"t", "u"})),
+              "v": results.Scope("p1", frozenset({"v"})), "p2t": results.Scope("p2", frozenset({"t"})), "none": None}
+
+    def fill() -> None:
+        for name, scope in scopes.items():
+            cache.put((name, "{}"), scope, cache.generation(scope), ("x",), [(name,)], ())
+
+    def kept() -> set[str]:
+        return {name for name in scopes if (name, "{}") in cache._results}
+
+    fill()
+    cache.written(["p1"], ["u"])
+    assert kept() == {"t", "v", "p2t"}
+    fill()
+    cache.written(["p1"], ["t", "w"])
+    assert kept() == {"v", "p2t"}
+    fill()
+    cache.written(["p1"])  # a write of p1 in tables not known
+    assert kept() == {"p2t"}
+    fill()
+    cache.written()
+    assert kept() == set()
+    # what is indexed is exactly what is kept
+    fill()
+    cache.written(["p2"], ["t"])
+    indexed = {key for keys in cache._index.values() for key in keys}
+    assert indexed == set(cache._results) == {("t", "{}"), ("tu", "{}"), ("v", "{}")}
+    assert cache._index[("p1", "t")] == {("t", "{}"), ("tu", "{}")}
+
+
 def test_results_pushed_out_by_the_budget_leave_no_key_behind() -> None:
     cache = results.ResultCache(20_000)
+    scope = results.Scope("p1", frozenset({"t", "u"}))
     for i in range(500):
-        cache.put((f"q{i}", "{}"), "p1", cache.generation("p1"), ("x",), [("y" * 100,)], ())
-    assert 0 < len(cache._by_scope["p1"]) == len(cache._results) < 500
+        cache.put((f"q{i}", "{}"), scope, cache.generation(scope), ("x",), [("y" * 100,)], ())
+    assert 0 < len(cache._index[("p1", "t")]) == len(cache._index[("p1", "u")]) == len(cache._results) < 500
 
 
 def test_a_read_of_one_project_has_that_scope_only_when_every_table_is_filtered_by_it() -> None:
     p = {"p": "p1", "q": "p2"}
-    assert results.read_scope(MERGED, p) == "p1"
-    joined = ("SELECT t.id FROM {db}.traces t JOIN {db}.observations o ON o.trace_id = t.id "
+    assert results.read_scope(MERGED, p) == results.Scope("p1", frozenset({"observations"}))
+    joined = ("SELECT t.id FROM {db}.traces t JOIN {db}.`observations` o ON o.trace_id = t.id "
               "WHERE t.project_id = {p:String} AND o.project_id = {p:String}")
-    assert results.read_scope(joined, p) == "p1"
+    assert results.read_scope(joined, p) == results.Scope("p1", frozenset({"traces", "observations"}))
     assert results.read_scope(joined.replace("o.project_id = {p:String}", "1"), p) is None  # a table unfiltered
     assert results.read_scope(joined.replace("o.project_id = {p:String}", "o.project_id = {q:String}"), p) is None
     assert results.read_scope("SELECT count() FROM {db}.traces", p) is None
     assert results.read_scope("SELECT 1 WHERE 'x' IN (SELECT id FROM {db}.traces WHERE project_id = {p:String}) "
                               "AND 1 IN {db}.scores", p) is None  # a table named without FROM or JOIN
     assert results.read_scope(MERGED, {"p": 7}) is None and results.read_scope(MERGED, None) is None
+
+
+def test_the_tables_a_write_reaches_are_read_from_the_views_with_certainty() -> None:
+    creates = [
+        "CREATE MATERIALIZED VIEW d.a_mv TO d.a (`x` String) AS SELECT x FROM d.events AS e GROUP BY x",
+        "CREATE MATERIALIZED VIEW d.b_mv TO d.`b` (`x` String) AS SELECT x, k FROM d.a ARRAY JOIN ['1', '2'] AS k",
+        "CREATE MATERIALIZED VIEW d.c_mv TO d.c (`x` String) AS SELECT x FROM (SELECT x FROM d.events) "
+        "LEFT ARRAY JOIN [1] AS k JOIN d.dims AS m ON m.x = x",
+    ]
+    edges = results.view_edges(creates)
+    assert results.reached("events", edges) == {"events", "a", "b", "c"}
+    assert results.reached("dims", edges) == {"dims", "c"}
+    assert results.reached("a", edges) == {"a", "b"} and results.reached("b", edges) == {"b"}
+    # a view whose target or source is not named with its database: nothing is certain
+    assert results.view_edges(["CREATE MATERIALIZED VIEW d.x_mv (`x` String) AS SELECT x FROM d.events"]) is None
+    assert results.view_edges(["CREATE MATERIALIZED VIEW d.x_mv TO d.x (`x` String) AS SELECT x FROM events"]) is None
+    assert results.written_table("INSERT INTO {db}.rollup_hours (a) SELECT 1 FROM {db}.traces") == "rollup_hours"
+    assert results.written_table("DELETE FROM {db}.`scores` WHERE 1") == "scores"
+    assert results.written_table("OPTIMIZE TABLE {db}.scores") is None
+
+
+def test_an_insert_drops_the_kept_reads_of_the_tables_its_views_reach(olap: Olap, engine_reads: list[str]) -> None:
+    put(olap, "o1", "first")
+    p = {"p": "p1"}
+    reads = {
+        "observations": MERGED,
+        "trace_bounds": "SELECT count() FROM {db}.trace_bounds WHERE project_id = {p:String}",  # a view of a view
+        "rollup_marks": "SELECT count() FROM {db}.rollup_marks WHERE project_id = {p:String}",
+        "scores": "SELECT count() FROM {db}.scores WHERE project_id = {p:String}",
+        "rollup_hours": "SELECT count() FROM {db}.rollup_hours WHERE project_id = {p:String}",
+        "traces": "SELECT count() FROM {db}.traces WHERE project_id = {p:String}",
+    }
+
+    def read_all() -> dict[str, list]:
+        engine_reads.clear()
+        return {name: olap.query(sql, p) for name, sql in reads.items()}
+
+    before = read_all()
+    assert read_all() == before and engine_reads == []
+    put(olap, "o2", "second", named=True)  # into observation_events, naming p1
+    after = read_all()
+    sent = {name for name, sql in reads.items() if olap.sql(sql) in engine_reads}
+    assert sent == {"observations", "trace_bounds", "rollup_marks"}
+    assert [r[0] for r in after["observations"]] == ["o1", "o2"]
+    assert after["trace_bounds"] != before["trace_bounds"] and after["rollup_marks"] != before["rollup_marks"]
+    # a statement of p1 that names the table it writes drops the reads of that table only
+    olap.command("INSERT INTO {db}.scores (project_id, id, timestamp, event_ts, name, data_type, source, value)"
+                 " VALUES ({p:String}, 's1', now64(3), now64(3), 'q', 'NUMERIC', 'API', 1)", p, project="p1")
+    read_all()
+    assert engine_reads == [olap.sql(reads["scores"])]
+    # one that names no table that way drops every kept read of p1
+    olap.command("OPTIMIZE TABLE {db}.scores", project="p1")
+    read_all()
+    assert len(engine_reads) == len(reads)
 
 
 def test_an_insert_drops_the_reads_of_its_projects_only(olap: Olap, engine_reads: list[str]) -> None:
@@ -300,3 +392,43 @@ def test_a_rollup_refresh_drops_the_kept_reads_of_its_project_only(olap: Olap, e
     assert olap.query(hours, {"p": "p1"}) == [(1,)]  # read again: the refresh wrote p1's rows
     assert olap.query(hours, {"p": "p2"}) == [(0,)] and olap.query(MERGED, {"p": "p2"}) == before[2]
     assert len(engine_reads) == 1 and sent == 3  # p2's two reads were answered from memory
+
+
+def test_span_ingestion_keeps_the_kept_score_reads_of_its_own_project(make_settings, monkeypatch) -> None:
+    with LiveServer(make_settings("embedded")) as srv:
+        api = Api(srv, create_project_key(srv.services))
+        ts = "2026-01-01T00:00:00.000Z"
+        api.ingest([{"id": "e0", "type": "trace-create", "timestamp": ts, "body": {"id": "t0", "name": "t0"}},
+                    {"id": "e1", "type": "score-create", "timestamp": ts,
+                     "body": {"id": "s0", "traceId": "t0", "name": "quality", "value": 1}}])
+        api.wait_for("/api/public/v2/scores", lambda r: r.status_code == 200 and len(r.json()["data"]) == 1)
+        olap = srv.services.olap
+        sent: list[str] = []
+        run = olap._run
+        monkeypatch.setattr(olap, "_run", lambda sql, params: sent.append(sql) or run(sql, params))
+
+        def score_reads() -> list[str]:
+            return [sql for sql in sent if f"{olap.database}.scores" in sql]
+
+        scores = api.get("/api/public/v2/scores").json()
+        for _ in range(50):  # kept once no write of the project ends while it is read
+            sent.clear()
+            assert api.get("/api/public/v2/scores").json() == scores
+            if not score_reads():
+                break
+        assert not score_reads()
+        # spans and traces of the same project are ingested: its score reads stay kept, its trace
+        # reads show the new trace at once
+        api.ingest([{"id": "e2", "type": "trace-create", "timestamp": ts, "body": {"id": "t1", "name": "t1"}}])
+        api.wait_for("/api/public/traces/t1")
+        sent.clear()
+        assert {t["id"] for t in api.get("/api/public/traces").json()["data"]} == {"t0", "t1"}
+        assert sent  # the trace list went to the engine
+        sent.clear()
+        assert api.get("/api/public/v2/scores").json() == scores
+        assert not score_reads()
+        # a new score shows at once
+        api.ingest([{"id": "e3", "type": "score-create", "timestamp": ts,
+                     "body": {"id": "s1", "traceId": "t1", "name": "quality", "value": 0}}])
+        r = api.wait_for("/api/public/v2/scores", lambda r: len(r.json()["data"]) == 2, timeout=10)
+        assert {s["id"] for s in r.json()["data"]} == {"s0", "s1"}

@@ -11,6 +11,7 @@ never give back.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import uuid
@@ -28,6 +29,8 @@ from clickhouse_connect.driver.client import Client
 from owlscope.config import ConfigError, Settings
 from owlscope.errors import ServiceUnavailable
 from owlscope.storage.olap import results
+
+log = logging.getLogger("owlscope.olap")
 
 # Rows sent to a server travel as Arrow with zstd-compressed buffers: span input and output text
 # shrinks to about a sixth, for a few microseconds of CPU per row on each side. (clickhouse-connect
@@ -168,18 +171,44 @@ class Olap:
 
     def command(self, text: str, params: dict[str, Any] | None = None, *, project: str | None = None) -> Any:
         """Run a statement; `project`: the caller knows it writes rows of this project only (it
-        then leaves the kept reads of other projects alone)."""
+        then leaves the kept reads of other projects alone, and those of this project's tables the
+        statement does not write: see `results.written_table`)."""
         try:
             with self._lease() as c:
                 return c.command(self.sql(text), parameters=params)
         finally:
-            self._written(None if project is None else [project])
+            if project is None:
+                self._written()
+            else:
+                table = results.written_table(text)
+                self._written([project], None if table is None else table)
 
-    def _written(self, projects: list[str] | None = None) -> None:
+    def _written(self, projects: list[str] | None = None, table: str | None = None) -> None:
         """After a statement that may have changed the store (also one that failed part-way);
-        `projects`: it wrote rows of these projects only (None: anything)."""
+        `projects`: it wrote rows of these projects only (None: anything); `table`: it wrote this
+        table only (and what its views reach; None: any table)."""
         if self._results is not None:
-            self._results.written(projects)
+            self._results.written(projects, None if table is None or projects is None else self.reached(table))
+
+    def reached(self, table: str) -> frozenset[str] | None:
+        """`table` and every table the store's materialized views carry rows inserted into it to;
+        None when the views cannot be read (a write then counts as one of every table)."""
+        cache = self._results
+        if cache is None:
+            return None
+
+        def load() -> dict[str, set[str]] | None:
+            with self._lease() as c:
+                rows = c.query("SELECT create_table_query FROM system.tables WHERE database = {d:String}"
+                               " AND engine = 'MaterializedView'", parameters={"d": self.database}).result_rows
+            return results.view_edges(r[0] for r in rows)
+
+        try:
+            edges = cache.views(self.database, load)
+        except Exception:  # noqa: BLE001 - after a write: never fail it, drop more instead
+            log.warning("cannot read the materialized views of %s", self.database, exc_info=True)
+            return None
+        return None if edges is None else results.reached(table, edges)
 
     def _read(self, text: str, params: dict[str, Any] | None) -> tuple[tuple[str, ...], list]:
         """(column names, rows) of a statement: a plain read from the result cache when it holds
@@ -248,7 +277,7 @@ class Olap:
         try:
             self._insert_arrow(table, data, settings)
         finally:
-            self._written(None if projects is None else list(projects))
+            self._written(None if projects is None else list(projects), table)
 
     def _insert_arrow(self, table: str, data: pa.Table, settings: dict[str, int] | None) -> None:
         engine = {"optimize_on_insert": 0, **(settings or {})}

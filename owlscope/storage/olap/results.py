@@ -7,13 +7,18 @@ data that did not change) can be answered from memory instead of planning and ru
 statement again: the engine's floor is 2-10 ms a statement at any size (docs/performance.md), a
 kept result about 0.05 ms.
 
-- Writes are scoped by project where that is certain. An insert whose caller names the projects
-  of its rows (`Olap.insert_arrow(..., projects=)`, as ingestion does) drops the kept reads of
-  those projects and the reads of no known project. A read is of one project (`read_scope`) when
-  each table it names is filtered by the same `project_id = {param:String}`; the ingestion of one
-  project then leaves the other projects' kept reads alone. A statement whose caller knows it
-  writes one project's rows only says so (`Olap.command(..., project=)`: rollup refreshes, trace
-  and score deletions). Every other write (migrations, other statements, a write sent as a query,
+- Writes are scoped by project, and by table, where that is certain. A read is of one project
+  (`read_scope`) when each table it names is filtered by the same `project_id = {param:String}`;
+  its scope is that project and those tables. An insert whose caller names the projects of its rows
+  (`Olap.insert_arrow(..., projects=)`, as ingestion does) writes those projects in the table it
+  inserts into and in every table a materialized view carries its rows to (the store's views are
+  read from the engine, `Olap.reached`): it drops the kept reads of those tables of those projects
+  and the reads of no known project. The ingestion of spans then leaves alone another project's
+  kept reads and, in its own project, the reads of scores and of the rollups. A statement whose
+  caller knows it writes one project's rows only says so (`Olap.command(..., project=)`: rollup
+  refreshes, trace and score deletions); it writes the table it names (`INSERT INTO`, `DELETE
+  FROM`, `ALTER TABLE`) and the tables that one's views reach, or, when it names none, every
+  table of the project. Every other write (migrations, other statements, a write sent as a query,
   an insert whose projects are not named) drops every kept result.
 - A result is kept only if no write that could change it finished while it was read: the
   generation it was read under (`generation(scope)`) must still be current when it is put.
@@ -54,28 +59,83 @@ _VOLATILE = re.compile(
 
 
 # a table the statement reads (after FROM or JOIN; `{db}` not yet filled in)
-_TABLE = re.compile(r"\b(?:FROM|JOIN)\s+\{db\}\.", re.IGNORECASE)
+_TABLE = re.compile(r"\b(?:FROM|JOIN)\s+\{db\}\.`?(\w+)`?", re.IGNORECASE)
 _PROJECT_FILTER = re.compile(r"\bproject_id\s*=\s*\{(\w+):String\}")
+# the table a statement writes (`{db}` not yet filled in)
+_WRITTEN = re.compile(r"\s*(?:INSERT\s+INTO|DELETE\s+FROM|ALTER\s+TABLE)\s+\{db\}\.`?(\w+)`?", re.IGNORECASE)
 
 
-def read_scope(text: str, params: dict[str, Any] | None) -> str | None:
-    """The one project a read reads, or None when that is not certain: every table the statement
-    names (`FROM {db}.x`, `JOIN {db}.x`, with `{db}` not yet filled in) must come with a filter
-    `project_id = {name:String}` on one parameter, and there must be at least as many such filters
-    as tables. A read that names a table another way, or filters by several parameters, has no
-    scope (any write drops it)."""
+@dataclass(frozen=True)
+class Scope:
+    """What a read reads: rows of `project` in `tables` only."""
+
+    project: str
+    tables: frozenset[str]
+
+
+def read_scope(text: str, params: dict[str, Any] | None) -> Scope | None:
+    """The project and tables a read reads, or None when that is not certain: every table the
+    statement names (`FROM {db}.x`, `JOIN {db}.x`, with `{db}` not yet filled in) must come with a
+    filter `project_id = {name:String}` on one parameter, and there must be at least as many such
+    filters as tables. A read that names a table another way, or filters by several parameters,
+    has no scope (any write drops it)."""
     if not params:
         return None
-    tables = len(_TABLE.findall(text))
+    tables = _TABLE.findall(text)
     if not tables:
         return None
     names = _PROJECT_FILTER.findall(text)
-    if len(names) < tables or len(set(names)) != 1:
+    if len(names) < len(tables) or len(set(names)) != 1:
         return None
-    if text.count("{db}") != tables:  # a table named another way (`INSERT INTO`, `IN {db}.x`, ...)
+    if text.count("{db}") != len(tables):  # a table named another way (`INSERT INTO`, `IN {db}.x`, ...)
         return None
     value = params.get(names[0])
-    return value if isinstance(value, str) else None
+    return Scope(value, frozenset(tables)) if isinstance(value, str) else None
+
+
+def written_table(text: str) -> str | None:
+    """The table a statement writes (`INSERT INTO {db}.x`, `DELETE FROM {db}.x`, `ALTER TABLE
+    {db}.x`), None when it names none that way."""
+    m = _WRITTEN.match(text)
+    return m.group(1) if m else None
+
+
+_VIEW_TARGET = re.compile(r"\bTO\s+`?\w+`?\.`?(\w+)`?", re.IGNORECASE)
+_VIEW_NAMED = re.compile(r"\b(ARRAY\s+)?(?:FROM|JOIN)\s+(\S+)", re.IGNORECASE)
+_QUALIFIED = re.compile(r"`?\w+`?\.`?(\w+)`?")
+
+
+def view_edges(create_queries: Iterable[str]) -> dict[str, set[str]] | None:
+    """Table -> the tables a materialized view writes rows inserted into it to, from the views'
+    `CREATE MATERIALIZED VIEW ... TO db.target AS SELECT ... FROM db.source` statements (every table
+    the SELECT names counts as a source). None when that cannot be read with certainty: a view
+    without a `TO` table, or a SELECT that names a table without its database."""
+    edges: dict[str, set[str]] = {}
+    for create in create_queries:
+        head, sep, select = create.partition(" AS SELECT ")
+        target = _VIEW_TARGET.search(head)
+        if not sep or target is None:
+            return None
+        for array, named in _VIEW_NAMED.findall(select):
+            if array or named.startswith("("):  # ARRAY JOIN of values; a subquery (its own FROM follows)
+                continue
+            source = _QUALIFIED.match(named)
+            if source is None:
+                return None
+            edges.setdefault(source.group(1), set()).add(target.group(1))
+    return edges
+
+
+def reached(table: str, edges: dict[str, set[str]]) -> frozenset[str]:
+    """`table` and every table the views carry its inserted rows to, views of views included."""
+    seen = {table}
+    todo = [table]
+    while todo:
+        for nxt in edges.get(todo.pop(), ()):
+            if nxt not in seen:
+                seen.add(nxt)
+                todo.append(nxt)
+    return frozenset(seen)
 
 
 def is_read(sql: str) -> bool:
@@ -136,7 +196,7 @@ class Result:
     rows: list[tuple]
     containers: tuple[int, ...]  # columns with dict, list or tuple cells: copied for every caller
     size: int
-    scope: str | None  # the project read, None: not known (see read_scope)
+    scope: Scope | None  # what was read, None: not known (see read_scope)
 
     def copy_rows(self) -> list[tuple]:
         if not self.containers:
@@ -151,14 +211,22 @@ def _thaw(row: tuple, containers: tuple[int, ...]) -> tuple:
     return tuple(cells)
 
 
+Key = tuple[str, str]
+Entry = tuple[str, str] | None  # (project, table) a kept read is indexed under; None: no known project
+
+
+def _entries(scope: Scope | None) -> list[Entry]:
+    return [None] if scope is None else [(scope.project, t) for t in scope.tables]
+
+
 class _Kept(LRUCache):
     """The results by key, least recently used first out, telling `evicted` what goes."""
 
-    def __init__(self, max_bytes: int, evicted: Callable[[tuple[str, str], Result], None]):
+    def __init__(self, max_bytes: int, evicted: Callable[[Key, Result], None]):
         super().__init__(maxsize=max_bytes, getsizeof=lambda r: r.size)
         self._evicted = evicted
 
-    def popitem(self) -> tuple[tuple[str, str], Result]:
+    def popitem(self) -> tuple[Key, Result]:
         key, result = super().popitem()
         self._evicted(key, result)
         return key, result
@@ -167,17 +235,22 @@ class _Kept(LRUCache):
 class ResultCache:
     """Kept reads, dropped by the writes that can change them.
 
-    Three write counters: `_all` goes up with every write (a read of no known project is kept only
-    if it did not move), `_store` with every write of no known project, and `_projects[p]` with
-    every write to project p (a read of p is kept only if neither of these moved)."""
+    Four write counters: `_all` goes up with every write (a read of no known project is kept only
+    if it did not move), `_store` with every write of no known project, `_projects[p]` with every
+    write to project p whose tables are not known, and `_tables[(p, t)]` with every write to table
+    t of project p. A read of p over tables T is kept only if `_store`, `_projects[p]` and
+    `_tables[(p, t)]` for each t in T did not move."""
 
     def __init__(self, max_bytes: int):
         self._lock = threading.Lock()
-        self._by_scope: dict[str | None, set[tuple[str, str]]] = {}  # the keys kept, by scope
+        self._index: dict[Entry, set[Key]] = {}  # the keys kept, by what they read
+        self._tables_of: dict[str, set[str]] = {}  # project -> the tables its keys are indexed under
         self._results = _Kept(max_bytes, self._evicted)
         self._all = 0
         self._store = 0
         self._projects: dict[str, int] = {}
+        self._tables: dict[tuple[str, str], int] = {}
+        self._views: dict[str, dict[str, set[str]]] = {}  # database -> its views' edges (see `views`)
         self.hits = 0
         self.misses = 0
         self.enabled = True
@@ -188,12 +261,12 @@ class ResultCache:
             self.enabled = False
             self._drop_all()
 
-    def generation(self, scope: str | None) -> tuple[int, ...]:
+    def generation(self, scope: Scope | None) -> tuple[int, ...]:
         """What a read of `scope` is read under: `put` keeps it only if this has not moved."""
         with self._lock:
             return self._generation(scope)
 
-    def get(self, key: tuple[str, str]) -> Result | None:
+    def get(self, key: Key) -> Result | None:
         with self._lock:
             found = self._results.get(key) if self.enabled else None
             if found is None:
@@ -202,7 +275,7 @@ class ResultCache:
                 self.hits += 1
             return found
 
-    def put(self, key: tuple[str, str], scope: str | None, generation: tuple[int, ...], names: tuple[str, ...],
+    def put(self, key: Key, scope: Scope | None, generation: tuple[int, ...], names: tuple[str, ...],
             rows: list, containers: tuple[int, ...]) -> None:
         """Keep copies of the rows of a read of `scope` made under `generation` (`containers`: the
         columns holding dicts, lists or tuples), unless a write that can change them has finished
@@ -213,34 +286,74 @@ class ResultCache:
             with self._lock:
                 if self.enabled and generation == self._generation(scope):
                     self._results[key] = result
-                    self._by_scope.setdefault(scope, set()).add(key)
+                    for entry in _entries(scope):
+                        self._index.setdefault(entry, set()).add(key)
+                    if scope is not None:
+                        self._tables_of.setdefault(scope.project, set()).update(scope.tables)
 
-    def _generation(self, scope: str | None) -> tuple[int, ...]:
-        return (self._all,) if scope is None else (self._store, self._projects.get(scope, 0))
+    def _generation(self, scope: Scope | None) -> tuple[int, ...]:
+        if scope is None:
+            return (self._all,)
+        p = scope.project
+        return (self._store, self._projects.get(p, 0), *(self._tables.get((p, t), 0) for t in sorted(scope.tables)))
 
-    def written(self, projects: Iterable[str] | None = None) -> None:
-        """After a write: of the rows of `projects` only, or (None) of anything."""
+    def written(self, projects: Iterable[str] | None = None, tables: Iterable[str] | None = None) -> None:
+        """After a write: of the rows of `projects` only, or (None) of anything; in `tables` only,
+        or (None) in any table of those projects."""
         with self._lock:
             self._all += 1
             if projects is None:
                 self._drop_all()
                 return
-            for project in projects:
-                self._projects[project] = self._projects.get(project, 0) + 1
-            for scope in (None, *projects):
-                for key in self._by_scope.pop(scope, ()):
-                    self._results.pop(key, None)
+            projects = list(projects)
+            tables = None if tables is None else list(tables)
+            entries: list[Entry] = [None]
+            for p in projects:
+                if tables is None:
+                    self._projects[p] = self._projects.get(p, 0) + 1
+                    entries.extend((p, t) for t in self._tables_of.pop(p, ()))
+                else:
+                    for t in tables:
+                        self._tables[(p, t)] = self._tables.get((p, t), 0) + 1
+                    entries.extend((p, t) for t in tables)
+            for entry in entries:
+                for key in self._index.pop(entry, ()):
+                    result = self._results.pop(key, None)
+                    if result is not None:
+                        self._unindex(key, result)
 
-    def _evicted(self, key: tuple[str, str], result: Result) -> None:
-        keys = self._by_scope.get(result.scope)
-        if keys is not None:
-            keys.discard(key)
+    def views(self, database: str, load: Callable[[], dict[str, set[str]] | None]) -> dict[str, set[str]] | None:
+        """The edges of `database`'s materialized views (`view_edges`), loaded once per store and
+        again after any write of no known project (migrations change views)."""
+        with self._lock:
+            found = self._views.get(database)
+            before = self._store
+        if found is not None:
+            return found
+        edges = load()
+        with self._lock:
+            if edges is not None and self._store == before:
+                self._views[database] = edges
+        return edges
+
+    def _evicted(self, key: Key, result: Result) -> None:
+        self._unindex(key, result)
+
+    def _unindex(self, key: Key, result: Result) -> None:
+        for entry in _entries(result.scope):
+            keys = self._index.get(entry)
+            if keys is not None:
+                keys.discard(key)
+                if not keys:
+                    del self._index[entry]
 
     def _drop_all(self) -> None:
         self._all += 1
         self._store += 1
         self._results.clear()
-        self._by_scope.clear()
+        self._index.clear()
+        self._tables_of.clear()
+        self._views.clear()
 
     @property
     def bytes_held(self) -> int:
