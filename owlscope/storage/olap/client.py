@@ -180,8 +180,7 @@ class Olap:
             if project is None:
                 self._written()
             else:
-                table = results.written_table(text)
-                self._written([project], None if table is None else table)
+                self._written([project], results.written_table(text))
 
     def _written(self, projects: list[str] | None = None, table: str | None = None) -> None:
         """After a statement that may have changed the store (also one that failed part-way);
