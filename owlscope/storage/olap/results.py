@@ -244,8 +244,7 @@ class ResultCache:
     def __init__(self, max_bytes: int):
         self._lock = threading.Lock()
         self._index: dict[Entry, set[Key]] = {}  # the keys kept, by what they read
-        self._tables_of: dict[str, set[str]] = {}  # project -> the tables its keys are indexed under
-        self._results = _Kept(max_bytes, self._evicted)
+        self._results = _Kept(max_bytes, self._unindex)
         self._all = 0
         self._store = 0
         self._projects: dict[str, int] = {}
@@ -288,8 +287,6 @@ class ResultCache:
                     self._results[key] = result
                     for entry in _entries(scope):
                         self._index.setdefault(entry, set()).add(key)
-                    if scope is not None:
-                        self._tables_of.setdefault(scope.project, set()).update(scope.tables)
 
     def _generation(self, scope: Scope | None) -> tuple[int, ...]:
         if scope is None:
@@ -309,9 +306,9 @@ class ResultCache:
             tables = None if tables is None else list(tables)
             entries: list[Entry] = [None]
             for p in projects:
-                if tables is None:
+                if tables is None:  # every table of p (rare: a statement naming no table it writes)
                     self._projects[p] = self._projects.get(p, 0) + 1
-                    entries.extend((p, t) for t in self._tables_of.pop(p, ()))
+                    entries.extend(e for e in self._index if e is not None and e[0] == p)
                 else:
                     for t in tables:
                         self._tables[(p, t)] = self._tables.get((p, t), 0) + 1
@@ -336,9 +333,6 @@ class ResultCache:
                 self._views[database] = edges
         return edges
 
-    def _evicted(self, key: Key, result: Result) -> None:
-        self._unindex(key, result)
-
     def _unindex(self, key: Key, result: Result) -> None:
         for entry in _entries(result.scope):
             keys = self._index.get(entry)
@@ -352,7 +346,6 @@ class ResultCache:
         self._store += 1
         self._results.clear()
         self._index.clear()
-        self._tables_of.clear()
         self._views.clear()
 
     @property
