@@ -178,9 +178,12 @@ class Rows:
         return len(self.traces) + len(self.observations) + len(self.scores)
 
 
-# OLAP table, Rows attribute, Arrow builder
+# OLAP table, Rows attribute, Arrow builder, and the field holding a row's trace id where every row
+# it leads to (through the table's views) belongs to that trace alone: the key its insert names to
+# the store's kept reads (storage/olap/results.py). Not for scores: a later event of a score can move
+# it to another trace, which a write naming the new trace alone would not tell a read of the old one.
 TABLES = (
-    ("observation_events", "observations", observations_table),
-    ("trace_events", "traces", traces_table),
-    ("scores", "scores", scores_table),
+    ("observation_events", "observations", observations_table, "trace_id"),
+    ("trace_events", "traces", traces_table, "id"),
+    ("scores", "scores", scores_table, None),
 )

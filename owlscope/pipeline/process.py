@@ -283,14 +283,15 @@ class IngestProcessor:
         """Insert the rows of several blobs, per table in slices of at most FLUSH_ROWS rows: memory
         per insert is bounded whatever the size of one request."""
         olap = self.services.olap
-        for table, attr, to_arrow in TABLES:
+        for table, attr, to_arrow, key in TABLES:
             items = [row for rows in parts for row in getattr(rows, attr)]
             for i in range(0, len(items), FLUSH_ROWS):
                 timer = StageTimer()
                 batch = items[i : i + FLUSH_ROWS]
                 data = to_arrow(batch)
                 timer.lap("arrow", data.num_rows)
-                olap.insert_arrow(table, data, projects={row.project_id for row in batch})
+                olap.insert_arrow(table, data, projects={row.project_id for row in batch},
+                                  keys=None if key is None else {getattr(row, key) for row in batch})
                 timer.lap("insert", data.num_rows)
 
     def _insert_group(self, group: list[tuple[str, Rows]]) -> list[tuple[str, Rows]]:

@@ -229,7 +229,7 @@ def aggregate_traces(olap: Olap, project_id: str, trace_ids: Iterable[str], name
     rows = olap.query_dicts(
         "SELECT * FROM (%s)" % trace_aggregates_sql("trace_id IN {tids:Array(String)}", names,
                                                    fast=rollups_fast(olap, project_id)),
-        {"project_id": project_id, "tids": ids},
+        {"project_id": project_id, "tids": ids}, keys=ids,
     )
     return {r["trace_id"]: r for r in rows}
 

@@ -246,7 +246,7 @@ def fetch_merged(olap: Olap, project_id: str, keys: list[tuple[str, str]], alias
         "SELECT trace_id, id%s FROM {db}.observations WHERE project_id = {p:String}"
         " AND trace_id IN %s AND id IN %s GROUP BY trace_id, id"
         % (select_list(aliases, merged), p.ids(sorted({k[0] for k in keys})), p.ids(sorted({k[1] for k in keys}))),
-        p.values,
+        p.values, keys={k[0] for k in keys},
     )
     wanted = set(keys)
     return {(r["trace_id"], r["id"]): r for r in rows if (r["trace_id"], r["id"]) in wanted}
@@ -259,7 +259,7 @@ def fetch_trace_info(olap: Olap, project_id: str, trace_ids: set[str], aliases: 
     rows = olap.query_dicts(
         "SELECT id%s FROM {db}.traces WHERE project_id = {p:String} AND id IN %s GROUP BY id"
         % (select_list(aliases, TRACE_MERGED), p.ids(sorted(trace_ids))),
-        p.values,
+        p.values, keys=trace_ids,
     )
     return {r["id"]: r for r in rows}
 

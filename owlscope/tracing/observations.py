@@ -258,7 +258,7 @@ def observations_for_trace(olap: Olap, project_id: str, trace_id: str) -> list[d
     rows = olap.query_dicts(
         "SELECT trace_id, id%s FROM {db}.observations WHERE project_id = {p:String} AND trace_id = {t:String}"
         " GROUP BY trace_id, id ORDER BY o_start, o_sort, id" % "".join(f", {e} AS {a}" for a, e in MERGED.items()),
-        {"p": project_id, "t": trace_id},
+        {"p": project_id, "t": trace_id}, keys=(trace_id,),
     )
     return [view_shape(r) for r in rows]
 
@@ -273,7 +273,7 @@ def observations_of_traces(olap: Olap, project_id: str, trace_ids: list[str]) ->
         "SELECT trace_id, id%s FROM {db}.observations WHERE project_id = {p:String} AND trace_id IN %s"
         " GROUP BY trace_id, id ORDER BY o_start, o_sort, id"
         % ("".join(f", {e} AS {a}" for a, e in MERGED.items()), p.ids(sorted(set(trace_ids)))),
-        p.values,
+        p.values, keys=trace_ids,
     )
     order = {t: i for i, t in enumerate(trace_ids)}
     return [view_shape(r) for r in sorted(rows, key=lambda r: order.get(r["trace_id"], len(order)))]
@@ -288,7 +288,7 @@ def trace_stats(olap: Olap, project_id: str, trace_ids: list[str]) -> dict[str, 
         "SELECT trace_id, a_ids, a_latency, a_total_cost FROM (%s)"
         % trace_aggregates_sql(f"trace_id IN {p.ids(trace_ids)}", {"a_ids", "a_latency", "a_total_cost"},
                                fast=rollups_fast(olap, project_id)),
-        p.values,
+        p.values, keys=trace_ids,
     )
     return {r[0]: {"ids": list(r[1]), "latency": float(r[2]), "total_cost": float(r[3])} for r in rows}
 

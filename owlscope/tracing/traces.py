@@ -433,7 +433,7 @@ def fetch_traces(olap: Olap, project_id: str, ids: list[str], *, io: bool = True
     rows = olap.query_dicts(
         f"SELECT id{select_list(merged if aliases is None else aliases, merged)} FROM {{db}}.traces"
         f" WHERE project_id = {{p:String}} AND id IN {p.ids(ids)}{after} GROUP BY id",
-        p.values,
+        p.values, keys=ids,
     )
     return {r["id"]: r for r in rows}
 

@@ -34,11 +34,14 @@ def olap(make_settings):
 
 
 def put(olap: Olap, oid: str, name: str, *, at: timedelta = timedelta(0), project: str = "p1",
-        named: bool = False) -> None:
-    """An observation inserted (`named`: the insert names its project, as ingestion does)."""
+        named: bool = False, trace: str | None = None) -> None:
+    """An observation inserted (`named`: the insert names its project and its trace, as ingestion
+    does; `trace`: its trace id, default `t-<oid>`)."""
+    trace = trace or f"t-{oid}"
     olap.insert_arrow("observation_events", observations_table([
-        ObservationEvent(project, oid, f"t-{oid}", T0 + at, type="SPAN", name=name, start_time=T0,
-                         usage_details={"input": 3})]), projects=[project] if named else None)
+        ObservationEvent(project, oid, trace, T0 + at, type="SPAN", name=name, start_time=T0,
+                         usage_details={"input": 3})]), projects=[project] if named else None,
+        keys=[trace] if named else None)
 
 
 @pytest.fixture
@@ -432,3 +435,142 @@ def test_span_ingestion_keeps_the_kept_score_reads_of_its_own_project(make_setti
                      "body": {"id": "s1", "traceId": "t1", "name": "quality", "value": 0}}])
         r = api.wait_for("/api/public/v2/scores", lambda r: len(r.json()["data"]) == 2, timeout=10)
         assert {s["id"] for s in r.json()["data"]} == {"s0", "s1"}
+
+
+def test_a_keyed_read_is_dropped_by_the_writes_of_its_keys_and_by_writes_naming_none() -> None:
+    cache = results.ResultCache(1 << 20)
+    scopes = {
+        "a": results.Scope("p1", frozenset({"t"}), frozenset({"a"})),
+        "ab": results.Scope("p1", frozenset({"t", "u"}), frozenset({"a", "b"})),
+        "c": results.Scope("p1", frozenset({"t"}), frozenset({"c"})),
+        "t": results.Scope("p1", frozenset({"t"})),  # unkeyed: every write of t drops it
+        "p2a": results.Scope("p2", frozenset({"t"}), frozenset({"a"})),
+    }
+
+    def fill() -> None:
+        for name, scope in scopes.items():
+            cache.put((name, "{}"), scope, cache.generation(scope), ("x",), [(name,)], ())
+
+    def kept() -> set[str]:
+        return {name for name in scopes if (name, "{}") in cache._results}
+
+    def indexed() -> set[tuple[str, str]]:
+        keyed = {key for by_key in cache._keyed.values() for keys in by_key.values() for key in keys}
+        return keyed | {key for keys in cache._index.values() for key in keys}
+
+    fill()
+    assert kept() == set(scopes)
+    cache.written(["p1"], ["t"], ["b", "z"])  # keys b and z of p1's t
+    assert kept() == {"a", "c", "p2a"}
+    fill()
+    cache.written(["p1"], ["u"], ["a"])  # key a, in u only
+    assert kept() == {"a", "c", "t", "p2a"}
+    fill()
+    cache.written(["p1"], ["v"], ["a"])  # a table no read reads
+    assert kept() == set(scopes)
+    cache.written(["p1"], ["t"])  # t of p1, keys not named: every read of it
+    assert kept() == {"p2a"}
+    fill()
+    cache.written(["p1"])  # tables not named
+    assert kept() == {"p2a"}
+    fill()
+    cache.written()
+    assert kept() == set()
+    fill()
+    cache.written(["p1"], ["t"], ["a"])
+    assert kept() == {"c", "p2a"}
+    assert indexed() == set(cache._results)  # nothing indexed that is not kept
+    assert set(cache._keyed[("p1", "t")]) == {"c"} and set(cache._keyed[("p2", "t")]) == {"a"}
+
+
+def test_a_keyed_read_is_not_kept_when_a_write_of_its_keys_finished_while_it_ran() -> None:
+    cache = results.ResultCache(1 << 20)
+    scope = results.Scope("p1", frozenset({"t", "u"}), frozenset({"a", "b"}))
+
+    def kept_after(*writes: tuple) -> bool:
+        cache.written()
+        read_under = cache.generation(scope)
+        for w in writes:
+            cache.written(*w)
+        cache.put(("q", "{}"), scope, read_under, ("x",), [(1,)], ())
+        return cache.get(("q", "{}")) is not None
+
+    assert kept_after()
+    assert kept_after((["p1"], ["t"], ["c"]), (["p2"], ["t"], ["a"]), (["p1"], ["v"], ["a"]))
+    assert not kept_after((["p1"], ["u"], ["c"]), (["p1"], ["u"], ["b"]))
+    assert not kept_after((["p1"], ["t"]))  # no keys named
+    assert not kept_after((["p1"],))
+    assert not kept_after((["p2"], None, None), (None, None, None))
+    # more keyed writes of its table than are remembered: the read cannot tell, and is not kept
+    assert kept_after(*[(["p1"], ["t"], [f"k{i}"]) for i in range(results.RECENT_WRITES - 1)])
+    assert not kept_after(*[(["p1"], ["t"], [f"k{i}"]) for i in range(results.RECENT_WRITES + 1)])
+
+
+def test_an_insert_naming_its_traces_keeps_the_keyed_reads_of_other_traces(olap: Olap,
+                                                                           engine_reads: list[str]) -> None:
+    one_trace = ("SELECT id, argMaxIfMerge(name) AS name FROM {db}.observations"
+                 " WHERE project_id = {p:String} AND trace_id = {t:String} GROUP BY id ORDER BY id")
+    put(olap, "o1", "first", named=True, trace="ta")
+
+    def read(trace: str) -> list:
+        return olap.query(one_trace, {"p": "p1", "t": trace}, keys=[trace])
+
+    assert read("ta") == [("o1", "first")] and read("tb") == []
+    engine_reads.clear()
+    put(olap, "o2", "other", named=True, trace="tc")  # another trace
+    assert read("ta") == [("o1", "first")] and read("tb") == []
+    assert engine_reads == []  # both kept, the empty one too
+    put(olap, "o3", "late", named=True, trace="tb")  # the trace polled for arrives
+    assert read("tb") == [("o3", "late")] and read("ta") == [("o1", "first")]
+    assert len(engine_reads) == 1
+    put(olap, "o1", "second", at=timedelta(seconds=1), named=True, trace="ta")  # an update of ta
+    assert read("ta") == [("o1", "second")]
+    # a write that names no keys drops every keyed read of its tables
+    engine_reads.clear()
+    olap.command("DELETE FROM {db}.observations WHERE project_id = 'p1' AND id = 'o3'", project="p1")
+    assert read("tb") == [] and read("ta") == [("o1", "second")]
+    assert len(engine_reads) == 2
+
+
+def test_a_trace_read_stays_kept_while_its_project_takes_other_traces(make_settings, monkeypatch) -> None:
+    with LiveServer(make_settings("embedded")) as srv:
+        api = Api(srv, create_project_key(srv.services))
+        ts = "2026-01-01T00:00:00.000Z"
+
+        def span(eid: str, trace: str, oid: str, name: str, at: str = ts) -> dict:
+            return {"id": eid, "type": "span-create", "timestamp": at,
+                    "body": {"id": oid, "traceId": trace, "name": name, "startTime": at}}
+
+        api.ingest([{"id": "e0", "type": "trace-create", "timestamp": ts, "body": {"id": "t0", "name": "t0"}},
+                    span("e1", "t0", "o1", "retrieve")])
+        api.wait_for("/api/public/traces/t0", lambda r: r.status_code == 200 and len(r.json()["observations"]) == 1)
+        olap = srv.services.olap
+        sent: list[str] = []
+        run = olap._run
+        monkeypatch.setattr(olap, "_run", lambda sql, params: sent.append(sql) or run(sql, params))
+
+        def engine_reads_of(path: str, status: int = 200) -> tuple[dict, list[str]]:
+            sent.clear()
+            r = api.get(path)
+            assert r.status_code == status, r.text
+            return r.json(), list(sent)
+
+        trace, _ = engine_reads_of("/api/public/traces/t0")
+        engine_reads_of("/api/public/traces/t9", 404)  # polled for before it exists
+        for n in range(1, 4):  # other traces of the project arrive, one insert at a time
+            api.ingest([{"id": f"y{n}", "type": "trace-create", "timestamp": ts, "body": {"id": f"t{n}"}},
+                        span(f"x{n}", f"t{n}", f"ox{n}", "other")])
+            api.wait_for(f"/api/public/traces/t{n}")
+            again, reads = engine_reads_of("/api/public/traces/t0")
+            assert again == trace and reads == [], reads
+            _, reads = engine_reads_of("/api/public/traces/t9", 404)
+            assert reads == [], reads
+        # the trace itself takes a new observation: the next read shows it
+        api.ingest([span("e2", "t0", "o2", "generate", "2026-01-01T00:00:01.000Z")])
+        r = api.wait_for("/api/public/traces/t0", lambda r: len(r.json()["observations"]) == 2, timeout=10)
+        assert [o["name"] for o in r.json()["observations"]] == ["retrieve", "generate"]
+        # and the trace polled for shows once it is written
+        api.ingest([{"id": "e4", "type": "trace-create", "timestamp": ts, "body": {"id": "t9"}},
+                    span("e3", "t9", "o9", "late")])
+        r = api.wait_for("/api/public/traces/t9", timeout=10)
+        assert [o["id"] for o in r.json()["observations"]] == ["o9"]

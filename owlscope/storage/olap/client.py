@@ -182,12 +182,15 @@ class Olap:
             else:
                 self._written([project], results.written_table(text))
 
-    def _written(self, projects: list[str] | None = None, table: str | None = None) -> None:
+    def _written(self, projects: list[str] | None = None, table: str | None = None,
+                 keys: Iterable[str] | None = None) -> None:
         """After a statement that may have changed the store (also one that failed part-way);
         `projects`: it wrote rows of these projects only (None: anything); `table`: it wrote this
-        table only (and what its views reach; None: any table)."""
+        table only (and what its views reach; None: any table); `keys`: the rows of these keys only
+        (None: any rows; see results.py)."""
         if self._results is not None:
-            self._results.written(projects, None if table is None or projects is None else self.reached(table))
+            self._results.written(projects, None if table is None or projects is None else self.reached(table),
+                                  keys)
 
     def reached(self, table: str) -> frozenset[str] | None:
         """`table` and every table the store's materialized views carry rows inserted into it to;
@@ -209,9 +212,11 @@ class Olap:
             return None
         return None if edges is None else results.reached(table, edges)
 
-    def _read(self, text: str, params: dict[str, Any] | None) -> tuple[tuple[str, ...], list]:
+    def _read(self, text: str, params: dict[str, Any] | None,
+              keys: Iterable[str] | None = None) -> tuple[tuple[str, ...], list]:
         """(column names, rows) of a statement: a plain read from the result cache when it holds
-        it, else from the engine (and kept when it may be)."""
+        it, else from the engine (and kept when it may be); `keys`: the caller knows it reads only
+        rows of these keys (see results.py)."""
         sql = self.sql(text)
         cache = self._results
         if cache is None:
@@ -228,6 +233,8 @@ class Olap:
         if kept is not None:
             return kept.names, kept.copy_rows()
         scope = results.read_scope(text, params)
+        if scope is not None and keys is not None:
+            scope = results.Scope(scope.project, scope.tables, frozenset(keys))
         generation = cache.generation(scope)
         names, rows, types = self._run(sql, params)
         if len(rows) <= results.MAX_ROWS:
@@ -241,11 +248,16 @@ class Olap:
             res = c.query(sql, parameters=params)
             return tuple(res.column_names), res.result_rows, [t.name for t in res.column_types]
 
-    def query(self, text: str, params: dict[str, Any] | None = None) -> list[tuple]:
-        return self._read(text, params)[1]
+    def query(self, text: str, params: dict[str, Any] | None = None, *,
+              keys: Iterable[str] | None = None) -> list[tuple]:
+        """The rows of a read; `keys`: the caller knows it reads only the rows of these keys (a write
+        of other keys then leaves it kept, see results.py)."""
+        return self._read(text, params, keys)[1]
 
-    def query_dicts(self, text: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-        names, rows = self._read(text, params)
+    def query_dicts(self, text: str, params: dict[str, Any] | None = None, *,
+                    keys: Iterable[str] | None = None) -> list[dict[str, Any]]:
+        """The rows of a read as dicts; `keys` as for `query`."""
+        names, rows = self._read(text, params, keys)
         return [dict(zip(names, row, strict=True)) for row in rows]
 
     def read_native(self, text: str, params: dict[str, Any] | None = None) -> bytes:
@@ -262,9 +274,10 @@ class Olap:
             self._written()
 
     def insert_arrow(self, table: str, data: pa.Table, settings: dict[str, int] | None = None, *,
-                     projects: Iterable[str] | None = None) -> None:
+                     projects: Iterable[str] | None = None, keys: Iterable[str] | None = None) -> None:
         """Insert an Arrow table; `projects`: the caller knows the rows are of these projects only
-        (the store's kept reads of other projects then stay); `settings`: engine settings over the
+        (the store's kept reads of other projects then stay); `keys`: and of these keys only (the
+        kept reads of other keys stay, see results.py); `settings`: engine settings over the
         defaults below (benchmarks compare variants with them). `optimize_on_insert = 0`: the
         engine would otherwise merge the rows of each new part that share a sort key before
         writing it, which for the aggregate tables is a second fold of every state the
@@ -276,7 +289,7 @@ class Olap:
         try:
             self._insert_arrow(table, data, settings)
         finally:
-            self._written(None if projects is None else list(projects), table)
+            self._written(None if projects is None else list(projects), table, keys)
 
     def _insert_arrow(self, table: str, data: pa.Table, settings: dict[str, int] | None) -> None:
         engine = {"optimize_on_insert": 0, **(settings or {})}

@@ -20,8 +20,20 @@ kept result about 0.05 ms.
   FROM`, `ALTER TABLE`) and the tables that one's views reach, or, when it names none, every
   table of the project. Every other write (migrations, other statements, a write sent as a query,
   an insert whose projects are not named) drops every kept result.
+- Within a table, writes and reads can be scoped further by key, where the caller knows the rows
+  it reads and writes by a column they share (ingestion and the trace reads: the trace id). A read
+  whose caller says it reads only the rows of keys K (`Olap.query(..., keys=K)`: one trace, a page
+  of traces) is dropped by a write of its tables that names a key in K, or that names no keys; an
+  insert whose caller names the keys of its rows (`Olap.insert_arrow(..., keys=)`) names them in
+  every table it reaches (the views carry a row's key along: a trace's observations, its trace row
+  and its bounds keep its trace id). So a trace looked at while its project takes new traces stays
+  kept, and so does a poll for a trace not yet stored (an empty result), until a write of that
+  trace. The caller vouches for both sides: a keyed read reads no row outside its keys, and every
+  write that can change the rows of a key names it (or names no keys).
 - A result is kept only if no write that could change it finished while it was read: the
-  generation it was read under (`generation(scope)`) must still be current when it is put.
+  generation it was read under (`generation(scope)`) must still be current when it is put, and,
+  for a keyed read, none of the keyed writes of its tables since then (the last RECENT_WRITES of
+  each table of a project are remembered) may name one of its keys.
 - Only plain reads are kept: a statement that starts with SELECT or WITH, names no function whose
   value changes by itself (`now()`, `rand()`, ...) and no system table or part column (merges
   change those without a write), and returns at most MAX_ROWS rows; the rest always goes to the
@@ -40,6 +52,7 @@ from __future__ import annotations
 import re
 import threading
 import weakref
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -47,6 +60,10 @@ from typing import Any
 from cachetools import LRUCache
 
 MAX_ROWS = 2_000
+# keyed writes remembered per table of a project, for the keyed reads running meanwhile: a keyed read
+# under which more writes of one of its tables finished is not kept (a read takes milliseconds, an
+# insert of one table comes at most a few times a second)
+RECENT_WRITES = 32
 _READ = re.compile(r"\s*(SELECT|WITH)\b", re.IGNORECASE)
 # values that change without a write: clock, randomness, the engine's own state and part layout,
 # and data outside the store (table functions over files, URLs, object stores, other servers)
@@ -67,10 +84,12 @@ _WRITTEN = re.compile(r"\s*(?:INSERT\s+INTO|DELETE\s+FROM|ALTER\s+TABLE)\s+\{db\
 
 @dataclass(frozen=True)
 class Scope:
-    """What a read reads: rows of `project` in `tables` only."""
+    """What a read reads: rows of `project` in `tables` only; with `keys`, only the rows of those
+    keys (see the module's docstring)."""
 
     project: str
     tables: frozenset[str]
+    keys: frozenset[str] | None = None
 
 
 def read_scope(text: str, params: dict[str, Any] | None) -> Scope | None:
@@ -212,7 +231,8 @@ def _thaw(row: tuple, containers: tuple[int, ...]) -> tuple:
 
 
 Key = tuple[str, str]
-Entry = tuple[str, str] | None  # (project, table) a kept read is indexed under; None: no known project
+Table = tuple[str, str]  # (project, table)
+Entry = Table | None  # what an unkeyed read is indexed under; None: no known project
 
 
 def _entries(scope: Scope | None) -> list[Entry]:
@@ -235,20 +255,28 @@ class _Kept(LRUCache):
 class ResultCache:
     """Kept reads, dropped by the writes that can change them.
 
-    Four write counters: `_all` goes up with every write (a read of no known project is kept only
-    if it did not move), `_store` with every write of no known project, `_projects[p]` with every
-    write to project p whose tables are not known, and `_tables[(p, t)]` with every write to table
-    t of project p. A read of p over tables T is kept only if `_store`, `_projects[p]` and
-    `_tables[(p, t)]` for each t in T did not move."""
+    Write counters: `_all` goes up with every write (a read of no known project is kept only if it
+    did not move; it also numbers the writes), `_store` with every write of no known project,
+    `_projects[p]` with every write to project p whose tables are not known, `_tables[(p, t)]` with
+    every write to table t of project p, and `_unkeyed[(p, t)]` with those of them that name no
+    keys. A read of p over tables T is kept only if `_store`, `_projects[p]` and `_tables[(p, t)]`
+    for each t in T did not move; a keyed read, if `_unkeyed[(p, t)]` did not move instead, and no
+    keyed write of one of its tables since (`_recent`) named one of its keys."""
 
     def __init__(self, max_bytes: int):
         self._lock = threading.Lock()
-        self._index: dict[Entry, set[Key]] = {}  # the keys kept, by what they read
+        self._index: dict[Entry, set[Key]] = {}  # the unkeyed reads kept, by what they read
+        self._keyed: dict[Table, dict[str, set[Key]]] = {}  # the keyed reads kept, by table and key
         self._results = _Kept(max_bytes, self._unindex)
         self._all = 0
         self._store = 0
         self._projects: dict[str, int] = {}
-        self._tables: dict[tuple[str, str], int] = {}
+        self._tables: dict[Table, int] = {}
+        self._unkeyed: dict[Table, int] = {}
+        # the last keyed writes of each table of a project, (number, keys); `_lost`: the number of the
+        # newest one no longer remembered
+        self._recent: dict[Table, deque[tuple[int, frozenset[str]]]] = {}
+        self._lost: dict[Table, int] = {}
         self._views: dict[str, dict[str, set[str]]] = {}  # database -> its views' edges (see `views`)
         self.hits = 0
         self.misses = 0
@@ -261,7 +289,8 @@ class ResultCache:
             self._drop_all()
 
     def generation(self, scope: Scope | None) -> tuple[int, ...]:
-        """What a read of `scope` is read under: `put` keeps it only if this has not moved."""
+        """What a read of `scope` is read under: `put` keeps it only if no write that can change it
+        finished since."""
         with self._lock:
             return self._generation(scope)
 
@@ -283,20 +312,54 @@ class ResultCache:
         result = Result(names, kept, containers, 200 + sum(_row_size(r) for r in kept), scope)
         if result.size <= self._results.maxsize:
             with self._lock:
-                if self.enabled and generation == self._generation(scope):
+                if self.enabled and self._current(scope, generation):
                     self._results[key] = result
-                    for entry in _entries(scope):
-                        self._index.setdefault(entry, set()).add(key)
+                    self._indexed(key, scope)
 
     def _generation(self, scope: Scope | None) -> tuple[int, ...]:
         if scope is None:
             return (self._all,)
         p = scope.project
-        return (self._store, self._projects.get(p, 0), *(self._tables.get((p, t), 0) for t in sorted(scope.tables)))
+        if scope.keys is None:
+            return (self._store, self._projects.get(p, 0),
+                    *(self._tables.get((p, t), 0) for t in sorted(scope.tables)))
+        return (self._store, self._projects.get(p, 0),
+                *(self._unkeyed.get((p, t), 0) for t in sorted(scope.tables)), self._all)
 
-    def written(self, projects: Iterable[str] | None = None, tables: Iterable[str] | None = None) -> None:
+    def _current(self, scope: Scope | None, generation: tuple[int, ...]) -> bool:
+        """Whether no write that can change a read of `scope` made under `generation` has finished."""
+        if scope is None or scope.keys is None:
+            return generation == self._generation(scope)
+        *counters, since = generation
+        if tuple(counters) != self._generation(scope)[:-1]:
+            return False
+        keys = scope.keys
+        for t in scope.tables:
+            table = (scope.project, t)
+            if self._lost.get(table, 0) > since:
+                return False
+            for number, written in reversed(self._recent.get(table, ())):
+                if number <= since:
+                    break
+                if not keys.isdisjoint(written):
+                    return False
+        return True
+
+    def _indexed(self, key: Key, scope: Scope | None) -> None:
+        if scope is None or scope.keys is None:
+            for entry in _entries(scope):
+                self._index.setdefault(entry, set()).add(key)
+            return
+        for t in scope.tables:
+            by_key = self._keyed.setdefault((scope.project, t), {})
+            for k in scope.keys:
+                by_key.setdefault(k, set()).add(key)
+
+    def written(self, projects: Iterable[str] | None = None, tables: Iterable[str] | None = None,
+                keys: Iterable[str] | None = None) -> None:
         """After a write: of the rows of `projects` only, or (None) of anything; in `tables` only,
-        or (None) in any table of those projects."""
+        or (None) in any table of those projects; of the rows of `keys` only in those tables, or
+        (None) of any rows."""
         with self._lock:
             self._all += 1
             if projects is None:
@@ -304,20 +367,40 @@ class ResultCache:
                 return
             projects = list(projects)
             tables = None if tables is None else list(tables)
-            entries: list[Entry] = [None]
+            keys = None if keys is None or tables is None else frozenset(keys)
+            dropped: set[Key] = set(self._index.pop(None, ()))
             for p in projects:
                 if tables is None:  # every table of p (rare: a statement naming no table it writes)
                     self._projects[p] = self._projects.get(p, 0) + 1
-                    entries.extend(e for e in self._index if e is not None and e[0] == p)
-                else:
-                    for t in tables:
-                        self._tables[(p, t)] = self._tables.get((p, t), 0) + 1
-                    entries.extend((p, t) for t in tables)
-            for entry in entries:
-                for key in self._index.pop(entry, ()):
-                    result = self._results.pop(key, None)
-                    if result is not None:
-                        self._unindex(key, result)
+                    for entry in [e for e in self._index if e is not None and e[0] == p]:
+                        dropped.update(self._index.pop(entry))
+                    for table in [e for e in self._keyed if e[0] == p]:
+                        for ks in self._keyed.pop(table).values():
+                            dropped.update(ks)
+                    continue
+                for t in tables:
+                    table = (p, t)
+                    self._tables[table] = self._tables.get(table, 0) + 1
+                    dropped.update(self._index.pop(table, ()))
+                    if keys is None:
+                        self._unkeyed[table] = self._unkeyed.get(table, 0) + 1
+                        for ks in self._keyed.pop(table, {}).values():
+                            dropped.update(ks)
+                        continue
+                    recent = self._recent.get(table)
+                    if recent is None:
+                        recent = self._recent[table] = deque(maxlen=RECENT_WRITES)
+                    elif len(recent) == RECENT_WRITES:
+                        self._lost[table] = recent[0][0]
+                    recent.append((self._all, keys))
+                    by_key = self._keyed.get(table)
+                    if by_key:
+                        for k in keys & by_key.keys():
+                            dropped.update(by_key.pop(k))
+            for key in dropped:
+                result = self._results.pop(key, None)
+                if result is not None:
+                    self._unindex(key, result)
 
     def views(self, database: str, load: Callable[[], dict[str, set[str]] | None]) -> dict[str, set[str]] | None:
         """The edges of `database`'s materialized views (`view_edges`), loaded once per store and
@@ -334,18 +417,36 @@ class ResultCache:
         return edges
 
     def _unindex(self, key: Key, result: Result) -> None:
-        for entry in _entries(result.scope):
-            keys = self._index.get(entry)
-            if keys is not None:
-                keys.discard(key)
-                if not keys:
-                    del self._index[entry]
+        scope = result.scope
+        if scope is None or scope.keys is None:
+            for entry in _entries(scope):
+                keys = self._index.get(entry)
+                if keys is not None:
+                    keys.discard(key)
+                    if not keys:
+                        del self._index[entry]
+            return
+        for t in scope.tables:
+            by_key = self._keyed.get((scope.project, t))
+            if by_key is None:
+                continue
+            for k in scope.keys:
+                held = by_key.get(k)
+                if held is not None:
+                    held.discard(key)
+                    if not held:
+                        del by_key[k]
+            if not by_key:
+                del self._keyed[(scope.project, t)]
 
     def _drop_all(self) -> None:
         self._all += 1
         self._store += 1
         self._results.clear()
         self._index.clear()
+        self._keyed.clear()
+        self._recent.clear()
+        self._lost.clear()
         self._views.clear()
 
     @property
