@@ -222,6 +222,8 @@ def stage_counters(url: str) -> dict[tuple[str, str], float]:
     for kind, labels, value in _STAGE_RE.findall(text):
         lab = dict(re.findall(r'(\w+)="([^"]*)"', labels))
         out[(lab["stage"], lab.get("clock", "items") if kind == "seconds" else "items")] = float(value)
+    for name, value in re.findall(r"^owlscope_olap_result_cache_(hits|misses)_total (\S+)$", text, re.M):
+        out[("result_cache", name)] = float(value)
     return out
 
 
@@ -271,6 +273,7 @@ class VisibilityProbe(threading.Thread):
         self.flushes: list[float] = []
         self.stop = threading.Event()
         self.error: str | None = None
+        self.polls = 0  # reads of a probe trace, each until it is readable
 
     def run(self) -> None:
         try:
@@ -297,6 +300,7 @@ class VisibilityProbe(threading.Thread):
                     flushed = time.monotonic()
                     while True:
                         r = client.get(f"{self.url}/api/public/traces/{trace_id}")
+                        self.polls += 1
                         if r.status_code == 200 and len(r.json()["observations"]) >= 2:
                             break
                         if time.monotonic() - flushed > 120:
@@ -494,6 +498,10 @@ def main() -> None:
             print(f"visibility during the burst ({len(ms)} probes): flush() -> readable p50 {_pct(ms, 50):.0f} ms, "
                   f"p95 {_pct(ms, 95):.0f} ms, max {max(ms):.0f} ms; flush() itself p50 {_pct(fl, 50):.0f} ms, "
                   f"p95 {_pct(fl, 95):.0f} ms (mean {statistics.fmean(ms):.0f} ms)")
+            hits, misses = (after.get(("result_cache", k), 0) - before.get(("result_cache", k), 0)
+                            for k in ("hits", "misses"))
+            print(f"  {probe.polls} reads of a probe trace until readable; the server's result cache over the "
+                  f"run (every read, the bench's own counts too): {hits:,.0f} hits, {misses:,.0f} misses")
     if before or after:
         print_stage_table(before, after, n, wall, cpu)
     if proc:

@@ -32,7 +32,7 @@ Every number is printed; the machine's load average is printed with them.
 
 compares two builds on one machine: the data is loaded once, then each round starts a server from
 this checkout and one from the other (in alternating order), measures the reads over HTTP on the
-same data and stops it; printed are each round's p50s and the median over the rounds. On a machine
+same data and stops it; printed are each round's p50 and p95 and their medians over the rounds. On a machine
 whose speed drifts (shared cores), this is the comparison to trust: the same build measured an hour
 apart can differ by a third. `--env NAME=VALUE` sets a setting of every server started (e.g.
 `--env CHDB_RESULT_CACHE_MB=0` to compare the engine floor of two builds); `--writing N` measures
@@ -415,8 +415,9 @@ def compare(data_dir: Path, spans: int, other: str, rounds: int, runs: int, warm
     keys = (PK, SK) if writing_this else other_project_keys(data_dir, here) if writing else None
     writing = writing_this or writing
     p50s: dict[tuple[str, str], list[float]] = defaultdict(list)
+    p95s: dict[tuple[str, str], list[float]] = defaultdict(list)
     names = {here: "this", other: "other"}
-    print(f"this: {here}\nother: {other}\n({runs} runs each after {warmup} warm-up, p50 ms"
+    print(f"this: {here}\nother: {other}\n({runs} runs each after {warmup} warm-up, p50 / p95 ms"
           + (f", while {'this' if writing_this else 'another'} project is written, {writing:,} spans/s)"
              if writing else ")"))
     for rnd in range(1, rounds + 1):
@@ -430,13 +431,16 @@ def compare(data_dir: Path, spans: int, other: str, rounds: int, runs: int, warm
                     wire = measure_http(url, requests_of(a_trace(url)), runs, warmup)
             finally:
                 stop_server(proc)
-            line = "  ".join(f"{label} {statistics.median(t):6.1f}" for label, t in wire.items())
+            line = "  ".join(f"{label} {statistics.median(t):6.1f} / {pct(t, 0.95):6.1f}" for label, t in wire.items())
             print(f"round {rnd} {names[code]:<5} {line}  (load {os.getloadavg()[0]:.1f}) {note}", flush=True)
             for label, t in wire.items():
                 p50s[(names[code], label)].append(statistics.median(t))
-    print(f"\n{'read':<20} {'this':>8} {'other':>8}   median of the rounds' p50, ms")
+                p95s[(names[code], label)].append(pct(t, 0.95))
+    print(f"\n{'read':<20} {'this':>8} {'other':>8} {'this':>8} {'other':>8}   median of the rounds' p50 | p95, ms")
     for label in requests_of("x"):
-        print(f"{label:<20} {statistics.median(p50s[('this', label)]):8.1f} {statistics.median(p50s[('other', label)]):8.1f}")
+        m = statistics.median
+        print(f"{label:<20} {m(p50s[('this', label)]):8.1f} {m(p50s[('other', label)]):8.1f}"
+              f" {m(p95s[('this', label)]):8.1f} {m(p95s[('other', label)]):8.1f}")
 
 
 def main() -> None:
