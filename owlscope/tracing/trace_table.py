@@ -34,7 +34,7 @@ from owlscope.tracing.model import (
     trace_aggregates_sql,
     trace_io_previews,
 )
-from owlscope.tracing.scores import latest_rows
+from owlscope.tracing.scores import has_scores, latest_rows
 from owlscope.tracing.traces import fetch_traces, parse_order, select_trace_ids, trace_exists
 from owlscope.wire import decode_cursor, encode_cursor
 
@@ -319,7 +319,7 @@ def score_summaries(olap: Olap, project_id: str, column: str, ids: list[str],
                     extra: str = "") -> dict[str, list[dict[str, Any]]]:
     """The scores whose `column` (trace_id, session_id) is one of `ids` (and `extra` holds), by that
     id, summarized per score name (`summarize_scores`)."""
-    if not ids:
+    if not ids or not has_scores(olap, project_id):
         return {}
     rows = olap.query(
         latest_rows(f"assumeNotNull({column}), name, data_type, value, string_value",

@@ -574,3 +574,36 @@ def test_a_trace_read_stays_kept_while_its_project_takes_other_traces(make_setti
                     span("e3", "t9", "o9", "late")])
         r = api.wait_for("/api/public/traces/t9", timeout=10)
         assert [o["id"] for o in r.json()["observations"]] == ["o9"]
+
+
+def test_the_trace_reads_of_a_project_without_scores_skip_the_score_lookups(make_settings, monkeypatch) -> None:
+    settings = make_settings("embedded")
+    settings.chdb_result_cache_mb = 0  # every statement to the engine, to see which are sent
+    with LiveServer(settings) as srv:
+        api = Api(srv, create_project_key(srv.services))
+        ts = "2026-01-01T00:00:00.000Z"
+        api.ingest([{"id": "e0", "type": "trace-create", "timestamp": ts, "body": {"id": "t0", "name": "t0"}}])
+        api.wait_for("/api/public/traces/t0")
+        olap = srv.services.olap
+        sent: list[str] = []
+        run = olap._run
+        monkeypatch.setattr(olap, "_run", lambda sql, params: sent.append(sql) or run(sql, params))
+
+        def score_statements(path: str, **params) -> tuple[dict, list[str]]:
+            sent.clear()
+            r = api.get(path, **params)
+            assert r.status_code == 200, r.text
+            return r.json(), [q for q in sent if f"{olap.database}.scores" in q]
+
+        for path in ("/api/public/traces/t0", "/api/public/traces"):
+            body, reads = score_statements(path)
+            assert reads == [olap.sql("SELECT 1 FROM {db}.scores WHERE project_id = {p:String} LIMIT 1")], reads
+        assert body["data"][0]["scores"] == []
+        # its first score shows at once, through the lookups
+        api.ingest([{"id": "e1", "type": "score-create", "timestamp": ts,
+                     "body": {"id": "s0", "traceId": "t0", "name": "quality", "value": 1}}])
+        api.wait_for("/api/public/v2/scores", lambda r: len(r.json()["data"]) == 1)
+        body, reads = score_statements("/api/public/traces/t0")
+        assert [x["id"] for x in body["scores"]] == ["s0"] and len(reads) == 2
+        body, _ = score_statements("/api/public/traces")
+        assert body["data"][0]["scores"] == ["s0"]
