@@ -584,6 +584,8 @@ class Cover:
     # read takes the rows of these generations (`current_rows`)
     gens: dict[datetime, int] = field(default_factory=dict)
     day_gens: dict[datetime, int] = field(default_factory=dict)
+    # what the current generation of each hour covers: the writes marked up to this time
+    covered: dict[datetime, datetime] = field(default_factory=dict)
 
 
 def cover(olap: Olap, project_id: str, kind: str, start: datetime | None, end: datetime | None) -> Cover:
@@ -643,7 +645,13 @@ def covers(olap: Olap, project_id: str, kinds: tuple[str, ...], start: datetime 
         d for d, ok in sorted(day_ok[k].items())
         if ok and (start is None or d >= start) and (end is None or d + DAY <= end)],
         {h: entry[0] for (kind, h), entry in hours.items() if kind == k and entry[0]},
-        {d: g for (kind, d), g in day_gens.items() if kind == k}) for k in kinds}
+        {d: g for (kind, d), g in day_gens.items() if kind == k},
+        {h: _utc(entry[1]) for (kind, h), entry in hours.items() if kind == k and entry[0] and entry[1] is not None},
+    ) for k in kinds}
+
+
+def _utc(t: datetime) -> datetime:
+    return t.replace(tzinfo=UTC) if t.tzinfo is None else t
 
 
 _QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'|\{[^{}]*\}")  # string literals and bound parameters
@@ -681,6 +689,12 @@ def mark_traces(olap: Olap, in_ids: str, params: dict[str, Any]) -> None:
         "INSERT INTO {db}.rollup_marks (project_id, kind, hour, marked_at) SELECT project_id, kind, hour, now64(3)"
         f" FROM {{db}}.rollup_members WHERE project_id = {{p:String}} AND trace_id IN {in_ids}"
         " GROUP BY project_id, kind, hour", params, project=params["p"])
+    # and touched: a read of a dirty hour takes the stored facts of the traces not touched since the
+    # hour's refresh (`fact_rows`), which must not count these
+    olap.command(
+        "INSERT INTO {db}.rollup_touched (project_id, touched_at, trace_id) SELECT project_id, now64(3), trace_id"
+        f" FROM {{db}}.rollup_members WHERE project_id = {{p:String}} AND trace_id IN {in_ids}"
+        " GROUP BY project_id, trace_id", params, project=params["p"])
 
 
 # ---- reading ----------------------------------------------------------------------------------
@@ -776,43 +790,77 @@ def _current(kind: str, hours_cond: str) -> str:
 
 
 def fact_rows(olap: Olap, project_id: str, kind: str, exprs: str, start: datetime | None, end: datetime | None,
-              from_table: list[datetime], dirty: list[datetime], gens: dict[datetime, int]) -> str | None:
+              from_table: list[datetime], dirty: list[datetime], gens: dict[datetime, int],
+              covered: dict[datetime, datetime] | None = None) -> str | None:
     """SQL: merged facts of one kind over [start, end), with the columns the SQL `exprs` uses (rollup
     keys and measures, the columns of the facts tables): those of the clean hours `from_table` from
     their stored facts (OLAP 0009, read by time), and those of the `dirty` hours merged from the raw
     rows (both of one `Cover`: the hours neither clean nor dirty hold nothing). The other clean
     hours are left to the caller: `serve` takes them from the rollup rows. None when there is
     neither: the caller leaves the branch out, as a branch that reads nothing still costs the
-    engine its planning and a look at each table (~10 ms of a 20-35 ms rollup read at 20,000 spans)."""
+    engine its planning and a look at each table (~10 ms of a 20-35 ms rollup read at 20,000 spans).
+
+    A dirty hour refreshed before (`stale_hours`: it has a generation, whose `covered` time is
+    given) is read in two parts: the stored facts of its generation for every trace not written
+    since that generation's cover, and the raw rows of the traces written since (`rollup_touched`,
+    which every insert, and every deletion through `mark_traces`, writes). A trace not written
+    since is as the generation saw it, so the two parts are exact together; the hour of a project
+    written all the time (always dirty) then merges the traces of the last seconds raw, not the
+    whole hour."""
     if not dirty and not from_table:
         return None
     fast = rollups_fast(olap, project_id)
-    _, _, facts_table, _, time_fact, _ = _KINDS[kind]
-    time_row = "sort_ts" if kind == "obs" else "timestamp"
+    _, _, facts_table, trace_fact, time_fact, _ = _KINDS[kind]
+    time_row, trace_row = ("sort_ts", "trace_id") if kind == "obs" else ("timestamp", "id")
+    stale = stale_hours(dirty, gens, covered or {})
+    stale_set = set(stale)
+    fresh = [h for h in dirty if h not in stale_set]
+    touched = (None if not stale else
+               "SELECT trace_id FROM {db}.rollup_touched WHERE project_id = {project_id:String}"
+               f" AND touched_at >= {_time(min((covered or {})[h] for h in stale))}")
 
     def within(col: str) -> list[str]:
         return ([f"{col} >= {_time(start)}"] if start is not None else []) + (
             [f"{col} < {_time(end)}"] if end is not None else [])
 
-    def cond(col: str) -> str:
-        return " AND ".join([*within(col), in_ranges(f"toStartOfHour({col})", hour_ranges(dirty))])
+    def cond(col: str, trace_col: str) -> str:
+        hour = f"toStartOfHour({col})"
+        parts = [in_ranges(hour, hour_ranges(fresh))] if fresh else []
+        if stale:
+            parts.append(f"({in_ranges(hour, hour_ranges(stale))} AND {trace_col} IN ({touched}))")
+        return " AND ".join([*within(col), f"({' OR '.join(parts)})" if parts else "0"])
 
     if kind == "obs":
         aliases = set(aliases_in(exprs, obs_exprs(fast)))
-        facts = obs_facts(aliases, fast, cond(time_row), cond(time_fact))
+        facts = obs_facts(aliases, fast, cond(time_row, trace_row), cond(time_fact, trace_row))
         cols = ["trace_id", time_fact, *sorted(aliases - {time_fact})]
     else:
         aliases = {a for a in TRACE if a in exprs}
         aggs = {a for a in _TRACE_AGGREGATES if a in exprs} or ({"a_count"} if "a_has" in exprs else set())
-        facts = trace_facts(aliases, fast, cond(time_row), cond(time_fact), aggs)
+        facts = trace_facts(aliases, fast, cond(time_row, trace_row), cond(time_fact, trace_row), aggs)
         cols = [time_fact, *sorted(aliases - {time_fact}), *sorted(aggs), *(["a_has"] if aggs else [])]
-    if not from_table:
+    stored_hours = sorted({*from_table, *stale})
+    if not stored_hours:
         return facts
-    listed = _epochs(from_table)
+    listed = _epochs(stored_hours)
+    untouched = ""
+    if stale:
+        whole = f"toUInt32(hour) IN {_epochs(from_table)} OR " if from_table else ""
+        untouched = f" AND ({whole}{trace_fact} NOT IN ({touched}))"
     stored = (f"SELECT {', '.join(cols)} FROM {{db}}.{facts_table} WHERE project_id = {{project_id:String}}"
-              f" AND toUInt32(hour) IN {listed} AND {current_rows(gens, from_table, kind, f'toUInt32(hour) IN {listed}')}"
+              f" AND toUInt32(hour) IN {listed}"
+              f" AND {current_rows(gens, stored_hours, kind, f'toUInt32(hour) IN {listed}')}{untouched}"
               + "".join(f" AND {w}" for w in within(time_fact)))
     return f"SELECT {', '.join(cols)} FROM ({facts}) UNION ALL {stored}" if dirty else stored
+
+
+def stale_hours(dirty: list[datetime], gens: dict[datetime, int], covered: dict[datetime, datetime],
+                now: datetime | None = None) -> list[datetime]:
+    """The dirty hours that have a generation whose cover is recent enough that `rollup_touched`
+    still holds every trace written since (its rows expire after TOUCHED_TTL; a day kept as margin
+    for the clocks): `fact_rows` reads them from their facts and the traces written since."""
+    oldest = (now or datetime.now(UTC)) - TOUCHED_TTL + DAY
+    return [h for h in dirty if h in gens and h in covered and covered[h] > oldest]
 
 
 def serve(olap: Olap, project_id: str, shape: Shape, p: Params, start: datetime | None, end: datetime | None,
@@ -864,7 +912,7 @@ def serve(olap: Olap, project_id: str, shape: Shape, p: Params, start: datetime 
         )
 
     raw_exprs = " ".join([*(r for _, r in shape.dims.values()), *(states[c] for c in cols), *shape.raw_where])
-    facts = fact_rows(olap, project_id, shape.kind, raw_exprs, start, end, partial, cov.dirty, cov.gens)
+    facts = fact_rows(olap, project_id, shape.kind, raw_exprs, start, end, partial, cov.dirty, cov.gens, cov.covered)
     if facts is not None:
         raw_sel = ([f"{shape.bucket.format(t=time_fact)} AS time_dimension"] if shape.bucket else []) + [
             f"{r} AS `{n}`" for n, (_, r) in shape.dims.items()] + [f"{states[c]} AS {c}" for c in cols]
@@ -890,7 +938,7 @@ def user_rows(olap: Olap, project_id: str, start: datetime | None, end: datetime
     in_days = set(cov.days)
     rest = [h for h in cov.clean if h.replace(hour=0) not in in_days]
     exprs = " ".join(["t_user t_ts a_total_cost a_total_tokens", *raw_where])
-    facts = fact_rows(olap, project_id, "trace", exprs, start, end, rest, cov.dirty, cov.gens)
+    facts = fact_rows(olap, project_id, "trace", exprs, start, end, rest, cov.dirty, cov.gens, cov.covered)
     # The first branch names the columns: with no facts to merge, an empty row set does.
     branches = [
         "SELECT t_user, count() AS n, max(t_ts) AS last, sum(a_total_cost) AS cost, sum(a_total_tokens) AS tokens"

@@ -318,9 +318,9 @@ def test_a_read_of_clean_hours_reads_no_raw_table(read_olap: Olap, project: str,
     for name in ("query", "query_dicts"):
         original = getattr(Olap, name)
 
-        def logged(self: Olap, text: str, params: Any = None, _orig: Any = original) -> Any:
+        def logged(self: Olap, text: str, params: Any = None, _orig: Any = original, **kw: Any) -> Any:
             statements.append(text)
-            return _orig(self, text, params)
+            return _orig(self, text, params, **kw)
 
         monkeypatch.setattr(Olap, name, logged)
 
@@ -346,6 +346,41 @@ def test_a_read_of_clean_hours_reads_no_raw_table(read_olap: Olap, project: str,
     statements.clear()
     close(metrics_daily(olap, p), want)
     assert "observations" in raw_tables()  # the marked hour, raw
+
+
+def test_a_dirty_hour_refreshed_before_merges_only_the_traces_written_since(read_olap: Olap, project: str) -> None:
+    """A project written all the time has its current hour always dirty. Once refreshed, such an hour
+    is read from the stored facts of its generation for the traces not written since, and raw for
+    those written since: shown here by rows of an untouched trace removed behind the rollups' back
+    (a delete that does not go through `delete_traces`, so nothing marks or touches it), which the
+    read still counts from the facts, while the new trace of the hour comes from the raw rows."""
+    olap, p = read_olap, project
+    refresh_rollups(olap, p, settle=timedelta(0))
+    # hours 0-12, by hour: hour 5 holds trace t3 alone (4 observations); the others stay clean
+    query = {"view": "observations", "fromTimestamp": z(h(0)), "toTimestamp": z(h(12)),
+             "timeDimension": {"granularity": "hour"},
+             "metrics": [{"measure": "count", "aggregation": "count"}, {"measure": "totalCost", "aggregation": "sum"}]}
+
+    def hour5(served: Served | None = None, **kw: Any) -> tuple[int, float]:
+        rows = metrics_query(olap, p, query, served=served, **kw)["data"]
+        (row,) = [r for r in rows if r["time_dimension"].startswith(z(h(5))[:13])]
+        return int(row["count_count"]), round(float(row["sum_totalCost"]), 9)
+
+    before = hour5()
+    assert before == hour5(rollups=False) and before[0] == 4
+    insert(olap, traces=[TraceEvent(p, "t-new", h(5.3), timestamp=h(5.3), name="trace-new")],
+           observations=[ObservationEvent(p, "new-g", "t-new", h(5.3), type="GENERATION", start_time=h(5.3),
+                                          end_time=h(5.4), model="gpt-4o", cost_details={"total": 0.25})])
+    assert cover(olap, p, "obs", h(0), h(12)).dirty == [h(5)]  # marked after its generation
+    after = (5, round(before[1] + 0.25, 9))
+    assert hour5() == hour5(rollups=False) == after
+    olap.command("DELETE FROM {db}.observations WHERE project_id = {p:String} AND trace_id = 't3'", {"p": p})
+    assert hour5(rollups=False) == (1, 0.25)
+    served = Served()
+    assert hour5(served) == after and served.path == "rollup"
+    # the hour's next refresh reads the raw rows again
+    refresh_rollups(olap, p, settle=timedelta(0))
+    assert hour5() == hour5(rollups=False) == (1, 0.25)
 
 
 def _deletes_applied(olap: Olap) -> None:
