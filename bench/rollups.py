@@ -6,6 +6,12 @@
 
 Prints the load and refresh times, an incremental refresh after a small late batch, and p50/p95 (ms)
 of each read on both paths, with the load average (other work on the machine inflates them).
+
+Then the current hour of a busy project (`--busy-traces`, default 50,000 traces / 200,000
+observations in this hour, refreshed), written again since its refresh (`--since-traces`, default
+1,000 traces: the last seconds of traffic before the next refresh, a minute at most): the same reads
+while that hour is dirty, as served (its stored facts for the traces not written since, the raw rows
+of those written since) and with the hour merged raw (as a dirty hour was read before).
 """
 
 from __future__ import annotations
@@ -25,9 +31,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from read_api import PROJECT, load, measure  # noqa: E402
 
 from owlscope.config import load_settings  # noqa: E402
-from owlscope.ingestion.rows import ObservationEvent, observations_table  # noqa: E402
+from owlscope.ingestion.rows import ObservationEvent, TraceEvent, observations_table, traces_table  # noqa: E402
 from owlscope.storage.olap.client import Olap  # noqa: E402
 from owlscope.storage.olap.migrate import migrate  # noqa: E402
+from owlscope.tracing import rollups  # noqa: E402
 from owlscope.tracing.dashboard import dashboard  # noqa: E402
 from owlscope.tracing.metrics import metrics_query  # noqa: E402
 from owlscope.tracing.rollups import Served, refresh_rollups  # noqa: E402
@@ -40,6 +47,8 @@ def main() -> None:
     ap.add_argument("--data-dir", help="keep data here (reused when already loaded)")
     ap.add_argument("--traces", type=int, default=250_000)
     ap.add_argument("--repeat", type=int, default=10)
+    ap.add_argument("--busy-traces", type=int, default=50_000, help="traces in the current hour (0: skip)")
+    ap.add_argument("--since-traces", type=int, default=1_000, help="of them, written after its refresh")
     args = ap.parse_args()
     own = args.data_dir is None
     data_dir = Path(args.data_dir or tempfile.mkdtemp(prefix="owlscope-bench-"))
@@ -89,10 +98,60 @@ def main() -> None:
                     max(3, args.repeat // 3), rows)
         except Exception as e:  # noqa: BLE001 - the raw path can exceed the engine's memory cap: say so
             print(f"dashboard 30 days, raw: failed: {str(e).splitlines()[0][:160]}")
+        if args.busy_traces:
+            busy_hour(olap, q, start, end, args.busy_traces, args.since_traces, args.repeat)
     finally:
         olap.close()
         if own:
             shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def write_hour(olap: Olap, tag: str, traces: int) -> None:
+    """`traces` traces of 4 generations each, started in the current hour (up to now)."""
+    now = datetime.now(UTC)
+    hour = now.replace(minute=0, second=0, microsecond=0)
+    span = max(1.0, (now - hour).total_seconds() - 1)
+    for first in range(0, traces, 5_000):
+        trs, obs = [], []
+        for j in range(first, min(traces, first + 5_000)):
+            t0 = hour + timedelta(seconds=span * (j % 9973) / 9973)
+            tid = f"{tag}-{j}"
+            trs.append(TraceEvent(PROJECT, tid, t0, timestamp=t0, name="busy", user_id=f"u{j % 500}"))
+            for k in range(4):
+                st = t0 + timedelta(milliseconds=10 * k)
+                obs.append(ObservationEvent(
+                    PROJECT, f"{tid}-{k}", tid, st, type="GENERATION", name=f"llm-{k}", start_time=st,
+                    end_time=st + timedelta(milliseconds=200 + j % 700), model=("gpt-4o", "claude-3")[j % 2],
+                    usage_details={"input": 100, "output": 20, "total": 120}, cost_details={"total": 0.001}))
+        olap.insert_arrow("trace_events", traces_table(trs), projects=[PROJECT], keys=[t.id for t in trs])
+        olap.insert_arrow("observation_events", observations_table(obs), projects=[PROJECT],
+                          keys=[t.id for t in trs])
+
+
+def busy_hour(olap: Olap, q: dict, start: datetime, end: datetime, traces: int, since: int, repeat: int) -> None:
+    print(f"\nthe current hour of a busy project: {traces:,} traces ({traces * 4:,} observations), refreshed,"
+          f" then {since:,} more traces written")
+    t = time.perf_counter()
+    write_hour(olap, "busy", traces)
+    print(f"  written in {time.perf_counter() - t:.1f} s")
+    t = time.perf_counter()
+    (res,) = refresh_rollups(olap, PROJECT, settle=timedelta(0))
+    print(f"  refresh ({res.obs_hours} observation hours, {res.trace_hours} trace hours) {time.perf_counter() - t:.2f} s")
+    write_hour(olap, "since", since)
+    rows: list[tuple[str, float, float, float]] = []
+    measure("v2/metrics cost+p95 by model/day, dirty hour as served",
+            lambda: metrics_query(olap, PROJECT, q), repeat, rows)
+    measure("dashboard 30 days, dirty hour as served", lambda: dashboard(olap, PROJECT, start=start, end=end),
+            repeat, rows)
+    kept = rollups.stale_hours
+    rollups.stale_hours = lambda *a, **kw: []  # every dirty hour merged raw
+    try:
+        measure("v2/metrics cost+p95 by model/day, dirty hour raw",
+                lambda: metrics_query(olap, PROJECT, q), repeat, rows)
+        measure("dashboard 30 days, dirty hour raw", lambda: dashboard(olap, PROJECT, start=start, end=end),
+                repeat, rows)
+    finally:
+        rollups.stale_hours = kept
 
 
 if __name__ == "__main__":
