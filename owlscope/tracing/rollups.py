@@ -9,7 +9,8 @@ facts of the hours it recomputes (one row per observation / trace, ordered by ti
 builds the rollup rows and members from them. A read takes the clean whole hours of its range from
 the rollup rows, the clean hours it covers in part from their facts (by time, no lookup of raw
 rows), and merges the rest (dirty hours) raw, as aggregate states, all in one SQL (`serve`): of the
-generations its `Cover` saw, named as values. A refresh deletes (in the background) the generations
+generations its `Cover` saw, named as values. Of a dirty hour that has a generation, only the traces
+written since its cover are merged raw; the others come from its stored facts (`fact_rows`). A refresh deletes (in the background) the generations
 older than the one it replaces, which stays until the hour's next refresh: a read planned just before
 a refresh still finds the rows it planned on. Percentiles use the same mergeable quantile state
 (reservoir sampling) on every path.
