@@ -11,7 +11,8 @@ Then the current hour of a busy project (`--busy-traces`, default 50,000 traces 
 observations in this hour, refreshed), written again since its refresh (`--since-traces`, default
 1,000 traces: the last seconds of traffic before the next refresh, a minute at most): the same reads
 while that hour is dirty, as served (its stored facts for the traces not written since, the raw rows
-of those written since) and with the hour merged raw (as a dirty hour was read before).
+of those written since) and with the hour merged raw (as a dirty hour was read before), then the
+hour's refresh (it recomputes the whole hour, as every minute's refresh of a busy project does).
 """
 
 from __future__ import annotations
@@ -152,6 +153,10 @@ def busy_hour(olap: Olap, q: dict, start: datetime, end: datetime, traces: int, 
                 repeat, rows)
     finally:
         rollups.stale_hours = kept
+    t = time.perf_counter()
+    (res,) = refresh_rollups(olap, PROJECT, settle=timedelta(0))
+    print(f"  refresh of the hour written since ({res.obs_hours} observation hours, {res.trace_hours} trace hours:"
+          f" the whole hour recomputed) {time.perf_counter() - t:.2f} s")
 
 
 if __name__ == "__main__":
