@@ -291,7 +291,7 @@ class IngestProcessor:
                 data = to_arrow(batch)
                 timer.lap("arrow", data.num_rows)
                 olap.insert_arrow(table, data, projects={row.project_id for row in batch},
-                                  keys=None if key is None else {getattr(row, key) for row in batch})
+                                  keys=None if key is None else frozenset(getattr(row, key) for row in batch))
                 timer.lap("insert", data.num_rows)
 
     def _insert_group(self, group: list[tuple[str, Rows]]) -> list[tuple[str, Rows]]:

@@ -9,10 +9,11 @@ facts of the hours it recomputes (one row per observation / trace, ordered by ti
 builds the rollup rows and members from them. A read takes the clean whole hours of its range from
 the rollup rows, the clean hours it covers in part from their facts (by time, no lookup of raw
 rows), and merges the rest (dirty hours) raw, as aggregate states, all in one SQL (`serve`): of the
-generations its `Cover` saw, named as values. Of a dirty hour that has a generation, only the traces
-written since its cover are merged raw; the others come from its stored facts (`fact_rows`). A refresh deletes (in the background) the generations
-older than the one it replaces, which stays until the hour's next refresh: a read planned just before
-a refresh still finds the rows it planned on. Percentiles use the same mergeable quantile state
+generations its `Cover` saw, named as values. Of a dirty hour that has a generation, only the
+traces written since its cover are merged raw; the others come from its stored facts (`fact_rows`).
+A refresh deletes (in the background) the generations older than the one it replaces, which stays
+until the hour's next refresh: a read planned just before a refresh still finds the rows it planned
+on. Percentiles use the same mergeable quantile state
 (reservoir sampling) on every path.
 
 Which hours a refresh recomputes: every hour marked since its generation's cover, plus, for every
@@ -269,8 +270,13 @@ def _hours_cond(col: str, hours: str | None) -> str:
 def _epochs(hours: list[datetime]) -> str:
     """Hours as a literal set of epoch seconds (computed here, not user input: inlined so that no
     bound parameter grows with the number of hours)."""
-    return "(" + ", ".join(str(int((h.replace(tzinfo=UTC) if h.tzinfo is None else h).timestamp()))
+    return "(" + ", ".join(str(int(_utc(h).timestamp()))
                            for h in hours) + ")"
+
+
+def _utc(t: datetime) -> datetime:
+    """A time read from the engine (naive UTC, or aware) as aware UTC."""
+    return t.replace(tzinfo=UTC) if t.tzinfo is None else t
 
 
 def _time(value: datetime) -> str:
@@ -314,7 +320,7 @@ def projects_to_refresh(olap: Olap) -> list[str]:
 
 def _refresh_project(olap: Olap, project_id: str, settle: timedelta) -> RefreshResult:
     now = olap.query("SELECT now64(3)")[0][0]
-    now = now.replace(tzinfo=UTC) if now.tzinfo is None else now
+    now = _utc(now)
     cutoff = now - settle
     generation = epoch_ms(now)
     p = Params(project_id=project_id)
@@ -617,7 +623,7 @@ def covers(olap: Olap, project_id: str, kinds: tuple[str, ...], start: datetime 
     hours: dict[tuple[str, datetime], list] = {}  # (kind, hour) -> [generation, covered, marked]
     day_gens: dict[tuple[str, datetime], int] = {}
     for src, kind, hour, gen, covered, marked in rows:
-        hour = hour.replace(tzinfo=UTC) if hour.tzinfo is None else hour
+        hour = _utc(hour)
         if src == "d":
             day_gens[(kind, hour)] = gen
             continue
@@ -649,10 +655,6 @@ def covers(olap: Olap, project_id: str, kinds: tuple[str, ...], start: datetime 
         {d: g for (kind, d), g in day_gens.items() if kind == k},
         {h: _utc(entry[1]) for (kind, h), entry in hours.items() if kind == k and entry[0] and entry[1] is not None},
     ) for k in kinds}
-
-
-def _utc(t: datetime) -> datetime:
-    return t.replace(tzinfo=UTC) if t.tzinfo is None else t
 
 
 _QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'|\{[^{}]*\}")  # string literals and bound parameters
@@ -806,19 +808,20 @@ def fact_rows(olap: Olap, project_id: str, kind: str, exprs: str, start: datetim
     since that generation's cover, and the raw rows of the traces written since (`rollup_touched`,
     which every insert, and every deletion through `mark_traces`, writes). A trace not written
     since is as the generation saw it, so the two parts are exact together; the hour of a project
-    written all the time (always dirty) then merges the traces of the last seconds raw, not the
-    whole hour."""
+    written all the time (always dirty) then merges raw the traces written since its last refresh
+    (about a minute's), not the whole hour."""
     if not dirty and not from_table:
         return None
     fast = rollups_fast(olap, project_id)
     _, _, facts_table, trace_fact, time_fact, _ = _KINDS[kind]
     time_row, trace_row = ("sort_ts", "trace_id") if kind == "obs" else ("timestamp", "id")
-    stale = stale_hours(dirty, gens, covered or {})
+    covered = covered or {}
+    stale = stale_hours(dirty, gens, covered)
     stale_set = set(stale)
     fresh = [h for h in dirty if h not in stale_set]
     touched = (None if not stale else
                "SELECT trace_id FROM {db}.rollup_touched WHERE project_id = {project_id:String}"
-               f" AND touched_at >= {_time(min((covered or {})[h] for h in stale))}")
+               f" AND touched_at >= {_time(min(covered[h] for h in stale))}")
 
     def within(col: str) -> list[str]:
         return ([f"{col} >= {_time(start)}"] if start is not None else []) + (
@@ -970,7 +973,7 @@ def fact_values(olap: Olap, project_id: str, column: str) -> tuple[str, str] | N
     cov = cover(olap, project_id, "trace", None, None)
     if not wm or not cov.clean:
         return None
-    touched_since = epoch_ms(wm[0][0].replace(tzinfo=UTC) if wm[0][0].tzinfo is None else wm[0][0])
+    touched_since = epoch_ms(_utc(wm[0][0]))
     uncertain = ("SELECT trace_id FROM {db}.rollup_touched WHERE project_id = {project_id:String}"
                  f" AND touched_at > fromUnixTimestamp64Milli({touched_since}, 'UTC')")
     if cov.dirty:
