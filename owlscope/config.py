@@ -95,7 +95,7 @@ class Settings(BaseSettings):
     ingest_max_body_mb: int = Field(16, alias="INGEST_MAX_BODY_MB", ge=1)
     otlp_max_spans: int = Field(50_000, alias="OTLP_MAX_SPANS", ge=1)
     sweeper_grace_seconds: int = Field(60, alias="SWEEPER_GRACE_SECONDS", ge=1)
-    flush_interval_ms: int = Field(200, alias="INGEST_FLUSH_INTERVAL_MS", ge=10)
+    flush_interval_ms: int = Field(500, alias="INGEST_FLUSH_INTERVAL_MS", ge=10)
     handoff_max_spans: int = Field(20_000, alias="INGEST_HANDOFF_SPANS", ge=0)
     prompt_cache_ttl_seconds: int = Field(300, alias="PROMPT_CACHE_TTL_SECONDS", ge=0)
     run_worker: bool = Field(True, alias="OWLSCOPE_RUN_WORKER")

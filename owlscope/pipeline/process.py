@@ -1,7 +1,8 @@
 """The worker side of ingestion: read a blob, map it to event rows, insert in batches.
 
-Rows from many blobs are buffered and inserted together (at least every INGEST_FLUSH_INTERVAL_MS,
-or sooner when the buffer is large): ClickHouse wants few large inserts, not many small ones. A
+Rows from many blobs are buffered and inserted together (once they have waited
+INGEST_FLUSH_INTERVAL_MS, or sooner when the buffer is large or a small request's rows wait):
+ClickHouse wants few large inserts, not many small ones. A
 blob is moved to `processed/` only after its rows are inserted; if the process dies first, the
 sweeper enqueues it again and the engine's merge makes the replay harmless.
 """
@@ -45,6 +46,13 @@ FLUSH_TEXT_CHARS = 64 * 1024 * 1024
 # bounds; beyond, a job thread waits for the running insert and inserts the buffer itself.
 BUFFER_INSERTS = 2
 MIN_FLUSH_GAP_SECONDS = 0.1
+# Every insert costs the engine a new part in each table it writes, and the merges that fold those
+# parts into the large ones: about 0.1 s of CPU per insert whatever its size, so ten small inserts a
+# second kept a core busy (docs/performance.md). Buffered bulk rows therefore wait for the flush
+# interval, unless the buffer holds one insert's worth, rows of an interactive request wait, or
+# the worker went idle with at least this many rows buffered (a burst ending: its tail is not kept
+# waiting).
+IDLE_FLUSH_ROWS = 4_000
 # A request of at most this many spans/events is interactive (an SDK's flush() of a few traces): its
 # job goes ahead of bulk ones and its rows are inserted without waiting for the flush interval.
 INTERACTIVE_ITEMS = 50
@@ -479,20 +487,22 @@ class IngestProcessor:
                 self._wake.set()  # nothing else is waiting: insert what is buffered now
 
     def _flush_loop(self) -> None:
-        """Insert what is buffered every INGEST_FLUSH_INTERVAL_MS, or sooner when woken (the worker
-        went idle, the buffer is full, or rows of a small interactive request wait), but at most
-        once per MIN_FLUSH_GAP_SECONDS: few, large inserts under load, little waiting when there is
-        none."""
+        """Insert what is buffered when it is due (`_due_in`): once its oldest rows have waited
+        INGEST_FLUSH_INTERVAL_MS, or sooner for rows of an interactive request, a full buffer, or
+        an idle worker holding a large buffer; at most once per MIN_FLUSH_GAP_SECONDS. Few, large
+        inserts under a steady load; a small request's rows and a burst's tail are not kept waiting."""
         interval = self.services.settings.flush_interval_ms / 1000
         gap = min(MIN_FLUSH_GAP_SECONDS, interval)
         last = 0.0
         self._flusher_running = True
         try:
             while not self._stop.is_set():
-                self._wake.wait(interval)
+                self._wake.wait(self._due_in(interval))
                 self._wake.clear()
                 if self._stop.is_set():
                     return
+                if self._due_in(interval) > 0:
+                    continue  # woken by an idle worker holding a few rows: they wait for the interval
                 wait = last + gap - time.monotonic()
                 if wait > 0 and self._stop.wait(wait):
                     return
@@ -503,6 +513,20 @@ class IngestProcessor:
                     log.exception("flush failed")
         finally:
             self._flusher_running = False
+
+    def _due_in(self, interval: float) -> float:
+        """Seconds until the buffer is to be inserted: 0 when rows of an interactive request wait,
+        when it holds one insert's worth, or when this process's worker is idle and it holds
+        IDLE_FLUSH_ROWS rows; otherwise when its oldest rows will have waited `interval`."""
+        with self._lock:
+            if not self._pending:
+                return interval
+            if (self._interactive or self._buffered_rows >= FLUSH_ROWS
+                    or self._buffered_chars >= FLUSH_TEXT_CHARS):
+                return 0.0
+            if self._buffered_rows >= IDLE_FLUSH_ROWS and self._local_on and self._local.empty():
+                return 0.0
+            return max(0.0, self._buffered_at[0] + interval - time.perf_counter())
 
     def _sweep_loop(self) -> None:
         purged_at = 0.0

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 import uuid
 
 import pytest
@@ -166,6 +167,55 @@ def test_a_full_buffer_is_left_to_the_flusher_until_it_holds_two_inserts(serve, 
         processor._flusher_running = False
     for trace_id in traces:
         assert len(api.trace(trace_id, 60)["observations"]) == 60
+
+
+def _count_inserts(processor, monkeypatch) -> list[list[str]]:
+    calls: list[list[str]] = []
+    original = processor._insert_group
+
+    def counted(group):
+        calls.append([k for k, _ in group])
+        return original(group)
+
+    monkeypatch.setattr(processor, "_insert_group", counted)
+    return calls
+
+
+def test_bulk_requests_arriving_one_by_one_wait_for_the_interval_and_share_one_insert(serve, monkeypatch) -> None:
+    """An insert costs the engine a part in every table it writes and the merges after it, whatever
+    its size: bulk requests arriving one at a time (the worker idle between them) are buffered until
+    the flush interval and go in as one insert, not one insert each."""
+    srv = serve(flush_interval_ms=2000)
+    api = Api(srv, create_project_key(srv.services))
+    calls = _count_inserts(srv.services.processor, monkeypatch)
+    traces = [uuid.uuid4().hex for _ in range(3)]
+    sent = time.monotonic()
+    for trace_id in traces:
+        assert api.otlp(make_request(_spans(trace_id, 60)), gz=True, sdk_version="5.0.4").status_code == 200
+        time.sleep(0.2)  # the worker maps the request and goes idle before the next one
+    assert api.get(f"/api/public/traces/{traces[0]}").status_code == 404  # still buffered
+    for trace_id in traces:
+        assert len(api.trace(trace_id, 60)["observations"]) == 60
+    assert time.monotonic() - sent >= 1.5
+    assert len(calls) == 1 and len(calls[0]) == 3, calls
+
+
+def test_an_idle_worker_inserts_a_large_buffer_and_a_small_request_at_once(serve, monkeypatch) -> None:
+    """The tail of a burst (an idle worker holding IDLE_FLUSH_ROWS rows or more) and the rows of a
+    small request do not wait for the flush interval."""
+    monkeypatch.setattr(process, "IDLE_FLUSH_ROWS", 100)
+    srv = serve(flush_interval_ms=30_000)
+    api = Api(srv, create_project_key(srv.services))
+    large, small = uuid.uuid4().hex, uuid.uuid4().hex
+    assert api.otlp(make_request(_spans(large, 60)), gz=True, sdk_version="5.0.4").status_code == 200
+    assert len(api.wait_for(f"/api/public/traces/{large}", timeout=10).json()["observations"]) == 60
+    assert api.otlp(make_request(_spans(small, 3)), gz=True, sdk_version="5.0.4").status_code == 200
+    assert len(api.wait_for(f"/api/public/traces/{small}", timeout=10).json()["observations"]) == 3
+    monkeypatch.setattr(process, "IDLE_FLUSH_ROWS", 10_000)  # now 120 rows are a few: they wait
+    waiting = uuid.uuid4().hex
+    assert api.otlp(make_request(_spans(waiting, 60)), gz=True, sdk_version="5.0.4").status_code == 200
+    with pytest.raises(AssertionError):
+        api.wait_for(f"/api/public/traces/{waiting}", timeout=2)
 
 
 def test_inserts_are_bounded_by_rows_and_by_characters_of_text() -> None:
