@@ -97,6 +97,7 @@ class Settings(BaseSettings):
     sweeper_grace_seconds: int = Field(60, alias="SWEEPER_GRACE_SECONDS", ge=1)
     flush_interval_ms: int = Field(500, alias="INGEST_FLUSH_INTERVAL_MS", ge=10)
     handoff_max_spans: int = Field(20_000, alias="INGEST_HANDOFF_SPANS", ge=0)
+    small_flush_gap_ms: int = Field(0, alias="INGEST_SMALL_FLUSH_GAP_MS", ge=0, le=60_000)
     prompt_cache_ttl_seconds: int = Field(300, alias="PROMPT_CACHE_TTL_SECONDS", ge=0)
     run_worker: bool = Field(True, alias="OWLSCOPE_RUN_WORKER")
     otlp_grpc_port: int | None = Field(None, alias="OTLP_GRPC_PORT", ge=1, le=65535)

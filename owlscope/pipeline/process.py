@@ -117,6 +117,8 @@ class IngestProcessor:
         self._buffered_rows = 0
         self._buffered_chars = 0
         self._flusher_running = False
+        self._small_at = 0.0  # perf_counter when the last insert of small requests' rows started
+        self._bulk_inserting = False  # the flush thread is inserting bulk rows
         self._inflight: set[str] = set()
         self._unmoved: dict[str, float] = {}  # rows in, move to processed/ failed: key -> next retry
         self._swept: dict[str, float] = {}  # key -> when the sweeper last enqueued it
@@ -199,9 +201,10 @@ class IngestProcessor:
             else:
                 self.flush()  # waits for a running insert: the buffer stays bounded
         elif interactive:
-            if self._flush_lock.locked():
+            if self._bulk_inserting or (self._flush_lock.locked() and not self.services.settings.small_flush_gap_ms):
                 # a bulk insert is running: this small request's rows go in beside it now
-                # instead of after it (an SDK's flush() must not wait for a bulk backlog)
+                # instead of after it (an SDK's flush() must not wait for a bulk backlog); with a
+                # small flush gap, an insert of small requests running is left to the flusher
                 self._insert_interactive()
             else:
                 self._wake.set()
@@ -227,10 +230,16 @@ class IngestProcessor:
             # without waiting for the bulk rows buffered beside them
             small = [p for p in pending if p[0] in interactive]
             bulk = [p for p in pending if p[0] not in interactive]
+            if small:
+                self._small_at = started
             groups = ([small] if small else []) + _groups(bulk, FLUSH_ROWS, FLUSH_TEXT_CHARS)
             inserted: list[tuple[str, Rows]] = []
             for group in groups:
-                inserted.extend(self._insert_group(group))
+                self._bulk_inserting = group is not small
+                try:
+                    inserted.extend(self._insert_group(group))
+                finally:
+                    self._bulk_inserting = False
                 urgent = self._take_interactive()
                 if urgent:  # buffered while this flush ran: in before the next large group
                     inserted.extend(self._insert_group(urgent))
@@ -245,7 +254,7 @@ class IngestProcessor:
             try:
                 urgent = self._take_interactive()
                 if urgent:
-                    started = time.perf_counter()
+                    started = self._small_at = time.perf_counter()
                     self._finish(self._insert_group(urgent), started)
             finally:
                 self._interactive_lock.release()
@@ -515,18 +524,22 @@ class IngestProcessor:
             self._flusher_running = False
 
     def _due_in(self, interval: float) -> float:
-        """Seconds until the buffer is to be inserted: 0 when rows of an interactive request wait,
-        when it holds one insert's worth, or when this process's worker is idle and it holds
-        IDLE_FLUSH_ROWS rows; otherwise when its oldest rows will have waited `interval`."""
+        """Seconds until the buffer is to be inserted: when its oldest rows will have waited
+        `interval`; sooner for rows of a small request (at once, or INGEST_SMALL_FLUSH_GAP_MS after
+        the last insert of such rows); at once when it holds one insert's worth, or when this
+        process's worker is idle and it holds IDLE_FLUSH_ROWS rows."""
         with self._lock:
             if not self._pending:
                 return interval
-            if (self._interactive or self._buffered_rows >= FLUSH_ROWS
-                    or self._buffered_chars >= FLUSH_TEXT_CHARS):
+            if self._buffered_rows >= FLUSH_ROWS or self._buffered_chars >= FLUSH_TEXT_CHARS:
                 return 0.0
             if self._buffered_rows >= IDLE_FLUSH_ROWS and self._local_on and self._local.empty():
                 return 0.0
-            return max(0.0, self._buffered_at[0] + interval - time.perf_counter())
+            now = time.perf_counter()
+            due = self._buffered_at[0] + interval - now
+            if self._interactive:
+                due = min(due, self._small_at + self.services.settings.small_flush_gap_ms / 1000 - now)
+            return max(0.0, due)
 
     def _sweep_loop(self) -> None:
         purged_at = 0.0

@@ -206,16 +206,36 @@ def test_an_idle_worker_inserts_a_large_buffer_and_a_small_request_at_once(serve
     monkeypatch.setattr(process, "IDLE_FLUSH_ROWS", 100)
     srv = serve(flush_interval_ms=30_000)
     api = Api(srv, create_project_key(srv.services))
-    large, small = uuid.uuid4().hex, uuid.uuid4().hex
+    large = uuid.uuid4().hex
     assert api.otlp(make_request(_spans(large, 60)), gz=True, sdk_version="5.0.4").status_code == 200
     assert len(api.wait_for(f"/api/public/traces/{large}", timeout=10).json()["observations"]) == 60
-    assert api.otlp(make_request(_spans(small, 3)), gz=True, sdk_version="5.0.4").status_code == 200
-    assert len(api.wait_for(f"/api/public/traces/{small}", timeout=10).json()["observations"]) == 3
+    for small in (uuid.uuid4().hex, uuid.uuid4().hex):  # one after the other, each at once (no small gap)
+        assert api.otlp(make_request(_spans(small, 3)), gz=True, sdk_version="5.0.4").status_code == 200
+        assert len(api.wait_for(f"/api/public/traces/{small}", timeout=10).json()["observations"]) == 3
     monkeypatch.setattr(process, "IDLE_FLUSH_ROWS", 10_000)  # now 120 rows are a few: they wait
     waiting = uuid.uuid4().hex
     assert api.otlp(make_request(_spans(waiting, 60)), gz=True, sdk_version="5.0.4").status_code == 200
     with pytest.raises(AssertionError):
         api.wait_for(f"/api/public/traces/{waiting}", timeout=2)
+
+
+def test_with_a_small_flush_gap_small_requests_coming_faster_share_an_insert(serve, monkeypatch) -> None:
+    """INGEST_SMALL_FLUSH_GAP_MS: the first small request after a quiet spell goes in at once; the
+    ones coming faster than the gap (many clients each exporting a few spans) wait for it and share
+    one insert."""
+    srv = serve(flush_interval_ms=30_000, small_flush_gap_ms=2_000)
+    api = Api(srv, create_project_key(srv.services))
+    calls = _count_inserts(srv.services.processor, monkeypatch)
+    first = uuid.uuid4().hex
+    assert api.otlp(make_request(_spans(first, 3)), gz=True, sdk_version="5.0.4").status_code == 200
+    assert len(api.wait_for(f"/api/public/traces/{first}", timeout=1.5).json()["observations"]) == 3
+    others = [uuid.uuid4().hex for _ in range(3)]
+    for trace_id in others:
+        assert api.otlp(make_request(_spans(trace_id, 3)), gz=True, sdk_version="5.0.4").status_code == 200
+    assert api.get(f"/api/public/traces/{others[0]}").status_code == 404  # waiting for the gap
+    for trace_id in others:
+        assert len(api.trace(trace_id, 3)["observations"]) == 3
+    assert [len(c) for c in calls] == [1, 3], calls
 
 
 def test_inserts_are_bounded_by_rows_and_by_characters_of_text() -> None:
