@@ -7,7 +7,9 @@ and re-enqueued by a sweeper from durable state if a process dies while running 
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -18,6 +20,9 @@ from huey.consumer import Consumer
 from owlscope.config import Settings
 
 log = logging.getLogger("owlscope.queue")
+# Longest a periodic task is kept from running again by a run that is still going (or whose
+# process died holding the lock): a full rollup rebuild of a large store takes minutes.
+PERIODIC_LOCK_SECONDS = 15 * 60
 
 
 class _EmbeddedConsumer(Consumer):
@@ -54,14 +59,33 @@ class JobQueue:
 
     def every_minute(self, name: str, fn: Callable[[], Any], *, what: str) -> None:
         """Run `fn` once a minute in the consumer; a failure is logged (as `what`) and the next
-        minute tries again."""
+        minute tries again. A run that finds the previous one still going (a refresh that takes
+        longer than a minute, or the same minute's run of another worker process: each consumer
+        schedules it) is skipped instead of doing the same work beside it."""
+        guard = self._guard(name)
+
         def run() -> None:
+            if not guard.acquire(blocking=False):
+                log.info("%s: the previous run is still going; this one is skipped", what)
+                return
             try:
                 fn()
             except Exception:  # noqa: BLE001 - the next minute retries
                 log.exception("%s failed", what)
+            finally:
+                with contextlib.suppress(Exception):  # a Redis lock held past its timeout is gone
+                    guard.release()
 
-        self.huey.periodic_task(lambda _ts: True, name=name)(run)
+        self._tasks[name] = self.huey.periodic_task(lambda _ts: True, name=name)(run)
+
+    def _guard(self, name: str) -> Any:
+        """A lock held while a periodic task runs: in Redis, shared by every process of the
+        deployment, with a timeout, so a process that dies holding it blocks the task for at most
+        PERIODIC_LOCK_SECONDS; on SQLite (one process) a thread lock."""
+        if self.backend == "redis":
+            return self.huey.storage.conn.lock(f"owlscope:periodic:{self.huey.name}:{name}",
+                                               timeout=PERIODIC_LOCK_SECONDS)
+        return threading.Lock()
 
     def enqueue(self, name: str, *args: Any, delay: float | None = None, check_full: bool = True) -> None:
         if check_full and self.pending() >= self.max_pending:

@@ -62,6 +62,39 @@ def test_queue_runs_registered_jobs_in_consumer_threads(make_settings, stack) ->
     assert q.backend == ("redis" if stack == "scaleout" else "sqlite")
 
 
+def test_a_periodic_task_still_running_is_skipped_not_run_again_beside_it(make_settings, stack) -> None:
+    """A minute's run that finds the previous one still going (a rollup refresh longer than a
+    minute; on Redis also another worker process's run of the same minute, as every consumer
+    schedules the task) returns at once; once it is over, the next run runs."""
+    settings = make_settings(stack)
+    name = f"periodic-{time.time_ns()}"
+    q, other = JobQueue(settings, name=name), JobQueue(settings, name=name)
+    started, release = threading.Event(), threading.Event()
+    runs: list[str] = []
+
+    def slow() -> None:
+        runs.append("slow")
+        started.set()
+        release.wait(20)
+
+    q.every_minute("tick", slow, what="tick")
+    other.every_minute("tick", lambda: runs.append("other"), what="tick")
+    first = threading.Thread(target=q._tasks["tick"].call_local)
+    first.start()
+    try:
+        assert started.wait(10)
+        q._tasks["tick"].call_local()  # the same process's next minute: skipped
+        if stack == "scaleout":
+            other._tasks["tick"].call_local()  # another process's run of the same minute: skipped
+        assert runs == ["slow"]
+    finally:
+        release.set()
+        first.join(20)
+    q._tasks["tick"].call_local()
+    other._tasks["tick"].call_local()
+    assert runs == ["slow", "slow", "other"]
+
+
 def test_queue_refuses_work_past_its_bound(make_settings, stack) -> None:
     q = JobQueue(make_settings(stack, queue_max_pending=3), name=f"bound-{time.time_ns()}")
     q.flush()
