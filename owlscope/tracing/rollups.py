@@ -294,6 +294,7 @@ class RefreshResult:
     days: int = 0  # rollup days rebuilt (both kinds)
     full: bool = False
     seconds: float = 0.0
+    deferred: int = 0  # dirty hours left for a later refresh (`_deferred`)
 
 
 def refresh_rollups(olap: Olap, project_id: str | None = None, *, settle: timedelta = SETTLE) -> list[RefreshResult]:
@@ -311,8 +312,9 @@ def refresh_rollups(olap: Olap, project_id: str | None = None, *, settle: timede
         # A dirty hour is recomputed whole: the refresh of a busy project's current hour grows
         # with the hour, which this line shows an operator.
         log.log(logging.INFO if res.seconds >= 1 else logging.DEBUG,
-                "rollups of %s refreshed in %.1f s: %d observation hours, %d trace hours, %d days",
-                p, res.seconds, res.obs_hours, res.trace_hours, res.days)
+                "rollups of %s refreshed in %.1f s: %d observation hours, %d trace hours, %d days"
+                " (%d busy hours left for later)", p, res.seconds, res.obs_hours, res.trace_hours, res.days,
+                res.deferred)
         results.append(res)
     return results
 
@@ -329,6 +331,39 @@ def projects_to_refresh(olap: Olap) -> list[str]:
         " UNION DISTINCT SELECT project_id FROM {db}.rollup_hours GROUP BY project_id"
         " HAVING maxIf(generation, kind IN ('obs', 'trace') AND hour < toStartOfDay(now64(3, 'UTC')))"
         " > maxIf(generation, kind IN ('obs_day', 'trace_day'))")]
+
+
+# A dirty hour is recomputed whole, so the refresh of a busy project's current hour costs more with
+# every minute of the hour (at 3,000 spans/s: 3.5 s in its second minute, 10 s in its fifth). An
+# hour its marks name (they name it again at every refresh until it is recomputed), whose last
+# recompute here took s seconds per hour and ended less than DEFER_FACTOR * s ago, waits for a later
+# refresh: a busy hour is recomputed at most a quarter of the time. Reads stay exact meanwhile: a
+# dirty hour with a generation is read from its facts and the traces written since (`fact_rows`).
+# An hour only a touched trace names never waits (the watermark moves past that trace, and reads
+# take such an hour as clean), and neither does an hour this process has not recomputed.
+DEFER_FACTOR = 3.0
+DEFER_MIN_SECONDS = 5.0  # an hour recomputed in less is never left for later
+# (project, kind, hour) -> (when its last recompute ended, its seconds per hour), this process's
+_recomputes: dict[tuple[str, str, datetime], tuple[float, float]] = {}
+
+
+def _deferred(project_id: str, kind: str, hours: list[datetime]) -> set[datetime]:
+    now = time.monotonic()
+    out = set()
+    for hour in hours:
+        last = _recomputes.get((project_id, kind, _utc(hour)))
+        if last is not None and last[1] >= DEFER_MIN_SECONDS and now - last[0] < DEFER_FACTOR * last[1]:
+            out.add(hour)
+    return out
+
+
+def _recomputed(project_id: str, kind: str, hours: list[datetime], seconds: float) -> None:
+    now = time.monotonic()
+    if len(_recomputes) > 10_000:  # keep it small: a recompute older than an hour no longer defers
+        for key in [k for k, (at, _) in _recomputes.items() if now - at > 3600]:
+            del _recomputes[key]
+    for hour in hours:
+        _recomputes[(project_id, kind, _utc(hour))] = (now, seconds / len(hours))
 
 
 def _refresh_project(olap: Olap, project_id: str, settle: timedelta) -> RefreshResult:
@@ -350,23 +385,33 @@ def _refresh_project(olap: Olap, project_id: str, settle: timedelta) -> RefreshR
         if res.full:
             base = ("SELECT DISTINCT toStartOfHour(sort_ts) FROM {db}.observations" if kind == "obs"
                     else "SELECT DISTINCT toStartOfHour(timestamp) FROM {db}.traces")
-            hours_sql = (f"{base} WHERE project_id = {{project_id:String}} UNION DISTINCT SELECT hour FROM"
-                         " {db}.rollup_hours WHERE project_id = {project_id:String} AND kind = {kind:String}")
+            hours_sql = (f"SELECT *, 0 FROM ({base} WHERE project_id = {{project_id:String}} UNION DISTINCT"
+                         " SELECT hour FROM {db}.rollup_hours WHERE project_id = {project_id:String}"
+                         " AND kind = {kind:String})")
         else:
             p.values["wm"] = epoch_ms(watermark)  # type: ignore[arg-type]
+            # each hour with 1 when its marks name it (it may wait: `_deferred`; its marks name it
+            # again until it is recomputed), 0 when only a touched trace counted in it does (it may
+            # not: the watermark moves past that trace)
             hours_sql = (
-                "SELECT mk.hour FROM (SELECT hour, max(marked_at) AS m FROM {db}.rollup_marks"
+                "SELECT mk.hour, 1 FROM (SELECT hour, max(marked_at) AS m FROM {db}.rollup_marks"
                 " WHERE project_id = {project_id:String} AND kind = {kind:String} GROUP BY hour) AS mk"
                 " LEFT JOIN (SELECT hour, argMax(covered, generation) AS c FROM {db}.rollup_hours"
                 " WHERE project_id = {project_id:String} AND kind = {kind:String} GROUP BY hour) AS h"
                 f" ON h.hour = mk.hour WHERE mk.m > h.c AND mk.m <= {cut}"
-                " UNION DISTINCT SELECT hour FROM {db}.rollup_members WHERE project_id = {project_id:String}"
+                " UNION ALL SELECT DISTINCT hour, 0 FROM {db}.rollup_members WHERE project_id = {project_id:String}"
                 " AND kind = {kind:String} AND trace_id IN (SELECT trace_id FROM {db}.rollup_touched"
                 " WHERE project_id = {project_id:String} AND touched_at > fromUnixTimestamp64Milli({wm:Int64}, 'UTC')"
                 f" AND touched_at <= {cut})"
             )
         p.values["kind"] = kind
-        hours = sorted({r[0] for r in olap.query(hours_sql, p.values)})
+        named: dict[datetime, int] = {}
+        for hour, marked in olap.query(hours_sql, p.values):
+            named[hour] = max(named.get(hour, 0), int(marked))
+        waiting = _deferred(project_id, kind, [hr for hr, marked in named.items() if marked])
+        res.deferred += len(waiting)
+        hours = sorted(set(named) - waiting)
+        started = time.monotonic()
         # Statements name the hours they rebuild: at most SLICE_HOURS at a time (a first refresh of
         # years of hours would otherwise name more than the engine takes in one statement).
         if hours and len(hours) <= SLICE_HOURS and _rows_in(olap, p, hours) <= CHUNK_ROWS:
@@ -377,6 +422,8 @@ def _refresh_project(olap: Olap, project_id: str, settle: timedelta) -> RefreshR
             slices = key_ranges(olap, project_id)
             for i in range(0, len(hours), SLICE_HOURS):
                 _recompute(olap, kind, p, hours[i: i + SLICE_HOURS], fast, slices)
+        if hours:
+            _recomputed(project_id, kind, hours, time.monotonic() - started)
         if kind == "obs":
             res.obs_hours = len(hours)
         else:

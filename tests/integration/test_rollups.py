@@ -383,6 +383,57 @@ def test_a_dirty_hour_refreshed_before_merges_only_the_traces_written_since(read
     assert hour5() == hour5(rollups=False) == (1, 0.25)
 
 
+def test_a_busy_hour_whose_last_refresh_was_costly_waits_and_reads_stay_exact(read_olap: Olap, project: str,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """A dirty hour its marks name, whose last recompute took s seconds (at least DEFER_MIN_SECONDS)
+    less than DEFER_FACTOR * s ago, is left for a later refresh (a busy current hour is not
+    recomputed whole every minute); reads of it stay exact meanwhile. An hour only a touched trace
+    names is recomputed however busy."""
+    olap, p = read_olap, project
+    monkeypatch.setattr(rollups, "_recomputes", {})
+    refresh_rollups(olap, p, settle=timedelta(0))
+    query = {"view": "observations", "fromTimestamp": z(h(0)), "toTimestamp": z(h(12)),
+             "timeDimension": {"granularity": "hour"},
+             "metrics": [{"measure": "count", "aggregation": "count"}, {"measure": "totalCost", "aggregation": "sum"}]}
+
+    def hour5(**kw: Any) -> tuple[int, float]:
+        (row,) = [r for r in metrics_query(olap, p, query, **kw)["data"] if r["time_dimension"].startswith(z(h(5))[:13])]
+        return int(row["count_count"]), round(float(row["sum_totalCost"]), 9)
+
+    def busy(seconds_ago: float) -> None:
+        """Only hour 5's observations look busy: their last recompute took 100 s and ended then."""
+        rollups._recomputes.clear()
+        rollups._recomputes[(p, "obs", h(5))] = (time.monotonic() - seconds_ago, 100.0)
+
+    # an update without a start time of an observation of hour 5 (t3's) marks hour 20, its event
+    # time: only the touched trace names hour 5, which is recomputed however busy
+    busy(0)
+    insert(olap, observations=[ObservationEvent(p, "t3-g0", "t3", h(20), cost_details={"total": 1.0})])
+    (res,) = refresh_rollups(olap, p, settle=timedelta(0))
+    assert res.obs_hours == 2 and res.deferred == 0  # hours 5 and 20
+    assert cover(olap, p, "obs", h(0), h(12)).dirty == []
+    assert hour5() == hour5(rollups=False)
+    # a new trace in the busy hour marks it: left for later, and read exactly meanwhile
+    busy(0)
+    insert(olap, traces=[TraceEvent(p, "t-new", h(5.3), timestamp=h(5.3), name="trace-new")],
+           observations=[ObservationEvent(p, "new-g", "t-new", h(5.3), type="GENERATION", start_time=h(5.3),
+                                          end_time=h(5.4), model="gpt-4o", cost_details={"total": 0.25})])
+    (res,) = refresh_rollups(olap, p, settle=timedelta(0))
+    assert res.obs_hours == 0 and res.deferred == 1
+    assert cover(olap, p, "obs", h(0), h(12)).dirty == [h(5)]
+    assert hour5() == hour5(rollups=False) and hour5()[0] == 5
+    # more of that trace (marked, and touched): still left for later
+    insert(olap, observations=[ObservationEvent(p, "new-g2", "t-new", h(5.5), type="SPAN", start_time=h(5.5))])
+    assert refresh_rollups(olap, p, settle=timedelta(0))[0].deferred == 1
+    assert hour5() == hour5(rollups=False) and hour5()[0] == 6
+    # three times its last recompute's 100 s later: recomputed
+    busy(301)
+    (res,) = refresh_rollups(olap, p, settle=timedelta(0))
+    assert res.obs_hours == 1 and res.deferred == 0
+    assert cover(olap, p, "obs", h(0), h(12)).dirty == []
+    assert hour5() == hour5(rollups=False) and hour5()[0] == 6
+
+
 def _deletes_applied(olap: Olap) -> None:
     """Wait until the refreshes' background deletes of older generations have run."""
     deadline = time.monotonic() + 60
