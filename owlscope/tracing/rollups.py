@@ -320,10 +320,12 @@ def refresh_rollups(olap: Olap, project_id: str | None = None, *, settle: timede
 
 
 def projects_to_refresh(olap: Olap) -> list[str]:
-    """The projects with a mark since their last refresh (every event marks), and those with an hour
+    """The projects with a mark since their last refresh (every event marks), those with an hour
     of an ended day newer than their newest day (days not built yet: OLAP 0012; a day not over is
-    built after it ends, so today's hours alone do not pick a project)."""
-    return [r[0] for r in olap.query(
+    built after it ends, so today's hours alone do not pick a project), and those with an hour this
+    process left for later (`_deferred`): their marks are older than their last refresh, so
+    nothing else would pick them once they stop being written."""
+    found = [r[0] for r in olap.query(
         "SELECT mk.project_id FROM (SELECT project_id, max(marked_at) AS m FROM {db}.rollup_marks"
         " GROUP BY project_id) AS mk LEFT JOIN (SELECT project_id, argMax(covered, generation) AS w"
         " FROM {db}.rollup_hours WHERE kind = 'touched' GROUP BY project_id) AS h"
@@ -331,6 +333,7 @@ def projects_to_refresh(olap: Olap) -> list[str]:
         " UNION DISTINCT SELECT project_id FROM {db}.rollup_hours GROUP BY project_id"
         " HAVING maxIf(generation, kind IN ('obs', 'trace') AND hour < toStartOfDay(now64(3, 'UTC')))"
         " > maxIf(generation, kind IN ('obs_day', 'trace_day'))")]
+    return found + sorted(_waiting - set(found))
 
 
 # A dirty hour is recomputed whole, so the refresh of a busy project's current hour costs more with
@@ -345,6 +348,7 @@ DEFER_FACTOR = 3.0
 DEFER_MIN_SECONDS = 5.0  # an hour recomputed in less is never left for later
 # (project, kind, hour) -> (when its last recompute ended, its seconds per hour), this process's
 _recomputes: dict[tuple[str, str, datetime], tuple[float, float]] = {}
+_waiting: set[str] = set()  # projects with an hour left for later by their last refresh here
 
 
 def _deferred(project_id: str, kind: str, hours: list[datetime]) -> set[datetime]:
@@ -439,6 +443,10 @@ def _refresh_project(olap: Olap, project_id: str, settle: timedelta) -> RefreshR
                             exc_info=True)
                 continue
             res.days += len(days)
+    if res.deferred:
+        _waiting.add(project_id)
+    else:
+        _waiting.discard(project_id)
     new_wm = cutoff if watermark is None else max(cutoff, watermark)
     p.values["wm_new"] = epoch_ms(new_wm)
     _write(olap,
