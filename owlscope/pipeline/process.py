@@ -192,9 +192,7 @@ class IngestProcessor:
                 self._interactive.add(key)
             self._buffered_rows += len(rows)
             self._buffered_chars += rows.text_chars
-            full = self._buffered_rows >= FLUSH_ROWS or self._buffered_chars >= FLUSH_TEXT_CHARS
-            at_cap = (self._buffered_rows >= BUFFER_INSERTS * FLUSH_ROWS
-                      or self._buffered_chars >= BUFFER_INSERTS * FLUSH_TEXT_CHARS)
+            full, at_cap = self._holds(1), self._holds(BUFFER_INSERTS)
         if full:
             if self._flusher_running and not at_cap:
                 self._wake.set()  # the flusher inserts it; this thread goes on mapping
@@ -208,6 +206,11 @@ class IngestProcessor:
                 self._insert_interactive()
             else:
                 self._wake.set()
+
+    def _holds(self, inserts: int) -> bool:
+        """Whether the buffer holds this many inserts' worth of rows or text (under `_lock`)."""
+        return (self._buffered_rows >= inserts * FLUSH_ROWS
+                or self._buffered_chars >= inserts * FLUSH_TEXT_CHARS)
 
     def _read_or_none(self, key: str) -> bytes | None:
         try:
@@ -531,7 +534,7 @@ class IngestProcessor:
         with self._lock:
             if not self._pending:
                 return interval
-            if self._buffered_rows >= FLUSH_ROWS or self._buffered_chars >= FLUSH_TEXT_CHARS:
+            if self._holds(1):
                 return 0.0
             if self._buffered_rows >= IDLE_FLUSH_ROWS and self._local_on and self._local.empty():
                 return 0.0
